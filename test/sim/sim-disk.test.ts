@@ -60,16 +60,16 @@ describe("wal", () => {
     disk.sync();
     const got = recover(disk);
     expect(got.discardedBytes).toBe(0);
-    expect(got.hardState).toEqual({ term: 2, vote: "a", commit: 3 });
-    expect(got.snapshot?.meta.index).toBe(2);
-    expect(new TextDecoder().decode(got.snapshot!.data)).toBe("s");
-    expect(got.entries.map((e) => [e.index, e.term, new TextDecoder().decode(e.data)])).toEqual([
+    expect(got.log.hardState).toEqual({ term: 2, vote: "a", commit: 3 });
+    expect(got.log.snapshotMeta?.index).toBe(2);
+    expect(new TextDecoder().decode(got.log.snapshot!.data)).toBe("s");
+    expect(got.log.entries.map((e) => [e.index, e.term, new TextDecoder().decode(e.data)])).toEqual([
       [3, 2, "x"],
       [4, 2, "e4"],
     ]);
     appendRecord(disk, { type: "installSnapshot", snapshot: { ...snap, meta: { ...snap.meta, index: 9, term: 3 } } });
     disk.sync();
-    expect(recover(disk).entries).toEqual([]);
+    expect(recover(disk).log.entries).toEqual([]);
   });
 
   it("refuses to replay a gap", () => {
@@ -93,15 +93,15 @@ describe("wal", () => {
           });
           disk.crash();
           const got = recover(disk);
-          const n = got.entries.length;
+          const n = got.log.entries.length;
           expect(n).toBeGreaterThanOrEqual(synced);
           expect(n).toBeLessThanOrEqual(syncAfter.length);
-          expect(got.entries.map((e) => e.index)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+          expect(got.log.entries.map((e) => e.index)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
           // The file is clean again: a second recovery finds nothing to discard and appends land after it.
           expect(recover(disk).discardedBytes).toBe(0);
           appendRecord(disk, { type: "entries", entries: [entry(n + 1, 2)] });
           disk.sync();
-          expect(recover(disk).entries).toHaveLength(n + 1);
+          expect(recover(disk).log.entries).toHaveLength(n + 1);
         },
       ),
     );

@@ -1,5 +1,6 @@
-import type { ConfState, Entry, EntryType, HardState, Snapshot } from "@ratequeue/raft";
+import type { ConfState, EntryType, HardState } from "@ratequeue/raft";
 import { crc32 } from "./crc32.js";
+import { LogState, type LogChange } from "./log-state.js";
 import type { SimDisk } from "./sim-disk.js";
 
 /**
@@ -10,30 +11,16 @@ import type { SimDisk } from "./sim-disk.js";
  *
  * Frame: u32 payload length, u32 crc32(payload), payload (UTF-8 JSON).
  */
-export type WalRecord =
-  /** Entries to append; every stored entry at or after entries[0].index is dropped first. */
-  | { readonly type: "entries"; readonly entries: readonly Entry[] }
-  | { readonly type: "hardState"; readonly hardState: HardState }
-  /** A snapshot installed from the leader: it replaces the whole stored log. */
-  | { readonly type: "installSnapshot"; readonly snapshot: Snapshot }
-  /** A snapshot this node took: entries up to its index are dropped, later ones kept. */
-  | { readonly type: "compact"; readonly snapshot: Snapshot };
+export type WalRecord = LogChange;
 
 /** What a node finds on its disk at start. */
 export interface RecoveredState {
-  readonly snapshot: Snapshot | null;
-  readonly hardState: HardState | null;
-  /** Entries after the snapshot, contiguous. */
-  readonly entries: readonly Entry[];
+  readonly log: LogState;
   /** Bytes discarded from the end of the file (a torn or partial frame). */
   readonly discardedBytes: number;
 }
 
 const HEADER_BYTES = 8;
-
-export class WalError extends Error {
-  override readonly name = "WalError";
-}
 
 export function appendRecord(disk: SimDisk, record: WalRecord): void {
   const payload = new TextEncoder().encode(JSON.stringify(toJson(record)));
@@ -49,7 +36,7 @@ export function appendRecord(disk: SimDisk, record: WalRecord): void {
 export function recover(disk: SimDisk): RecoveredState {
   const bytes = disk.read();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const state = new LogState();
+  const log = new LogState();
   let at = 0;
   while (at + HEADER_BYTES <= bytes.length) {
     const length = view.getUint32(at);
@@ -58,62 +45,12 @@ export function recover(disk: SimDisk): RecoveredState {
     if (end > bytes.length) break;
     const payload = bytes.subarray(at + HEADER_BYTES, end);
     if (crc32(payload) !== sum) break;
-    state.apply(fromJson(JSON.parse(new TextDecoder().decode(payload)) as JsonRecord));
+    log.apply(fromJson(JSON.parse(new TextDecoder().decode(payload)) as JsonRecord));
     at = end;
   }
   const discardedBytes = bytes.length - at;
   if (discardedBytes > 0) disk.truncate(at);
-  return { ...state.result(), discardedBytes };
-}
-
-/** The log a sequence of records describes; throws on a gap (a WAL that loses entries must not be replayed). */
-export class LogState {
-  #snapshot: Snapshot | null = null;
-  #hardState: HardState | null = null;
-  #entries: Entry[] = [];
-
-  apply(record: WalRecord): void {
-    switch (record.type) {
-      case "hardState":
-        this.#hardState = record.hardState;
-        return;
-      case "installSnapshot":
-        this.#snapshot = record.snapshot;
-        this.#entries = [];
-        return;
-      case "compact": {
-        const first = this.#firstIndex();
-        if (record.snapshot.meta.index < (this.#snapshot?.meta.index ?? 0)) {
-          throw new WalError(`compact to ${record.snapshot.meta.index} behind snapshot ${this.#snapshot?.meta.index}`);
-        }
-        this.#entries = this.#entries.slice(Math.max(0, record.snapshot.meta.index + 1 - first));
-        this.#snapshot = record.snapshot;
-        return;
-      }
-      case "entries": {
-        const head = record.entries[0];
-        if (head === undefined) return;
-        const first = this.#firstIndex();
-        const last = first + this.#entries.length - 1;
-        if (head.index < first || head.index > last + 1) {
-          throw new WalError(`entries at ${head.index} leave a gap or rewrite compacted entries (stored ${first}..${last})`);
-        }
-        record.entries.forEach((e, i) => {
-          if (e.index !== head.index + i) throw new WalError(`entries not contiguous at ${e.index}`);
-        });
-        this.#entries = [...this.#entries.slice(0, head.index - first), ...record.entries];
-        return;
-      }
-    }
-  }
-
-  result(): { snapshot: Snapshot | null; hardState: HardState | null; entries: readonly Entry[] } {
-    return { snapshot: this.#snapshot, hardState: this.#hardState, entries: this.#entries };
-  }
-
-  #firstIndex(): number {
-    return (this.#snapshot?.meta.index ?? 0) + 1;
-  }
+  return { log, discardedBytes };
 }
 
 type JsonEntry = [index: number, term: number, type: EntryType, data: string];

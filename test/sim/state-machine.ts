@@ -1,0 +1,81 @@
+import type { ConfChange, ConfState, Entry } from "@ratequeue/raft";
+
+/**
+ * The replicated state machine each simulated node applies: a hash chain
+ * over every applied entry (index, term, type, data), plus the membership the
+ * applied conf changes produce. Two nodes that applied the same entries in
+ * the same order have the same chain hash, so State Machine Safety is one
+ * number compared per index, and a snapshot carries that number with it.
+ */
+export interface StateMachineImage {
+  readonly index: number;
+  readonly term: number;
+  readonly chainHash: number;
+  readonly confState: ConfState;
+}
+
+export class StateMachine {
+  #image: StateMachineImage;
+
+  constructor(image: StateMachineImage) {
+    this.#image = image;
+  }
+
+  static initial(confState: ConfState): StateMachine {
+    return new StateMachine({ index: 0, term: 0, chainHash: 0x811c9dc5, confState });
+  }
+
+  static restore(data: Uint8Array): StateMachine {
+    const image = JSON.parse(new TextDecoder().decode(data)) as StateMachineImage;
+    if (!Number.isInteger(image.index) || !Number.isInteger(image.chainHash) || !Array.isArray(image.confState?.voters)) {
+      throw new Error(`snapshot data is not a state machine image: ${new TextDecoder().decode(data).slice(0, 80)}`);
+    }
+    return new StateMachine(image);
+  }
+
+  get image(): StateMachineImage {
+    return this.#image;
+  }
+
+  /** Applies the next entry; `decodeConfChange` turns a confChange entry into the change. */
+  apply(entry: Entry, decodeConfChange: (data: Uint8Array) => ConfChange): void {
+    const prev = this.#image;
+    if (entry.index !== prev.index + 1) throw new Error(`apply ${entry.index} after ${prev.index}: the state machine needs every entry in order`);
+    const confState = entry.type === "confChange" ? changeConf(prev.confState, decodeConfChange(entry.data)) : prev.confState;
+    this.#image = { index: entry.index, term: entry.term, chainHash: chain(prev.chainHash, entry), confState };
+  }
+
+  snapshotData(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.#image));
+  }
+}
+
+/** Membership after a single-server change, by the rules of types.ts (a removed id never returns). */
+export function changeConf(conf: ConfState, change: ConfChange): ConfState {
+  const id = change.nodeId;
+  const voters = conf.voters.filter((v) => v !== id);
+  const learners = conf.learners.filter((l) => l !== id);
+  switch (change.type) {
+    case "addLearner":
+      if (conf.removed.includes(id) || conf.voters.includes(id)) return conf;
+      return { voters: conf.voters, learners: [...learners, id], removed: conf.removed };
+    case "promote":
+      if (!conf.learners.includes(id)) return conf;
+      return { voters: [...voters, id], learners, removed: conf.removed };
+    case "remove":
+      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return conf;
+      return { voters, learners, removed: [...conf.removed, id] };
+  }
+}
+
+/** FNV-1a over the entry, seeded by the previous link. */
+function chain(prev: number, entry: Entry): number {
+  let h = prev >>> 0;
+  const mix = (byte: number): void => {
+    h = Math.imul(h ^ (byte & 0xff), 0x01000193) >>> 0;
+  };
+  for (const n of [entry.index, entry.term]) for (let k = 0; k < 4; k++) mix(Math.floor(n / 2 ** (8 * k)));
+  mix(entry.type === "normal" ? 1 : 2);
+  for (const b of entry.data) mix(b);
+  return h;
+}
