@@ -1,0 +1,246 @@
+import fc from "fast-check";
+import { pack, Unpackr } from "msgpackr";
+import { describe, expect, it } from "vitest";
+import { decodeClientFrame, encodeClientFrame } from "./client.js";
+import { ProtocolEncodeError } from "./codes.js";
+import { MAX_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
+import { arbBatch, arbClientMessage, checkProperty } from "./testkit.js";
+import type { ClientMessage } from "./types.js";
+
+const FILE = "packages/protocol/src/client.test.ts";
+
+function roundTrip(messages: ClientMessage[]): ClientMessage[] {
+  const result = decodeClientFrame(encodeClientFrame(messages));
+  if (!result.ok) throw new Error(result.error.message);
+  return result.messages;
+}
+
+/** A frame built by plain msgpackr from wire records, bypassing our encoder's checks. */
+function rawFrame(...records: unknown[]): Uint8Array {
+  return pack(records);
+}
+
+const goodAcquire = { t: 2, requestId: 1, resource: "openai-gpt4o", load: 1200 };
+
+describe("client frames: round trips", () => {
+  const every: ClientMessage[] = [
+    { type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: "rq_live_abc" },
+    {
+      type: "hello",
+      protocolVersion: PROTOCOL_VERSION,
+      apiKey: "rq_live_abc",
+      clientName: "@ratequeue/sdk",
+      clientVersion: "0.1.0",
+      resume: "s-42",
+      ttlMs: 10_000,
+    },
+    { type: "acquire", requestId: 1, resource: "openai-gpt4o" },
+    { type: "acquire", requestId: 2, resource: "openai-gpt4o", load: 1200, priority: 20, lane: "interactive", timeoutMs: 30_000 },
+    { type: "acquire", requestId: 3, resource: "anthropic-claude", load: { input: 1200, output: 1024 }, try: true },
+    { type: "release", requestId: 4, leaseId: "s-42/2" },
+    { type: "settle", requestId: 5, leaseId: "s-42/3", actual: { output: 312 } },
+    { type: "settle", requestId: 6, leaseId: "s-42/2", actual: 0.5 },
+    { type: "cancel", requestId: 2 },
+    { type: "cooldown", requestId: 7, resource: "openai-gpt4o", retryAfterMs: 2000 },
+    { type: "heartbeat" },
+    { type: "goodbye" },
+  ];
+
+  for (const message of every) {
+    it(`${message.type} ${JSON.stringify(message).slice(0, 80)}`, () => {
+      expect(roundTrip([message])).toEqual([message]);
+    });
+  }
+
+  it("carries a whole batch in one frame, in order", () => {
+    expect(roundTrip(every.slice(2))).toEqual(every.slice(2));
+  });
+
+  it("omits absent optional fields instead of decoding them as undefined", () => {
+    const [decoded] = roundTrip([{ type: "acquire", requestId: 1, resource: "r" }]);
+    expect(Object.keys(decoded ?? {})).toEqual(["type", "requestId", "resource"]);
+  });
+
+  it("writes ordinary messages as shared records: no field names on the wire", () => {
+    const bytes = encodeClientFrame([{ type: "acquire", requestId: 9, resource: "r", load: { input: 1 } }]);
+    expect(Buffer.from(bytes).toString("latin1")).not.toContain("requestId");
+    expect(bytes.byteLength).toBeLessThan(24);
+  });
+
+  it("writes a hello self-describing, so a decoder without our record table can read it", () => {
+    const bytes = encodeClientFrame([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: "k" }]);
+    const plain = new Unpackr({ mapsAsObjects: true }).unpack(bytes) as unknown;
+    expect(plain).toEqual([{ t: 1, protocolVersion: PROTOCOL_VERSION, apiKey: "k", clientName: null, clientVersion: null, resume: null, ttlMs: null }]);
+  });
+
+  it("round-trips random valid batches (property)", () => {
+    checkProperty({
+      name: "round-trips random valid batches (property)",
+      file: FILE,
+      property: fc.property(arbBatch(arbClientMessage), (messages) => {
+        expect(roundTrip(messages)).toEqual(messages);
+      }),
+    });
+  });
+});
+
+describe("client frames: bad input gets a specific error", () => {
+  const cases: { name: string; frame: Uint8Array; code: string; path?: string; says: string }[] = [
+    { name: "a frame that is not an array", frame: pack({ t: 2 }), code: "RQ_PROTOCOL", says: "array of messages" },
+    { name: "an empty batch", frame: pack([]), code: "RQ_PROTOCOL", says: "1-4096 messages, not 0" },
+    {
+      name: "too many messages",
+      frame: pack(Array.from({ length: MAX_MESSAGES_PER_FRAME + 1 }, () => ({ t: 7 }))),
+      code: "RQ_PROTOCOL",
+      says: "not 4097",
+    },
+    { name: "a message that is not a record", frame: rawFrame(5), code: "RQ_PROTOCOL", path: "messages[0]", says: "expected a message record" },
+    { name: "an unknown type tag", frame: rawFrame({ t: 99 }), code: "RQ_PROTOCOL", path: "messages[0].t", says: "unknown client message type 99" },
+    { name: "a type given as a string", frame: rawFrame({ t: "acquire" }), code: "RQ_PROTOCOL", path: "messages[0].t", says: 'type "acquire"' },
+    {
+      name: "a wrong protocol version",
+      frame: rawFrame({ t: 1, protocolVersion: 2, apiKey: "k" }),
+      code: "RQ_PROTOCOL_VERSION",
+      path: "messages[0].protocolVersion",
+      says: "protocol version 2 is not spoken here (this side speaks 1)",
+    },
+    { name: "a hello without a key", frame: rawFrame({ t: 1, protocolVersion: 1 }), code: "RQ_PROTOCOL", path: "messages[0].apiKey", says: "got nothing" },
+    {
+      name: "an API key with a space",
+      frame: rawFrame({ t: 1, protocolVersion: 1, apiKey: "a b" }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].apiKey",
+      says: "printable ASCII",
+    },
+    {
+      name: "a session TTL under a second",
+      frame: rawFrame({ t: 1, protocolVersion: 1, apiKey: "k", ttlMs: 10 }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].ttlMs",
+      says: "[1000, 600000], got 10",
+    },
+    { name: "request id 0", frame: rawFrame({ ...goodAcquire, requestId: 0 }), code: "RQ_PROTOCOL", path: "messages[1].requestId".replace("1", "0"), says: "got 0" },
+    { name: "a fractional request id", frame: rawFrame({ ...goodAcquire, requestId: 1.5 }), code: "RQ_PROTOCOL", path: "messages[0].requestId", says: "got 1.5" },
+    {
+      name: "a request id over 2^53",
+      frame: rawFrame({ ...goodAcquire, requestId: 2 ** 60 }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].requestId",
+      says: "an integer in [1, 9007199254740991]",
+    },
+    { name: "a 64-bit integer request id", frame: rawFrame({ ...goodAcquire, requestId: 5n }), code: "RQ_PROTOCOL", path: "messages[0].requestId", says: "5n (bigint)" },
+    { name: "an empty resource name", frame: rawFrame({ ...goodAcquire, resource: "" }), code: "RQ_PROTOCOL", path: "messages[0].resource", says: "resource name" },
+    {
+      name: "a resource name of 129 chars",
+      frame: rawFrame({ ...goodAcquire, resource: "r".repeat(129) }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].resource",
+      says: "129 chars (max 128)",
+    },
+    { name: "a resource name with a space", frame: rawFrame({ ...goodAcquire, resource: "a b" }), code: "RQ_PROTOCOL", path: "messages[0].resource", says: '"a b"' },
+    { name: "a negative load", frame: rawFrame({ ...goodAcquire, load: -1 }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got -1" },
+    { name: "a NaN load", frame: rawFrame({ ...goodAcquire, load: NaN }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got NaN" },
+    { name: "an infinite load", frame: rawFrame({ ...goodAcquire, load: Infinity }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got Infinity" },
+    { name: "a load above 2^53", frame: rawFrame({ ...goodAcquire, load: 2 ** 54 }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "finite load" },
+    { name: "a load as a string", frame: rawFrame({ ...goodAcquire, load: "1200" }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "a number or dimension/amount pairs" },
+    { name: "dimension pairs of odd length", frame: rawFrame({ ...goodAcquire, load: ["input"] }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got an array of 1" },
+    { name: "no dimensions", frame: rawFrame({ ...goodAcquire, load: [] }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got an array of 0" },
+    {
+      name: "17 dimensions",
+      frame: rawFrame({ ...goodAcquire, load: Array.from({ length: 17 }, (_, i) => [`d${i}`, 1]).flat() }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].load",
+      says: "1-16 dimension/amount pairs",
+    },
+    {
+      name: "a negative amount in a dimension",
+      frame: rawFrame({ ...goodAcquire, load: ["input", 5, "output", -3] }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].load.output",
+      says: "got -3",
+    },
+    {
+      name: "a dimension named __proto__",
+      frame: rawFrame({ ...goodAcquire, load: ["__proto__", 5] }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].load[0]",
+      says: "dimension name",
+    },
+    {
+      name: "a dimension named twice",
+      frame: rawFrame({ ...goodAcquire, load: ["input", 5, "input", 6] }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].load.input",
+      says: 'dimension "input" appears twice',
+    },
+    { name: "a fractional priority", frame: rawFrame({ ...goodAcquire, priority: 1.5 }), code: "RQ_PROTOCOL", path: "messages[0].priority", says: "got 1.5" },
+    { name: "a huge priority", frame: rawFrame({ ...goodAcquire, priority: 1e9 }), code: "RQ_PROTOCOL", path: "messages[0].priority", says: "[-1000000, 1000000]" },
+    { name: "a lane that is a number", frame: rawFrame({ ...goodAcquire, lane: 3 }), code: "RQ_PROTOCOL", path: "messages[0].lane", says: "lane name" },
+    { name: "a zero timeout", frame: rawFrame({ ...goodAcquire, timeoutMs: 0 }), code: "RQ_PROTOCOL", path: "messages[0].timeoutMs", says: "[1, 86400000], got 0" },
+    { name: "try as a number", frame: rawFrame({ ...goodAcquire, try: 1 }), code: "RQ_PROTOCOL", path: "messages[0].try", says: "a boolean, got 1" },
+    { name: "a release without a lease id", frame: rawFrame({ t: 3, requestId: 1 }), code: "RQ_PROTOCOL", path: "messages[0].leaseId", says: "an id" },
+    { name: "a settle without actual", frame: rawFrame({ t: 4, requestId: 1, leaseId: "l" }), code: "RQ_PROTOCOL", path: "messages[0].actual", says: "got nothing" },
+    {
+      name: "a cooldown of more than a day",
+      frame: rawFrame({ t: 6, requestId: 1, resource: "r", retryAfterMs: 86_400_001 }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].retryAfterMs",
+      says: "got 86400001",
+    },
+    {
+      name: "a bad message after good ones names its index",
+      frame: rawFrame({ t: 7 }, goodAcquire, { t: 5, requestId: -4 }),
+      code: "RQ_PROTOCOL",
+      path: "messages[2].requestId",
+      says: "got -4",
+    },
+    { name: "a frame cut short", frame: pack([goodAcquire]).subarray(0, 6), code: "RQ_PROTOCOL", says: "not a MessagePack frame" },
+    { name: "trailing bytes after the frame", frame: Buffer.concat([pack([goodAcquire]), Buffer.from([0xc0])]), code: "RQ_PROTOCOL", says: "not a MessagePack frame" },
+    { name: "an empty frame", frame: new Uint8Array(0), code: "RQ_PROTOCOL", says: "empty frame" },
+    { name: "a frame over the byte cap", frame: new Uint8Array(MAX_FRAME_BYTES + 1), code: "RQ_FRAME_TOO_LARGE", says: "1048577 bytes exceeds the 1048576-byte cap" },
+  ];
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const result = decodeClientFrame(c.frame);
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.error.code).toBe(c.code);
+      expect(result.error.path).toBe(c.path);
+      expect(result.error.message).toContain(c.says);
+    });
+  }
+
+  it("refuses a value that is not bytes", () => {
+    const result = decodeClientFrame("hello" as unknown as Uint8Array);
+    expect(result).toEqual({ ok: false, error: { code: "RQ_PROTOCOL", message: "a frame must be a Uint8Array" } });
+  });
+
+  it("ignores fields it does not know (a tolerant reader)", () => {
+    const result = decodeClientFrame(rawFrame({ ...goodAcquire, extra: { deep: [1, 2] } }));
+    expect(result).toEqual({ ok: true, messages: [{ type: "acquire", requestId: 1, resource: "openai-gpt4o", load: 1200 }] });
+  });
+});
+
+describe("client frames: the encoder refuses what the node would refuse", () => {
+  it("throws ProtocolEncodeError naming the field", () => {
+    const bad = { type: "acquire", requestId: 1, resource: "r", load: { input: -1 } } as const;
+    expect(() => encodeClientFrame([{ type: "heartbeat" }, bad])).toThrow(ProtocolEncodeError);
+    try {
+      encodeClientFrame([{ type: "heartbeat" }, bad]);
+    } catch (error) {
+      expect(error).toMatchObject({ code: "RQ_PROTOCOL", path: "messages[1].load.input" });
+    }
+  });
+
+  it("throws on an unknown message type and on an empty batch", () => {
+    expect(() => encodeClientFrame([{ type: "welcome" } as unknown as ClientMessage])).toThrow(/not a client message type/);
+    expect(() => encodeClientFrame([])).toThrow(/1-4096 messages, not 0/);
+  });
+
+  it("throws on a malformed object instead of writing it", () => {
+    expect(() => encodeClientFrame([{ type: "settle", requestId: 1, leaseId: "l" } as unknown as ClientMessage])).toThrow(
+      /messages\[0\]\.actual/,
+    );
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * Client -> node messages (/v1/client): their wire records and readers.
+ */
+import { decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
+import {
+  loadToWire,
+  readApiKey,
+  readId,
+  readInt,
+  readLoad,
+  readOptionalBoolean,
+  readOptionalClientInfo,
+  readOptionalInt,
+  readOptionalLane,
+  readOptionalLoad,
+  readRequestId,
+  readResource,
+  readOptionalString,
+} from "./fields.js";
+import {
+  MAX_FRAME_BYTES,
+  MAX_ID_CHARS,
+  MAX_PRIORITY,
+  MAX_RETRY_AFTER_MS,
+  MAX_TIMEOUT_MS,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
+} from "./limits.js";
+import type {
+  Acquire,
+  Cancel,
+  ClientMessage,
+  Cooldown,
+  DecodeResult,
+  Goodbye,
+  Heartbeat,
+  Hello,
+  Release,
+  Settle,
+} from "./types.js";
+
+const SESSION_ID_PATTERN = /^[A-Za-z0-9._:/-]+$/;
+
+const hello: MessageCodec<Hello> = {
+  type: "hello",
+  tag: 1,
+  fields: ["protocolVersion", "apiKey", "clientName", "clientVersion", "resume", "ttlMs"],
+  handshake: true,
+  toWire: (m) => ({
+    t: 1,
+    protocolVersion: m.protocolVersion,
+    apiKey: m.apiKey,
+    clientName: m.clientName ?? null,
+    clientVersion: m.clientVersion ?? null,
+    resume: m.resume ?? null,
+    ttlMs: m.ttlMs ?? null,
+  }),
+  read: (w) => {
+    const message: { -readonly [K in keyof Hello]: Hello[K] } = {
+      type: "hello",
+      protocolVersion: readVersion(w),
+      apiKey: readApiKey(w, "apiKey"),
+    };
+    const clientName = readOptionalClientInfo(w, "clientName");
+    if (clientName !== undefined) message.clientName = clientName;
+    const clientVersion = readOptionalClientInfo(w, "clientVersion");
+    if (clientVersion !== undefined) message.clientVersion = clientVersion;
+    const resume = readOptionalString(w, "resume", SESSION_ID_PATTERN, MAX_ID_CHARS, "a session id");
+    if (resume !== undefined) message.resume = resume;
+    const ttlMs = readOptionalInt(w, "ttlMs", MIN_TTL_MS, MAX_TTL_MS);
+    if (ttlMs !== undefined) message.ttlMs = ttlMs;
+    return message;
+  },
+};
+
+const acquire: MessageCodec<Acquire> = {
+  type: "acquire",
+  tag: 2,
+  fields: ["requestId", "resource", "load", "priority", "lane", "timeoutMs", "try"],
+  handshake: false,
+  toWire: (m) => ({
+    t: 2,
+    requestId: m.requestId,
+    resource: m.resource,
+    load: m.load === undefined ? null : loadToWire(m.load),
+    priority: m.priority ?? null,
+    lane: m.lane ?? null,
+    timeoutMs: m.timeoutMs ?? null,
+    try: m.try ?? null,
+  }),
+  read: (w) => {
+    const message: { -readonly [K in keyof Acquire]: Acquire[K] } = {
+      type: "acquire",
+      requestId: readRequestId(w),
+      resource: readResource(w),
+    };
+    const load = readOptionalLoad(w, "load");
+    if (load !== undefined) message.load = load;
+    const priority = readOptionalInt(w, "priority", -MAX_PRIORITY, MAX_PRIORITY);
+    if (priority !== undefined) message.priority = priority;
+    const lane = readOptionalLane(w, "lane");
+    if (lane !== undefined) message.lane = lane;
+    const timeoutMs = readOptionalInt(w, "timeoutMs", 1, MAX_TIMEOUT_MS);
+    if (timeoutMs !== undefined) message.timeoutMs = timeoutMs;
+    const tryOnly = readOptionalBoolean(w, "try");
+    if (tryOnly !== undefined) message.try = tryOnly;
+    return message;
+  },
+};
+
+const release: MessageCodec<Release> = {
+  type: "release",
+  tag: 3,
+  fields: ["requestId", "leaseId"],
+  handshake: false,
+  toWire: (m) => ({ t: 3, requestId: m.requestId, leaseId: m.leaseId }),
+  read: (w) => ({ type: "release", requestId: readRequestId(w), leaseId: readId(w, "leaseId") }),
+};
+
+const settle: MessageCodec<Settle> = {
+  type: "settle",
+  tag: 4,
+  fields: ["requestId", "leaseId", "actual"],
+  handshake: false,
+  toWire: (m) => ({ t: 4, requestId: m.requestId, leaseId: m.leaseId, actual: loadToWire(m.actual) }),
+  read: (w) => ({ type: "settle", requestId: readRequestId(w), leaseId: readId(w, "leaseId"), actual: readLoad(w, "actual") }),
+};
+
+const cancel: MessageCodec<Cancel> = {
+  type: "cancel",
+  tag: 5,
+  fields: ["requestId"],
+  handshake: false,
+  toWire: (m) => ({ t: 5, requestId: m.requestId }),
+  read: (w) => ({ type: "cancel", requestId: readRequestId(w) }),
+};
+
+const cooldown: MessageCodec<Cooldown> = {
+  type: "cooldown",
+  tag: 6,
+  fields: ["requestId", "resource", "retryAfterMs"],
+  handshake: false,
+  toWire: (m) => ({ t: 6, requestId: m.requestId, resource: m.resource, retryAfterMs: m.retryAfterMs }),
+  read: (w) => ({
+    type: "cooldown",
+    requestId: readRequestId(w),
+    resource: readResource(w),
+    retryAfterMs: readInt(w, "retryAfterMs", 0, MAX_RETRY_AFTER_MS),
+  }),
+};
+
+const heartbeat: MessageCodec<Heartbeat> = {
+  type: "heartbeat",
+  tag: 7,
+  fields: [],
+  handshake: false,
+  toWire: () => ({ t: 7 }),
+  read: () => ({ type: "heartbeat" }),
+};
+
+const goodbye: MessageCodec<Goodbye> = {
+  type: "goodbye",
+  tag: 8,
+  fields: [],
+  handshake: false,
+  toWire: () => ({ t: 8 }),
+  read: () => ({ type: "goodbye" }),
+};
+
+export const clientDirection = defineDirection<ClientMessage>({
+  name: "client",
+  maxFrameBytes: MAX_FRAME_BYTES,
+  codecs: [hello, acquire, release, settle, cancel, cooldown, heartbeat, goodbye] as MessageCodec<ClientMessage>[],
+});
+
+/**
+ * Encodes client messages as one frame (send everything issued in the same
+ * tick together). Throws ProtocolEncodeError if a message would be refused.
+ *
+ * @example
+ * ws.send(encodeClientFrame([{ type: "acquire", requestId: 7, resource: "openai-gpt4o", load: 1200 }]));
+ */
+export function encodeClientFrame(messages: readonly ClientMessage[]): Uint8Array {
+  return encodeFrame(clientDirection, messages);
+}
+
+/**
+ * Decodes and validates one client frame. Never throws.
+ *
+ * @example
+ * const result = decodeClientFrame(data);
+ * if (!result.ok) return ws.close(1008, result.error.message.slice(0, 120));
+ */
+export function decodeClientFrame(bytes: Uint8Array): DecodeResult<ClientMessage> {
+  return decodeFrame(clientDirection, bytes);
+}

@@ -1,0 +1,71 @@
+/**
+ * Every error code that travels on the wire, in one table. The first group is
+ * SPEC.md's public codes (the SDK's error classes carry them); the second is
+ * this package's own protocol codes.
+ */
+export const ErrorCode = {
+  /** The request waited `timeoutMs` in the queue and was removed. */
+  RQ_TIMEOUT: "RQ_TIMEOUT",
+  /** The client cancelled the request before it was granted. */
+  RQ_CANCELLED: "RQ_CANCELLED",
+  /** No resource (or lane) of that name. */
+  RQ_UNKNOWN_RESOURCE: "RQ_UNKNOWN_RESOURCE",
+  /** The request can never be granted (e.g. its load exceeds a limit's whole capacity). */
+  RQ_UNGRANTABLE: "RQ_UNGRANTABLE",
+  /** A well-formed message whose content the state machine refuses. */
+  RQ_INVALID: "RQ_INVALID",
+  /** Unknown or revoked API key, or a peer without the cluster secret. */
+  RQ_UNAUTHORIZED: "RQ_UNAUTHORIZED",
+  /** The key has no scope for this resource. */
+  RQ_FORBIDDEN: "RQ_FORBIDDEN",
+  /** No quorum, or the node is shutting down: try again (the SDK retries). */
+  RQ_UNAVAILABLE: "RQ_UNAVAILABLE",
+  /** An `acquire` with `try: true` found no capacity now (the SDK's tryAcquire returns null). */
+  RQ_WOULD_WAIT: "RQ_WOULD_WAIT",
+  /** The session expired (or was never known); the client must open a new one. */
+  RQ_SESSION_EXPIRED: "RQ_SESSION_EXPIRED",
+
+  /** A frame that cannot be decoded: not MessagePack, wrong shape, unknown type, a bad field. */
+  RQ_PROTOCOL: "RQ_PROTOCOL",
+  /** A frame over the byte cap (refused before any decoding work). */
+  RQ_FRAME_TOO_LARGE: "RQ_FRAME_TOO_LARGE",
+  /** The other side speaks a protocol version this side does not. */
+  RQ_PROTOCOL_VERSION: "RQ_PROTOCOL_VERSION",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The codes a decoder returns; any of them means "close the connection with this reason". */
+export type ProtocolErrorCode = "RQ_PROTOCOL" | "RQ_FRAME_TOO_LARGE" | "RQ_PROTOCOL_VERSION";
+
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && ERROR_CODES.has(value);
+}
+
+/** Why a frame could not be decoded (or a message could not be encoded). Plain data. */
+export interface ProtocolError {
+  readonly code: ProtocolErrorCode;
+  /** One line, for logs and WebSocket close reasons; names the field when there is one. */
+  readonly message: string;
+  /** Where in the frame, e.g. `messages[2].load.input`; absent for whole-frame problems. */
+  readonly path?: string;
+}
+
+/**
+ * Thrown by the encoders when asked to encode a message that the other side
+ * would refuse: a caller bug, so it is an exception, unlike decoding problems,
+ * which are returned.
+ */
+export class ProtocolEncodeError extends Error {
+  readonly code: ProtocolErrorCode;
+  readonly path: string | undefined;
+
+  constructor(error: ProtocolError) {
+    super(error.message);
+    this.name = "ProtocolEncodeError";
+    this.code = error.code;
+    this.path = error.path;
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * Readers for wire values. Each reads one field of a decoded record, checks
+ * its type, range and length, and returns a clean value, or throws a
+ * FieldError naming the field. FieldError never leaves this package: the
+ * frame decoder turns it into a returned ProtocolError.
+ */
+import { isErrorCode, type ErrorCode, type ProtocolErrorCode } from "./codes.js";
+import {
+  MAX_API_KEY_CHARS,
+  MAX_CLIENT_INFO_CHARS,
+  MAX_ERROR_MESSAGE_CHARS,
+  MAX_ID_CHARS,
+  MAX_LOAD,
+  MAX_LOAD_DIMENSIONS,
+  MAX_NAME_CHARS,
+  MAX_REQUEST_ID,
+  MAX_RESOURCE_NAME_CHARS,
+  MAX_URL_CHARS,
+} from "./limits.js";
+import type { Load } from "./types.js";
+
+/** A decoded record: a plain object (msgpackr records and maps both decode to one). */
+export type Wire = Record<string, unknown>;
+
+/**
+ * A field that failed validation. Not an Error subclass on purpose: it is
+ * thrown and caught inside one decode call, so a stack trace is wasted work.
+ */
+export class FieldError {
+  constructor(
+    /** Dotted path from the message, e.g. `load.input` or `entries[3].data`. */
+    public path: string,
+    readonly message: string,
+    readonly code: ProtocolErrorCode = "RQ_PROTOCOL",
+  ) {}
+
+  /** Prefixes the path while unwinding out of a nested record or array. */
+  within(segment: string): FieldError {
+    this.path = this.path === "" ? segment : this.path.startsWith("[") ? segment + this.path : `${segment}.${this.path}`;
+    return this;
+  }
+}
+
+/** Runs `read` on a nested value, prefixing any failure's path with `segment`. */
+export function nested<T>(segment: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof FieldError) throw error.within(segment);
+    throw error;
+  }
+}
+
+/** A short, safe description of a bad value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return value.length > 32 ? `a string of ${value.length} chars` : JSON.stringify(value);
+  if (typeof value === "number") return String(value);
+  if (typeof value === "bigint") return `${value}n (bigint)`;
+  if (typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  return typeof value === "object" ? "an object" : typeof value;
+}
+
+function bad(field: string, expected: string, value: unknown): never {
+  throw new FieldError(field, `expected ${expected}, got ${describe(value)}`);
+}
+
+export function isPlainObject(value: unknown): value is Wire {
+  if (typeof value !== "object" || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+export function readRecord(value: unknown, field: string): Wire {
+  if (!isPlainObject(value)) bad(field, "a record", value);
+  return value;
+}
+
+export function readInt(w: Wire, field: string, min: number, max: number): number {
+  const value = w[field];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    bad(field, `an integer in [${min}, ${max}]`, value);
+  }
+  return value;
+}
+
+export function readOptionalInt(w: Wire, field: string, min: number, max: number): number | undefined {
+  const value = w[field];
+  return value === null || value === undefined ? undefined : readInt(w, field, min, max);
+}
+
+export function readBoolean(w: Wire, field: string): boolean {
+  const value = w[field];
+  if (typeof value !== "boolean") bad(field, "a boolean", value);
+  return value;
+}
+
+export function readOptionalBoolean(w: Wire, field: string): boolean | undefined {
+  const value = w[field];
+  return value === null || value === undefined ? undefined : readBoolean(w, field);
+}
+
+/** A string of at most `maxChars` UTF-16 units matching `pattern` (checked after the length). */
+export function readString(w: Wire, field: string, pattern: RegExp | null, maxChars: number, what: string): string {
+  const value = w[field];
+  if (typeof value !== "string") bad(field, what, value);
+  if (value.length > maxChars) throw new FieldError(field, `expected ${what}, got a string of ${value.length} chars (max ${maxChars})`);
+  if (pattern !== null && !pattern.test(value)) bad(field, what, value);
+  return value;
+}
+
+export function readOptionalString(w: Wire, field: string, pattern: RegExp, maxChars: number, what: string): string | undefined {
+  const value = w[field];
+  return value === null || value === undefined ? undefined : readString(w, field, pattern, maxChars, what);
+}
+
+export function readNullableString(w: Wire, field: string, pattern: RegExp, maxChars: number, what: string): string | null {
+  return w[field] === null ? null : readString(w, field, pattern, maxChars, what);
+}
+
+/** Bytes of at most `maxBytes`. Decoders copy binary fields, so the value never pins the frame's buffer. */
+export function readBytes(w: Wire, field: string, maxBytes: number): Uint8Array {
+  const value = w[field];
+  if (!(value instanceof Uint8Array)) bad(field, "bytes", value);
+  if (value.byteLength > maxBytes) throw new FieldError(field, `expected at most ${maxBytes} bytes, got ${value.byteLength}`);
+  return value;
+}
+
+export function readArray(w: Wire, field: string, maxItems: number): unknown[] {
+  const value = w[field];
+  if (!Array.isArray(value)) bad(field, "an array", value);
+  if (value.length > maxItems) throw new FieldError(field, `expected at most ${maxItems} items, got ${value.length}`);
+  return value;
+}
+
+// --- The protocol's named value kinds --------------------------------------
+
+/** SPEC.md resource names; also the alphabet of node-assigned ids (session, lease). */
+const RESOURCE_PATTERN = /^[A-Za-z0-9._:/-]+$/;
+/** Same as packages/node's config: node ids. */
+const NODE_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** Lanes and dimensions. The first character is alphanumeric, so `__proto__` can never be a dimension key. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+const API_KEY_PATTERN = /^[\x21-\x7e]+$/;
+const CLIENT_INFO_PATTERN = /^[\x20-\x7e]+$/;
+const URL_PATTERN = /^wss?:\/\/[\x21-\x7e]+$/;
+
+export const readRequestId = (w: Wire, field = "requestId"): number => readInt(w, field, 1, MAX_REQUEST_ID);
+export const readResource = (w: Wire, field = "resource"): string =>
+  readString(w, field, RESOURCE_PATTERN, MAX_RESOURCE_NAME_CHARS, "a resource name (1-128 of A-Z a-z 0-9 . _ : / -)");
+export const readId = (w: Wire, field: string): string =>
+  readString(w, field, RESOURCE_PATTERN, MAX_ID_CHARS, "an id (1-128 of A-Z a-z 0-9 . _ : / -)");
+export const readNodeId = (w: Wire, field: string): string =>
+  readString(w, field, NODE_ID_PATTERN, MAX_NAME_CHARS, "a node id (1-64 of A-Z a-z 0-9 _ -)");
+export const readNullableNodeId = (w: Wire, field: string): string | null => (w[field] === null ? null : readNodeId(w, field));
+export const readOptionalLane = (w: Wire, field: string): string | undefined =>
+  readOptionalString(w, field, NAME_PATTERN, MAX_NAME_CHARS, "a lane name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)");
+export const readApiKey = (w: Wire, field: string): string =>
+  readString(w, field, API_KEY_PATTERN, MAX_API_KEY_CHARS, "an API key (1-256 printable ASCII, no spaces)");
+export const readOptionalClientInfo = (w: Wire, field: string): string | undefined =>
+  readOptionalString(w, field, CLIENT_INFO_PATTERN, MAX_CLIENT_INFO_CHARS, "1-64 printable ASCII characters");
+export const readNullableUrl = (w: Wire, field: string): string | null =>
+  readNullableString(w, field, URL_PATTERN, MAX_URL_CHARS, "a ws:// or wss:// URL");
+/** A lone UTF-16 surrogate: it cannot survive UTF-8, so such a string would not round-trip. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+export function readErrorMessage(w: Wire, field: string): string {
+  const text = readString(w, field, null, MAX_ERROR_MESSAGE_CHARS, `a message of at most ${MAX_ERROR_MESSAGE_CHARS} chars`);
+  if (LONE_SURROGATE.test(text)) throw new FieldError(field, "expected well-formed Unicode text, got a lone surrogate");
+  return text;
+}
+
+export function readErrorCode(w: Wire, field: string): ErrorCode {
+  const value = w[field];
+  if (!isErrorCode(value)) bad(field, "a known RQ_* error code", value);
+  return value;
+}
+
+function checkAmount(value: unknown, field: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_LOAD) {
+    bad(field, `a finite load in [0, ${MAX_LOAD}]`, value);
+  }
+  return value;
+}
+
+/**
+ * A load travels as a number, or as a flat array of name/amount pairs
+ * (`["input", 1200, "output", 1024]`): compact, and it keeps arbitrary
+ * dimension names out of msgpackr's record table.
+ */
+export function readLoad(w: Wire, field: string): Load {
+  const value = w[field];
+  if (typeof value === "number") return checkAmount(value, field);
+  if (!Array.isArray(value)) bad(field, "a number or dimension/amount pairs", value);
+  if (value.length === 0 || value.length % 2 !== 0 || value.length > 2 * MAX_LOAD_DIMENSIONS) {
+    throw new FieldError(field, `expected 1-${MAX_LOAD_DIMENSIONS} dimension/amount pairs, got an array of ${value.length}`);
+  }
+  const load: Record<string, number> = {};
+  for (let i = 0; i < value.length; i += 2) {
+    const name = value[i];
+    if (typeof name !== "string" || name.length > MAX_NAME_CHARS || !NAME_PATTERN.test(name)) {
+      bad(`${field}[${i}]`, "a dimension name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)", name);
+    }
+    if (Object.hasOwn(load, name)) throw new FieldError(`${field}.${name}`, `dimension "${name}" appears twice`);
+    load[name] = checkAmount(value[i + 1], `${field}.${name}`);
+  }
+  return load;
+}
+
+export function readOptionalLoad(w: Wire, field: string): Load | undefined {
+  const value = w[field];
+  return value === null || value === undefined ? undefined : readLoad(w, field);
+}
+
+/**
+ * The wire form of a load (the inverse of readLoad). Total: a value that is
+ * not a load passes through unchanged, for the reader to refuse.
+ */
+export function loadToWire(load: unknown): unknown {
+  if (!isPlainObject(load)) return load;
+  const pairs: unknown[] = [];
+  for (const name of Object.keys(load)) pairs.push(name, load[name]);
+  return pairs;
+}

@@ -1,0 +1,215 @@
+/**
+ * Frames: one WebSocket binary message = one MessagePack array of messages
+ * (a batch). Each message is a msgpackr record `{ t: <tag>, ...fields }`
+ * whose shape is in the fixed record table below, so an ordinary frame
+ * carries no field names at all, and no side keeps per-connection codec
+ * state: any frame decodes on its own, in any order, on any connection.
+ *
+ * Handshake messages (hello, welcome, error, peer hello) are instead encoded
+ * self-describing (msgpackr writes their record definitions inline), so a
+ * node and a client that disagree about the table can still read each
+ * other's version and refuse cleanly.
+ */
+import { Packr, Unpackr } from "msgpackr";
+import { ProtocolEncodeError, type ProtocolError, type ProtocolErrorCode } from "./codes.js";
+import { describe, FieldError, isPlainObject, type Wire } from "./fields.js";
+import { MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
+import { assertInTable, RECORD_TABLE } from "./structures.js";
+import type { DecodeResult } from "./types.js";
+
+/** How one message type is written and read. */
+export interface MessageCodec<M extends { readonly type: string }> {
+  readonly type: M["type"];
+  /** The wire tag (`t`), unique within a direction. */
+  readonly tag: number;
+  /** Field order on the wire after `t`; part of the record table, so part of the version. */
+  readonly fields: readonly string[];
+  /** Frames holding a handshake message are encoded self-describing (see above). */
+  readonly handshake: boolean;
+  /**
+   * The wire record, keys exactly `t` then `fields` in order (so msgpackr
+   * matches the shared record), absent optional fields as null.
+   */
+  toWire(message: M): Wire;
+  /** Validates a decoded record (throws FieldError) and returns a fresh, clean message. */
+  read(wire: Wire): M;
+}
+
+/** Every message codec of one direction (client -> node, node -> client, peer -> peer). */
+export interface Direction<M extends { readonly type: string }> {
+  readonly name: string;
+  readonly maxFrameBytes: number;
+  readonly byType: ReadonlyMap<string, MessageCodec<M>>;
+  readonly byTag: ReadonlyMap<number, MessageCodec<M>>;
+}
+
+export function defineDirection<M extends { readonly type: string }>(options: {
+  name: string;
+  maxFrameBytes: number;
+  codecs: readonly MessageCodec<M>[];
+  /** Nested record shapes (e.g. a lease inside `granted`), which must be in the table too. */
+  nestedShapes?: readonly (readonly string[])[];
+}): Direction<M> {
+  const byType = new Map<string, MessageCodec<M>>();
+  const byTag = new Map<number, MessageCodec<M>>();
+  for (const shape of options.nestedShapes ?? []) assertInTable(shape, `a nested ${options.name} record`);
+  for (const codec of options.codecs) {
+    if (byType.has(codec.type) || byTag.has(codec.tag)) throw new Error(`duplicate message ${codec.type}/${codec.tag}`);
+    if (!codec.handshake) assertInTable(["t", ...codec.fields], codec.type);
+    byType.set(codec.type, codec);
+    byTag.set(codec.tag, codec);
+  }
+  return { name: options.name, maxFrameBytes: options.maxFrameBytes, byType, byTag };
+}
+
+// --- The record table --------------------------------------------------------
+
+const TABLE_SIZE = RECORD_TABLE.length;
+
+// shouldShareStructure: never grow the table: a shape outside it is written inline, per frame.
+const sharedPackr = new Packr({
+  structures: RECORD_TABLE.map((shape) => shape.slice()),
+  maxSharedStructures: TABLE_SIZE,
+  shouldShareStructure: () => false,
+});
+const selfDescribingPackr = new Packr({ useRecords: true });
+
+/** The decoder's table, and the original record objects to put back after every frame. */
+const decoderTable: string[][] = RECORD_TABLE.map((shape) => shape.slice());
+const pristineTable: readonly string[][] = decoderTable.slice();
+const unpackr = new Unpackr({
+  structures: decoderTable,
+  maxSharedStructures: TABLE_SIZE,
+  // Plain maps (from other encoders) decode to plain objects; msgpackr renames a `__proto__` key.
+  mapsAsObjects: true,
+  // 64-bit integers decode as bigints, which every reader refuses: our encoder writes integers
+  // above 32 bits as float64, and every integer we accept fits in 2^53.
+  // Byte fields are copied, so a decoded message never pins the whole frame in memory.
+  copyBuffers: true,
+});
+
+/**
+ * Decodes a frame's bytes, then puts the record table back as it was. A
+ * frame may define records inline under ids that our table uses (every
+ * self-describing frame does); msgpackr 2.1.4 keeps such definitions in the
+ * table it was given, which would change how every later frame on every
+ * connection decodes. Restoring after each frame keeps decoding stateless.
+ */
+function unpackStateless(bytes: Uint8Array): unknown {
+  try {
+    return unpackr.unpack(bytes);
+  } finally {
+    for (let i = 0; i < TABLE_SIZE; i++) {
+      if (decoderTable[i] !== pristineTable[i]) decoderTable[i] = pristineTable[i] as string[];
+    }
+    if (decoderTable.length !== TABLE_SIZE) decoderTable.length = TABLE_SIZE;
+  }
+}
+
+// --- Encode and decode -------------------------------------------------------
+
+function problem(code: ProtocolErrorCode, message: string, path?: string): ProtocolError {
+  return path === undefined ? { code, message } : { code, message: `${path}: ${message}`, path };
+}
+
+/** The text of anything thrown, without risking a second throw. */
+function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return "an unprintable error";
+  }
+}
+
+function messageError(index: number, error: unknown): ProtocolError {
+  if (error instanceof FieldError) {
+    const path = error.path === "" ? `messages[${index}]` : `messages[${index}].${error.path}`;
+    return problem(error.code, error.message, path);
+  }
+  // A reader bug, never expected; still a returned error, not a crash.
+  return problem("RQ_PROTOCOL", `unreadable message: ${errorText(error)}`, `messages[${index}]`);
+}
+
+/**
+ * Validates every message (exactly as the receiver will) and encodes them as
+ * one frame. Throws ProtocolEncodeError for a message the receiver would
+ * refuse, or a frame over the cap: both are caller bugs.
+ */
+export function encodeFrame<M extends { readonly type: string }>(direction: Direction<M>, messages: readonly M[]): Uint8Array {
+  if (messages.length === 0 || messages.length > MAX_MESSAGES_PER_FRAME) {
+    throw new ProtocolEncodeError(problem("RQ_PROTOCOL", `a frame carries 1-${MAX_MESSAGES_PER_FRAME} messages, not ${messages.length}`));
+  }
+  const wires: Wire[] = new Array<Wire>(messages.length);
+  let handshake = false;
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    const codec = message === undefined ? undefined : direction.byType.get(message.type);
+    if (message === undefined || codec === undefined) {
+      throw new ProtocolEncodeError(problem("RQ_PROTOCOL", `not a ${direction.name} message type`, `messages[${i}].type`));
+    }
+    try {
+      const wire = codec.toWire(message);
+      codec.read(wire);
+      wires[i] = wire;
+    } catch (error) {
+      throw new ProtocolEncodeError(messageError(i, error));
+    }
+    handshake ||= codec.handshake;
+  }
+  const bytes = (handshake ? selfDescribingPackr : sharedPackr).pack(wires);
+  if (bytes.byteLength > direction.maxFrameBytes) {
+    throw new ProtocolEncodeError(problem("RQ_FRAME_TOO_LARGE", `frame of ${bytes.byteLength} bytes exceeds ${direction.maxFrameBytes}`));
+  }
+  return bytes;
+}
+
+/** Decodes and validates one frame. Never throws. */
+export function decodeFrame<M extends { readonly type: string }>(direction: Direction<M>, bytes: unknown): DecodeResult<M> {
+  if (!(bytes instanceof Uint8Array)) return { ok: false, error: problem("RQ_PROTOCOL", "a frame must be a Uint8Array") };
+  // The cap is checked first: a frame over it costs no decoding work at all.
+  if (bytes.byteLength > direction.maxFrameBytes) {
+    return {
+      ok: false,
+      error: problem("RQ_FRAME_TOO_LARGE", `frame of ${bytes.byteLength} bytes exceeds the ${direction.maxFrameBytes}-byte cap`),
+    };
+  }
+  if (bytes.byteLength === 0) return { ok: false, error: problem("RQ_PROTOCOL", "empty frame") };
+  let value: unknown;
+  try {
+    value = unpackStateless(bytes);
+  } catch (error) {
+    return { ok: false, error: problem("RQ_PROTOCOL", `not a MessagePack frame: ${errorText(error).slice(0, 200)}`) };
+  }
+  if (!Array.isArray(value)) return { ok: false, error: problem("RQ_PROTOCOL", "a frame must be an array of messages") };
+  if (value.length === 0 || value.length > MAX_MESSAGES_PER_FRAME) {
+    return { ok: false, error: problem("RQ_PROTOCOL", `a frame carries 1-${MAX_MESSAGES_PER_FRAME} messages, not ${value.length}`) };
+  }
+  const messages: M[] = new Array<M>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const wire: unknown = value[i];
+    if (!isPlainObject(wire)) return { ok: false, error: problem("RQ_PROTOCOL", "expected a message record", `messages[${i}]`) };
+    const tag = wire["t"];
+    const codec = typeof tag === "number" ? direction.byTag.get(tag) : undefined;
+    if (codec === undefined) {
+      return { ok: false, error: problem("RQ_PROTOCOL", `unknown ${direction.name} message type ${describe(tag)}`, `messages[${i}].t`) };
+    }
+    try {
+      messages[i] = codec.read(wire);
+    } catch (error) {
+      return { ok: false, error: messageError(i, error) };
+    }
+  }
+  return { ok: true, messages };
+}
+
+/** The protocolVersion field of every handshake message. A different version is RQ_PROTOCOL_VERSION. */
+export function readVersion(w: Wire, field = "protocolVersion"): number {
+  const value = w[field];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new FieldError(field, `expected a protocol version (a positive integer), got ${describe(value)}`);
+  }
+  if (value !== PROTOCOL_VERSION) {
+    throw new FieldError(field, `protocol version ${value} is not spoken here (this side speaks ${PROTOCOL_VERSION})`, "RQ_PROTOCOL_VERSION");
+  }
+  return value;
+}

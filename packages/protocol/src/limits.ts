@@ -1,0 +1,61 @@
+/**
+ * The protocol version and every cap the decoders enforce. A value outside a
+ * cap is refused with RQ_PROTOCOL (or RQ_FRAME_TOO_LARGE for the byte caps).
+ * Caps are deliberately generous for real use and small enough that a
+ * hostile frame cannot make a node allocate or loop without bound.
+ */
+
+/**
+ * Bumped whenever a message, a field or the record table (structures.ts)
+ * changes. A node answers a hello of another version with RQ_PROTOCOL_VERSION.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest client or server frame, checked before any decoding work. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/** Largest peer frame (Raft appends and snapshot chunks), checked before any decoding work. */
+export const MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024;
+/** Most messages in one frame (a frame is a batch). */
+export const MAX_MESSAGES_PER_FRAME = 4096;
+
+/** Resource names: SPEC.md, 1 to 128 characters of `A-Z a-z 0-9 . _ : / -`. */
+export const MAX_RESOURCE_NAME_CHARS = 128;
+/** Ids the node assigns (session, lease): same alphabet as resource names. */
+export const MAX_ID_CHARS = 128;
+/** Node ids, lane names and load dimension names. */
+export const MAX_NAME_CHARS = 64;
+/** API keys: printable ASCII, no spaces. */
+export const MAX_API_KEY_CHARS = 256;
+/** Client name and version in the hello: printable ASCII. */
+export const MAX_CLIENT_INFO_CHARS = 64;
+/** Human-readable error messages. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+/** Client URLs of nodes (in welcome and notLeader). */
+export const MAX_URL_CHARS = 2048;
+
+/** Request ids: client-chosen integers 1..2^53-1, unique per session. */
+export const MAX_REQUEST_ID = Number.MAX_SAFE_INTEGER;
+/** Most dimensions in one load (`{ input, output, ... }`). */
+export const MAX_LOAD_DIMENSIONS = 16;
+/** Largest load amount in any dimension (loads are finite, >= 0, may be fractional). */
+export const MAX_LOAD = Number.MAX_SAFE_INTEGER;
+/** Priorities are integers in [-MAX_PRIORITY, MAX_PRIORITY] (SPEC default 10, higher first). */
+export const MAX_PRIORITY = 1_000_000;
+/** Longest queue wait a request may ask for (one day). */
+export const MAX_TIMEOUT_MS = 86_400_000;
+/** Longest cooldown a client may report (one day). */
+export const MAX_RETRY_AFTER_MS = 86_400_000;
+/** Session TTLs a client may ask for. */
+export const MIN_TTL_MS = 1_000;
+export const MAX_TTL_MS = 600_000;
+/** Most nodes listed in a welcome and in a Raft membership list. */
+export const MAX_NODES = 64;
+/** Most ever-removed node ids carried in a membership list. */
+export const MAX_REMOVED_NODES = 4096;
+
+/** Most entries in one Raft append. */
+export const MAX_ENTRIES_PER_MESSAGE = 16_384;
+/** Largest payload of one Raft entry. */
+export const MAX_ENTRY_BYTES = 4 * 1024 * 1024;
+/** Largest snapshot chunk, read-index context or other byte field of a Raft message. */
+export const MAX_CHUNK_BYTES = 32 * 1024 * 1024;

@@ -1,0 +1,154 @@
+/**
+ * Test-only helpers (not exported from index.ts): fast-check arbitraries for
+ * every message, and a property runner that prints a one-line replay command.
+ */
+import fc from "fast-check";
+import { ErrorCode } from "./codes.js";
+import {
+  MAX_LOAD,
+  MAX_PRIORITY,
+  MAX_REQUEST_ID,
+  MAX_RETRY_AFTER_MS,
+  MAX_TIMEOUT_MS,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
+  PROTOCOL_VERSION,
+} from "./limits.js";
+import type { ClientMessage, Load, ServerMessage } from "./types.js";
+
+/** Runs per property: RQ_PROPERTY_RUNS scales every property in the package (default 200). */
+export const PROPERTY_RUNS = Number(process.env["RQ_PROPERTY_RUNS"] ?? 200);
+
+/**
+ * Checks a property; on failure throws fast-check's report (with the shrunk
+ * counterexample) plus a one-line command that replays exactly that case.
+ */
+export function checkProperty<T>(options: { name: string; file: string; property: fc.IProperty<T>; runs?: number }): void {
+  const seedText = process.env["RQ_SEED"];
+  const pathText = process.env["RQ_PATH"];
+  const params: fc.Parameters<T> = { numRuns: options.runs ?? PROPERTY_RUNS };
+  if (seedText !== undefined) params.seed = Number(seedText);
+  if (pathText !== undefined) params.path = pathText;
+  const details = fc.check(options.property, params);
+  if (!details.failed) return;
+  const replay =
+    `RQ_SEED=${details.seed} RQ_PATH=${details.counterexamplePath ?? ""} ` +
+    `npx vitest run ${options.file} -t ${JSON.stringify(options.name)}`;
+  throw new Error(`${fc.defaultReportMessage(details) ?? "property failed"}\nreplay: ${replay}`);
+}
+
+// --- Arbitraries -------------------------------------------------------------
+
+export const arbRequestId = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: MAX_REQUEST_ID }));
+export const arbResource = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,128}$/);
+export const arbId = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,128}$/);
+export const arbNodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+export const arbName = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/);
+const arbUrl = fc.stringMatching(/^wss?:\/\/[\x21-\x7e]{1,100}$/);
+const arbAmount = fc.oneof(
+  fc.integer({ min: 0, max: 1_000_000 }),
+  fc.double({ min: 0, max: MAX_LOAD, noNaN: true, noDefaultInfinity: true }),
+);
+export const arbLoad: fc.Arbitrary<Load> = fc.oneof(
+  arbAmount,
+  fc.dictionary(arbName, arbAmount, { minKeys: 1, maxKeys: 16 }),
+);
+const arbText = fc.string({ maxLength: 100, unit: "grapheme" });
+const arbErrorCode = fc.constantFrom(...Object.values(ErrorCode));
+
+export const arbClientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
+  fc.record(
+    {
+      type: fc.constant("hello" as const),
+      protocolVersion: fc.constant(PROTOCOL_VERSION),
+      apiKey: fc.stringMatching(/^[\x21-\x7e]{1,256}$/),
+      clientName: fc.stringMatching(/^[\x20-\x7e]{1,64}$/),
+      clientVersion: fc.stringMatching(/^[\x20-\x7e]{1,64}$/),
+      resume: arbId,
+      ttlMs: fc.integer({ min: MIN_TTL_MS, max: MAX_TTL_MS }),
+    },
+    { requiredKeys: ["type", "protocolVersion", "apiKey"] },
+  ),
+  fc.record(
+    {
+      type: fc.constant("acquire" as const),
+      requestId: arbRequestId,
+      resource: arbResource,
+      load: arbLoad,
+      priority: fc.integer({ min: -MAX_PRIORITY, max: MAX_PRIORITY }),
+      lane: arbName,
+      timeoutMs: fc.integer({ min: 1, max: MAX_TIMEOUT_MS }),
+      try: fc.boolean(),
+    },
+    { requiredKeys: ["type", "requestId", "resource"] },
+  ),
+  fc.record({ type: fc.constant("release" as const), requestId: arbRequestId, leaseId: arbId }),
+  fc.record({ type: fc.constant("settle" as const), requestId: arbRequestId, leaseId: arbId, actual: arbLoad }),
+  fc.record({ type: fc.constant("cancel" as const), requestId: arbRequestId }),
+  fc.record({
+    type: fc.constant("cooldown" as const),
+    requestId: arbRequestId,
+    resource: arbResource,
+    retryAfterMs: fc.integer({ min: 0, max: MAX_RETRY_AFTER_MS }),
+  }),
+  fc.constant({ type: "heartbeat" as const }),
+  fc.constant({ type: "goodbye" as const }),
+);
+
+export const arbServerMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
+  fc.record({
+    type: fc.constant("welcome" as const),
+    protocolVersion: fc.constant(PROTOCOL_VERSION),
+    sessionId: arbId,
+    ttlMs: fc.integer({ min: MIN_TTL_MS, max: MAX_TTL_MS }),
+    nodeId: arbNodeId,
+    leader: fc.option(arbNodeId, { nil: null }),
+    nodes: fc.uniqueArray(fc.record({ id: arbNodeId, url: fc.option(arbUrl, { nil: null }) }), {
+      maxLength: 5,
+      selector: (node) => node.id,
+    }),
+    resumed: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constant("granted" as const),
+    requestId: arbRequestId,
+    lease: fc.record({
+      id: arbId,
+      resource: arbResource,
+      load: arbLoad,
+      grantedAt: fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.maxSafeNat()),
+    }),
+  }),
+  fc.record({ type: fc.constant("queued" as const), requestId: arbRequestId }),
+  fc.record({ type: fc.constant("rejected" as const), requestId: arbRequestId, code: arbErrorCode, message: arbText }),
+  fc.record({ type: fc.constant("ack" as const), requestId: arbRequestId }),
+  fc.record({
+    type: fc.constant("notLeader" as const),
+    leader: fc.option(arbNodeId, { nil: null }),
+    url: fc.option(arbUrl, { nil: null }),
+  }),
+  fc.record({ type: fc.constant("error" as const), code: arbErrorCode, message: arbText }),
+);
+
+/** A frame's worth of messages (a batch). */
+export function arbBatch<T>(message: fc.Arbitrary<T>): fc.Arbitrary<T[]> {
+  return fc.array(message, { minLength: 1, maxLength: 8 });
+}
+
+/** Byte-level damage to a valid frame: flip, insert, delete, truncate. */
+export function mutate(bytes: Uint8Array, edits: readonly { kind: number; at: number; byte: number }[]): Uint8Array {
+  let out = Array.from(bytes);
+  for (const edit of edits) {
+    const at = out.length === 0 ? 0 : edit.at % out.length;
+    if (edit.kind === 0) out[at] = edit.byte;
+    else if (edit.kind === 1) out.splice(at, 0, edit.byte);
+    else if (edit.kind === 2) out.splice(at, 1);
+    else out = out.slice(0, at);
+  }
+  return Uint8Array.from(out);
+}
+
+export const arbEdits = fc.array(
+  fc.record({ kind: fc.integer({ min: 0, max: 3 }), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  { minLength: 1, maxLength: 4 },
+);
