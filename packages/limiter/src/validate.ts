@@ -1,0 +1,323 @@
+/**
+ * Validation of everything that enters the machine: resource configurations
+ * (the admin API body), names, loads and every command field. The machine
+ * calls these before it touches its state, so a bad command changes nothing.
+ */
+import type {
+  Command,
+  LaneConfig,
+  LimitConfig,
+  LoadVector,
+  Reserved,
+  ResourceConfig,
+  ValidationIssue,
+  WindowAlgorithm,
+} from "./types.js";
+
+/** Bounds. Every input is bounded so arithmetic stays exact in float64 integers. */
+export const Bounds = {
+  nameLengthMax: 128,
+  limitsMax: 32,
+  lanesMax: 32,
+  dimensionsMax: 16,
+  /** Limits and loads are integers up to 1e12 (a trillion tokens). */
+  unitsMax: 1e12,
+  windowMsMax: 2 ** 31,
+  weightMax: 1000,
+  priorityMax: 1000,
+  timeoutMsMax: 2 ** 31,
+  ttlMsMax: 86_400_000,
+  /** Stamps are integer ms; 2^52 leaves room to add any bounded duration. */
+  atMax: 2 ** 52,
+} as const;
+
+export const DEFAULT_PRIORITY = 10;
+export const DEFAULT_TTL_MS = 10_000;
+
+const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
+
+/** True for a valid resource, lane, dimension, session or request name. */
+export function isValidName(value: unknown): value is string {
+  return typeof value === "string" && NAME_RE.test(value);
+}
+
+/** Why `value` is not a valid name, or null when it is. */
+export function nameProblem(value: unknown): string | null {
+  if (typeof value !== "string") return "must be a string";
+  if (value.length === 0 || value.length > Bounds.nameLengthMax) return "must be 1 to 128 characters";
+  if (!NAME_RE.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
+  return null;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function intProblem(value: unknown, min: number, max: number): string | null {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "must be a finite number";
+  if (!Number.isInteger(value)) return "must be an integer";
+  if (value < min || value > max) return `must be between ${min} and ${max}`;
+  return null;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: ResourceConfig }
+  | { readonly ok: false; readonly errors: readonly ValidationIssue[] };
+
+const LIMIT_KEYS: Record<string, readonly string[]> = {
+  rate: ["kind", "limit", "windowMs", "window", "reserved"],
+  load: ["kind", "limit", "windowMs", "window", "dimension", "reserved"],
+  concurrency: ["kind", "limit", "reserved"],
+};
+
+/**
+ * Validates the body of `PUT /v1/resources/{name}` and returns a normalized
+ * config (defaults filled in: window "sliding", dimension "load", policy
+ * "shared", default lane = the first lane) or every problem found.
+ *
+ * @example
+ * const r = validateResourceConfig({ limits: [{ kind: "rate", limit: 2, windowMs: 1000 }] });
+ * if (!r.ok) console.log(r.errors); // [{ path, message }]
+ */
+export function validateResourceConfig(input: unknown): ConfigResult {
+  const errors: ValidationIssue[] = [];
+  const fail = (path: string, message: string): void => {
+    errors.push({ path, message });
+  };
+  if (!isPlainObject(input)) {
+    return { ok: false, errors: [{ path: "", message: "must be an object" }] };
+  }
+  for (const key of Object.keys(input)) {
+    if (!["limits", "lanes", "lanePolicy", "defaultLane"].includes(key)) fail(key, "unknown field");
+  }
+
+  const lanes: LaneConfig[] = [];
+  if (input.lanes !== undefined) {
+    if (!isPlainObject(input.lanes)) fail("lanes", "must be an object of lane name to { weight }");
+    else {
+      const names = Object.keys(input.lanes);
+      if (names.length > Bounds.lanesMax) fail("lanes", `at most ${Bounds.lanesMax} lanes`);
+      for (const name of names) {
+        const path = `lanes/${name}`;
+        const problem = nameProblem(name);
+        if (problem) fail(path, `lane name ${problem}`);
+        const lane = input.lanes[name];
+        if (!isPlainObject(lane)) {
+          fail(path, "must be an object { weight }");
+          continue;
+        }
+        for (const key of Object.keys(lane)) if (key !== "weight") fail(`${path}/${key}`, "unknown field");
+        const weight = lane.weight ?? 1;
+        const wp = intProblem(weight, 1, Bounds.weightMax);
+        if (wp) fail(`${path}/weight`, wp);
+        else lanes.push({ name, weight: weight as number });
+      }
+    }
+  }
+  const laneNames = new Set(lanes.map((l) => l.name));
+
+  let lanePolicy: "shared" | "strict" = "shared";
+  if (input.lanePolicy !== undefined) {
+    if (input.lanePolicy !== "shared" && input.lanePolicy !== "strict") {
+      fail("lanePolicy", 'must be "shared" or "strict"');
+    } else lanePolicy = input.lanePolicy;
+  }
+
+  let defaultLane: string | null = lanes[0]?.name ?? null;
+  if (input.defaultLane !== undefined) {
+    if (typeof input.defaultLane !== "string" || !laneNames.has(input.defaultLane)) {
+      fail("defaultLane", "must name one of the declared lanes");
+    } else defaultLane = input.defaultLane;
+  }
+
+  const limits: LimitConfig[] = [];
+  if (!Array.isArray(input.limits)) fail("limits", "must be an array of limits");
+  else {
+    if (input.limits.length === 0) fail("limits", "must hold at least one limit");
+    if (input.limits.length > Bounds.limitsMax) fail("limits", `at most ${Bounds.limitsMax} limits`);
+    input.limits.forEach((raw: unknown, i: number) => {
+      const limit = validateLimit(raw, `limits/${i}`, laneNames, fail);
+      if (limit) limits.push(limit);
+    });
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: { limits, lanes, lanePolicy, defaultLane } };
+}
+
+function validateLimit(
+  raw: unknown,
+  path: string,
+  laneNames: ReadonlySet<string>,
+  fail: (path: string, message: string) => void,
+): LimitConfig | null {
+  if (!isPlainObject(raw)) {
+    fail(path, "must be an object");
+    return null;
+  }
+  const kind = raw.kind;
+  if (kind !== "rate" && kind !== "load" && kind !== "concurrency") {
+    fail(`${path}/kind`, 'must be "rate", "load" or "concurrency"');
+    return null;
+  }
+  const before = new Set<string>();
+  const mark = (p: string, m: string): void => {
+    before.add(p);
+    fail(p, m);
+  };
+  for (const key of Object.keys(raw)) {
+    if (!(LIMIT_KEYS[kind] ?? []).includes(key)) mark(`${path}/${key}`, `unknown field for a ${kind} limit`);
+  }
+  const lp = intProblem(raw.limit, 1, Bounds.unitsMax);
+  if (lp) mark(`${path}/limit`, lp);
+  const limit = raw.limit as number;
+
+  const reserved: Record<string, number> = {};
+  if (raw.reserved !== undefined) {
+    if (!isPlainObject(raw.reserved)) mark(`${path}/reserved`, "must be an object of lane name to units");
+    else {
+      let total = 0;
+      for (const [lane, units] of Object.entries(raw.reserved)) {
+        if (!laneNames.has(lane)) mark(`${path}/reserved/${lane}`, "names no declared lane");
+        const up = intProblem(units, 0, Bounds.unitsMax);
+        if (up) mark(`${path}/reserved/${lane}`, up);
+        else {
+          reserved[lane] = units as number;
+          total += units as number;
+        }
+      }
+      if (!lp && total > limit) mark(`${path}/reserved`, `reserves ${total} units, more than the limit ${limit}`);
+    }
+  }
+  if (kind === "concurrency") {
+    return before.size > 0 ? null : { kind, limit, reserved: reserved as Reserved };
+  }
+
+  const wp = intProblem(raw.windowMs, 1, Bounds.windowMsMax);
+  if (wp) mark(`${path}/windowMs`, wp);
+  const windowMs = raw.windowMs as number;
+  const window = (raw.window ?? "sliding") as WindowAlgorithm;
+  if (window !== "sliding" && window !== "fixed" && window !== "bucket") {
+    mark(`${path}/window`, 'must be "sliding", "fixed" or "bucket"');
+  }
+  // A bucket keeps its level in units of 1/windowMs so refill is exact integer math.
+  if (window === "bucket" && !lp && !wp && limit * windowMs > Number.MAX_SAFE_INTEGER) {
+    mark(`${path}`, "a bucket's limit * windowMs must not exceed 2^53 - 1");
+  }
+  let dimension = "load";
+  if (kind === "load" && raw.dimension !== undefined) {
+    const dp = nameProblem(raw.dimension);
+    if (dp) mark(`${path}/dimension`, `dimension ${dp}`);
+    else dimension = raw.dimension as string;
+  }
+  if (before.size > 0) return null;
+  return kind === "rate"
+    ? { kind, limit, windowMs, window, reserved }
+    : { kind, limit, windowMs, window, dimension, reserved };
+}
+
+/** Normalizes a load (number or object) or returns why it is invalid. */
+export function normalizeLoad(load: unknown): { ok: true; load: LoadVector } | { ok: false; message: string } {
+  if (load === undefined) return { ok: true, load: {} };
+  if (typeof load === "number") {
+    const p = loadProblem(load);
+    return p ? { ok: false, message: `load ${p}` } : { ok: true, load: { load } };
+  }
+  if (!isPlainObject(load)) return { ok: false, message: "load must be a number or an object of dimension to units" };
+  const keys = Object.keys(load);
+  if (keys.length > Bounds.dimensionsMax) return { ok: false, message: `load has more than ${Bounds.dimensionsMax} dimensions` };
+  const out: Record<string, number> = {};
+  for (const key of keys) {
+    const np = nameProblem(key);
+    if (np) return { ok: false, message: `load dimension "${key}" ${np}` };
+    const p = loadProblem(load[key]);
+    if (p) return { ok: false, message: `load.${key} ${p}` };
+    out[key] = load[key] as number;
+  }
+  return { ok: true, load: out };
+}
+
+function loadProblem(value: unknown): string | null {
+  if (typeof value !== "number") return "must be a number";
+  if (Number.isNaN(value)) return "is NaN";
+  if (!Number.isFinite(value)) return "is not finite";
+  if (value < 0) return "is negative";
+  if (!Number.isInteger(value)) return "must be a whole number of units";
+  if (value > Bounds.unitsMax) return `exceeds ${Bounds.unitsMax}`;
+  return null;
+}
+
+const COMMAND_FIELDS: Record<Command["type"], readonly string[]> = {
+  putResource: ["name", "config"],
+  deleteResource: ["name"],
+  openSession: ["sessionId", "ttlMs"],
+  heartbeat: ["sessionId"],
+  closeSession: ["sessionId"],
+  renewSessions: [],
+  acquire: ["sessionId", "requestId", "resource", "load", "priority", "lane", "timeoutMs"],
+  release: ["sessionId", "leaseId"],
+  settle: ["sessionId", "leaseId", "actual"],
+  cancel: ["sessionId", "requestId"],
+  cooldown: ["resource", "untilMs", "retryAfterMs"],
+  tick: [],
+};
+
+/**
+ * Checks a command's shape and every field's type and range (not whether the
+ * session or resource exists: that depends on state). Returns the problem or
+ * null. Loads are checked here too; the config body is checked by putResource.
+ */
+export function commandProblem(command: unknown): string | null {
+  if (!isPlainObject(command)) return "command must be an object";
+  const type = command.type;
+  if (typeof type !== "string" || !Object.hasOwn(COMMAND_FIELDS, type)) return `unknown command type ${JSON.stringify(type)}`;
+  const fields = COMMAND_FIELDS[type as Command["type"]];
+  for (const key of Object.keys(command)) {
+    if (key !== "type" && key !== "at" && !fields.includes(key)) return `${type}: unknown field "${key}"`;
+  }
+  const ap = intProblem(command.at, 0, Bounds.atMax);
+  if (ap) return `${type}: at ${ap}`;
+  const optionalInt = (key: string, min: number, max: number): string | null => {
+    if (command[key] === undefined) return null;
+    const p = intProblem(command[key], min, max);
+    return p ? `${type}: ${key} ${p}` : null;
+  };
+  for (const key of ["name", "sessionId", "requestId", "resource"]) {
+    if (!fields.includes(key)) continue;
+    const p = nameProblem(command[key]);
+    if (p) return `${type}: ${key} ${p}`;
+  }
+  switch (type) {
+    case "putResource":
+      return null; // the body is validated by validateResourceConfig
+    case "openSession":
+      return optionalInt("ttlMs", 1, Bounds.ttlMsMax);
+    case "acquire": {
+      if (command.lane !== undefined) {
+        const p = nameProblem(command.lane);
+        if (p) return `acquire: lane ${p}`;
+      }
+      const lp = normalizeLoad(command.load);
+      if (!lp.ok) return `acquire: ${lp.message}`;
+      return optionalInt("priority", 0, Bounds.priorityMax) ?? optionalInt("timeoutMs", 0, Bounds.timeoutMsMax);
+    }
+    case "release":
+    case "settle": {
+      const p = intProblem(command.leaseId, 1, Number.MAX_SAFE_INTEGER);
+      if (p) return `${type}: leaseId ${p}`;
+      if (type === "settle") {
+        if (command.actual === undefined) return "settle: actual is required";
+        const lp = normalizeLoad(command.actual);
+        if (!lp.ok) return `settle: actual ${lp.message}`;
+      }
+      return null;
+    }
+    case "cooldown": {
+      const hasUntil = command.untilMs !== undefined;
+      const hasAfter = command.retryAfterMs !== undefined;
+      if (hasUntil === hasAfter) return "cooldown: give exactly one of untilMs and retryAfterMs";
+      return optionalInt("untilMs", 0, Bounds.atMax) ?? optionalInt("retryAfterMs", 0, Bounds.timeoutMsMax);
+    }
+    default:
+      return null;
+  }
+}
