@@ -119,5 +119,199 @@ export interface MessageBase {
   readonly term: number;
 }
 
-// `Message` (the discriminated union of every message type, each extending
-// MessageBase with a `type` field) is defined below by the core's author.
+/**
+ * Leader -> follower: entries to append after (prevIndex, prevTerm), and the
+ * leader's commit index. An empty `entries` carries only the commit index.
+ */
+export interface AppendMessage extends MessageBase {
+  readonly type: "append";
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+/**
+ * Follower -> leader. On success `index` is the last index now known to match
+ * the leader's log (durable, since this message waits for persistence). On
+ * rejection `index` is the rejected `prevIndex` and (hintIndex, hintTerm) is
+ * the follower's guess for fast back-off: the largest index at or below
+ * `prevIndex` whose term is at most the leader's `prevTerm`, and its term.
+ */
+export interface AppendResponseMessage extends MessageBase {
+  readonly type: "appendResponse";
+  readonly reject: boolean;
+  readonly index: number;
+  readonly hintIndex: number;
+  readonly hintTerm: number;
+}
+
+/**
+ * Candidate -> voter. For `preVote` the term is the term the sender would
+ * campaign in (its term + 1); the sender's own term is unchanged. `transfer`
+ * is set when the campaign follows a leadership transfer (`timeoutNow`): such
+ * a request is answered even by a node that hears from a live leader.
+ */
+export interface VoteRequestMessage extends MessageBase {
+  readonly type: "vote" | "preVote";
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly transfer: boolean;
+}
+
+export interface VoteResponseMessage extends MessageBase {
+  readonly type: "voteResponse" | "preVoteResponse";
+  readonly reject: boolean;
+}
+
+/**
+ * Leader -> member. `commit` is at most what the receiver is known to hold.
+ * `readSeq` is the leader's latest ReadIndex round (0 when none); the answer
+ * echoes it so the leader knows which reads a quorum has confirmed.
+ */
+export interface HeartbeatMessage extends MessageBase {
+  readonly type: "heartbeat";
+  readonly commit: number;
+  readonly readSeq: number;
+}
+
+export interface HeartbeatResponseMessage extends MessageBase {
+  readonly type: "heartbeatResponse";
+  readonly readSeq: number;
+}
+
+/**
+ * Leader -> follower behind the compaction point: one chunk of a snapshot.
+ * Chunks of one snapshot share `meta` and `totalBytes`; `data` holds bytes
+ * [offset, offset + data.length) of the snapshot data; `last` marks the chunk
+ * that ends at `totalBytes`.
+ */
+export interface SnapshotMessage extends MessageBase {
+  readonly type: "snapshot";
+  readonly meta: SnapshotMeta;
+  readonly offset: number;
+  readonly totalBytes: number;
+  readonly data: Uint8Array;
+  readonly last: boolean;
+}
+
+/**
+ * Follower -> leader after a chunk that did not complete the snapshot: the
+ * offset the follower expects next (0 asks for a restart). A completed
+ * snapshot is answered with an `appendResponse` instead.
+ */
+export interface SnapshotResponseMessage extends MessageBase {
+  readonly type: "snapshotResponse";
+  readonly index: number;
+  readonly nextOffset: number;
+}
+
+/** Leader -> transferee: campaign now, without waiting for a timeout. */
+export interface TimeoutNowMessage extends MessageBase {
+  readonly type: "timeoutNow";
+}
+
+/** Follower -> leader: proposals forwarded by a follower (term 0). */
+export interface ProposeMessage extends MessageBase {
+  readonly type: "propose";
+  readonly data: readonly Uint8Array[];
+}
+
+/** Follower -> leader: a linearizable read request (term 0). */
+export interface ReadIndexMessage extends MessageBase {
+  readonly type: "readIndex";
+  readonly context: Uint8Array;
+}
+
+/** Leader -> follower: the read index for a forwarded `readIndex`. */
+export interface ReadIndexResponseMessage extends MessageBase {
+  readonly type: "readIndexResponse";
+  readonly index: number;
+  readonly context: Uint8Array;
+}
+
+/** Follower -> leader: please transfer leadership to `transferee` (term 0). */
+export interface TransferLeaderMessage extends MessageBase {
+  readonly type: "transferLeader";
+  readonly transferee: NodeId;
+}
+
+/** Every message the core sends or accepts. Plain data only. */
+export type Message =
+  | AppendMessage
+  | AppendResponseMessage
+  | VoteRequestMessage
+  | VoteResponseMessage
+  | HeartbeatMessage
+  | HeartbeatResponseMessage
+  | SnapshotMessage
+  | SnapshotResponseMessage
+  | TimeoutNowMessage
+  | ProposeMessage
+  | ReadIndexMessage
+  | ReadIndexResponseMessage
+  | TransferLeaderMessage;
+
+export type MessageType = Message["type"];
+
+/** Why a proposal, conf change, read or transfer was refused. */
+export type RefusalCode =
+  /** This node is not the leader; `leader` says who is (forwarding is off, or the request cannot be forwarded). */
+  | "NOT_LEADER"
+  /** No leader is known right now (an election is under way); retry later. */
+  | "NO_LEADER"
+  /** A leadership transfer is in progress; proposals wait until it ends. */
+  | "TRANSFERRING"
+  /** The leader's uncommitted entries exceed `maxUncommittedEntriesBytes`; retry once some commit. */
+  | "TOO_MANY_UNCOMMITTED"
+  /** Another conf change is proposed and not yet applied; only one at a time. */
+  | "CONF_CHANGE_PENDING"
+  /** The node id was removed before; ids are never reused. */
+  | "NODE_ID_REMOVED"
+  /** The conf change does not fit the membership (adding a member twice, promoting a voter, ...). */
+  | "INVALID_CONF_CHANGE"
+  /** The transfer target is this leader itself or not a voter. */
+  | "INVALID_TRANSFER";
+
+export interface Refused {
+  readonly outcome: "refused";
+  readonly code: RefusalCode;
+  /** The leader as far as this node knows, so the caller can retry there. */
+  readonly leader: NodeId | null;
+  readonly message: string;
+}
+
+export interface Forwarded {
+  readonly outcome: "forwarded";
+  readonly leader: NodeId;
+}
+
+/** What `propose` / `proposeConfChange` did. An accepted entry still has to commit. */
+export type ProposeResult = { readonly outcome: "accepted"; readonly index: number; readonly term: number } | Forwarded | Refused;
+
+/** What `readIndex` did. When accepted, a `ReadState` with the same context arrives in a later Ready. */
+export type ReadIndexResult = { readonly outcome: "accepted" } | Forwarded | Refused;
+
+/** What `transferLeadership` did. */
+export type TransferResult = { readonly outcome: "accepted" } | Forwarded | Refused;
+
+export interface ProgressStatus {
+  readonly match: number;
+  readonly next: number;
+  readonly state: "probe" | "replicate" | "snapshot";
+}
+
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly confState: ConfState;
+  /** The leader's view of every member's log (its own included); null on other nodes. */
+  readonly progress: Readonly<Record<NodeId, ProgressStatus>> | null;
+  /** Peer messages dropped as malformed, misaddressed or from a removed node, since start. */
+  readonly droppedMessages: number;
+}
