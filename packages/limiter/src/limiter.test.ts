@@ -1,0 +1,470 @@
+import { describe, expect, it } from "vitest";
+import { Limiter } from "./limiter.js";
+import type { Command, Effect, Load } from "./types.js";
+
+/** A small driver: one resource "r", one long-lived session "s". */
+function setup(config: unknown, options: { finishedPerSession?: number } = {}): Limiter {
+  const l = new Limiter(options);
+  expect(l.apply({ type: "putResource", at: 0, name: "r", config })).toEqual([{ type: "resourcePut", name: "r", created: true }]);
+  l.apply({ type: "openSession", at: 0, sessionId: "s", ttlMs: 86_400_000 });
+  return l;
+}
+
+interface AcquireOptions {
+  load?: Load;
+  priority?: number;
+  lane?: string;
+  timeoutMs?: number;
+  sessionId?: string;
+  resource?: string;
+}
+
+function acquire(l: Limiter, at: number, requestId: string, o: AcquireOptions = {}): Effect[] {
+  const { sessionId = "s", resource = "r", ...rest } = o;
+  return l.apply({ type: "acquire", at, sessionId, requestId, resource, ...rest });
+}
+
+/** Request ids granted by these effects, in order. */
+function granted(effects: Effect[]): string[] {
+  return effects.flatMap((e) => (e.type === "granted" ? [e.requestId] : []));
+}
+
+function leaseOf(effects: Effect[], requestId: string): number {
+  const e = effects.find((x) => x.type === "granted" && x.requestId === requestId);
+  if (e === undefined || e.type !== "granted") throw new Error(`${requestId} was not granted`);
+  return e.leaseId;
+}
+
+function only(effects: Effect[]): Effect {
+  expect(effects).toHaveLength(1);
+  return effects[0] as Effect;
+}
+
+const rate = (limit: number, windowMs: number, window = "sliding") => ({ kind: "rate", limit, windowMs, window });
+const tokens = (limit: number, windowMs: number, extra: object = {}) => ({ kind: "load", limit, windowMs, ...extra });
+const concurrency = (limit: number) => ({ kind: "concurrency", limit });
+
+describe("windows", () => {
+  it("sliding: 2 requests per second admits a third exactly when the first leaves the window", () => {
+    const l = setup({ limits: [rate(2, 1000)] });
+    expect(granted(acquire(l, 0, "a"))).toEqual(["a"]);
+    expect(granted(acquire(l, 400, "b"))).toEqual(["b"]);
+    expect(only(acquire(l, 500, "c")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1000);
+    expect(granted(l.apply({ type: "tick", at: 999 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 1000 }))).toEqual(["c"]);
+  });
+
+  it("fixed: resets at clock-aligned boundaries, so a burst across a boundary may reach 2x", () => {
+    const l = setup({ limits: [rate(2, 1000, "fixed")] });
+    expect(granted([...acquire(l, 998, "a"), ...acquire(l, 999, "b")])).toEqual(["a", "b"]);
+    expect(only(acquire(l, 999, "c")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1000);
+    const e = [...l.apply({ type: "tick", at: 1000 }), ...acquire(l, 1000, "d")];
+    expect(granted(e)).toEqual(["c", "d"]); // 4 grants within 3 ms: the documented price of fixed windows
+  });
+
+  it("bucket: refills continuously at limit / windowMs", () => {
+    const l = setup({ limits: [tokens(1000, 1000, { window: "bucket" })] });
+    expect(granted(acquire(l, 0, "a", { load: 1000 }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "b", { load: 250 })).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(250); // 1 unit per ms
+    expect(granted(l.apply({ type: "tick", at: 250 }))).toEqual(["b"]);
+  });
+
+  it("a grant is atomic across stacked limits: nothing is charged unless everything fits", () => {
+    const l = setup({ limits: [rate(10, 1000), tokens(1000, 1000)] });
+    expect(granted(acquire(l, 0, "big", { load: 900 }))).toEqual(["big"]);
+    expect(only(acquire(l, 1, "too-much", { load: 200, timeoutMs: 0 })).type).toBe("timedOut");
+    const usage = l.resource("r")?.usage.map((u) => u.used);
+    expect(usage).toEqual([1, 900]); // the refused request charged no rate either
+  });
+
+  it("load dimensions: input and output tokens are limited separately", () => {
+    const l = setup({ limits: [tokens(2000, 60_000, { dimension: "input" }), tokens(1000, 60_000, { dimension: "output" })] });
+    expect(granted(acquire(l, 0, "a", { load: { input: 1200, output: 1000 } }))).toEqual(["a"]);
+    expect(only(acquire(l, 1, "b", { load: { input: 100, output: 1 } })).type).toBe("queued"); // output is full
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1200, 1000]);
+  });
+});
+
+describe("queue order", () => {
+  it("a 15,000-token request waits while 500-token requests behind it also wait", () => {
+    const l = setup({ limits: [tokens(20_000, 60_000)] });
+    expect(granted(acquire(l, 0, "first", { load: 10_000 }))).toEqual(["first"]);
+    expect(only(acquire(l, 1, "big", { load: 15_000 })).type).toBe("queued");
+    for (let i = 0; i < 5; i++) expect(only(acquire(l, 2 + i, `small${i}`, { load: 500 })).type).toBe("queued");
+    // When "first" leaves the window, the big head goes first, then the small ones that fit behind it.
+    expect(granted(l.apply({ type: "tick", at: 60_000 }))).toEqual(["big", "small0", "small1", "small2", "small3", "small4"]);
+  });
+
+  it("higher priority goes first; equal priority keeps arrival order", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    const hold = leaseOf(acquire(l, 0, "hold"), "hold");
+    acquire(l, 1, "low", { priority: 1 });
+    acquire(l, 2, "normal-1");
+    acquire(l, 3, "urgent", { priority: 50 });
+    acquire(l, 4, "normal-2");
+    const order: string[] = [];
+    let lease = hold;
+    for (let t = 10; order.length < 4; t++) {
+      const e = l.apply({ type: "release", at: t, sessionId: "s", leaseId: lease });
+      const next = e.find((x) => x.type === "granted");
+      if (next?.type !== "granted") throw new Error("expected a grant");
+      order.push(next.requestId);
+      lease = next.leaseId;
+    }
+    expect(order).toEqual(["urgent", "normal-1", "normal-2", "low"]);
+  });
+
+  it("release frees a concurrency slot and wakes the next waiter, but refunds no rate", () => {
+    const l = setup({ limits: [rate(5, 1000), concurrency(1)] });
+    const a = leaseOf(acquire(l, 0, "a"), "a");
+    expect(only(acquire(l, 1, "b")).type).toBe("queued");
+    const e = l.apply({ type: "release", at: 2, sessionId: "s", leaseId: a });
+    expect(e.map((x) => x.type)).toEqual(["released", "granted"]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(2);
+  });
+});
+
+describe("settle", () => {
+  it("reporting less returns capacity to the window, and a waiter gets it at once", () => {
+    const l = setup({ limits: [tokens(1000, 60_000)] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 1000 }), "a");
+    expect(only(acquire(l, 1, "b", { load: 600 })).type).toBe("queued");
+    const e = l.apply({ type: "settle", at: 2, sessionId: "s", leaseId: a, actual: 312 });
+    expect(e.map((x) => x.type)).toEqual(["settled", "granted"]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(912);
+  });
+
+  it("reporting more charges the difference (the only way usage can exceed a limit)", () => {
+    const l = setup({ limits: [tokens(1000, 60_000), tokens(1000, 1000, { window: "bucket" })] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 500 }), "a");
+    l.apply({ type: "settle", at: 1, sessionId: "s", leaseId: a, actual: 1500 });
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1500, 1499]); // the bucket refilled 1 unit in 1 ms
+  });
+
+  it("settle after the grant has left a sliding window changes nothing visible", () => {
+    const l = setup({ limits: [tokens(1000, 100)] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 500 }), "a");
+    acquire(l, 50, "b", { load: 100 });
+    l.apply({ type: "settle", at: 120, sessionId: "s", leaseId: a, actual: 5000 });
+    expect(l.resource("r")?.usage[0]?.used).toBe(100);
+  });
+
+  it("settle merges dimensions: only the reported ones change", () => {
+    const l = setup({ limits: [tokens(5000, 60_000, { dimension: "input" }), tokens(5000, 60_000, { dimension: "output" })] });
+    const a = leaseOf(acquire(l, 0, "a", { load: { input: 1200, output: 1024 } }), "a");
+    const e = only(l.apply({ type: "settle", at: 1, sessionId: "s", leaseId: a, actual: { output: 312 } }));
+    expect(e).toMatchObject({ type: "settled", load: { input: 1200, output: 312 } });
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1200, 312]);
+  });
+
+  it("settle of a released lease is refused with RQ_UNKNOWN_LEASE", () => {
+    const l = setup({ limits: [tokens(5000, 60_000)] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 10 }), "a");
+    l.apply({ type: "release", at: 1, sessionId: "s", leaseId: a });
+    expect(only(l.apply({ type: "settle", at: 2, sessionId: "s", leaseId: a, actual: 1 }))).toMatchObject({ type: "error", code: "RQ_UNKNOWN_LEASE" });
+  });
+});
+
+describe("timeouts, cancellation and immediate rejection", () => {
+  it("a waiter times out at its deadline and is never granted afterwards", () => {
+    const l = setup({ limits: [rate(1, 1000)] });
+    acquire(l, 0, "a");
+    expect(only(acquire(l, 100, "b", { timeoutMs: 900 })).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1000); // its deadline and the window slide coincide: the timeout wins
+    const e = l.apply({ type: "tick", at: 5000 });
+    expect(e).toEqual([expect.objectContaining({ type: "timedOut", requestId: "b", code: "RQ_TIMEOUT" })]);
+  });
+
+  it("timeoutMs 0 is tryAcquire: granted now or timed out now", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    expect(granted(acquire(l, 0, "a", { timeoutMs: 0 }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "b", { timeoutMs: 0 }))).toMatchObject({ type: "timedOut", code: "RQ_TIMEOUT" });
+    expect(l.resource("r")?.queued).toEqual({ default: 0 });
+  });
+
+  it("cancel removes a waiting head so the request behind it can go", () => {
+    const l = setup({ limits: [tokens(1000, 60_000)] });
+    acquire(l, 0, "a", { load: 600 });
+    acquire(l, 1, "big", { load: 900 });
+    acquire(l, 2, "small", { load: 100 });
+    const e = l.apply({ type: "cancel", at: 3, sessionId: "s", requestId: "big" });
+    expect(e.map((x) => [x.type, "requestId" in x ? x.requestId : ""])).toEqual([["cancelled", "big"], ["granted", "small"]]);
+    // A repeated cancel answers the original outcome.
+    expect(only(l.apply({ type: "cancel", at: 4, sessionId: "s", requestId: "big" }))).toMatchObject({ type: "cancelled", code: "RQ_CANCELLED" });
+  });
+
+  it("rejects at once what can never be granted, with a specific code and reason", () => {
+    const l = setup({ limits: [tokens(1000, 60_000)] });
+    expect(only(acquire(l, 0, "a", { resource: "nope" }))).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE" });
+    expect(only(acquire(l, 0, "b", { lane: "vip" }))).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE", message: expect.stringContaining("no lanes") });
+    expect(only(acquire(l, 0, "c", { load: 1001 }))).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE", message: expect.stringContaining("capacity 1000") });
+    expect(only(acquire(l, 0, "d", { load: { ouput: 5 } }))).toMatchObject({ type: "rejected", code: "RQ_INVALID", message: expect.stringContaining('"ouput"') });
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1.5]) {
+      expect(only(acquire(l, 0, "e", { load: bad }))).toMatchObject({ type: "error", code: "RQ_INVALID" });
+    }
+    expect(l.resource("r")?.usage[0]?.used).toBe(0);
+  });
+
+  it("a malformed command changes nothing, not even the snapshot bytes", () => {
+    const l = setup({ limits: [rate(2, 1000)] });
+    acquire(l, 5, "a");
+    const before = l.snapshot();
+    const bad: unknown[] = [
+      null,
+      { type: "warp", at: 1 },
+      { type: "acquire", at: -1, sessionId: "s", requestId: "x", resource: "r" },
+      { type: "acquire", at: 10, sessionId: "s", requestId: "x y", resource: "r" },
+      { type: "acquire", at: 10, sessionId: "s", requestId: "x", resource: "r", priority: 1.5 },
+      { type: "acquire", at: 10, sessionId: "s", requestId: "x", resource: "r", extra: 1 },
+      { type: "cooldown", at: 10, resource: "r" },
+      { type: "release", at: 10, sessionId: "s", leaseId: "1" },
+    ];
+    for (const cmd of bad) expect(only(l.apply(cmd as Command))).toMatchObject({ type: "error", code: "RQ_INVALID" });
+    expect(l.snapshot()).toEqual(before);
+  });
+});
+
+describe("cooldown", () => {
+  it("after a reported 429 the resource grants nothing until retry-after has passed", () => {
+    const l = setup({ limits: [rate(100, 1000)] });
+    expect(only(l.apply({ type: "cooldown", at: 10, resource: "r", retryAfterMs: 2000 }))).toEqual({ type: "cooldown", resource: "r", untilMs: 2010 });
+    expect(only(acquire(l, 20, "a")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(2010);
+    expect(granted(l.apply({ type: "tick", at: 2010 }))).toEqual(["a"]);
+    // A shorter cooldown never shortens a longer one.
+    l.apply({ type: "cooldown", at: 2020, resource: "r", untilMs: 5000 });
+    l.apply({ type: "cooldown", at: 2030, resource: "r", retryAfterMs: 1 });
+    expect(l.resource("r")?.cooldownUntil).toBe(5000);
+  });
+});
+
+describe("sessions", () => {
+  it("expiry releases the session's leases and drops its waiters", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    l.apply({ type: "openSession", at: 0, sessionId: "w1", ttlMs: 1000 });
+    const a = leaseOf(acquire(l, 0, "a", { sessionId: "w1" }), "a");
+    acquire(l, 1, "b", { sessionId: "w1" });
+    acquire(l, 2, "c", { sessionId: "s" });
+    l.apply({ type: "heartbeat", at: 900, sessionId: "w1" });
+    expect(l.nextDeadline()).toBe(1900);
+    const e = l.apply({ type: "tick", at: 1900 });
+    expect(e).toEqual([
+      { type: "sessionEnded", sessionId: "w1", reason: "expired", releasedLeases: [a], droppedRequests: ["b"] },
+      expect.objectContaining({ type: "granted", requestId: "c", grantedAt: 1900 }),
+    ]);
+    expect(only(acquire(l, 2000, "d", { sessionId: "w1" }))).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_SESSION" });
+  });
+
+  it("renewSessions after a long leader change gives every session a fresh TTL instead of expiring it", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    l.apply({ type: "openSession", at: 0, sessionId: "w1", ttlMs: 1000 });
+    expect(only(l.apply({ type: "renewSessions", at: 50_000 }))).toEqual({ type: "sessionsRenewed", count: 2 });
+    expect(only(l.apply({ type: "heartbeat", at: 50_500, sessionId: "w1" }))).toEqual({ type: "session", sessionId: "w1", expiresAt: 51_500 });
+  });
+
+  it("closeSession releases leases at once", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    l.apply({ type: "openSession", at: 0, sessionId: "w1" });
+    acquire(l, 0, "a", { sessionId: "w1" });
+    acquire(l, 1, "b");
+    const e = l.apply({ type: "closeSession", at: 2, sessionId: "w1" });
+    expect(e.map((x) => x.type)).toEqual(["sessionEnded", "granted"]);
+  });
+});
+
+describe("exactly once", () => {
+  it("a retried acquire returns the original lease, and changes nothing", () => {
+    const l = setup({ limits: [rate(2, 1000)] });
+    const first = acquire(l, 0, "a");
+    const snap = l.snapshot();
+    expect(acquire(l, 0, "a")).toEqual(first);
+    expect(l.snapshot()).toEqual(snap);
+    l.apply({ type: "release", at: 1, sessionId: "s", leaseId: leaseOf(first, "a") });
+    expect(acquire(l, 2, "a")).toEqual(first); // still the original grant, not a second one
+    expect(l.resource("r")?.usage[0]?.used).toBe(1);
+  });
+
+  it("a retried acquire while waiting answers queued, and a repeated release stays released", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    const a = leaseOf(acquire(l, 0, "a"), "a");
+    expect(only(acquire(l, 1, "b")).type).toBe("queued");
+    expect(only(acquire(l, 2, "b")).type).toBe("queued");
+    expect(l.resource("r")?.queued).toEqual({ default: 1 });
+    l.apply({ type: "release", at: 3, sessionId: "s", leaseId: a });
+    expect(only(l.apply({ type: "release", at: 4, sessionId: "s", leaseId: a }))).toMatchObject({ type: "released", reason: "notHeld" });
+    expect(l.resource("r")?.leasesHeld).toBe(1);
+  });
+
+  it("remembers the last N finished requests per session (bounded memory)", () => {
+    const l = setup({ limits: [rate(1000, 1000)] }, { finishedPerSession: 2 });
+    for (const id of ["a", "b", "c"]) acquire(l, 0, id, { resource: "missing" });
+    expect(only(acquire(l, 1, "c", { resource: "missing" })).type).toBe("rejected");
+    // "a" was forgotten: the id is treated as new.
+    expect(granted(acquire(l, 1, "a"))).toEqual(["a"]);
+  });
+});
+
+describe("configuration changes", () => {
+  it("a lowered limit rejects waiters it makes ungrantable and keeps the usage of unchanged windows", () => {
+    const l = setup({ limits: [tokens(1000, 60_000)] });
+    acquire(l, 0, "a", { load: 800 });
+    acquire(l, 1, "b", { load: 900 });
+    acquire(l, 2, "c", { load: 300 });
+    const e = l.apply({ type: "putResource", at: 3, name: "r", config: { limits: [tokens(500, 60_000)] } });
+    expect(e).toEqual([
+      expect.objectContaining({ type: "rejected", requestId: "b", code: "RQ_UNGRANTABLE" }),
+      { type: "resourcePut", name: "r", created: false },
+    ]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(800); // usage kept: "c" still waits
+    expect(l.resource("r")?.queued).toEqual({ default: 1 });
+  });
+
+  it("a raised concurrency limit grants waiters at once", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    acquire(l, 0, "a");
+    acquire(l, 1, "b");
+    const e = l.apply({ type: "putResource", at: 2, name: "r", config: { limits: [concurrency(2)] } });
+    expect(granted(e)).toEqual(["b"]);
+  });
+
+  it("deleting a resource rejects its waiters and drops its leases", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    const a = leaseOf(acquire(l, 0, "a"), "a");
+    acquire(l, 1, "b");
+    const e = l.apply({ type: "deleteResource", at: 2, name: "r" });
+    expect(e).toEqual([
+      expect.objectContaining({ type: "rejected", requestId: "b", code: "RQ_UNKNOWN_RESOURCE" }),
+      { type: "released", sessionId: "s", leaseId: a, reason: "resourceDeleted" },
+      { type: "resourceDeleted", name: "r" },
+    ]);
+    expect(l.resourceNames()).toEqual([]);
+  });
+
+  it("an invalid configuration is refused with every problem and its path", () => {
+    const l = new Limiter();
+    const e = only(l.apply({ type: "putResource", at: 0, name: "r", config: { limits: [{ kind: "rate", limit: 0, windowMs: 0.5 }], lanes: { a: { weight: 0 } } } }));
+    expect(e).toMatchObject({
+      type: "error",
+      code: "RQ_INVALID",
+      details: [
+        { path: "lanes/a/weight", message: "must be between 1 and 1000" },
+        { path: "limits/0/limit", message: "must be between 1 and 1000000000000" },
+        { path: "limits/0/windowMs", message: "must be an integer" },
+      ],
+    });
+    expect(l.resourceNames()).toEqual([]);
+  });
+});
+
+describe("lanes", () => {
+  const laned = (policy: string, extra: object = {}) => ({
+    limits: [concurrency(4), ...("limits" in extra ? [] : [])],
+    lanes: { interactive: { weight: 3 }, batch: { weight: 1 } },
+    lanePolicy: policy,
+    ...extra,
+  });
+
+  it("shared: under contention lanes are served in proportion to weight", () => {
+    const l = setup(laned("shared", { limits: [concurrency(1)] }));
+    let lease = leaseOf(acquire(l, 0, "hold"), "hold");
+    for (let i = 0; i < 8; i++) {
+      acquire(l, 1, `i${i}`, { lane: "interactive" });
+      acquire(l, 1, `b${i}`, { lane: "batch" });
+    }
+    const order: string[] = [];
+    for (let t = 2; t < 10; t++) {
+      const e = l.apply({ type: "release", at: t, sessionId: "s", leaseId: lease });
+      const g = e.find((x) => x.type === "granted");
+      if (g?.type !== "granted") throw new Error("expected a grant");
+      order.push(g.requestId[0] as string);
+      lease = g.leaseId;
+    }
+    expect(order.join("")).toBe("ibiiibii");
+  });
+
+  it("shared is work-conserving: an idle lane's share goes to the busy one", () => {
+    const l = setup(laned("shared"));
+    const e = [0, 1, 2, 3].flatMap((i) => acquire(l, 0, `b${i}`, { lane: "batch" }));
+    expect(granted(e)).toEqual(["b0", "b1", "b2", "b3"]);
+  });
+
+  it("shared: a big head in one lane is not starved by a stream of small requests in another", () => {
+    const l = setup({ limits: [tokens(1000, 1000)], lanes: { a: { weight: 1 }, b: { weight: 1 } } });
+    acquire(l, 0, "b-first", { lane: "b", load: 600 });
+    acquire(l, 1, "a-big", { lane: "a", load: 900 });
+    let grantedBig = -1;
+    for (let t = 2; t < 5000 && grantedBig < 0; t += 50) {
+      const e = acquire(l, t, `b${t}`, { lane: "b", load: 100 });
+      if (granted(e).includes("a-big")) grantedBig = t;
+      const tick = l.apply({ type: "tick", at: t + 25 });
+      if (granted(tick).includes("a-big")) grantedBig = t + 25;
+    }
+    expect(grantedBig).toBeGreaterThan(0);
+    expect(grantedBig).toBeLessThan(2500);
+  });
+
+  it("strict: each lane is capped at its weighted share even when the other lane is idle", () => {
+    const l = setup(laned("strict"));
+    const e = [0, 1, 2, 3].flatMap((i) => acquire(l, 0, `b${i}`, { lane: "batch" }));
+    expect(granted(e)).toEqual(["b0"]); // batch's share: floor(4 * 1/4) = 1
+    expect(granted([0, 1, 2, 3].flatMap((i) => acquire(l, 0, `i${i}`, { lane: "interactive" })))).toEqual(["i0", "i1", "i2"]);
+  });
+
+  it("reserved units are usable only by their lane; a load above what a lane may use is rejected at once", () => {
+    const l = setup({
+      limits: [{ kind: "load", limit: 1000, windowMs: 60_000, reserved: { interactive: 300 } }],
+      lanes: { interactive: { weight: 1 }, batch: { weight: 1 } },
+    });
+    expect(only(acquire(l, 0, "too-big", { lane: "batch", load: 701 }))).toMatchObject({ code: "RQ_UNGRANTABLE", message: expect.stringContaining("this lane may use 700") });
+    expect(granted(acquire(l, 0, "b", { lane: "batch", load: 700 }))).toEqual(["b"]);
+    expect(only(acquire(l, 0, "b2", { lane: "batch", load: 1 })).type).toBe("queued");
+    expect(granted(acquire(l, 0, "i", { lane: "interactive", load: 300 }))).toEqual(["i"]);
+  });
+
+  it("a request without a lane goes to the default lane (the first, unless defaultLane says otherwise)", () => {
+    const l = setup({ limits: [concurrency(1)], lanes: { interactive: { weight: 1 }, batch: { weight: 1 } }, defaultLane: "batch" });
+    acquire(l, 0, "a");
+    acquire(l, 1, "b");
+    expect(l.resource("r")?.queued).toEqual({ interactive: 0, batch: 1 });
+  });
+});
+
+describe("time and snapshots", () => {
+  it("a stamp that goes backwards is clamped: time never runs back", () => {
+    const l = setup({ limits: [rate(1, 1000)] });
+    acquire(l, 5000, "a");
+    expect(only(acquire(l, 10, "b")).type).toBe("queued"); // counted at 5000, not at 10
+    expect(l.lastAt).toBe(5000);
+    expect(l.nextDeadline()).toBe(6000);
+  });
+
+  it("a restored machine gives the same effects and the same snapshot bytes", () => {
+    const l = setup({ limits: [rate(3, 100), tokens(500, 250, { window: "bucket" }), concurrency(2)], lanes: { x: { weight: 2 }, y: { weight: 1 } } });
+    acquire(l, 0, "a", { load: 300 });
+    acquire(l, 1, "b", { load: 300, lane: "y", timeoutMs: 500 });
+    acquire(l, 2, "c", { load: 10, priority: 20 });
+    const copy = Limiter.restore(l.snapshot());
+    expect(copy.snapshot()).toEqual(l.snapshot());
+    const rest: Command[] = [
+      { type: "tick", at: 150 },
+      { type: "release", at: 200, sessionId: "s", leaseId: 1 },
+      { type: "settle", at: 210, sessionId: "s", leaseId: 2, actual: 5 },
+      { type: "acquire", at: 220, sessionId: "s", requestId: "d", resource: "r", load: 100 },
+      { type: "tick", at: 2000 },
+    ];
+    for (const cmd of rest) expect(copy.apply(cmd)).toEqual(l.apply(cmd));
+    expect(copy.snapshot()).toEqual(l.snapshot());
+    expect(copy.nextDeadline()).toBe(l.nextDeadline());
+  });
+
+  it("restore refuses bytes it cannot trust", () => {
+    const l = setup({ limits: [rate(3, 100)] });
+    acquire(l, 0, "a");
+    const bytes = l.snapshot();
+    expect(() => Limiter.restore(bytes.subarray(0, bytes.length - 3))).toThrow(/snapshot/);
+    expect(() => Limiter.restore(new Uint8Array([1, 2, 3]))).toThrow(/snapshot/);
+  });
+});
