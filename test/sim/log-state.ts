@@ -88,17 +88,19 @@ export class LogState implements LogView {
         return;
       }
       case "entries": {
-        const head = change.entries[0];
-        if (head === undefined) return;
         const offset = this.#offset();
-        if (head.index <= offset || head.index > this.lastIndex() + 1) {
-          throw new LogStateError(`entries at ${head.index} leave a gap or rewrite compacted entries (stored ${offset + 1}..${this.lastIndex()})`);
+        // Entries the snapshot already covers are skipped, as Raft storage does.
+        const entries = change.entries[0] !== undefined && change.entries[0].index <= offset ? change.entries.filter((e) => e.index > offset) : change.entries;
+        const head = entries[0];
+        if (head === undefined) return;
+        if (head.index > this.lastIndex() + 1) {
+          throw new LogStateError(`entries at ${head.index} leave a gap (stored ${offset + 1}..${this.lastIndex()})`);
         }
-        change.entries.forEach((e, i) => {
+        entries.forEach((e, i) => {
           if (e.index !== head.index + i) throw new LogStateError(`entries not contiguous at ${e.index}`);
         });
         this.#entries.length = head.index - offset - 1;
-        for (const e of change.entries) this.#entries.push(e);
+        for (const e of entries) this.#entries.push(e);
         return;
       }
     }

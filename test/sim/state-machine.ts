@@ -1,4 +1,6 @@
-import type { ConfChange, ConfState, Entry } from "@ratequeue/raft";
+import type { ConfChange, ConfState, Entry, Snapshot } from "@ratequeue/raft";
+
+const CHAIN_START = 0x811c9dc5;
 
 /**
  * The replicated state machine each simulated node applies: a hash chain
@@ -22,15 +24,30 @@ export class StateMachine {
   }
 
   static initial(confState: ConfState): StateMachine {
-    return new StateMachine({ index: 0, term: 0, chainHash: 0x811c9dc5, confState });
+    return new StateMachine({ index: 0, term: 0, chainHash: CHAIN_START, confState });
   }
 
-  static restore(data: Uint8Array): StateMachine {
+  /**
+   * The state a snapshot holds. Empty data is the bootstrap snapshot every
+   * founder starts from: nothing applied yet at its index.
+   */
+  static fromSnapshot(snapshot: Snapshot): StateMachine {
+    if (snapshot.data.length === 0) {
+      return new StateMachine({ index: snapshot.meta.index, term: snapshot.meta.term, chainHash: CHAIN_START, confState: snapshot.meta.confState });
+    }
+    const image = StateMachine.#parse(snapshot.data);
+    if (image.index !== snapshot.meta.index || image.term !== snapshot.meta.term) {
+      throw new Error(`snapshot meta (${snapshot.meta.index}, term ${snapshot.meta.term}) disagrees with its data (${image.index}, term ${image.term})`);
+    }
+    return new StateMachine(image);
+  }
+
+  static #parse(data: Uint8Array): StateMachineImage {
     const image = JSON.parse(new TextDecoder().decode(data)) as StateMachineImage;
     if (!Number.isInteger(image.index) || !Number.isInteger(image.chainHash) || !Array.isArray(image.confState?.voters)) {
       throw new Error(`snapshot data is not a state machine image: ${new TextDecoder().decode(data).slice(0, 80)}`);
     }
-    return new StateMachine(image);
+    return image;
   }
 
   get image(): StateMachineImage {
@@ -50,21 +67,25 @@ export class StateMachine {
   }
 }
 
-/** Membership after a single-server change, by the rules of types.ts (a removed id never returns). */
+/**
+ * Membership after a single-server change. An invalid change (adding a
+ * member, promoting a non-learner, removing a non-member or the last voter,
+ * reusing a removed id) leaves the membership unchanged, as every member
+ * skips it the same way.
+ */
 export function changeConf(conf: ConfState, change: ConfChange): ConfState {
   const id = change.nodeId;
-  const voters = conf.voters.filter((v) => v !== id);
-  const learners = conf.learners.filter((l) => l !== id);
+  if (conf.removed.includes(id)) return conf;
+  const isVoter = conf.voters.includes(id);
+  const isLearner = conf.learners.includes(id);
   switch (change.type) {
     case "addLearner":
-      if (conf.removed.includes(id) || conf.voters.includes(id)) return conf;
-      return { voters: conf.voters, learners: [...learners, id], removed: conf.removed };
+      return isVoter || isLearner ? conf : { ...conf, learners: [...conf.learners, id] };
     case "promote":
-      if (!conf.learners.includes(id)) return conf;
-      return { voters: [...voters, id], learners, removed: conf.removed };
+      return isLearner ? { ...conf, voters: [...conf.voters, id], learners: conf.learners.filter((x) => x !== id) } : conf;
     case "remove":
-      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return conf;
-      return { voters, learners, removed: [...conf.removed, id] };
+      if ((!isVoter && !isLearner) || (isVoter && conf.voters.length === 1)) return conf;
+      return { voters: conf.voters.filter((x) => x !== id), learners: conf.learners.filter((x) => x !== id), removed: [...conf.removed, id] };
   }
 }
 

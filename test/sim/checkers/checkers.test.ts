@@ -86,7 +86,20 @@ describe("LeaderCompleteness", () => {
     const full = logOf(e(1, 1), e(2, 1));
     c.afterStep(view([node("a", "leader", 1, 2, full), node("b", "follower", 1, 2, full)]));
     c.afterStep(view([node("b", "leader", 2, 2, logOf(e(1, 1), e(2, 1), e(3, 2)))]));
-    expect(() => c.afterStep(view([node("c", "leader", 3, 0, logOf(e(1, 1)))]))).toThrow(/c became leader of term 3 with no entry at 2/);
+    expect(() => c.afterStep(view([node("c", "leader", 3, 0, logOf(e(1, 1)))]))).toThrow(/c is leader of term 3 with no entry at 2/);
+  });
+
+  it("does not hold a leader of an older term, elected late, to entries committed after its term", () => {
+    const c = new LeaderCompleteness();
+    c.afterStep(view([node("a", "leader", 4, 3, logOf(e(1, 1), e(2, 1), e(3, 4)))]));
+    // c won term 3 with votes cast before term 4 began; its messages were delayed.
+    c.afterStep(view([node("c", "leader", 3, 2, logOf(e(1, 1), e(2, 1), e(3, 3)))]));
+    // But a leader already in office at a higher term is checked when the commit becomes known.
+    const d = node("d", "leader", 6, 0, logOf(e(1, 1), e(2, 1), e(3, 4)));
+    c.afterStep(view([d]));
+    expect(() => c.afterStep(view([d, node("b", "leader", 5, 4, logOf(e(1, 1), e(2, 1), e(3, 4), e(4, 5)))]))).toThrow(
+      /d is leader of term 6 with no entry at 4/,
+    );
   });
 });
 
