@@ -3,23 +3,23 @@
  */
 import { decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
 import {
+  API_KEY,
+  CLIENT_INFO,
+  ID,
   loadToWire,
-  readApiKey,
-  readId,
+  LANE,
   readInt,
   readLoad,
   readOptionalBoolean,
-  readOptionalClientInfo,
   readOptionalInt,
-  readOptionalLane,
   readOptionalLoad,
-  readRequestId,
-  readResource,
   readOptionalString,
+  readRequestId,
+  readString,
+  RESOURCE_NAME,
 } from "./fields.js";
 import {
   MAX_FRAME_BYTES,
-  MAX_ID_CHARS,
   MAX_PRIORITY,
   MAX_RETRY_AFTER_MS,
   MAX_TIMEOUT_MS,
@@ -39,8 +39,6 @@ import type {
   Settle,
 } from "./types.js";
 
-const SESSION_ID_PATTERN = /^[A-Za-z0-9._:/-]+$/;
-
 const hello: MessageCodec<Hello> = {
   type: "hello",
   tag: 1,
@@ -59,13 +57,13 @@ const hello: MessageCodec<Hello> = {
     const message: { -readonly [K in keyof Hello]: Hello[K] } = {
       type: "hello",
       protocolVersion: readVersion(w),
-      apiKey: readApiKey(w, "apiKey"),
+      apiKey: readString(w, "apiKey", API_KEY),
     };
-    const clientName = readOptionalClientInfo(w, "clientName");
+    const clientName = readOptionalString(w, "clientName", CLIENT_INFO);
     if (clientName !== undefined) message.clientName = clientName;
-    const clientVersion = readOptionalClientInfo(w, "clientVersion");
+    const clientVersion = readOptionalString(w, "clientVersion", CLIENT_INFO);
     if (clientVersion !== undefined) message.clientVersion = clientVersion;
-    const resume = readOptionalString(w, "resume", SESSION_ID_PATTERN, MAX_ID_CHARS, "a session id");
+    const resume = readOptionalString(w, "resume", ID);
     if (resume !== undefined) message.resume = resume;
     const ttlMs = readOptionalInt(w, "ttlMs", MIN_TTL_MS, MAX_TTL_MS);
     if (ttlMs !== undefined) message.ttlMs = ttlMs;
@@ -92,13 +90,13 @@ const acquire: MessageCodec<Acquire> = {
     const message: { -readonly [K in keyof Acquire]: Acquire[K] } = {
       type: "acquire",
       requestId: readRequestId(w),
-      resource: readResource(w),
+      resource: readString(w, "resource", RESOURCE_NAME),
     };
     const load = readOptionalLoad(w, "load");
     if (load !== undefined) message.load = load;
     const priority = readOptionalInt(w, "priority", -MAX_PRIORITY, MAX_PRIORITY);
     if (priority !== undefined) message.priority = priority;
-    const lane = readOptionalLane(w, "lane");
+    const lane = readOptionalString(w, "lane", LANE);
     if (lane !== undefined) message.lane = lane;
     const timeoutMs = readOptionalInt(w, "timeoutMs", 1, MAX_TIMEOUT_MS);
     if (timeoutMs !== undefined) message.timeoutMs = timeoutMs;
@@ -114,7 +112,7 @@ const release: MessageCodec<Release> = {
   fields: ["requestId", "leaseId"],
   handshake: false,
   toWire: (m) => ({ t: 3, requestId: m.requestId, leaseId: m.leaseId }),
-  read: (w) => ({ type: "release", requestId: readRequestId(w), leaseId: readId(w, "leaseId") }),
+  read: (w) => ({ type: "release", requestId: readRequestId(w), leaseId: readString(w, "leaseId", ID) }),
 };
 
 const settle: MessageCodec<Settle> = {
@@ -123,7 +121,7 @@ const settle: MessageCodec<Settle> = {
   fields: ["requestId", "leaseId", "actual"],
   handshake: false,
   toWire: (m) => ({ t: 4, requestId: m.requestId, leaseId: m.leaseId, actual: loadToWire(m.actual) }),
-  read: (w) => ({ type: "settle", requestId: readRequestId(w), leaseId: readId(w, "leaseId"), actual: readLoad(w, "actual") }),
+  read: (w) => ({ type: "settle", requestId: readRequestId(w), leaseId: readString(w, "leaseId", ID), actual: readLoad(w, "actual") }),
 };
 
 const cancel: MessageCodec<Cancel> = {
@@ -144,7 +142,7 @@ const cooldown: MessageCodec<Cooldown> = {
   read: (w) => ({
     type: "cooldown",
     requestId: readRequestId(w),
-    resource: readResource(w),
+    resource: readString(w, "resource", RESOURCE_NAME),
     retryAfterMs: readInt(w, "retryAfterMs", 0, MAX_RETRY_AFTER_MS),
   }),
 };

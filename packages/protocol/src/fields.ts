@@ -103,22 +103,34 @@ export function readOptionalBoolean(w: Wire, field: string): boolean | undefined
   return value === null || value === undefined ? undefined : readBoolean(w, field);
 }
 
-/** A string of at most `maxChars` UTF-16 units matching `pattern` (checked after the length). */
-export function readString(w: Wire, field: string, pattern: RegExp | null, maxChars: number, what: string): string {
-  const value = w[field];
-  if (typeof value !== "string") bad(field, what, value);
-  if (value.length > maxChars) throw new FieldError(field, `expected ${what}, got a string of ${value.length} chars (max ${maxChars})`);
-  if (pattern !== null && !pattern.test(value)) bad(field, what, value);
+/** A kind of string on the wire: a length cap (checked first) and an alphabet. */
+export interface StringKind {
+  readonly what: string;
+  readonly maxChars: number;
+  readonly pattern: RegExp;
+}
+
+function checkString(value: unknown, field: string, kind: StringKind): string {
+  if (typeof value !== "string") bad(field, kind.what, value);
+  if (value.length > kind.maxChars) {
+    throw new FieldError(field, `expected ${kind.what}, got a string of ${value.length} chars (max ${kind.maxChars})`);
+  }
+  if (!kind.pattern.test(value)) bad(field, kind.what, value);
   return value;
 }
 
-export function readOptionalString(w: Wire, field: string, pattern: RegExp, maxChars: number, what: string): string | undefined {
-  const value = w[field];
-  return value === null || value === undefined ? undefined : readString(w, field, pattern, maxChars, what);
+export function readString(w: Wire, field: string, kind: StringKind): string {
+  return checkString(w[field], field, kind);
 }
 
-export function readNullableString(w: Wire, field: string, pattern: RegExp, maxChars: number, what: string): string | null {
-  return w[field] === null ? null : readString(w, field, pattern, maxChars, what);
+export function readOptionalString(w: Wire, field: string, kind: StringKind): string | undefined {
+  const value = w[field];
+  return value === null || value === undefined ? undefined : checkString(value, field, kind);
+}
+
+export function readNullableString(w: Wire, field: string, kind: StringKind): string | null {
+  const value = w[field];
+  return value === null ? null : checkString(value, field, kind);
 }
 
 /** Bytes of at most `maxBytes`. Decoders copy binary fields, so the value never pins the frame's buffer. */
@@ -138,39 +150,40 @@ export function readArray(w: Wire, field: string, maxItems: number): unknown[] {
 
 // --- The protocol's named value kinds --------------------------------------
 
-/** SPEC.md resource names; also the alphabet of node-assigned ids (session, lease). */
-const RESOURCE_PATTERN = /^[A-Za-z0-9._:/-]+$/;
-/** Same as packages/node's config: node ids. */
-const NODE_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
-/** Lanes and dimensions. The first character is alphanumeric, so `__proto__` can never be a dimension key. */
+/** SPEC.md resource names. */
+export const RESOURCE_NAME: StringKind = {
+  what: "a resource name (1-128 of A-Z a-z 0-9 . _ : / -)",
+  maxChars: MAX_RESOURCE_NAME_CHARS,
+  pattern: /^[A-Za-z0-9._:/-]+$/,
+};
+/** Ids the node assigns (session, lease): the resource-name alphabet. */
+export const ID: StringKind = { what: "an id (1-128 of A-Z a-z 0-9 . _ : / -)", maxChars: MAX_ID_CHARS, pattern: /^[A-Za-z0-9._:/-]+$/ };
+/** Node ids: the same rule as packages/node's config. */
+export const NODE_ID: StringKind = { what: "a node id (1-64 of A-Z a-z 0-9 _ -)", maxChars: MAX_NAME_CHARS, pattern: /^[A-Za-z0-9_-]+$/ };
+/** Lanes and load dimensions. The first character is alphanumeric, so `__proto__` can never be a dimension key. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
-const API_KEY_PATTERN = /^[\x21-\x7e]+$/;
-const CLIENT_INFO_PATTERN = /^[\x20-\x7e]+$/;
-const URL_PATTERN = /^wss?:\/\/[\x21-\x7e]+$/;
+export const LANE: StringKind = { what: "a lane name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)", maxChars: MAX_NAME_CHARS, pattern: NAME_PATTERN };
+export const DIMENSION: StringKind = {
+  what: "a dimension name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)",
+  maxChars: MAX_NAME_CHARS,
+  pattern: NAME_PATTERN,
+};
+export const API_KEY: StringKind = { what: "an API key (1-256 printable ASCII, no spaces)", maxChars: MAX_API_KEY_CHARS, pattern: /^[\x21-\x7e]+$/ };
+export const CLIENT_INFO: StringKind = { what: "1-64 printable ASCII characters", maxChars: MAX_CLIENT_INFO_CHARS, pattern: /^[\x20-\x7e]+$/ };
+export const WS_URL: StringKind = { what: "a ws:// or wss:// URL", maxChars: MAX_URL_CHARS, pattern: /^wss?:\/\/[\x21-\x7e]+$/ };
 
 export const readRequestId = (w: Wire, field = "requestId"): number => readInt(w, field, 1, MAX_REQUEST_ID);
-export const readResource = (w: Wire, field = "resource"): string =>
-  readString(w, field, RESOURCE_PATTERN, MAX_RESOURCE_NAME_CHARS, "a resource name (1-128 of A-Z a-z 0-9 . _ : / -)");
-export const readId = (w: Wire, field: string): string =>
-  readString(w, field, RESOURCE_PATTERN, MAX_ID_CHARS, "an id (1-128 of A-Z a-z 0-9 . _ : / -)");
-export const readNodeId = (w: Wire, field: string): string =>
-  readString(w, field, NODE_ID_PATTERN, MAX_NAME_CHARS, "a node id (1-64 of A-Z a-z 0-9 _ -)");
-export const readNullableNodeId = (w: Wire, field: string): string | null => (w[field] === null ? null : readNodeId(w, field));
-export const readOptionalLane = (w: Wire, field: string): string | undefined =>
-  readOptionalString(w, field, NAME_PATTERN, MAX_NAME_CHARS, "a lane name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)");
-export const readApiKey = (w: Wire, field: string): string =>
-  readString(w, field, API_KEY_PATTERN, MAX_API_KEY_CHARS, "an API key (1-256 printable ASCII, no spaces)");
-export const readOptionalClientInfo = (w: Wire, field: string): string | undefined =>
-  readOptionalString(w, field, CLIENT_INFO_PATTERN, MAX_CLIENT_INFO_CHARS, "1-64 printable ASCII characters");
-export const readNullableUrl = (w: Wire, field: string): string | null =>
-  readNullableString(w, field, URL_PATTERN, MAX_URL_CHARS, "a ws:// or wss:// URL");
+
 /** A lone UTF-16 surrogate: it cannot survive UTF-8, so such a string would not round-trip. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 export function readErrorMessage(w: Wire, field: string): string {
-  const text = readString(w, field, null, MAX_ERROR_MESSAGE_CHARS, `a message of at most ${MAX_ERROR_MESSAGE_CHARS} chars`);
-  if (LONE_SURROGATE.test(text)) throw new FieldError(field, "expected well-formed Unicode text, got a lone surrogate");
-  return text;
+  const value = w[field];
+  const what = `a message of at most ${MAX_ERROR_MESSAGE_CHARS} chars`;
+  if (typeof value !== "string") bad(field, what, value);
+  if (value.length > MAX_ERROR_MESSAGE_CHARS) throw new FieldError(field, `expected ${what}, got a string of ${value.length} chars (max ${MAX_ERROR_MESSAGE_CHARS})`);
+  if (LONE_SURROGATE.test(value)) throw new FieldError(field, "expected well-formed Unicode text, got a lone surrogate");
+  return value;
 }
 
 export function readErrorCode(w: Wire, field: string): ErrorCode {
@@ -200,10 +213,7 @@ export function readLoad(w: Wire, field: string): Load {
   }
   const load: Record<string, number> = {};
   for (let i = 0; i < value.length; i += 2) {
-    const name = value[i];
-    if (typeof name !== "string" || name.length > MAX_NAME_CHARS || !NAME_PATTERN.test(name)) {
-      bad(`${field}[${i}]`, "a dimension name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)", name);
-    }
+    const name = checkString(value[i], `${field}[${i}]`, DIMENSION);
     if (Object.hasOwn(load, name)) throw new FieldError(`${field}.${name}`, `dimension "${name}" appears twice`);
     load[name] = checkAmount(value[i + 1], `${field}.${name}`);
   }

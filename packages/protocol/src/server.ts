@@ -4,21 +4,22 @@
 import { decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
 import {
   FieldError,
+  ID,
   loadToWire,
   nested,
+  NODE_ID,
   readArray,
   readBoolean,
   readErrorCode,
   readErrorMessage,
-  readId,
   readInt,
   readLoad,
-  readNodeId,
-  readNullableNodeId,
-  readNullableUrl,
+  readNullableString,
   readRecord,
   readRequestId,
-  readResource,
+  readString,
+  RESOURCE_NAME,
+  WS_URL,
   type Wire,
 } from "./fields.js";
 import { MAX_FRAME_BYTES, MAX_NODES, MAX_TTL_MS, MIN_TTL_MS } from "./limits.js";
@@ -46,10 +47,10 @@ function readNodes(w: Wire): NodeInfo[] {
   for (let i = 0; i < items.length; i++) {
     nodes[i] = nested(`nodes[${i}]`, () => {
       const node = readRecord(items[i], "");
-      const id = readNodeId(node, "id");
+      const id = readString(node, "id", NODE_ID);
       if (seen.has(id)) throw new FieldError("id", `node ${id} is listed twice`);
       seen.add(id);
-      return { id, url: readNullableUrl(node, "url") };
+      return { id, url: readNullableString(node, "url", WS_URL) };
     });
   }
   return nodes;
@@ -74,10 +75,10 @@ const welcome: MessageCodec<Welcome> = {
   read: (w) => ({
     type: "welcome",
     protocolVersion: readVersion(w),
-    sessionId: readId(w, "sessionId"),
+    sessionId: readString(w, "sessionId", ID),
     ttlMs: readInt(w, "ttlMs", MIN_TTL_MS, MAX_TTL_MS),
-    nodeId: readNodeId(w, "nodeId"),
-    leader: readNullableNodeId(w, "leader"),
+    nodeId: readString(w, "nodeId", NODE_ID),
+    leader: readNullableString(w, "leader", NODE_ID),
     nodes: readNodes(w),
     resumed: readBoolean(w, "resumed"),
   }),
@@ -88,8 +89,8 @@ const LEASE_FIELDS = ["id", "resource", "load", "grantedAt"];
 function readLease(value: unknown): Lease {
   const w = readRecord(value, "");
   return {
-    id: readId(w, "id"),
-    resource: readResource(w),
+    id: readString(w, "id", ID),
+    resource: readString(w, "resource", RESOURCE_NAME),
     load: readLoad(w, "load"),
     grantedAt: readInt(w, "grantedAt", 0, MAX_TIME_MS),
   };
@@ -146,7 +147,7 @@ const notLeader: MessageCodec<NotLeader> = {
   fields: ["leader", "url"],
   handshake: false,
   toWire: (m) => ({ t: 6, leader: m.leader, url: m.url }),
-  read: (w) => ({ type: "notLeader", leader: readNullableNodeId(w, "leader"), url: readNullableUrl(w, "url") }),
+  read: (w) => ({ type: "notLeader", leader: readNullableString(w, "leader", NODE_ID), url: readNullableString(w, "url", WS_URL) }),
 };
 
 const error: MessageCodec<ErrorMessage> = {
