@@ -56,6 +56,12 @@ export class Inflights {
     if (this.count === 0) this.bytes = 0;
   }
 
+  /** Frees the oldest append: used when the window is full and its answer was probably lost. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.lastIndexes[this.start]!);
+  }
+
   reset(): void {
     this.lastIndexes.length = 0;
     this.sizesBytes.length = 0;

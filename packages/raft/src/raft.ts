@@ -313,6 +313,9 @@ export class Raft {
     if (kind === "preVote") this.becomePreCandidate();
     else this.becomeCandidate();
     const voteTerm = kind === "preVote" ? this.term + 1 : this.term;
+    // A new campaign supersedes requests of an earlier one that were not handed out yet.
+    this.msgsNow = this.msgsNow.filter((m) => m.type !== "preVote");
+    this.msgsAfterPersist = this.msgsAfterPersist.filter((m) => m.type !== "vote");
     this.votes.set(this.id, true);
     if (this.tally() !== "pending") return;
     const lastIndex = this.log.lastIndex();
@@ -722,6 +725,9 @@ export class Raft {
       // The chunk or its answer was lost: send it again.
       if (out.heartbeatsSinceSend >= SNAPSHOT_RESEND_HEARTBEATS) this.sendSnapshotChunk(m.from);
     } else if (pr.match < this.log.lastIndex()) {
+      // The follower is alive but the window is full: an answer was probably lost, so make room
+      // for one append; the follower's answer to it acknowledges (or rejects) everything before.
+      if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
       this.sendAppend(m.from, true);
     }
     if (m.readSeq > 0) this.ackReads(m.from, m.readSeq);
