@@ -110,7 +110,7 @@ export interface StringKind {
   readonly pattern: RegExp;
 }
 
-function checkString(value: unknown, field: string, kind: StringKind): string {
+export function checkString(value: unknown, field: string, kind: StringKind): string {
   if (typeof value !== "string") bad(field, kind.what, value);
   if (value.length > kind.maxChars) {
     throw new FieldError(field, `expected ${kind.what}, got a string of ${value.length} chars (max ${kind.maxChars})`);
@@ -133,12 +133,19 @@ export function readNullableString(w: Wire, field: string, kind: StringKind): st
   return value === null ? null : checkString(value, field, kind);
 }
 
-/** Bytes of at most `maxBytes`. Decoders copy binary fields, so the value never pins the frame's buffer. */
+/**
+ * Bytes of at most `maxBytes`, returned as a fresh plain Uint8Array: never a
+ * view into the frame (it would pin the whole frame in memory and alias it)
+ * and never a Buffer (so decoded messages compare equal to the originals).
+ */
 export function readBytes(w: Wire, field: string, maxBytes: number): Uint8Array {
-  const value = w[field];
+  return checkBytes(w[field], field, maxBytes);
+}
+
+export function checkBytes(value: unknown, field: string, maxBytes: number): Uint8Array {
   if (!(value instanceof Uint8Array)) bad(field, "bytes", value);
   if (value.byteLength > maxBytes) throw new FieldError(field, `expected at most ${maxBytes} bytes, got ${value.byteLength}`);
-  return value;
+  return new Uint8Array(value);
 }
 
 export function readArray(w: Wire, field: string, maxItems: number): unknown[] {

@@ -9,9 +9,10 @@ import { Packr, pack, Unpackr } from "msgpackr";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { decodeClientFrame, encodeClientFrame } from "./client.js";
 import { MAX_FRAME_BYTES } from "./limits.js";
+import { decodePeerFrame, encodePeerFrame } from "./peer.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { RECORD_TABLE } from "./structures.js";
-import { arbBatch, arbClientMessage, arbEdits, arbServerMessage, checkProperty, mutate } from "./testkit.js";
+import { arbBatch, arbClientMessage, arbEdits, arbPeerMessage, arbServerMessage, checkProperty, mutate } from "./testkit.js";
 import type { DecodeResult } from "./types.js";
 
 const FILE = "packages/protocol/src/frame.test.ts";
@@ -26,6 +27,7 @@ interface Side<M> {
 const sides: Side<unknown>[] = [
   { name: "client", decode: decodeClientFrame, encode: encodeClientFrame, arbMessage: arbClientMessage } as Side<unknown>,
   { name: "server", decode: decodeServerFrame, encode: encodeServerFrame, arbMessage: arbServerMessage } as Side<unknown>,
+  { name: "peer", decode: decodePeerFrame, encode: encodePeerFrame, arbMessage: arbPeerMessage } as Side<unknown>,
 ];
 
 /**
@@ -50,7 +52,7 @@ function expectSoundDecode<M>(side: Side<M>, bytes: Uint8Array): void {
 }
 
 /** Every field name the readers know, to build records that reach deep into them. */
-const FIELD_NAMES = [...new Set(RECORD_TABLE.flat().concat(["protocolVersion", "apiKey", "sessionId", "nodes", "resumed", "id", "url"]))];
+const FIELD_NAMES = [...new Set(RECORD_TABLE.flat().concat(["protocolVersion", "apiKey", "sessionId", "nodes", "resumed", "id", "url", "from", "to"]))];
 
 const arbFieldValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -67,7 +69,7 @@ const arbFieldValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 })).value;
 
 const arbNearValidRecord = fc.record({
-  t: fc.integer({ min: 0, max: 12 }),
+  t: fc.integer({ min: 0, max: 26 }),
   fields: fc.dictionary(fc.constantFrom(...FIELD_NAMES), arbFieldValue, { maxKeys: 8 }),
 });
 

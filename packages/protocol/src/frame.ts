@@ -84,8 +84,7 @@ const unpackr = new Unpackr({
   mapsAsObjects: true,
   // 64-bit integers decode as bigints, which every reader refuses: our encoder writes integers
   // above 32 bits as float64, and every integer we accept fits in 2^53.
-  // Byte fields are copied, so a decoded message never pins the whole frame in memory.
-  copyBuffers: true,
+  // Byte fields arrive as views into the frame; readBytes copies each one exactly once.
 });
 
 /**

@@ -7,6 +7,8 @@ export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
 export * from "./limits.js";
 export { encodeClientFrame, decodeClientFrame } from "./client.js";
 export { encodeServerFrame, decodeServerFrame } from "./server.js";
+export { encodePeerFrame, decodePeerFrame } from "./peer.js";
+export type { PeerHello, PeerMessage } from "./peer.js";
 export type {
   Ack,
   Acquire,

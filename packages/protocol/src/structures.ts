@@ -27,9 +27,28 @@ export const RECORD_TABLE: readonly (readonly string[])[] = [
   ["id", "resource", "load", "grantedAt"],
   ["t", "requestId", "code", "message"],
   ["t", "leader", "url"],
+  // Peer -> peer: Raft messages and their nested records.
+  ["t", "from", "to", "term", "prevIndex", "prevTerm", "entries", "commit"],
+  ["term", "type", "data"],
+  ["t", "from", "to", "term", "reject", "index", "hintIndex", "hintTerm"],
+  ["t", "from", "to", "term", "lastIndex", "lastTerm", "transfer"],
+  ["t", "from", "to", "term", "reject"],
+  ["t", "from", "to", "term", "commit", "readSeq"],
+  ["t", "from", "to", "term", "readSeq"],
+  ["t", "from", "to", "term", "meta", "offset", "totalBytes", "data", "last"],
+  ["index", "term", "confState"],
+  ["voters", "learners", "removed"],
+  ["t", "from", "to", "term", "index", "nextOffset"],
+  ["t", "from", "to", "term"],
+  ["t", "from", "to", "term", "data"],
+  ["t", "from", "to", "term", "context"],
+  ["t", "from", "to", "term", "index", "context"],
+  ["t", "from", "to", "term", "transferee"],
 ];
 
 const shapeKeys = new Set(RECORD_TABLE.map((shape) => shape.join(",")));
+// Two equal shapes would share one record id anyway; a duplicate is a mistake in the table.
+if (shapeKeys.size !== RECORD_TABLE.length) throw new Error("RECORD_TABLE lists a shape twice");
 
 /** Throws at module load if a codec's record shape is missing from the table (a protocol bug). */
 export function assertInTable(shape: readonly string[], owner: string): void {

@@ -14,6 +14,8 @@ import {
   MIN_TTL_MS,
   PROTOCOL_VERSION,
 } from "./limits.js";
+import type { Message } from "@ratequeue/raft";
+import type { PeerMessage } from "./peer.js";
 import type { ClientMessage, Load, ServerMessage } from "./types.js";
 
 /** Runs per property: RQ_PROPERTY_RUNS scales every property in the package (default 200). */
@@ -151,4 +153,78 @@ export function mutate(bytes: Uint8Array, edits: readonly { kind: number; at: nu
 export const arbEdits = fc.array(
   fc.record({ kind: fc.integer({ min: 0, max: 3 }), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
   { minLength: 1, maxLength: 4 },
+);
+
+// --- Peer messages -----------------------------------------------------------
+
+const arbIndex = fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.maxSafeNat());
+const arbTerm = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }));
+const arbBytes = fc.uint8Array({ maxLength: 64 });
+const arbBase = fc.record({ from: arbNodeId, to: arbNodeId, term: arbTerm });
+const arbTermless = fc.record({ from: arbNodeId, to: arbNodeId, term: fc.constant(0) });
+
+const arbAppend: fc.Arbitrary<Message> = fc
+  .record({
+    base: arbBase,
+    prevIndex: fc.integer({ min: 0, max: 1_000_000 }),
+    prevTermFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    entries: fc.array(fc.record({ termFraction: fc.double({ min: 0, max: 1, noNaN: true }), type: fc.constantFrom("normal" as const, "confChange" as const), data: arbBytes }), { maxLength: 8 }),
+    commit: arbIndex,
+  })
+  .map(({ base, prevIndex, prevTermFraction, entries, commit }) => ({
+    type: "append" as const,
+    ...base,
+    prevIndex,
+    prevTerm: Math.floor(prevTermFraction * base.term),
+    entries: entries.map((e, i) => ({ index: prevIndex + 1 + i, term: Math.max(1, Math.ceil(e.termFraction * base.term)), type: e.type, data: e.data })),
+    commit,
+  }));
+
+const arbNodeList = (max: number) => fc.array(arbNodeId, { maxLength: max });
+
+const arbSnapshotChunk: fc.Arbitrary<Message> = fc
+  .record({
+    base: arbBase,
+    meta: fc.record({
+      index: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      term: arbTerm,
+      confState: fc.record({ voters: arbNodeList(5), learners: arbNodeList(3), removed: arbNodeList(4) }),
+    }),
+    offset: fc.integer({ min: 0, max: 1_000_000 }),
+    data: arbBytes,
+    rest: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1_000_000 })),
+  })
+  .map(({ base, meta, offset, data, rest }) => ({
+    type: "snapshot" as const,
+    ...base,
+    meta,
+    offset,
+    totalBytes: offset + data.byteLength + rest,
+    data,
+    last: rest === 0,
+  }));
+
+export const arbRaftMessage: fc.Arbitrary<Message> = fc.oneof(
+  arbAppend,
+  fc.record({ type: fc.constant("appendResponse" as const), base: arbBase, reject: fc.boolean(), index: arbIndex, hintIndex: arbIndex, hintTerm: arbIndex }),
+  fc.record({ type: fc.constantFrom("vote" as const, "preVote" as const), base: arbBase, lastIndex: arbIndex, lastTerm: arbIndex, transfer: fc.boolean() }),
+  fc.record({ type: fc.constantFrom("voteResponse" as const, "preVoteResponse" as const), base: arbBase, reject: fc.boolean() }),
+  fc.record({ type: fc.constant("heartbeat" as const), base: arbBase, commit: arbIndex, readSeq: arbIndex }),
+  fc.record({ type: fc.constant("heartbeatResponse" as const), base: arbBase, readSeq: arbIndex }),
+  arbSnapshotChunk,
+  fc.record({ type: fc.constant("snapshotResponse" as const), base: arbBase, index: arbIndex, nextOffset: arbIndex }),
+  fc.record({ type: fc.constant("timeoutNow" as const), base: arbBase }),
+  fc.record({ type: fc.constant("propose" as const), base: arbTermless, data: fc.array(arbBytes, { minLength: 1, maxLength: 4 }) }),
+  fc.record({ type: fc.constant("readIndex" as const), base: arbTermless, context: arbBytes }),
+  fc.record({ type: fc.constant("readIndexResponse" as const), base: arbBase, index: arbIndex, context: arbBytes }),
+  fc.record({ type: fc.constant("transferLeader" as const), base: arbTermless, transferee: arbNodeId }),
+).map((m) => {
+  if (!("base" in m)) return m;
+  const { base, ...rest } = m;
+  return { ...rest, ...base } as Message;
+});
+
+export const arbPeerMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("peerHello" as const), protocolVersion: fc.constant(PROTOCOL_VERSION), from: arbNodeId, to: arbNodeId }) },
+  { weight: 8, arbitrary: arbRaftMessage },
 );
