@@ -1,4 +1,4 @@
-import { bootstrapSnapshot, type ConfChange, type Message, type NodeId, type ProposeResult } from "@ratequeue/raft";
+import { bootstrapSnapshot, type ConfChange, type Entry, type Message, type NodeId, type ProposeResult } from "@ratequeue/raft";
 import { createCheckers, type ClusterView, type NodeView } from "./checkers/index.js";
 import { EventQueue } from "./event-queue.js";
 import { NodeDriver, type SimRaftSettings } from "./node-driver.js";
@@ -25,6 +25,11 @@ export interface ClusterOptions {
   readonly workload: WorkloadOptions;
   /** True when the run may change membership (the durable-majority check then stands down). */
   readonly membershipChanges: boolean;
+  /**
+   * Deliberately break the driver, to prove the checkers catch it:
+   * "sendBeforeSync" sends votes and append acks before their fsync.
+   */
+  readonly sabotage?: "sendBeforeSync";
 }
 
 /**
@@ -52,6 +57,10 @@ export class SimCluster {
   /** Set when a test freezes a node's clock (it stops ticking until thawed). */
   readonly #frozenClocks = new Set<NodeId>();
   readonly #transcript: string[] = [];
+  /** A script's hook, called after a node has handled a delivered message (e.g. to crash it right then). */
+  onDelivered: ((message: Message) => void) | null = null;
+  /** A script's hook, called for every entry any node applies. */
+  onApplied: ((node: NodeId, entry: Entry) => void) | null = null;
 
   constructor(options: ClusterOptions) {
     if (!Number.isInteger(options.nodeCount) || options.nodeCount < 1 || options.nodeCount > 9) {
@@ -129,7 +138,10 @@ export class SimCluster {
     if (netMs < queueMs) {
       this.#nowMs = netMs;
       const message = this.network.takeDue(netMs);
-      if (message !== undefined) this.#drivers.get(message.to)?.receive(message);
+      if (message !== undefined) {
+        this.#drivers.get(message.to)?.receive(message);
+        this.onDelivered?.(message);
+      }
     } else {
       const event = this.#queue.pop()!;
       this.#nowMs = event.atMs;
@@ -288,13 +300,17 @@ export class SimCluster {
       settings: this.options.raft,
       snapshotEveryEntries: this.options.snapshotEveryEntries,
       snapshotKeepEntries: this.options.snapshotKeepEntries,
+      sendBeforeSync: this.options.sabotage === "sendBeforeSync",
       host: {
         nowMs: () => this.#nowMs,
         send: (message) => this.network.send(message, this.#nowMs),
         after: (delayMs, fn) => this.after(delayMs, fn),
         syncLatencyMs: () => this.#prng.int(this.options.syncMinMs, this.options.syncMaxMs),
         checkers: this.checkers.all,
-        onApplied: (node, entry) => this.workload.onApplied(node, entry),
+        onApplied: (node, entry) => {
+          this.workload.onApplied(node, entry);
+          this.onApplied?.(node, entry);
+        },
         nodeSeed: () => this.#nodeSeeds.u32(),
       },
     });

@@ -67,6 +67,7 @@ export class NodeDriver {
   readonly #settings: SimRaftSettings;
   readonly #snapshotEveryEntries: number;
   readonly #snapshotKeepEntries: number;
+  readonly #sendBeforeSync: boolean;
   #raft: RawNode | null = null;
   #storage: MemoryStorage | null = null;
   #sm: StateMachine = StateMachine.initial({ voters: [], learners: [], removed: [] });
@@ -95,7 +96,10 @@ export class NodeDriver {
     settings: SimRaftSettings;
     snapshotEveryEntries: number;
     snapshotKeepEntries: number;
+    /** Sabotage for the simulator's own tests: breaks step 3 of the Ready contract. */
+    sendBeforeSync?: boolean;
   }) {
+    this.#sendBeforeSync = options.sendBeforeSync ?? false;
     this.id = options.id;
     this.disk = options.disk;
     this.#host = options.host;
@@ -282,6 +286,7 @@ export class NodeDriver {
       this.#write({ type: "hardState", hardState: ready.hardState }, role, term);
     }
     if (ready.mustSync) {
+      if (this.#sendBeforeSync) for (const m of ready.messagesAfterPersist) this.#send(m);
       this.#pending = ready;
       const epoch = this.#epoch;
       this.#host.after(this.#host.syncLatencyMs(this.id), () => {
@@ -309,12 +314,12 @@ export class NodeDriver {
     const ready = this.#pending;
     if (ready === null) throw new Error(`${this.id}: fsync finished with no Ready waiting`);
     this.#pending = null;
-    this.#afterPersist(ready);
+    this.#afterPersist(ready, this.#sendBeforeSync);
   }
 
   /** Steps 3 to 5 of the Ready contract. */
-  #afterPersist(ready: Ready): void {
-    for (const m of ready.messagesAfterPersist) this.#send(m);
+  #afterPersist(ready: Ready, alreadySent = false): void {
+    if (!alreadySent) for (const m of ready.messagesAfterPersist) this.#send(m);
     if (ready.snapshot !== null) {
       this.#sm = StateMachine.fromSnapshot(ready.snapshot);
       this.snapshotsInstalled++;

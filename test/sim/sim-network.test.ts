@@ -59,6 +59,18 @@ describe("SimNetwork", () => {
     expect(drain(net, 30).map((g) => g.m.n)).toEqual([4]);
   });
 
+  it("drops exactly the messages a script's rule names", () => {
+    const net = new SimNetwork<Msg>({ prng: new Prng(1), faults: CALM_NETWORK });
+    const stopEven = net.dropWhere((m) => m.n % 2 === 0);
+    const stopFive = net.dropWhere((m) => m.n === 5);
+    for (let n = 0; n < 6; n++) net.send({ from: "a", to: "b", n }, 0);
+    stopEven();
+    stopFive();
+    net.send({ from: "a", to: "b", n: 8 }, 0);
+    expect(drain(net, 10).map((g) => g.m.n)).toEqual([1, 3, 8]);
+    expect(net.stats.ruled).toBe(4);
+  });
+
   it("partitions both ways, isolates and reconnects a node", () => {
     const all = ["a", "b", "c"];
     const net = new SimNetwork<Msg>({ prng: new Prng(1), faults: CALM_NETWORK });

@@ -30,6 +30,8 @@ export interface NetworkStats {
   duplicated: number;
   /** Lost because the link was cut when sent or when due. */
   cut: number;
+  /** Dropped by a script's rule (see `dropWhere`). */
+  ruled: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface NetworkStats {
  * duplicate delivers the same object twice).
  */
 export class SimNetwork<M extends Addressed> {
-  readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, cut: 0 };
+  readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, cut: 0, ruled: 0 };
   readonly #prng: Prng;
   #faults: NetworkFaults;
   readonly #inFlight = new EventQueue<M>();
@@ -47,6 +49,7 @@ export class SimNetwork<M extends Addressed> {
   readonly #cutLinks = new Set<string>();
   /** The latest delivery time per link, to keep links FIFO. */
   readonly #linkTailMs = new Map<string, number>();
+  readonly #dropRules = new Set<(message: M) => boolean>();
 
   constructor(options: { prng: Prng; faults: NetworkFaults }) {
     this.#prng = options.prng;
@@ -67,6 +70,12 @@ export class SimNetwork<M extends Addressed> {
     if (this.isCut(message.from, message.to)) {
       this.stats.cut++;
       return;
+    }
+    for (const rule of this.#dropRules) {
+      if (rule(message)) {
+        this.stats.ruled++;
+        return;
+      }
     }
     if (this.#prng.chance(this.#faults.dropRate)) {
       this.stats.dropped++;
@@ -97,6 +106,17 @@ export class SimNetwork<M extends Addressed> {
       return message;
     }
     return undefined;
+  }
+
+  /**
+   * Drops every message `rule` holds for, from now until the returned
+   * function is called: how a scripted test loses exactly the messages its
+   * story needs. Rules combine: a message any rule names is dropped.
+   */
+  dropWhere(rule: (message: M) => boolean): () => void {
+    const own = (message: M): boolean => rule(message);
+    this.#dropRules.add(own);
+    return () => this.#dropRules.delete(own);
   }
 
   /** Blocks the one-way link from -> to. */
