@@ -257,11 +257,13 @@ function checkDurable(tn: TestNode, m: Message): void {
   };
   if (m.term > hs.term && !(m.type === "preVoteResponse")) fail(`term ${m.term} > durable ${hs.term}`);
   switch (m.type) {
+    // A vote promises "I will not vote for anyone else in this term": a durable
+    // vote for the same node in that term keeps it, and so does a higher durable term.
     case "vote":
-      if (hs.vote !== tn.id || hs.term !== m.term) fail(`durable vote ${hs.vote} in term ${hs.term}`);
+      if (hs.term === m.term && hs.vote !== tn.id) fail(`durable vote ${hs.vote} in term ${hs.term}`);
       break;
     case "voteResponse":
-      if (!m.reject && (hs.vote !== m.to || hs.term !== m.term)) fail(`durable vote ${hs.vote} in term ${hs.term}`);
+      if (!m.reject && hs.term === m.term && hs.vote !== m.to) fail(`durable vote ${hs.vote} in term ${hs.term}`);
       break;
     case "appendResponse":
       if (!m.reject) {
