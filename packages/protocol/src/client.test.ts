@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { pack, Unpackr } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { decodeClientFrame, encodeClientFrame } from "./client.js";
+import { checkClientMessage, decodeClientFrame, encodeClientFrame } from "./client.js";
 import { ProtocolEncodeError } from "./codes.js";
 import { MAX_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
 import { arbBatch, arbClientMessage, checkProperty } from "./testkit.js";
@@ -234,7 +234,7 @@ describe("client frames: the encoder refuses what the node would refuse", () => 
   });
 
   it("throws on an unknown message type and on an empty batch", () => {
-    expect(() => encodeClientFrame([{ type: "welcome" } as unknown as ClientMessage])).toThrow(/not a client message type/);
+    expect(() => encodeClientFrame([{ type: "welcome" } as unknown as ClientMessage])).toThrow('messages[0].type: expected a client message type, got "welcome"');
     expect(() => encodeClientFrame([])).toThrow(/1-4096 messages, not 0/);
   });
 
@@ -242,5 +242,25 @@ describe("client frames: the encoder refuses what the node would refuse", () => 
     expect(() => encodeClientFrame([{ type: "settle", requestId: 1, leaseId: "l" } as unknown as ClientMessage])).toThrow(
       /messages\[0\]\.actual/,
     );
+  });
+});
+
+describe("checkClientMessage: one message, before batching", () => {
+  it("accepts a valid message", () => {
+    expect(checkClientMessage({ type: "acquire", requestId: 1, resource: "r", load: { input: 5 } })).toBeNull();
+  });
+
+  it("names the field of a bad one, relative to the message", () => {
+    expect(checkClientMessage({ type: "acquire", requestId: 1, resource: "r", load: -5 })).toEqual({
+      code: "RQ_PROTOCOL",
+      path: "load",
+      message: "load: expected a finite load in [0, 9007199254740991], got -5",
+    });
+  });
+
+  it("never throws, whatever it is given", () => {
+    for (const value of [null, undefined, 5, "acquire", {}, { type: "nope" }, { type: "settle", requestId: 1, leaseId: "l", actual: { x: NaN } }]) {
+      expect(checkClientMessage(value as ClientMessage)).toMatchObject({ code: "RQ_PROTOCOL" });
+    }
   });
 });

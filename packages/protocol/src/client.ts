@@ -1,7 +1,8 @@
 /**
  * Client -> node messages (/v1/client): their wire records and readers.
  */
-import { decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
+import type { ProtocolError } from "./codes.js";
+import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
 import {
   API_KEY,
   CLIENT_INFO,
@@ -191,4 +192,17 @@ export function encodeClientFrame(messages: readonly ClientMessage[]): Uint8Arra
  */
 export function decodeClientFrame(bytes: Uint8Array): DecodeResult<ClientMessage> {
   return decodeFrame(clientDirection, bytes);
+}
+
+/**
+ * Why a node would refuse this message, or null. The SDK checks each request
+ * before batching it, so one bad request is refused alone (RQ_INVALID) instead
+ * of making its whole frame unsendable. Never throws.
+ *
+ * @example
+ * const problem = checkClientMessage({ type: "acquire", requestId: 1, resource: "r", load: -5 });
+ * // { code: "RQ_PROTOCOL", path: "load", message: "load: expected a finite load in [0, 9007199254740991], got -5" }
+ */
+export function checkClientMessage(message: ClientMessage): ProtocolError | null {
+  return checkMessage(clientDirection, message);
 }

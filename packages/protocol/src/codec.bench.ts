@@ -1,13 +1,16 @@
 /**
  * Codec benchmark: our frames (msgpackr records on the fixed table, with full
- * validation both ways) against plain msgpackr maps and JSON, for the two
- * frames that dominate traffic: a client batch of acquires and a node batch
- * of grants. Prints medians of several runs; asserts nothing about time.
+ * validation both ways) against the same records without validation, plain
+ * msgpackr maps and JSON, for the frames that dominate traffic: client
+ * batches of acquires, node batches of grants, and a Raft append (counted per
+ * entry). Prints medians of several runs; asserts nothing about time.
  *
  *   npx tsx packages/protocol/src/codec.bench.ts
  */
 import { Packr, Unpackr } from "msgpackr";
 import { decodeClientFrame, encodeClientFrame } from "./client.js";
+import type { Message } from "@ratequeue/raft";
+import { decodePeerFrame, encodePeerFrame } from "./peer.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { RECORD_TABLE } from "./structures.js";
 import type { ClientMessage, ServerMessage } from "./types.js";
@@ -39,15 +42,19 @@ const recordUnpackr = new Unpackr({ structures: RECORD_TABLE.map((shape) => shap
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
-function codecs(kind: "client" | "server"): Codec[] {
-  const ours: Codec =
-    kind === "client"
-      ? { name: "ours (records + validation)", encode: (m) => encodeClientFrame(m as ClientMessage[]), decode: decodeClientFrame }
-      : { name: "ours (records + validation)", encode: (m) => encodeServerFrame(m as ServerMessage[]), decode: decodeServerFrame };
+type Kind = "client" | "server" | "peer";
+
+function ourCodec(kind: Kind): Codec {
+  const name = "ours (records + validation)";
+  if (kind === "client") return { name, encode: (m) => encodeClientFrame(m as ClientMessage[]), decode: decodeClientFrame };
+  if (kind === "server") return { name, encode: (m) => encodeServerFrame(m as ServerMessage[]), decode: decodeServerFrame };
+  return { name, encode: (m) => encodePeerFrame(m as Message[]), decode: decodePeerFrame };
+}
+
+function codecs(kind: Kind): Codec[] {
+  const ours = ourCodec(kind);
   // The same wire records as ours, minus validation and conversion: what validation costs.
   const wire = (messages: unknown[]): unknown[] => {
-    const result = (kind === "client" ? decodeClientFrame : decodeServerFrame)(ours.encode(messages));
-    if (!result.ok) throw new Error(result.error.message);
     return recordUnpackr.unpack(ours.encode(messages)) as unknown[];
   };
   let cachedWire: { of: unknown[]; wire: unknown[] } | null = null;
@@ -62,7 +69,10 @@ function codecs(kind: "client" | "server"): Codec[] {
       decode: (b) => recordUnpackr.unpack(b),
     },
     { name: "plain msgpackr maps, no validation", encode: (m) => plainPackr.pack(m), decode: (b) => plainUnpackr.unpack(b) },
-    { name: "JSON, no validation", encode: (m) => textEncoder.encode(JSON.stringify(m)), decode: (b) => JSON.parse(textDecoder.decode(b)) },
+    // JSON cannot carry bytes without a base64 detour, so it sits out the peer frame.
+    ...(kind === "peer"
+      ? []
+      : [{ name: "JSON, no validation", encode: (m: unknown[]) => textEncoder.encode(JSON.stringify(m)), decode: (b: Uint8Array) => JSON.parse(textDecoder.decode(b)) as unknown }]),
   ];
 }
 
@@ -84,6 +94,22 @@ function grants(count: number): ServerMessage[] {
     requestId: 1000 + i,
     lease: { id: `s-8f3a/${1000 + i}`, resource: "anthropic-claude", load: { input: 1200 + i, output: 1024 }, grantedAt: 1_764_000_000_000 + i },
   }));
+}
+
+/** One Raft append of `count` entries of 100 bytes each, as a leader batches them. */
+function appendOf(count: number): Message[] {
+  return [
+    {
+      type: "append",
+      from: "n1",
+      to: "n2",
+      term: 7,
+      prevIndex: 1_000_000,
+      prevTerm: 7,
+      entries: Array.from({ length: count }, (_, i) => ({ index: 1_000_001 + i, term: 7, type: "normal" as const, data: new Uint8Array(100).fill(i) })),
+      commit: 999_990,
+    },
+  ];
 }
 
 function median(values: number[]): number {
@@ -113,21 +139,23 @@ function measure(work: () => unknown, messagesPerCall: number, runs: number, min
 export function runProtocolBench(options: { runs?: number; minRunMs?: number } = {}): CodecBenchRow[] {
   const runs = options.runs ?? 7;
   const minRunMs = options.minRunMs ?? 100;
-  const frames: { frame: string; kind: "client" | "server"; messages: unknown[] }[] = [
-    { frame: "1 acquire", kind: "client", messages: acquires(1) },
-    { frame: "64 acquires", kind: "client", messages: acquires(64) },
-    { frame: "64 grants", kind: "server", messages: grants(64) },
+  const frames: { frame: string; kind: Kind; messages: unknown[]; perMessage: number }[] = [
+    { frame: "1 acquire", kind: "client", messages: acquires(1), perMessage: 1 },
+    { frame: "64 acquires", kind: "client", messages: acquires(64), perMessage: 64 },
+    { frame: "64 grants", kind: "server", messages: grants(64), perMessage: 64 },
+    // Counted per entry: one append message carrying 64 entries.
+    { frame: "append 64x100B", kind: "peer", messages: appendOf(64), perMessage: 64 },
   ];
   const rows: CodecBenchRow[] = [];
-  for (const { frame, kind, messages } of frames) {
+  for (const { frame, kind, messages, perMessage } of frames) {
     for (const codec of codecs(kind)) {
       const bytes = codec.encode(messages);
       rows.push({
         frame,
         codec: codec.name,
-        bytesPerMessage: bytes.byteLength / messages.length,
-        encodeNs: measure(() => codec.encode(messages), messages.length, runs, minRunMs),
-        decodeNs: measure(() => codec.decode(bytes), messages.length, runs, minRunMs),
+        bytesPerMessage: bytes.byteLength / perMessage,
+        encodeNs: measure(() => codec.encode(messages), perMessage, runs, minRunMs),
+        decodeNs: measure(() => codec.decode(bytes), perMessage, runs, minRunMs),
       });
     }
   }
@@ -135,11 +163,11 @@ export function runProtocolBench(options: { runs?: number; minRunMs?: number } =
 }
 
 function print(rows: readonly CodecBenchRow[]): void {
-  console.log("frame        | codec                               | bytes/msg | encode ns/msg | decode ns/msg");
+  console.log("frame          | codec                               | bytes/msg | encode ns/msg | decode ns/msg");
   for (const row of rows) {
     console.log(
       [
-        row.frame.padEnd(12),
+        row.frame.padEnd(14),
         row.codec.padEnd(35),
         row.bytesPerMessage.toFixed(1).padStart(9),
         row.encodeNs.toFixed(0).padStart(13),

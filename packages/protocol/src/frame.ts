@@ -120,13 +120,37 @@ function errorText(error: unknown): string {
   }
 }
 
-function messageError(index: number, error: unknown): ProtocolError {
-  if (error instanceof FieldError) {
-    const path = error.path === "" ? `messages[${index}]` : `messages[${index}].${error.path}`;
-    return problem(error.code, error.message, path);
+/** `prefix` is where the message sits (`messages[3]`), or "" when a single message is checked. */
+function messageError(prefix: string, error: unknown): ProtocolError {
+  const join = (path: string): string => (prefix === "" ? path : path === "" ? prefix : `${prefix}.${path}`);
+  if (error instanceof FieldError) return problem(error.code, error.message, join(error.path));
+  // A reader bug or a malformed object handed to an encoder; still a returned error.
+  return problem("RQ_PROTOCOL", `unreadable message: ${errorText(error)}`, prefix === "" ? undefined : prefix);
+}
+
+type Checked = { readonly ok: true; readonly wire: Wire; readonly handshake: boolean } | { readonly ok: false; readonly error: ProtocolError };
+
+/** The wire record of `message`, validated exactly as the receiver will validate it. */
+function toCheckedWire<M extends { readonly type: string }>(direction: Direction<M>, message: unknown, prefix: string): Checked {
+  const type: unknown = typeof message === "object" && message !== null ? (message as { type?: unknown }).type : undefined;
+  const codec = typeof type === "string" ? direction.byType.get(type) : undefined;
+  if (codec === undefined) {
+    const path = prefix === "" ? "type" : `${prefix}.type`;
+    return { ok: false, error: problem("RQ_PROTOCOL", `expected a ${direction.name} message type, got ${describe(type)}`, path) };
   }
-  // A reader bug, never expected; still a returned error, not a crash.
-  return problem("RQ_PROTOCOL", `unreadable message: ${errorText(error)}`, `messages[${index}]`);
+  try {
+    const wire = codec.toWire(message as M);
+    codec.read(wire);
+    return { ok: true, wire, handshake: codec.handshake };
+  } catch (error) {
+    return { ok: false, error: messageError(prefix, error) };
+  }
+}
+
+/** Why the receiver would refuse `message`, or null if it would accept it. Never throws. */
+export function checkMessage<M extends { readonly type: string }>(direction: Direction<M>, message: unknown): ProtocolError | null {
+  const checked = toCheckedWire(direction, message, "");
+  return checked.ok ? null : checked.error;
 }
 
 /**
@@ -141,19 +165,10 @@ export function encodeFrame<M extends { readonly type: string }>(direction: Dire
   const wires: Wire[] = new Array<Wire>(messages.length);
   let handshake = false;
   for (let i = 0; i < messages.length; i++) {
-    const message = messages[i];
-    const codec = message === undefined ? undefined : direction.byType.get(message.type);
-    if (message === undefined || codec === undefined) {
-      throw new ProtocolEncodeError(problem("RQ_PROTOCOL", `not a ${direction.name} message type`, `messages[${i}].type`));
-    }
-    try {
-      const wire = codec.toWire(message);
-      codec.read(wire);
-      wires[i] = wire;
-    } catch (error) {
-      throw new ProtocolEncodeError(messageError(i, error));
-    }
-    handshake ||= codec.handshake;
+    const checked = toCheckedWire(direction, messages[i], `messages[${i}]`);
+    if (!checked.ok) throw new ProtocolEncodeError(checked.error);
+    wires[i] = checked.wire;
+    handshake ||= checked.handshake;
   }
   const bytes = (handshake ? selfDescribingPackr : sharedPackr).pack(wires);
   if (bytes.byteLength > direction.maxFrameBytes) {
@@ -195,7 +210,7 @@ export function decodeFrame<M extends { readonly type: string }>(direction: Dire
     try {
       messages[i] = codec.read(wire);
     } catch (error) {
-      return { ok: false, error: messageError(i, error) };
+      return { ok: false, error: messageError(`messages[${i}]`, error) };
     }
   }
   return { ok: true, messages };

@@ -5,7 +5,7 @@
 export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
 export * from "./limits.js";
-export { encodeClientFrame, decodeClientFrame } from "./client.js";
+export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
 export { encodeServerFrame, decodeServerFrame } from "./server.js";
 export { encodePeerFrame, decodePeerFrame } from "./peer.js";
 export type { PeerHello, PeerMessage } from "./peer.js";
