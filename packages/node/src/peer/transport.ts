@@ -26,6 +26,8 @@ export interface PeerTransportOptions {
   readonly logger: Logger;
   /** Called for every frame received from an authenticated peer. */
   readonly onFrame: (from: string, frame: Uint8Array) => void;
+  /** Called when our link to a peer opens (e.g. to send a hello first). */
+  readonly onLinkOpen?: (peerId: string) => void;
   /** Called when a send to a peer was dropped (link down or backpressure), so Raft can probe it again. */
   readonly onUnreachable?: (peerId: string) => void;
   /** Extra options for outbound sockets (e.g. a CA for wss://). */
@@ -139,6 +141,7 @@ class OutboundLink {
       this.#backoffMs = BACKOFF_MIN_MS;
       this.#wasOpen = true;
       this.options.logger.info({ peer: this.peer.id, url: this.peer.url }, "peer link open");
+      this.options.onLinkOpen?.(this.peer.id);
     });
     // We only send on this link; anything the peer sends here is ignored.
     ws.on("message", () => undefined);

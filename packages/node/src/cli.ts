@@ -1,0 +1,70 @@
+import { Command, InvalidArgumentError } from "commander";
+import { ConfigError, resolveConfig, settingsFromEnv, settingsFromFile, type RawSettings } from "./config.js";
+
+const VERSION = "0.1.0";
+
+/** The `ratequeue` command line. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command()
+    .name("ratequeue")
+    .description("RateQueue: a replicated control plane for shared API quotas (RPM, TPM, concurrency).")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)");
+
+  program
+    .command("start")
+    .description("Run one node of a cluster. Every setting may also come from RATEQUEUE_* variables or --config.")
+    .option("--config <file>", "JSON config file (same names as the flags in camelCase, plus resources and keys)")
+    .option("--id <id>", "this node's id, e.g. n1 (RATEQUEUE_ID)")
+    .option("--listen <host:port>", "address to serve clients, peers and HTTP on (RATEQUEUE_LISTEN)")
+    .option("--peers <list>", "every voter: n1=host:port,n2=host:port,... including this node (RATEQUEUE_PEERS)")
+    .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
+    .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
+    .option("--admin-key <key>", "bootstrap admin API key, 16+ characters (RATEQUEUE_ADMIN_KEY)")
+    .option("--tick-ms <ms>", "Raft tick in ms (default 50)")
+    .option("--election-ticks <n>", "election timeout in ticks (default 10)")
+    .option("--heartbeat-ticks <n>", "leader heartbeat interval in ticks (default 1)")
+    .option("--session-ttl-ms <ms>", "default client session TTL (default 10000)")
+    .option("--snapshot-entries <n>", "snapshot and compact the log every n entries (default 10000)")
+    .option("--log-level <level>", "trace, debug, info, warn, error, fatal or silent (default info)")
+    .option("--pretty-logs", "human-readable logs instead of JSON lines")
+    .option("--tls-cert <file>", "PEM certificate: serve wss:// and https://")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const { config: file, ...flags } = opts;
+      const config = resolveConfig(
+        flags as RawSettings,
+        settingsFromEnv(process.env),
+        typeof file === "string" ? settingsFromFile(file) : {},
+      );
+      const { runNode } = await import("./run.js");
+      await runNode(config);
+    });
+
+  program
+    .command("dev")
+    .description("Start a local three-node cluster (three processes) with a demo resource; Ctrl-C stops all three.")
+    .option("--base-port <port>", "first node's port; the others follow", parsePort, 7401)
+    .option("--data <dir>", "keep data here (default: a fresh temporary folder, removed on exit)")
+    .option("--admin-key <key>", "admin key to use (default: a random one, printed)")
+    .action(async (opts: { basePort: number; data?: string; adminKey?: string }) => {
+      const { runDev } = await import("./dev.js");
+      await runDev(opts);
+    });
+
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ratequeue: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65_533) throw new InvalidArgumentError("must be a port from 1 to 65533");
+  return port;
+}

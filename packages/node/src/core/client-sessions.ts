@@ -1,0 +1,377 @@
+import type { Logger } from "pino";
+import type { Effect } from "@ratequeue/limiter";
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  type ClientMessage,
+  type Hello,
+  type Load,
+  type NodeInfo,
+  type ServerMessage,
+} from "@ratequeue/protocol";
+import { canAcquire, hashSecret, type KeyScope } from "../state/keys.js";
+import type { OpResult } from "./cluster-state.js";
+import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
+import { NotLeaderError, type NodeCore } from "./node-core.js";
+import type { LimiterCommand } from "./ops.js";
+
+export interface ClientSessionsOptions {
+  readonly core: NodeCore;
+  readonly env: NodeEnv;
+  readonly logger: Logger;
+  /** SHA-256 of the bootstrap admin key from config, or null. */
+  readonly adminKeyHash: string | null;
+  readonly sessionTtlMs: number;
+  /** Every node and the URL clients use to reach it. */
+  readonly nodes: readonly NodeInfo[];
+  /** Leader heartbeats for attached sessions are batched into one entry this often. */
+  readonly heartbeatFlushMs?: number;
+}
+
+type ConnState = "hello" | "opening" | "ready" | "closed";
+
+/** One client connection's state, owned by ClientSessions. */
+export class ClientConnection {
+  state: ConnState = "hello";
+  scope: KeyScope | null = null;
+  sessionId: string | null = null;
+  /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
+  readonly tryRequests = new Set<string>();
+
+  constructor(
+    readonly link: ClientLink,
+    readonly remote: string,
+  ) {}
+}
+
+/**
+ * The client side of a node: hello and authentication, sessions, turning
+ * client messages into log operations, and routing applied effects back to
+ * the connection that holds each session. Deterministic given its NodeEnv.
+ */
+export class ClientSessions {
+  readonly #o: ClientSessionsOptions;
+  readonly #bySession = new Map<string, ClientConnection>();
+  readonly #connections = new Set<ClientConnection>();
+  #heartbeatsDue = new Set<string>();
+  #heartbeatTimer: TimerHandle | null = null;
+
+  constructor(options: ClientSessionsOptions) {
+    this.#o = options;
+    options.core.onApply((results) => this.#route(results));
+    options.core.onRoleChange((role) => {
+      if (role !== "leader") this.#redirectAll();
+    });
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  connect(link: ClientLink, remote: string): ClientConnection {
+    const conn = new ClientConnection(link, remote);
+    this.#connections.add(conn);
+    return conn;
+  }
+
+  /** The connection went away (without a goodbye): the session lives on until its TTL, for a resume. */
+  disconnected(conn: ClientConnection): void {
+    if (conn.state === "closed") return;
+    conn.state = "closed";
+    this.#connections.delete(conn);
+    if (conn.sessionId !== null && this.#bySession.get(conn.sessionId) === conn) this.#bySession.delete(conn.sessionId);
+    this.#o.logger.info({ session: conn.sessionId, remote: conn.remote }, "client disconnected");
+  }
+
+  /** Closes every connection (shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const conn of [...this.#connections]) {
+      conn.link.close(code, reason);
+      this.disconnected(conn);
+    }
+    if (this.#heartbeatTimer !== null) this.#o.env.clearTimer(this.#heartbeatTimer);
+  }
+
+  /** A decoded frame's messages, in order. */
+  receive(conn: ClientConnection, messages: readonly ClientMessage[]): void {
+    for (const m of messages) {
+      if (conn.state === "closed") return;
+      if (conn.state === "hello") {
+        if (m.type !== "hello") return this.#fail(conn, ErrorCode.RQ_PROTOCOL, "the first message must be a hello", CloseCode.PROTOCOL);
+        this.#hello(conn, m);
+        continue;
+      }
+      if (m.type === "hello") return this.#fail(conn, ErrorCode.RQ_PROTOCOL, "hello was already received", CloseCode.PROTOCOL);
+      if (conn.state === "opening") {
+        // The session is being opened; requests sent before the welcome are a client bug.
+        return this.#fail(conn, ErrorCode.RQ_PROTOCOL, "wait for the welcome before sending requests", CloseCode.PROTOCOL);
+      }
+      this.#request(conn, m);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  #hello(conn: ClientConnection, hello: Hello): void {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      return this.#fail(
+        conn,
+        ErrorCode.RQ_PROTOCOL_VERSION,
+        `this node speaks protocol ${PROTOCOL_VERSION}, the client ${hello.protocolVersion}`,
+        CloseCode.PROTOCOL,
+      );
+    }
+    const scope = this.#authenticate(hello.apiKey);
+    if (scope === null) {
+      this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
+      return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
+    }
+    const core = this.#o.core;
+    if (!core.isLeader) return this.#notLeader(conn);
+    conn.scope = scope;
+    conn.state = "opening";
+    const ttlMs = hello.ttlMs ?? this.#o.sessionTtlMs;
+    const open = (): void => {
+      const sessionId = this.#o.env.randomId();
+      core
+        .propose({ t: "limiter", cmd: { type: "openSession", sessionId, ttlMs } })
+        .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false) : this.#refuseOpen(conn, r)))
+        .catch((err: Error) => this.#proposalFailed(conn, err));
+    };
+    if (hello.resume === undefined) return open();
+    // Resuming: a heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
+    const resume = hello.resume;
+    core
+      .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
+      .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
+      .catch((err: Error) => this.#proposalFailed(conn, err));
+  }
+
+  #authenticate(apiKey: string): KeyScope | null {
+    if (this.#o.adminKeyHash !== null && hashSecret(apiKey) === this.#o.adminKeyHash) return "admin";
+    return this.#o.core.state.keys.verify(apiKey)?.scope ?? null;
+  }
+
+  #welcome(conn: ClientConnection, sessionId: string, ttlMs: number, resumed: boolean): void {
+    if (conn.state !== "opening") return;
+    conn.state = "ready";
+    conn.sessionId = sessionId;
+    const previous = this.#bySession.get(sessionId);
+    if (previous !== undefined && previous !== conn) {
+      // The same session on a new connection: the old one is stale.
+      previous.link.close(CloseCode.NORMAL, "session resumed on another connection");
+      this.disconnected(previous);
+    }
+    this.#bySession.set(sessionId, conn);
+    const core = this.#o.core;
+    conn.link.send({
+      type: "welcome",
+      protocolVersion: PROTOCOL_VERSION,
+      sessionId,
+      ttlMs,
+      nodeId: core.id,
+      leader: core.leader,
+      nodes: this.#o.nodes,
+      resumed,
+    });
+    this.#o.logger.info({ session: sessionId, remote: conn.remote, resumed }, "client connected");
+  }
+
+  #refuseOpen(conn: ClientConnection, r: OpResult): void {
+    const err = r.effects.find((e) => e.type === "error");
+    this.#fail(conn, ErrorCode.RQ_INVALID, err?.type === "error" ? err.message : "could not open a session", CloseCode.PROTOCOL);
+  }
+
+  #request(conn: ClientConnection, m: ClientMessage): void {
+    const core = this.#o.core;
+    const sessionId = conn.sessionId!;
+    if (m.type === "heartbeat") {
+      this.#heartbeatsDue.add(sessionId);
+      this.#armHeartbeatFlush();
+      return;
+    }
+    if (!core.isLeader) return this.#notLeader(conn);
+    switch (m.type) {
+      case "acquire": {
+        if (!canAcquire(conn.scope!, m.resource)) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
+        }
+        const requestId = String(m.requestId);
+        if (m.try === true) conn.tryRequests.add(requestId);
+        const cmd: LimiterCommand = {
+          type: "acquire",
+          sessionId,
+          requestId,
+          resource: m.resource,
+          ...(m.load === undefined ? {} : { load: m.load }),
+          ...(m.priority === undefined ? {} : { priority: m.priority }),
+          ...(m.lane === undefined ? {} : { lane: m.lane }),
+          ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
+        };
+        // The answer (granted / queued / rejected) is routed from the applied effects by session.
+        core
+          .propose({ t: "limiter", cmd })
+          .then((r) => {
+            const err = r.effects.find((e) => e.type === "error");
+            if (err?.type === "error") conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCode(err.code), message: err.message });
+          })
+          .catch((err: Error) => this.#proposalFailed(conn, err));
+        return;
+      }
+      case "release":
+      case "settle": {
+        const leaseId = parseLeaseId(m.leaseId);
+        if (leaseId === null) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: `unknown lease ${m.leaseId}` });
+        }
+        const cmd: LimiterCommand =
+          m.type === "release" ? { type: "release", sessionId, leaseId } : { type: "settle", sessionId, leaseId, actual: m.actual };
+        return this.#proposeAcked(conn, m.requestId, cmd);
+      }
+      case "cancel":
+        core.proposeQuietly({ t: "limiter", cmd: { type: "cancel", sessionId, requestId: String(m.requestId) } });
+        return;
+      case "cooldown":
+        if (!canAcquire(conn.scope!, m.resource)) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
+        }
+        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs });
+      case "goodbye":
+        core
+          .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
+          .finally(() => {
+            conn.link.close(CloseCode.NORMAL, "goodbye");
+            this.disconnected(conn);
+          })
+          .catch(() => undefined);
+        return;
+    }
+  }
+
+  /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
+  #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
+    this.#o.core
+      .propose({ t: "limiter", cmd })
+      .then((r) => {
+        const err = r.effects.find((e) => e.type === "error");
+        if (err?.type === "error") conn.link.send({ type: "rejected", requestId, code: wireCode(err.code), message: err.message });
+        else conn.link.send({ type: "ack", requestId });
+      })
+      .catch((err: Error) => this.#proposalFailed(conn, err));
+  }
+
+  #proposalFailed(conn: ClientConnection, err: Error): void {
+    if (conn.state === "closed") return;
+    if (err instanceof NotLeaderError) return this.#notLeader(conn);
+    // Leadership moved (or the node stops) with the request in flight: the client reconnects and
+    // resends under the same ids; exactly-once makes the resend safe whether or not this one applied.
+    conn.link.close(CloseCode.NOT_LEADER, err.message.slice(0, 120));
+    this.disconnected(conn);
+  }
+
+  /** Routes applied effects to the connections holding their sessions (on every node). */
+  #route(results: readonly OpResult[]): void {
+    for (const r of results) {
+      for (const e of r.effects) {
+        const sessionId = "sessionId" in e ? e.sessionId : null;
+        if (sessionId === null) continue;
+        const conn = this.#bySession.get(sessionId);
+        if (conn === undefined) continue;
+        const message = toServerMessage(conn, e);
+        if (message !== null) conn.link.send(message);
+        if (e.type === "sessionEnded") {
+          if (e.reason === "expired") {
+            conn.link.send({ type: "error", code: ErrorCode.RQ_SESSION_EXPIRED, message: "the session expired: its leases were released" });
+          }
+          conn.link.close(e.reason === "expired" ? CloseCode.SESSION_EXPIRED : CloseCode.NORMAL, `session ${e.reason}`);
+          this.disconnected(conn);
+        }
+      }
+    }
+  }
+
+  #redirectAll(): void {
+    for (const conn of [...this.#connections]) this.#notLeader(conn);
+  }
+
+  #notLeader(conn: ClientConnection): void {
+    const leader = this.#o.core.leader;
+    const url = this.#o.nodes.find((n) => n.id === leader)?.url ?? null;
+    conn.link.send({ type: "notLeader", leader, url });
+    conn.link.close(CloseCode.NOT_LEADER, "not the leader");
+    this.disconnected(conn);
+  }
+
+  #fail(conn: ClientConnection, code: ErrorCode, message: string, closeCode: number): void {
+    conn.link.send({ type: "error", code, message });
+    conn.link.close(closeCode, message.slice(0, 120));
+    this.disconnected(conn);
+  }
+
+  #armHeartbeatFlush(): void {
+    if (this.#heartbeatTimer !== null) return;
+    this.#heartbeatTimer = this.#o.env.setTimer(() => {
+      this.#heartbeatTimer = null;
+      const due = this.#heartbeatsDue;
+      this.#heartbeatsDue = new Set();
+      for (const sessionId of due) {
+        if (this.#bySession.has(sessionId)) this.#o.core.proposeQuietly({ t: "limiter", cmd: { type: "heartbeat", sessionId } });
+      }
+    }, this.#o.heartbeatFlushMs ?? 200);
+  }
+}
+
+function hasEffect(r: OpResult, type: Effect["type"]): boolean {
+  return r.effects.some((e) => e.type === type);
+}
+
+function forbidden(resource: string): string {
+  return `this API key may not use resource "${resource}"`;
+}
+
+/** Lease ids travel as decimal strings; the limiter numbers them. */
+function parseLeaseId(text: string): number | null {
+  if (!/^\d{1,15}$/.test(text)) return null;
+  return Number(text);
+}
+
+/** Limiter codes that have no wire code of their own map to the nearest public one. */
+function wireCode(code: string): ErrorCode {
+  switch (code) {
+    case "RQ_UNKNOWN_SESSION":
+      return ErrorCode.RQ_SESSION_EXPIRED;
+    case "RQ_UNKNOWN_LEASE":
+      return ErrorCode.RQ_INVALID;
+    case "RQ_TIMEOUT":
+    case "RQ_CANCELLED":
+    case "RQ_UNKNOWN_RESOURCE":
+    case "RQ_UNGRANTABLE":
+    case "RQ_INVALID":
+      return code;
+    default:
+      return ErrorCode.RQ_INVALID;
+  }
+}
+
+function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | null {
+  switch (e.type) {
+    case "granted":
+      conn.tryRequests.delete(e.requestId);
+      return {
+        type: "granted",
+        requestId: Number(e.requestId),
+        lease: { id: String(e.leaseId), resource: e.resource, load: e.load as Load, grantedAt: e.grantedAt },
+      };
+    case "queued":
+      return conn.tryRequests.has(e.requestId) ? null : { type: "queued", requestId: Number(e.requestId) };
+    case "rejected":
+    case "timedOut":
+    case "cancelled": {
+      const wasTry = conn.tryRequests.delete(e.requestId);
+      const code = wasTry && e.type === "timedOut" ? ErrorCode.RQ_WOULD_WAIT : wireCode(e.code);
+      return { type: "rejected", requestId: Number(e.requestId), code, message: e.message };
+    }
+    default:
+      return null;
+  }
+}

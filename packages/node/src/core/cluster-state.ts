@@ -1,0 +1,63 @@
+import { Packr } from "msgpackr";
+import { Limiter, type Effect } from "@ratequeue/limiter";
+import { KeyTable, type StoredKey } from "../state/keys.js";
+import type { EntryPayload, Op } from "./ops.js";
+
+/** What applying one op produced: the limiter's effects, or the key table's answer. */
+export interface OpResult {
+  readonly op: Op;
+  readonly effects: readonly Effect[];
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/**
+ * The replicated application state: the limiter, the API keys and the
+ * bootstrap flag. Deterministic: every node that applies the same entries
+ * reaches the same state and the same snapshot bytes.
+ */
+export class ClusterState {
+  constructor(
+    readonly limiter: Limiter = new Limiter(),
+    readonly keys: KeyTable = new KeyTable(),
+    private bootstrappedFlag = false,
+  ) {}
+
+  get bootstrapped(): boolean {
+    return this.bootstrappedFlag;
+  }
+
+  /** Applies one entry's operations at its stamp, in order. */
+  apply(payload: EntryPayload): OpResult[] {
+    return payload.ops.map((op) => ({ op, effects: this.#applyOp(op, payload.at) }));
+  }
+
+  #applyOp(op: Op, at: number): readonly Effect[] {
+    switch (op.t) {
+      case "limiter":
+        return this.limiter.apply({ ...op.cmd, at } as Parameters<Limiter["apply"]>[0]);
+      case "keyAdd":
+        this.keys.add({ ...op.key, createdAt: at });
+        return [];
+      case "keyRemove":
+        this.keys.remove(op.id);
+        return [];
+      case "bootstrap": {
+        if (this.bootstrappedFlag) return [];
+        this.bootstrappedFlag = true;
+        return op.ops.flatMap((inner) => this.#applyOp(inner, at));
+      }
+    }
+  }
+
+  snapshot(): Uint8Array {
+    return packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag });
+  }
+
+  static restore(bytes: Uint8Array): ClusterState {
+    if (bytes.length === 0) return new ClusterState();
+    const s = packr.unpack(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean };
+    if (s.v !== 1) throw new Error(`unknown snapshot version ${s.v}`);
+    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped);
+  }
+}

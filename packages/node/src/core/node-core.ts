@@ -1,0 +1,470 @@
+import type { Logger } from "pino";
+import { validateResourceConfig } from "@ratequeue/limiter";
+import {
+  bootstrapSnapshot,
+  createRng,
+  MemoryStorage,
+  RawNode,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Ready,
+  type Role,
+  type Snapshot,
+  type Status,
+} from "@ratequeue/raft";
+import type { LogStore } from "../storage/types.js";
+import { ClusterState, type OpResult } from "./cluster-state.js";
+import type { NodeEnv, TimerHandle } from "./env.js";
+import { decodePayload, encodePayload, type Op } from "./ops.js";
+
+export interface NodeCoreOptions {
+  readonly id: NodeId;
+  /** The initial voters (used only to bootstrap a brand-new data folder). */
+  readonly voters: readonly NodeId[];
+  readonly store: LogStore;
+  readonly env: NodeEnv;
+  readonly logger: Logger;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** Snapshot and compact after this many entries. */
+  readonly snapshotEntries: number;
+  /** Operations the first leader applies once, when the cluster is new (config-file resources and keys). */
+  readonly bootstrapOps: readonly Op[];
+}
+
+/** Thrown to a proposer when this node cannot propose: the caller redirects to `leader`. */
+export class NotLeaderError extends Error {
+  override readonly name = "NotLeaderError";
+  readonly code = "RQ_UNAVAILABLE";
+  constructor(readonly leader: NodeId | null) {
+    super(leader === null ? "no leader right now; retry shortly" : `not the leader; the leader is ${leader}`);
+  }
+}
+
+/** A proposal whose fate is unknown (leadership moved before it applied); it may or may not have applied. */
+export class ProposalLostError extends Error {
+  override readonly name = "ProposalLostError";
+  readonly code = "RQ_UNAVAILABLE";
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve(result: OpResult): void;
+  reject(err: Error): void;
+}
+
+/** Listener for applied operations: every node calls it for every op, in log order. */
+export type ApplyListener = (results: readonly OpResult[], at: number) => void;
+
+/** Entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
+const CATCH_UP_ENTRIES = 1_000;
+/** A proposal waits at most this long for its entry to apply before its waiter is told it is lost. */
+const PROPOSAL_TIMEOUT_MS = 10_000;
+
+/**
+ * The node's logic: the Raft driver loop (persist, send, apply), leader
+ * stamps, tick proposals at the limiter's next deadline, session renewal on
+ * a new leader, batching of proposals, snapshots. Deterministic given its
+ * `NodeEnv`, so the simulator can run it.
+ */
+export class NodeCore {
+  readonly id: NodeId;
+  readonly #o: NodeCoreOptions;
+  readonly #log: Logger;
+  #raw!: RawNode;
+  #mem!: MemoryStorage;
+  #state = new ClusterState();
+  #role: Role = "follower";
+  #leader: NodeId | null = null;
+  #stopped = false;
+  #fatal: Error | null = null;
+
+  /** Highest stamp this node has seen applied or proposed: stamps never go down. */
+  #lastStamp = 0;
+  #appliedIndex = 0;
+  #lastAt = 0;
+  #snapshotIndex = 0;
+
+  #tickTimer: TimerHandle | null = null;
+  #driving = false;
+  #kickScheduled = false;
+
+  // Proposal batching: ops collected during one turn travel in one entry.
+  #batch: Op[] = [];
+  #batchScheduled = false;
+  #pidNonce = "";
+  #pidSeq = 0;
+  readonly #pending = new Map<string, Pending & { timer: TimerHandle }>();
+
+  // Deadline ticks (leader only): one outstanding tick proposal at a time.
+  #deadlineTimer: TimerHandle | null = null;
+  #deadlineAt: number | null = null;
+  #tickInFlight = false;
+
+  readonly #applyListeners: ApplyListener[] = [];
+  readonly #roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
+  /** Commit latency samples (ms from propose to apply on this leader), drained by metrics. */
+  readonly #proposedAt = new Map<string, number>();
+  readonly commitLatenciesMs: number[] = [];
+
+  constructor(options: NodeCoreOptions) {
+    this.id = options.id;
+    this.#o = options;
+    this.#log = options.logger;
+  }
+
+  /** Loads the log from disk, restores state and starts ticking. */
+  async start(): Promise<void> {
+    const { store, env } = this.#o;
+    const persisted = await store.load();
+    this.#mem = new MemoryStorage();
+    let snapshot: Snapshot | null = persisted.snapshot;
+    if (snapshot === null && persisted.hardState === null && persisted.entries.length === 0) {
+      snapshot = bootstrapSnapshot({ voters: this.#o.voters });
+      await store.write({ snapshot, sync: true });
+      this.#log.info({ voters: this.#o.voters }, "bootstrapped a new data folder");
+    }
+    if (snapshot !== null) this.#mem.applySnapshot(snapshot);
+    if (persisted.hardState !== null) this.#mem.setHardState(persisted.hardState);
+    if (persisted.entries.length > 0) this.#mem.append(persisted.entries);
+    this.#state = ClusterState.restore(snapshot?.data ?? new Uint8Array(0));
+    this.#appliedIndex = snapshot?.meta.index ?? 0;
+    this.#snapshotIndex = this.#appliedIndex;
+    this.#lastAt = this.#state.limiter.lastAt;
+    this.#lastStamp = this.#lastAt;
+    this.#raw = new RawNode({
+      id: this.id,
+      storage: this.#mem,
+      rng: createRng(env.randomSeed()),
+      electionTicks: this.#o.electionTicks,
+      heartbeatTicks: this.#o.heartbeatTicks,
+      applied: this.#appliedIndex,
+      forwardProposals: false,
+    });
+    this.#pidNonce = env.randomId();
+    this.#log.info(
+      { applied: this.#appliedIndex, entries: persisted.entries.length, term: persisted.hardState?.term ?? 0 },
+      "recovered from disk",
+    );
+    this.#scheduleTick();
+    this.#kick();
+  }
+
+  /** Stops timers and fails every waiting proposal. The store is the caller's to close. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
+    if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
+    this.#failPending(new ProposalLostError("the node is shutting down"));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Inputs
+
+  /** Raft messages from a peer (already decoded and checked to come from `from`). */
+  stepPeer(from: NodeId, messages: readonly Message[]): void {
+    if (this.#stopped) return;
+    for (const m of messages) {
+      if (m.from !== from) continue; // a peer may speak only for itself
+      this.#raw.step(m);
+    }
+    this.#kick();
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    if (!this.#stopped) this.#raw.reportUnreachable(peer);
+  }
+
+  /**
+   * Proposes one operation and resolves with its result once its entry is
+   * applied here. Rejects with NotLeaderError at once on a non-leader, and
+   * with ProposalLostError when leadership moves before it applies.
+   */
+  propose(op: Op): Promise<OpResult> {
+    if (this.#stopped) return Promise.reject(new ProposalLostError("the node is shutting down"));
+    if (this.#role !== "leader") return Promise.reject(new NotLeaderError(this.#leader));
+    const pid = `${this.#pidNonce}:${++this.#pidSeq}`;
+    return new Promise<OpResult>((resolve, reject) => {
+      const timer = this.#o.env.setTimer(() => {
+        if (this.#pending.delete(pid)) reject(new ProposalLostError("the proposal did not apply in time; it may still apply"));
+      }, PROPOSAL_TIMEOUT_MS);
+      this.#pending.set(pid, { resolve, reject, timer });
+      this.#enqueue({ ...op, pid } as Op);
+    });
+  }
+
+  /** Proposes an operation nobody waits for (heartbeats, cancels). Dropped on a non-leader. */
+  proposeQuietly(op: Op): boolean {
+    if (this.#stopped || this.#role !== "leader") return false;
+    this.#enqueue(op);
+    return true;
+  }
+
+  onApply(listener: ApplyListener): void {
+    this.#applyListeners.push(listener);
+  }
+
+  onRoleChange(listener: (role: Role, leader: NodeId | null) => void): void {
+    this.#roleListeners.push(listener);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Reads
+
+  get state(): ClusterState {
+    return this.#state;
+  }
+
+  get role(): Role {
+    return this.#role;
+  }
+
+  get leader(): NodeId | null {
+    return this.#leader;
+  }
+
+  get isLeader(): boolean {
+    return this.#role === "leader";
+  }
+
+  /** The last log time applied (the limiter's clock). */
+  get logTime(): number {
+    return this.#lastAt;
+  }
+
+  /** Set when the node hit an error it cannot continue from (a disk failure, a corrupt entry). */
+  get fatalError(): Error | null {
+    return this.#fatal;
+  }
+
+  status(): Status {
+    return this.#raw.status();
+  }
+
+  /** Ready when there is a leader and this node has applied everything it knows committed. */
+  isReady(): boolean {
+    const s = this.#raw.status();
+    return s.leader !== null && this.#appliedIndex >= s.commit;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Driver loop
+
+  #scheduleTick(): void {
+    if (this.#stopped) return;
+    this.#tickTimer = this.#o.env.setTimer(() => {
+      this.#raw.tick();
+      this.#kick();
+      this.#scheduleTick();
+    }, this.#o.tickMs);
+  }
+
+  #kick(): void {
+    if (this.#kickScheduled || this.#stopped) return;
+    this.#kickScheduled = true;
+    this.#o.env.defer(() => {
+      this.#kickScheduled = false;
+      void this.#drive();
+    });
+  }
+
+  async #drive(): Promise<void> {
+    if (this.#driving || this.#stopped) return;
+    this.#driving = true;
+    try {
+      while (!this.#stopped && this.#raw.hasReady()) await this.#handleReady(this.#raw.ready());
+    } catch (err) {
+      this.#die(err as Error);
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  async #handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.leader);
+    this.#send(rd.messagesNow);
+    if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
+      await this.#o.store.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, sync: rd.mustSync });
+      if (rd.snapshot !== null) this.#mem.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) this.#mem.append(rd.entries);
+      if (rd.hardState !== null) this.#mem.setHardState(rd.hardState);
+    }
+    if (this.#stopped) return;
+    this.#send(rd.messagesAfterPersist);
+    if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot);
+    for (const entry of rd.committedEntries) this.#applyEntry(entry);
+    this.#raw.advance();
+    if (this.#role === "leader") this.#armDeadline();
+    await this.#maybeSnapshot();
+  }
+
+  #send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    // One send per peer per Ready: the transport puts each batch in one frame.
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to);
+      if (list === undefined) byPeer.set(m.to, [m]);
+      else list.push(m);
+    }
+    for (const [to, list] of byPeer) this.#o.env.sendPeer(to, list);
+  }
+
+  #onSoftState(role: Role, leader: NodeId | null): void {
+    const wasLeader = this.#role === "leader";
+    const leaderChanged = leader !== this.#leader;
+    this.#role = role;
+    this.#leader = leader;
+    if (leaderChanged || wasLeader !== (role === "leader")) {
+      this.#log.info({ role, leader, term: this.#raw.status().term }, "leadership changed");
+    }
+    if (wasLeader && role !== "leader") {
+      this.#failPending(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
+      this.#batch = [];
+      this.#tickInFlight = false;
+      this.#clearDeadline();
+    }
+    if (!wasLeader && role === "leader") {
+      // A new leader gives every session a fresh TTL: a leader change never expires a live session.
+      this.#enqueue({ t: "limiter", cmd: { type: "renewSessions" } });
+      if (!this.#state.bootstrapped) this.#enqueue({ t: "bootstrap", ops: this.#o.bootstrapOps });
+    }
+    for (const l of this.#roleListeners) l(role, leader);
+  }
+
+  #installSnapshot(snapshot: Snapshot): void {
+    this.#state = ClusterState.restore(snapshot.data);
+    this.#appliedIndex = snapshot.meta.index;
+    this.#snapshotIndex = snapshot.meta.index;
+    this.#lastAt = this.#state.limiter.lastAt;
+    this.#lastStamp = Math.max(this.#lastStamp, this.#lastAt);
+    this.#log.info({ index: snapshot.meta.index, bytes: snapshot.data.length }, "installed snapshot from the leader");
+  }
+
+  #applyEntry(entry: Entry): void {
+    this.#appliedIndex = entry.index;
+    if (entry.type !== "normal" || entry.data.length === 0) return; // conf changes: Raft applies them; no-ops: nothing
+    const payload = decodePayload(entry.data);
+    const results = this.#state.apply(payload);
+    this.#lastAt = this.#state.limiter.lastAt;
+    this.#lastStamp = Math.max(this.#lastStamp, payload.at);
+    for (const listener of this.#applyListeners) listener(results, this.#lastAt);
+    for (const r of results) {
+      const pid = r.op.pid;
+      if (pid === undefined) continue;
+      const started = this.#proposedAt.get(pid);
+      if (started !== undefined) {
+        this.#proposedAt.delete(pid);
+        if (this.commitLatenciesMs.length < 10_000) this.commitLatenciesMs.push(this.#o.env.now() - started);
+      }
+      if (r.op.t === "limiter" && r.op.cmd.type === "tick") this.#tickInFlight = false;
+      const waiter = this.#pending.get(pid);
+      if (waiter === undefined) continue;
+      this.#pending.delete(pid);
+      this.#o.env.clearTimer(waiter.timer);
+      waiter.resolve(r);
+    }
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    if (this.#appliedIndex - this.#snapshotIndex < this.#o.snapshotEntries) return;
+    const index = this.#appliedIndex;
+    const data = this.#state.snapshot();
+    const snapshot = this.#mem.createSnapshot(index, this.#raw.status().confState, data);
+    this.#snapshotIndex = index;
+    this.#mem.compact(Math.max(this.#mem.firstIndex() - 1, index - CATCH_UP_ENTRIES));
+    await this.#o.store.compact(snapshot);
+    this.#log.info({ index, bytes: data.length }, "snapshot taken, log compacted");
+  }
+
+  // ---------------------------------------------------------------------------
+  // Proposals (leader)
+
+  #enqueue(op: Op): void {
+    this.#batch.push(op);
+    if (op.pid !== undefined) this.#proposedAt.set(op.pid, this.#o.env.now());
+    if (this.#batchScheduled) return;
+    this.#batchScheduled = true;
+    this.#o.env.defer(() => {
+      this.#batchScheduled = false;
+      this.#flushBatch();
+    });
+  }
+
+  #flushBatch(): void {
+    const ops = this.#batch;
+    this.#batch = [];
+    if (ops.length === 0 || this.#stopped) return;
+    const at = this.#stamp();
+    const result = this.#raw.propose(encodePayload({ at, ops }));
+    if (result.outcome !== "accepted") {
+      for (const op of ops) {
+        if (op.pid === undefined) continue;
+        const waiter = this.#pending.get(op.pid);
+        if (waiter === undefined) continue;
+        this.#pending.delete(op.pid);
+        this.#o.env.clearTimer(waiter.timer);
+        waiter.reject(new NotLeaderError(this.#leader));
+      }
+      if (ops.some((op) => op.t === "limiter" && op.cmd.type === "tick")) this.#tickInFlight = false;
+    }
+    this.#kick();
+  }
+
+  /** The leader's clock, never lower than any stamp before it (SPEC guarantee 6). */
+  #stamp(): number {
+    this.#lastStamp = Math.max(this.#lastStamp, Math.floor(this.#o.env.now()));
+    return this.#lastStamp;
+  }
+
+  /** Arms a timer for the limiter's next deadline, when a tick entry will make time-driven changes happen. */
+  #armDeadline(): void {
+    if (this.#tickInFlight) return;
+    const deadline = this.#state.limiter.nextDeadline();
+    if (deadline === null) return this.#clearDeadline();
+    if (this.#deadlineAt !== null && this.#deadlineAt <= deadline) return;
+    this.#clearDeadline();
+    this.#deadlineAt = deadline;
+    const delayMs = Math.max(0, deadline - this.#o.env.now());
+    this.#deadlineTimer = this.#o.env.setTimer(() => {
+      this.#deadlineTimer = null;
+      this.#deadlineAt = null;
+      if (this.#role !== "leader" || this.#stopped) return;
+      this.#tickInFlight = true;
+      this.#enqueue({ t: "limiter", cmd: { type: "tick" }, pid: `${this.#pidNonce}:tick:${++this.#pidSeq}` });
+    }, delayMs);
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
+    this.#deadlineTimer = null;
+    this.#deadlineAt = null;
+  }
+
+  #failPending(err: Error): void {
+    for (const [pid, waiter] of this.#pending) {
+      this.#o.env.clearTimer(waiter.timer);
+      this.#pending.delete(pid);
+      waiter.reject(err);
+    }
+    this.#proposedAt.clear();
+  }
+
+  #die(err: Error): void {
+    if (this.#fatal !== null) return;
+    this.#fatal = err;
+    this.#log.fatal({ err }, "the node cannot continue");
+    this.stop();
+  }
+}
+
+/** Checks an admin resource body before it is proposed, so a bad body never reaches the log. */
+export function checkResourceBody(body: unknown): { ok: true } | { ok: false; details: string[] } {
+  const result = validateResourceConfig(body);
+  if (result.ok) return { ok: true };
+  return { ok: false, details: result.errors.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)) };
+}

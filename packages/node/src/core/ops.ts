@@ -1,0 +1,48 @@
+import { Packr } from "msgpackr";
+import type { Command } from "@ratequeue/limiter";
+import type { StoredKey } from "../state/keys.js";
+
+/** A limiter command as it travels in the log: the entry's stamp supplies `at`. */
+export type LimiterCommand = Command extends infer C ? (C extends Command ? Omit<C, "at"> : never) : never;
+
+/**
+ * One operation in a log entry. `pid` (proposal id) lets the node that
+ * proposed it recognise it when applied and answer whoever is waiting.
+ */
+export type Op =
+  | { readonly t: "limiter"; readonly cmd: LimiterCommand; readonly pid?: string }
+  | { readonly t: "keyAdd"; readonly key: StoredKey; readonly pid?: string }
+  | { readonly t: "keyRemove"; readonly id: string; readonly pid?: string }
+  /**
+   * The config file's resources and keys, applied by the first leader of a
+   * new cluster. Applied only if the cluster was never bootstrapped, so a
+   * later leader proposing it again changes nothing.
+   */
+  | { readonly t: "bootstrap"; readonly ops: readonly Op[]; readonly pid?: string };
+
+/** A normal Raft entry's payload: the leader's stamp and the operations it batches. */
+export interface EntryPayload {
+  /** The proposing leader's clock in ms (never lower than its previous stamp). */
+  readonly at: number;
+  readonly ops: readonly Op[];
+}
+
+/** Plain MessagePack: log bytes must not depend on any per-process encoder state. */
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodePayload(payload: EntryPayload): Uint8Array {
+  return packr.pack(payload);
+}
+
+/**
+ * Decodes an entry payload. Entries were validated before they were
+ * proposed, so a payload that fails here means a corrupt log: the caller
+ * must stop the node rather than guess.
+ */
+export function decodePayload(bytes: Uint8Array): EntryPayload {
+  const value = packr.unpack(bytes) as EntryPayload;
+  if (typeof value !== "object" || value === null || typeof value.at !== "number" || !Array.isArray(value.ops)) {
+    throw new Error("corrupt log entry payload");
+  }
+  return value;
+}

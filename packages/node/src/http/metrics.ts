@@ -1,0 +1,135 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { NodeCore } from "../core/node-core.js";
+
+/**
+ * The node's Prometheus metrics. Counters follow applied effects (so every
+ * node counts the whole cluster's grants); gauges are read from the state
+ * when scraped.
+ */
+export function createMetrics(core: NodeCore, connections: () => number): Registry {
+  const registry = new Registry();
+  const grants = new Counter({
+    name: "ratequeue_grants_total",
+    help: "Grants applied, by resource.",
+    labelNames: ["resource"],
+    registers: [registry],
+  });
+  const rejections = new Counter({
+    name: "ratequeue_rejections_total",
+    help: "Acquires that ended without a grant (rejected, timed out, cancelled), by resource and code.",
+    labelNames: ["resource", "code"],
+    registers: [registry],
+  });
+  const commitLatency = new Histogram({
+    name: "ratequeue_commit_latency_seconds",
+    help: "Leader: time from proposing an operation to applying it (replicated to a majority and synced).",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  core.onApply((results) => {
+    for (const r of results) {
+      for (const e of r.effects) {
+        if (e.type === "granted") grants.inc({ resource: e.resource });
+        else if (e.type === "rejected" || e.type === "timedOut" || e.type === "cancelled") {
+          rejections.inc({ resource: e.resource, code: e.code });
+        }
+      }
+    }
+    for (const ms of core.commitLatenciesMs.splice(0)) commitLatency.observe(ms / 1000);
+  });
+
+  new Gauge({
+    name: "ratequeue_queue_depth",
+    help: "Requests waiting, by resource and lane.",
+    labelNames: ["resource", "lane"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const limiter = core.state.limiter;
+      for (const name of limiter.resourceNames()) {
+        const view = limiter.resource(name);
+        if (view === null) continue;
+        for (const [lane, n] of Object.entries(view.queued)) this.set({ resource: name, lane }, n);
+      }
+    },
+  });
+  new Gauge({
+    name: "ratequeue_leases_held",
+    help: "Leases currently held, by resource.",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const limiter = core.state.limiter;
+      for (const name of limiter.resourceNames()) {
+        const view = limiter.resource(name);
+        if (view !== null) this.set({ resource: name }, view.leasesHeld);
+      }
+    },
+  });
+  new Gauge({
+    name: "ratequeue_sessions",
+    help: "Live client sessions in the replicated state.",
+    registers: [registry],
+    collect() {
+      this.set(core.state.limiter.sessionCount());
+    },
+  });
+  new Gauge({
+    name: "ratequeue_client_connections",
+    help: "Client WebSocket connections open on this node.",
+    registers: [registry],
+    collect() {
+      this.set(connections());
+    },
+  });
+  new Gauge({
+    name: "ratequeue_raft_term",
+    help: "Current Raft term.",
+    registers: [registry],
+    collect() {
+      this.set(core.status().term);
+    },
+  });
+  new Gauge({
+    name: "ratequeue_raft_role",
+    help: "1 for this node's current Raft role, 0 for the others.",
+    labelNames: ["role"],
+    registers: [registry],
+    collect() {
+      const role = core.status().role;
+      for (const r of ["leader", "follower", "candidate", "precandidate", "learner"]) this.set({ role: r }, r === role ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "ratequeue_raft_commit_index",
+    help: "Highest log index known committed.",
+    registers: [registry],
+    collect() {
+      this.set(core.status().commit);
+    },
+  });
+  new Gauge({
+    name: "ratequeue_raft_applied_index",
+    help: "Highest log index applied to the state machine.",
+    registers: [registry],
+    collect() {
+      this.set(core.status().applied);
+    },
+  });
+  new Gauge({
+    name: "ratequeue_peer_lag_entries",
+    help: "Leader: how many entries each peer's log is behind the leader's.",
+    labelNames: ["peer"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = core.status();
+      if (s.progress === null) return;
+      for (const [peer, p] of Object.entries(s.progress)) {
+        if (peer !== s.id) this.set({ peer }, Math.max(0, s.lastIndex - p.match));
+      }
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,249 @@
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { isValidName, type ResourceView } from "@ratequeue/limiter";
+import type { OpResult } from "../core/cluster-state.js";
+import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
+
+import { hashSecret, newKeySecret, validateKeyBody, type KeyScope } from "../state/keys.js";
+import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
+
+export interface HttpContext {
+  readonly core: NodeCore;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly adminKeyHash: string | null;
+  /** Every node's HTTP base URL (http:// or https://), to forward admin writes to the leader. */
+  readonly httpUrls: ReadonlyMap<string, string>;
+  /** Client connections open on this node. */
+  readonly connections: () => number;
+  /** The web dashboard, if served. */
+  readonly dashboard?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+const FORWARDED_HEADER = "x-ratequeue-forwarded";
+const RESOURCE_PATH = /^\/v1\/resources\/([^/]+)$/;
+const KEY_PATH = /^\/v1\/keys\/([^/]+)$/;
+
+/** Routes one HTTP request. Every failure is a JSON error with a stable code; nothing throws out of here. */
+export async function handleHttp(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    await route(ctx, req, res);
+  } catch (err) {
+    if (err instanceof HttpError) return sendError(res, err);
+    if (err instanceof NotLeaderError) return sendError(res, new HttpError(503, "RQ_UNAVAILABLE", err.message));
+    if (err instanceof ProposalLostError) return sendError(res, new HttpError(503, "RQ_UNAVAILABLE", err.message));
+    ctx.logger.error({ err, method: req.method, url: req.url }, "HTTP handler failed");
+    if (!res.headersSent) sendError(res, new HttpError(500, "RQ_INTERNAL", "internal error (see the node's log)"));
+    else res.destroy();
+  }
+}
+
+async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://node");
+  const path = url.pathname;
+  const method = req.method ?? "GET";
+  const { core } = ctx;
+
+  if (path === "/healthz") {
+    const fatal = core.fatalError;
+    return fatal === null ? sendJson(res, 200, { ok: true }) : sendJson(res, 500, { ok: false, error: fatal.message });
+  }
+  if (path === "/readyz") {
+    const ready = core.isReady();
+    const s = core.status();
+    return sendJson(res, ready ? 200 : 503, { ready, leader: s.leader, commitIndex: s.commit, appliedIndex: s.applied });
+  }
+  if (path === "/metrics") {
+    const text = await ctx.registry.metrics();
+    res.writeHead(200, { "content-type": ctx.registry.contentType });
+    return void res.end(text);
+  }
+  if (path === "/v1/status") return sendJson(res, 200, statusJson(ctx));
+  if (ctx.dashboard?.(req, res) === true) return;
+
+  if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
+    requireAdmin(ctx, req);
+    if (path === "/v1/resources") {
+      allow(method, ["GET"]);
+      const limiter = core.state.limiter;
+      const views = limiter.resourceNames().map((n) => limiter.resource(n)).filter((v): v is ResourceView => v !== null);
+      return sendJson(res, 200, { resources: views.map(viewJson) });
+    }
+    const resourceMatch = RESOURCE_PATH.exec(path);
+    if (resourceMatch !== null) return resource(ctx, req, res, method, decodeSegment(resourceMatch[1]!));
+    if (path === "/v1/keys") {
+      allow(method, ["GET", "POST"]);
+      if (method === "GET") {
+        const keys = core.state.keys.list().map(({ id, name, scope, createdAt }) => ({ id, name, scope, createdAt }));
+        return sendJson(res, 200, { keys });
+      }
+      const body = await readJsonBody(req);
+      const checked = validateKeyBody(body);
+      if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid key body", checked.errors);
+      if (!core.isLeader) return forward(ctx, req, res, body);
+      const { id, secret } = newKeySecret();
+      await core.propose({ t: "keyAdd", key: { id, name: checked.name, scope: checked.scope, hash: hashSecret(secret), createdAt: 0 } });
+      ctx.logger.info({ key: id, name: checked.name }, "API key created");
+      return sendJson(res, 201, { id, name: checked.name, scope: checked.scope, secret });
+    }
+    const keyMatch = KEY_PATH.exec(path)!;
+    allow(method, ["DELETE"]);
+    const id = decodeSegment(keyMatch[1]!);
+    if (!core.state.keys.list().some((k) => k.id === id)) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
+    if (!core.isLeader) return forward(ctx, req, res, null);
+    await core.propose({ t: "keyRemove", id });
+    ctx.logger.info({ key: id }, "API key deleted");
+    res.writeHead(204);
+    return void res.end();
+  }
+  throw new HttpError(404, "RQ_NOT_FOUND", `no route for ${method} ${path}`);
+}
+
+async function resource(
+  ctx: HttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  name: string,
+): Promise<void> {
+  const { core } = ctx;
+  allow(method, ["GET", "PUT", "DELETE"]);
+  if (!isValidName(name)) {
+    throw new HttpError(400, "RQ_INVALID", "a resource name is 1 to 128 characters of A-Z a-z 0-9 . _ : / -");
+  }
+  if (method === "GET") {
+    const view = core.state.limiter.resource(name);
+    if (view === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
+    return sendJson(res, 200, viewJson(view));
+  }
+  if (method === "PUT") {
+    const body = await readJsonBody(req);
+    const checked = checkResourceBody(body);
+    if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid resource body", checked.details);
+    if (!core.isLeader) return forward(ctx, req, res, body);
+    const r = await core.propose({ t: "limiter", cmd: { type: "putResource", name, config: body } });
+    failOnError(r);
+    const created = r.effects.some((e) => e.type === "resourcePut" && e.created);
+    ctx.logger.info({ resource: name, created }, created ? "resource created" : "resource replaced");
+    const view = core.state.limiter.resource(name);
+    return sendJson(res, created ? 201 : 200, view === null ? { name } : viewJson(view));
+  }
+  if (core.state.limiter.resource(name) === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
+  if (!core.isLeader) return forward(ctx, req, res, null);
+  const r = await core.propose({ t: "limiter", cmd: { type: "deleteResource", name } });
+  failOnError(r);
+  ctx.logger.info({ resource: name }, "resource deleted");
+  res.writeHead(204);
+  res.end();
+}
+
+function failOnError(r: OpResult): void {
+  const err = r.effects.find((e) => e.type === "error");
+  if (err?.type !== "error") return;
+  const status = err.code === "RQ_UNKNOWN_RESOURCE" ? 404 : 400;
+  throw new HttpError(status, err.code, err.message, err.details?.map((d) => (d.path === "" ? d.message : `${d.path}: ${d.message}`)));
+}
+
+function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
+  const header = req.headers.authorization;
+  const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
+  if (m === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "send the admin key as Authorization: Bearer <key>");
+  const secret = m[1]!;
+  let scope: KeyScope | null = null;
+  if (ctx.adminKeyHash !== null && hashSecret(secret) === ctx.adminKeyHash) scope = "admin";
+  else scope = ctx.core.state.keys.verify(secret)?.scope ?? null;
+  if (scope === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+  if (scope !== "admin") throw new HttpError(403, "RQ_FORBIDDEN", "this key may acquire but not administer");
+}
+
+function allow(method: string, methods: readonly string[]): void {
+  if (!methods.includes(method)) throw new HttpError(405, "RQ_INVALID", `method ${method} not allowed here (allowed: ${methods.join(", ")})`);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, "RQ_INVALID", "malformed percent-encoding in the path");
+  }
+}
+
+/** Admin writes on a follower go to the leader's HTTP endpoint; the leader's answer is relayed as is. */
+async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  const leader = ctx.core.leader;
+  const base = leader === null ? undefined : ctx.httpUrls.get(leader);
+  if (req.headers[FORWARDED_HEADER] !== undefined || base === undefined) {
+    throw new HttpError(503, "RQ_UNAVAILABLE", "no leader is reachable right now; retry shortly");
+  }
+  const target = new URL(req.url ?? "/", base);
+  const payload = body === null ? undefined : JSON.stringify(body);
+  const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+  await new Promise<void>((resolve, reject) => {
+    const out = send(
+      target,
+      {
+        method: req.method,
+        headers: {
+          ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }),
+          ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }),
+          [FORWARDED_HEADER]: ctx.core.id,
+        },
+        timeout: 15_000,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, {
+          ...(answer.headers["content-type"] === undefined ? {} : { "content-type": answer.headers["content-type"] }),
+        });
+        answer.pipe(res);
+        answer.on("end", resolve);
+        answer.on("error", reject);
+      },
+    );
+    out.on("timeout", () => out.destroy(new Error("leader did not answer in time")));
+    out.on("error", () => reject(new HttpError(503, "RQ_UNAVAILABLE", "the leader could not be reached; retry shortly")));
+    out.end(payload);
+  });
+}
+
+function statusJson(ctx: HttpContext): Record<string, unknown> {
+  const s = ctx.core.status();
+  const peers = [...s.confState.voters.map((id) => ({ id, voter: true })), ...s.confState.learners.map((id) => ({ id, voter: false }))].map(
+    (p) => {
+      const progress = s.progress?.[p.id];
+      return {
+        ...p,
+        url: ctx.httpUrls.get(p.id) ?? null,
+        ...(progress === undefined ? {} : { match: progress.match, lag: Math.max(0, s.lastIndex - progress.match), state: progress.state }),
+      };
+    },
+  );
+  return {
+    id: s.id,
+    role: s.role === "precandidate" ? "candidate" : s.role,
+    term: s.term,
+    leader: s.leader,
+    commitIndex: s.commit,
+    appliedIndex: s.applied,
+    lastIndex: s.lastIndex,
+    logTime: ctx.core.logTime,
+    sessions: ctx.core.state.limiter.sessionCount(),
+    clientConnections: ctx.connections(),
+    peers,
+  };
+}
+
+function viewJson(v: ResourceView): Record<string, unknown> {
+  return {
+    name: v.name,
+    limits: v.config.limits,
+    lanes: Object.fromEntries(v.config.lanes.map((l) => [l.name, { weight: l.weight }])),
+    lanePolicy: v.config.lanePolicy,
+    usage: v.usage.map((u) => ({ ...u.config, used: u.used })),
+    leasesHeld: v.leasesHeld,
+    queued: v.queued,
+    cooldownUntil: v.cooldownUntil,
+  };
+}
+

@@ -1,0 +1,183 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Logger } from "pino";
+import { decodePeerFrame, encodePeerFrame, PROTOCOL_VERSION, type NodeInfo } from "@ratequeue/protocol";
+import type { Message } from "@ratequeue/raft";
+import { ConfigError, type NodeConfig } from "./config.js";
+import { ClientSessions } from "./core/client-sessions.js";
+import type { NodeEnv, TimerHandle } from "./core/env.js";
+import { checkResourceBody, NodeCore } from "./core/node-core.js";
+import type { Op } from "./core/ops.js";
+import { createMetrics } from "./http/metrics.js";
+import { handleHttp } from "./http/routes.js";
+import { createLogger } from "./logger.js";
+import { PEER_PATH, PeerTransport } from "./peer/transport.js";
+import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
+import { hashSecret } from "./state/keys.js";
+import { LevelStore } from "./storage/level-store.js";
+
+/** A running node; `stop()` shuts it down cleanly. */
+export interface RunningNode {
+  readonly core: NodeCore;
+  readonly server: Server;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Starts a node from its configuration (the `ratequeue start` command). */
+export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  const logger = createLogger({ nodeId: config.id, level: config.logLevel, pretty: config.prettyLogs });
+  const secure = config.tls !== null;
+  const nodes: NodeInfo[] = [...config.peers].map(([id, hp]) => ({ id, url: `${secure ? "wss" : "ws"}://${hostOf(hp.host)}:${hp.port}` }));
+  const httpUrls = new Map([...config.peers].map(([id, hp]) => [id, `${secure ? "https" : "http"}://${hostOf(hp.host)}:${hp.port}`]));
+  const bootstrapOps = bootstrapOpsOf(config);
+
+  const store = new LevelStore({ path: config.dataDir, nodeId: config.id });
+  let core: NodeCore | null = null;
+  const transport = new PeerTransport({
+    selfId: config.id,
+    clusterSecret: config.clusterSecret,
+    peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
+    logger,
+    onLinkOpen: (peer) => transport.send(peer, encodePeerFrame([{ type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: config.id, to: peer }])),
+    onFrame: (from, frame) => {
+      const decoded = decodePeerFrame(frame);
+      if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
+      const raft: Message[] = [];
+      for (const m of decoded.messages) {
+        if (m.type !== "peerHello") raft.push(m);
+        else if (m.protocolVersion !== PROTOCOL_VERSION || m.from !== from || m.to !== config.id) {
+          logger.error({ peer: from, hello: m }, "peer speaks another protocol version or was dialled at the wrong address");
+          return;
+        }
+      }
+      if (raft.length > 0) core?.stepPeer(from, raft);
+    },
+    onUnreachable: (peer) => core?.reportUnreachable(peer),
+  });
+
+  const env: NodeEnv = {
+    now: () => Date.now(),
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (h: TimerHandle) => clearTimeout(h as NodeJS.Timeout),
+    defer: (fn) => void setImmediate(fn),
+    randomId: () => randomBytes(16).toString("base64url"),
+    randomSeed: () => randomBytes(4).readUInt32LE(0),
+    sendPeer: (to, messages) => {
+      let frame: Uint8Array;
+      try {
+        frame = encodePeerFrame(messages);
+      } catch (err) {
+        logger.error({ err, peer: to }, "a Raft message could not be encoded; dropped");
+        return;
+      }
+      transport.send(to, frame);
+    },
+  };
+
+  core = new NodeCore({
+    id: config.id,
+    voters: [...config.peers.keys()],
+    store,
+    env,
+    logger,
+    tickMs: config.tickMs,
+    electionTicks: config.electionTicks,
+    heartbeatTicks: config.heartbeatTicks,
+    snapshotEntries: config.snapshotEntries,
+    bootstrapOps,
+  });
+  const theCore = core;
+  const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
+  const sessions = new ClientSessions({ core: theCore, env, logger, adminKeyHash, sessionTtlMs: config.sessionTtlMs, nodes });
+  const clients = new ClientSocketServer(sessions, logger);
+  const registry = createMetrics(theCore, () => clients.connectionCount);
+
+  const server = secure
+    ? createHttpsServer({ cert: readFileSync(config.tls!.certFile), key: readFileSync(config.tls!.keyFile) })
+    : createHttpServer();
+  server.on("request", (req, res) => {
+    void handleHttp({ core: theCore, registry, logger, adminKeyHash, httpUrls, connections: () => clients.connectionCount }, req, res);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path === CLIENT_PATH) clients.handleUpgrade(req, socket, head);
+    else if (path === PEER_PATH) transport.handleUpgrade(req, socket, head);
+    else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  });
+  server.on("clientError", (_err, socket) => socket.destroy());
+
+  await theCore.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  transport.start();
+  logger.info(
+    { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
+    "node started",
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info("node stopping");
+      theCore.stop();
+      await clients.close();
+      await transport.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      logger.info("node stopped");
+    })());
+  return { core: theCore, server, logger, stop };
+}
+
+/** `ratequeue start`: runs until SIGINT/SIGTERM, or exits 1 if the node hits a fatal error. */
+export async function runNode(config: NodeConfig): Promise<void> {
+  const node = await startNode(config);
+  await new Promise<void>((resolve) => {
+    const watchdog = setInterval(() => {
+      if (node.core.fatalError !== null) {
+        clearInterval(watchdog);
+        process.exitCode = 1;
+        resolve();
+      }
+    }, 250);
+    const onSignal = (): void => {
+      clearInterval(watchdog);
+      resolve();
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+  await node.stop();
+}
+
+/** The config file's resources and keys, checked now so a bad file fails at start, not in the log. */
+function bootstrapOpsOf(config: NodeConfig): Op[] {
+  const problems: string[] = [];
+  const ops: Op[] = [];
+  for (const [name, body] of Object.entries(config.bootstrapResources)) {
+    const checked = checkResourceBody(body);
+    if (!checked.ok) problems.push(...checked.details.map((d) => `resources.${name}: ${d}`));
+    else ops.push({ t: "limiter", cmd: { type: "putResource", name, config: body } });
+  }
+  for (const key of config.bootstrapKeys) {
+    ops.push({
+      t: "keyAdd",
+      key: { id: hashSecret(`id:${key.secret}`).slice(0, 16), name: key.name, scope: key.scope, hash: hashSecret(key.secret), createdAt: 0 },
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return ops;
+}
+
+function hostOf(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

@@ -1,0 +1,156 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import WebSocket, { WebSocketServer } from "ws";
+import type { Logger } from "pino";
+import { decodeClientFrame, encodeServerFrame, ErrorCode, MAX_FRAME_BYTES, type ServerMessage } from "@ratequeue/protocol";
+import type { ClientConnection, ClientSessions } from "../core/client-sessions.js";
+import { CloseCode, type ClientLink } from "../core/env.js";
+
+export const CLIENT_PATH = "/v1/client";
+/** Most client connections one node holds; more are refused at upgrade with 503. */
+export const CLIENT_CONNECTIONS_MAX = 10_000;
+/** A client that does not drain what we send beyond this is too slow: its connection is dropped. */
+export const CLIENT_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
+/** A connection must say hello within this. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** Ping interval; a connection that missed a whole interval's pong is dead. */
+const PING_INTERVAL_MS = 10_000;
+
+const CONN = Symbol("rq.conn");
+type TrackedSocket = WebSocket & { [CONN]?: SocketLink; isAlive?: boolean };
+
+/** A ws connection as the core's ClientLink: one turn's messages go out in one frame. */
+class SocketLink implements ClientLink {
+  #outbox: ServerMessage[] = [];
+  #flushScheduled = false;
+  conn: ClientConnection | null = null;
+
+  constructor(
+    readonly ws: TrackedSocket,
+    readonly sessions: ClientSessions,
+  ) {}
+
+  send(message: ServerMessage): void {
+    this.#outbox.push(message);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#outbox.length === 0 || this.ws.readyState !== WebSocket.OPEN) return;
+    const messages = this.#outbox;
+    this.#outbox = [];
+    if (this.ws.bufferedAmount > CLIENT_BUFFER_MAX_BYTES) {
+      this.ws.terminate(); // a reader this slow would make us hold its grants in memory without bound
+      return;
+    }
+    this.ws.send(encodeServerFrame(messages), { binary: true });
+  }
+
+  close(code: number, reason: string): void {
+    this.flush();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+}
+
+/**
+ * The client WebSocket endpoint (/v1/client): decodes frames with the
+ * protocol package and hands messages to ClientSessions. A frame that
+ * cannot be decoded gets an error message and closes that connection.
+ */
+export class ClientSocketServer {
+  readonly #wss: WebSocketServer;
+  readonly #sessions: ClientSessions;
+  readonly #logger: Logger;
+  readonly #pinger: NodeJS.Timeout;
+
+  constructor(sessions: ClientSessions, logger: Logger) {
+    this.#sessions = sessions;
+    this.#logger = logger;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    this.#wss.on("connection", (ws: TrackedSocket, req: IncomingMessage) => this.#onConnection(ws, req));
+    this.#pinger = setInterval(() => {
+      for (const ws of this.#wss.clients as Set<TrackedSocket>) {
+        if (ws.isAlive === false) {
+          ws.terminate();
+          continue;
+        }
+        ws.isAlive = false;
+        ws.ping();
+      }
+    }, PING_INTERVAL_MS);
+    this.#pinger.unref();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#wss.clients.size >= CLIENT_CONNECTIONS_MAX) {
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit("connection", ws, req));
+  }
+
+  get connectionCount(): number {
+    return this.#wss.clients.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#pinger);
+    this.#sessions.closeAll(CloseCode.SHUTTING_DOWN, "the node is shutting down");
+    for (const ws of this.#wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+
+  #onConnection(ws: TrackedSocket, req: IncomingMessage): void {
+    const link = new SocketLink(ws, this.#sessions);
+    ws[CONN] = link;
+    ws.isAlive = true;
+    const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+    const conn = this.#sessions.connect(link, remote);
+    link.conn = conn;
+    const helloTimer = setTimeout(() => {
+      if (conn.state === "hello") link.close(CloseCode.PROTOCOL, "no hello within 10 s");
+    }, HELLO_TIMEOUT_MS);
+    helloTimer.unref();
+    ws.on("pong", onPong);
+    ws.on("message", onMessage);
+    ws.on("close", () => {
+      clearTimeout(helloTimer);
+      this.#sessions.disconnected(conn);
+    });
+    ws.on("error", (err) => {
+      this.#logger.debug({ err, remote }, "client socket error");
+      ws.terminate();
+    });
+  }
+}
+
+/** Module-level listeners find their connection through the socket's symbol field: no closure per connection. */
+function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boolean): void {
+  const link = this[CONN];
+  if (link?.conn == null) return;
+  if (!isBinary) {
+    link.send({ type: "error", code: ErrorCode.RQ_PROTOCOL, message: "frames must be binary (MessagePack)" });
+    link.close(CloseCode.PROTOCOL, "text frame");
+    return;
+  }
+  const result = decodeClientFrame(toBytes(data));
+  if (!result.ok) {
+    link.send({ type: "error", code: result.error.code, message: result.error.message });
+    link.close(CloseCode.PROTOCOL, result.error.message.slice(0, 120));
+    return;
+  }
+  link.sessions.receive(link.conn, result.messages);
+}
+
+function onPong(this: TrackedSocket): void {
+  this.isAlive = true;
+}
+
+function toBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
