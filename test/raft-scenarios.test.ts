@@ -250,6 +250,37 @@ describe("raft scenarios", () => {
     proposeAndCommit(c, rec, next);
   });
 
+  // Known bug (packages/raft/BUGS.md, "a leader that removes itself can leave the last voter stuck"):
+  // it.fails passes while the bug is there; once fixed this fails: turn it into a plain it().
+  it.fails("a leader that removes itself from a two-voter cluster leaves the other able to lead", () => {
+    const c = scriptedCluster({ membershipChanges: true });
+    const rec = new ApplyRecorder(c);
+    const leader = waitForLeader(c);
+    const [other, third] = c.nodeIds().filter((id) => id !== leader) as [NodeId, NodeId];
+    proposeAndCommit(c, rec, leader);
+    c.proposeConfChange(leader, { type: "remove", nodeId: third });
+    c.runUntil(() => c.nodeIds().every((id) => id === third || !c.driver(id).stateMachine.image.confState.voters.includes(third)), {
+      maxMs: 1000,
+      what: `${third} removed everywhere`,
+    });
+    c.crash(third);
+    // Voters are {leader, other}. The leader removes itself and takes one more proposal; the other
+    // receives the removal but (messages lost) not the news that it committed, nor the next entry.
+    const removal = c.driver(leader).volatileLog.lastIndex() + 1;
+    expect(c.proposeConfChange(leader, { type: "remove", nodeId: leader }).kind).toBe("taken");
+    proposeOnly(c, leader);
+    const stop = c.network.dropWhere(
+      (m) =>
+        m.from === leader &&
+        m.to === other &&
+        ((m.type === "append" && (m.commit >= removal || m.entries.some((e) => e.index > removal))) || (m.type === "heartbeat" && m.commit >= removal)),
+    );
+    c.runUntil(() => status(c, leader).role !== "leader", { maxMs: 2000, what: "the removed leader steps down" });
+    stop();
+    // From here the network is perfect and both processes are up: the remaining voter must lead.
+    waitForLeader(c, [other]);
+  });
+
   it("a full-cluster restart loses nothing acknowledged", () => {
     const c = scriptedCluster({
       seed: 3,

@@ -6,7 +6,7 @@ import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, scenarioFromSeed, 
 // The randomized cluster simulation of packages/raft (see test/sim/README.md).
 // RQ_SIM_SEEDS scales the seed sweep, RQ_PROPERTY_RUNS the fast-check search.
 const SEEDS = Number(process.env.RQ_SIM_SEEDS ?? 300);
-const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 60);
+const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 100);
 
 function failureReport(scenario: Scenario): string | null {
   const result = runScenario(scenario);
@@ -32,6 +32,9 @@ const knobsArb: fc.Arbitrary<Knobs> = fc.record({
   snapshotEvery: fc.integer({ min: 3, max: 60 }),
   clients: fc.integer({ min: 1, max: 4 }),
   safetyMs: fc.integer({ min: 500, max: 3000 }),
+  preVote: fc.constantFrom(1, 0),
+  checkQuorum: fc.constantFrom(1, 0),
+  msgBytes: fc.constantFrom(4096, 64, 1),
 });
 
 const node = fc.integer({ min: 1, max: 5 });

@@ -49,7 +49,14 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
   return {
     seed: scenario.seed,
     nodeCount: k.nodes,
-    raft: { electionTicks: ELECTION_TICKS, heartbeatTicks: 1, preVote: true, checkQuorum: true, maxSizePerMsgBytes: 4096, maxInflightMsgs: 64 },
+    raft: {
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: 1,
+      preVote: k.preVote === 1,
+      checkQuorum: k.checkQuorum === 1,
+      maxSizePerMsgBytes: k.msgBytes,
+      maxInflightMsgs: 64,
+    },
     tickMs: TICK_MS,
     tickDriftMs: 1,
     network: {

@@ -23,6 +23,11 @@ export interface Knobs {
   readonly clients: number;
   /** Length of the safety phase (faults on); the liveness phase follows. */
   readonly safetyMs: number;
+  /** Raft options, as 0/1: pre-vote and check-quorum. */
+  readonly preVote: number;
+  readonly checkQuorum: number;
+  /** Raft's maxSizePerMsgBytes: small values split appends into one entry each. */
+  readonly msgBytes: number;
 }
 
 /** One discrete fault. Nodes are numbered 1..9 (n1..n9); times are ms from the start. */
@@ -64,6 +69,9 @@ export function scenarioFromSeed(seed: number, options: { membership: boolean } 
     snapshotEvery: r.pick([5, 20, 60]),
     clients: r.int(1, 4),
     safetyMs: r.int(1500, 4000),
+    preVote: r.chance(0.8) ? 1 : 0,
+    checkQuorum: r.chance(0.8) ? 1 : 0,
+    msgBytes: r.pick([1, 64, 4096]),
   };
   const faults: Fault[] = [];
   const count = calm ? 0 : r.int(0, 8);
@@ -122,6 +130,9 @@ const KNOB_FLAGS: readonly [keyof Knobs, string][] = [
   ["snapshotEvery", "snapshot-every"],
   ["clients", "clients"],
   ["safetyMs", "safety-ms"],
+  ["preVote", "prevote"],
+  ["checkQuorum", "check-quorum"],
+  ["msgBytes", "msg-bytes"],
 ];
 
 /** The one-line command that replays `scenario` exactly. */
@@ -162,6 +173,8 @@ export function checkScenario(s: Scenario): void {
   if (k.snapshotEvery < 1) throw new RangeError(`--snapshot-every must be at least 1`);
   if (k.maxDelayMs < 1) throw new RangeError(`--delay must be at least 1`);
   if (k.syncMaxMs < 1) throw new RangeError(`--sync must be at least 1`);
+  if (k.msgBytes < 1) throw new RangeError(`--msg-bytes must be at least 1`);
+  if (k.preVote > 1 || k.checkQuorum > 1) throw new RangeError(`--prevote and --check-quorum are 0 or 1`);
 }
 
 /** `c2@120+300` crash n2 at 120 ms for 300 ms; `p` pause, `i` isolate, `s13` partition {n1,n3}, `o12` one-way n1->n2, `t2` transfer to n2, `a` add a node, `r2` remove n2. */
