@@ -12,7 +12,8 @@ export function createLogger(options: { nodeId: string; level: LogLevel; pretty:
   const stream = pretty({
     colorize: process.stdout.isTTY === true,
     translateTime: "HH:MM:ss.l",
-    ignore: "pid,hostname",
+    ignore: "pid,hostname,node",
+    singleLine: true,
     messageFormat: "[{node}] {msg}",
     hideObject: false,
     sync: true,

@@ -353,6 +353,11 @@ function wireCode(code: string): ErrorCode {
   }
 }
 
+/** A lease's load on the wire: the per-dimension object, or 0 when nothing was charged. */
+function wireLoad(load: Readonly<Record<string, number>>): Load {
+  return Object.keys(load).length === 0 ? 0 : load;
+}
+
 function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | null {
   switch (e.type) {
     case "granted":
@@ -360,7 +365,7 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
       return {
         type: "granted",
         requestId: Number(e.requestId),
-        lease: { id: String(e.leaseId), resource: e.resource, load: e.load as Load, grantedAt: e.grantedAt },
+        lease: { id: String(e.leaseId), resource: e.resource, load: wireLoad(e.load), grantedAt: e.grantedAt },
       };
     case "queued":
       return conn.tryRequests.has(e.requestId) ? null : { type: "queued", requestId: Number(e.requestId) };

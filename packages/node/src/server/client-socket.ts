@@ -46,7 +46,7 @@ class SocketLink implements ClientLink {
       this.ws.terminate(); // a reader this slow would make us hold its grants in memory without bound
       return;
     }
-    this.ws.send(encodeServerFrame(messages), { binary: true });
+    this.ws.send(encodeFrameSafely(messages), { binary: true });
   }
 
   close(code: number, reason: string): void {
@@ -124,6 +124,28 @@ export class ClientSocketServer {
       this.#logger.debug({ err, remote }, "client socket error");
       ws.terminate();
     });
+  }
+}
+
+/**
+ * Encodes a batch; a message the encoder refuses (a bug on our side) is
+ * replaced by an error message rather than taking the node down.
+ */
+function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
+  try {
+    return encodeServerFrame(messages);
+  } catch {
+    return encodeServerFrame(
+      messages.map((m) => {
+        try {
+          encodeServerFrame([m]);
+          return m;
+        } catch (err) {
+          const message = `internal error: could not encode a ${m.type} message (${(err as Error).message})`.slice(0, 1000);
+          return { type: "error", code: ErrorCode.RQ_PROTOCOL, message } satisfies ServerMessage;
+        }
+      }),
+    );
   }
 }
 

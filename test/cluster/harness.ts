@@ -1,0 +1,195 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
+
+export const ADMIN_KEY = "test-admin-key-0123456789";
+export const CLUSTER_SECRET = "test-cluster-secret-0123456789";
+
+export interface ClusterOptions {
+  readonly size?: number;
+  readonly snapshotEntries?: number;
+  readonly sessionTtlMs?: number;
+  /** Resources created at bootstrap (the config file's `resources`). */
+  readonly resources?: Record<string, unknown>;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+}
+
+export interface NodeStatus {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+}
+
+/** One `ratequeue start` process. */
+export class NodeProcess {
+  proc: ChildProcess | null = null;
+  /** Everything the process wrote, for failure reports. */
+  output = "";
+
+  constructor(
+    readonly id: string,
+    readonly port: number,
+    readonly dataDir: string,
+    private readonly args: readonly string[],
+  ) {}
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`${this.id} is already running`);
+    const proc = spawn(process.execPath, [BIN, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
+    proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
+    proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
+    this.proc = proc;
+  }
+
+  /** Kills the process (SIGKILL by default: no clean shutdown) and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const proc = this.proc;
+    if (proc === null || !this.running) return;
+    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill(signal);
+    await exited;
+  }
+
+  async status(): Promise<NodeStatus | null> {
+    try {
+      const res = await fetch(`${this.httpUrl}/v1/status`, { signal: AbortSignal.timeout(1_000) });
+      return (await res.json()) as NodeStatus;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** A real cluster of `ratequeue start` processes on free loopback ports, with temporary data folders. */
+export class Cluster {
+  private constructor(
+    readonly nodes: NodeProcess[],
+    private readonly root: string,
+  ) {}
+
+  static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const size = options.size ?? 3;
+    const root = await mkdtemp(join(tmpdir(), "rq-cluster-"));
+    const ports = await freePorts(size);
+    const ids = ports.map((_, i) => `n${i + 1}`);
+    const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
+    const configFile = join(root, "config.json");
+    await writeFile(configFile, JSON.stringify({ resources: options.resources ?? {} }));
+    const nodes = ids.map((id, i) => {
+      const dataDir = join(root, id);
+      const args = [
+        "--config", configFile,
+        "--id", id,
+        "--listen", `127.0.0.1:${ports[i]}`,
+        "--peers", peers,
+        "--data", dataDir,
+        "--cluster-secret", CLUSTER_SECRET,
+        "--admin-key", ADMIN_KEY,
+        "--log-level", "info",
+        "--tick-ms", String(options.tickMs ?? 50),
+        "--election-ticks", String(options.electionTicks ?? 10),
+        ...(options.snapshotEntries === undefined ? [] : ["--snapshot-entries", String(options.snapshotEntries)]),
+        ...(options.sessionTtlMs === undefined ? [] : ["--session-ttl-ms", String(options.sessionTtlMs)]),
+      ];
+      return new NodeProcess(id, ports[i]!, dataDir, args);
+    });
+    const cluster = new Cluster(nodes, root);
+    for (const n of nodes) n.start();
+    await cluster.waitForLeader();
+    return cluster;
+  }
+
+  node(id: string): NodeProcess {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  get urls(): string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  /** Waits until every running node reports the same leader and that leader is running; returns it. */
+  async waitForLeader(timeoutMs = 20_000, except?: string): Promise<NodeProcess> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const running = this.nodes.filter((n) => n.running);
+      const statuses = await Promise.all(running.map((n) => n.status()));
+      const leaders = new Set(statuses.map((s) => s?.leader ?? null));
+      const [leader] = [...leaders];
+      if (leaders.size === 1 && leader != null && leader !== except) {
+        const node = this.nodes.find((n) => n.id === leader);
+        const self = statuses.find((s) => s?.id === leader);
+        if (node?.running === true && self?.role === "leader") return node;
+      }
+      await sleep(50);
+    }
+    throw new Error(`no agreed leader within ${timeoutMs} ms\n${this.dump()}`);
+  }
+
+  /** Admin API call on a node (the leader by default); returns status and parsed JSON. */
+  async admin(method: string, path: string, body?: unknown, node?: NodeProcess): Promise<{ status: number; json: any }> {
+    const target = node ?? (await this.waitForLeader());
+    const res = await fetch(`${target.httpUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text === "" ? null : JSON.parse(text) };
+  }
+
+  dump(): string {
+    return this.nodes.map((n) => `--- ${n.id} (port ${n.port}) ---\n${n.output.split("\n").slice(-40).join("\n")}`).join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
+    await rm(this.root, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Ports the OS says are free right now (bound then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<import("node:net").Server>((resolve, reject) => {
+        const s = createServer();
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", () => resolve(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
