@@ -770,7 +770,7 @@ export class Limiter {
     Object.assign(old, next); // keep the object: waiters, leases and heaps point at it
     const r = old;
     for (const lease of r.leases.values()) {
-      lease.laneIdx = lease.laneName === null ? (r.implicitLane ? 0 : -1) : r.lanes.findIndex((l) => l.name === lease.laneName && !r.implicitLane);
+      lease.laneIdx = leaseLaneIndex(r, lease.laneName);
       for (const lim of r.limits) {
         if (lim.window !== null) continue;
         lim.held++;
@@ -935,7 +935,7 @@ export class Limiter {
         const laneWindows = lim.laneWindows === null ? null : lim.laneWindows.map((_, i) => decodeWindow(rd, lim.config, lim.laneShare?.[i] ?? 0));
         return { ...lim, sinceSeq, window, laneWindows };
       });
-      for (const lane of r.lanes) lane.vt = rd.f64le();
+      const vts = r.lanes.map(() => rd.f64le());
       for (let k = rd.count(); k > 0; k--) {
         const seqW = rd.uint();
         const [s, rec] = recordOf(rd.str(), rd.str());
@@ -961,7 +961,7 @@ export class Limiter {
         const laneName = rd.str() || null;
         const load = readLoad(rd);
         const grantedAt = rd.uint();
-        const laneIdx = laneName === null ? 0 : r.lanes.findIndex((l) => l.name === laneName);
+        const laneIdx = leaseLaneIndex(r, laneName);
         const lease: Lease = { id, session: s, requestId: rec.requestId, laneName, laneIdx, load, grantedAt, resource: r };
         rec.lease = lease;
         m.records.set(lease, rec);
@@ -973,6 +973,8 @@ export class Limiter {
           if (lim.laneHeld !== null && laneIdx >= 0) lim.laneHeld[laneIdx]!++;
         }
       }
+      // After the waiters: enqueue() lifts an idle lane's virtual time, which must not happen on restore.
+      r.lanes.forEach((lane, i) => (lane.vt = vts[i] as number));
       r.wakeAt = wakeAt;
       if (wakeAt !== null) m.wakes.push(wakeAt, r.seq, r);
       m.resources.set(name, r);
@@ -1044,6 +1046,12 @@ function laneIndex(r: Resource, lane: string | null): number {
   if (lane === null) return r.defaultLaneIdx;
   if (r.implicitLane) return -1;
   return r.lanes.findIndex((l) => l.name === lane);
+}
+
+/** The lane a lease counts against after config changes: -1 when its lane no longer exists. */
+function leaseLaneIndex(r: Resource, laneName: string | null): number {
+  if (r.implicitLane) return laneName === null ? 0 : -1;
+  return laneName === null ? -1 : r.lanes.findIndex((l) => l.name === laneName);
 }
 
 function laneProblem(r: Resource, lane: string): string {
