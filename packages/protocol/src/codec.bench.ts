@@ -117,28 +117,47 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-/** ns per message of `work(batch)`, median of `runs` timed runs after a warm-up. */
-function measure(work: () => unknown, messagesPerCall: number, runs: number, minRunMs: number): number {
+/** ns per message of one timed run of `work` lasting at least `minRunMs`. */
+function timeRun(work: () => unknown, messagesPerCall: number, minRunMs: number): number {
+  let calls = 0;
   let sink: unknown;
-  const samples: number[] = [];
-  for (let run = -2; run < runs; run++) {
-    let calls = 0;
-    const start = performance.now();
-    let elapsedMs = 0;
-    while (elapsedMs < minRunMs) {
-      for (let i = 0; i < 32; i++) sink = work();
-      calls += 32;
-      elapsedMs = performance.now() - start;
-    }
-    if (run >= 0) samples.push((elapsedMs * 1e6) / (calls * messagesPerCall));
+  const start = performance.now();
+  let elapsedMs = 0;
+  while (elapsedMs < minRunMs) {
+    for (let i = 0; i < 32; i++) sink = work();
+    calls += 32;
+    elapsedMs = performance.now() - start;
   }
   if (sink === undefined) throw new Error("benchmark work returned nothing");
-  return median(samples);
+  return (elapsedMs * 1e6) / (calls * messagesPerCall);
+}
+
+/**
+ * Runs the codecs of one frame in interleaved rounds (every codec once per
+ * round), so a burst of load from other processes on this shared machine
+ * hits all of them alike, and keeps the median of the rounds.
+ */
+function measureFrame(codecList: readonly Codec[], messages: unknown[], perMessage: number, runs: number, minRunMs: number): { encodeNs: number; decodeNs: number }[] {
+  const frames = codecList.map((codec) => codec.encode(messages));
+  const encodeSamples = codecList.map((): number[] => []);
+  const decodeSamples = codecList.map((): number[] => []);
+  for (let round = -1; round < runs; round++) {
+    codecList.forEach((codec, i) => {
+      const frame = frames[i] ?? new Uint8Array(0);
+      const encodeNs = timeRun(() => codec.encode(messages), perMessage, minRunMs);
+      const decodeNs = timeRun(() => codec.decode(frame), perMessage, minRunMs);
+      if (round >= 0) {
+        encodeSamples[i]?.push(encodeNs);
+        decodeSamples[i]?.push(decodeNs);
+      }
+    });
+  }
+  return codecList.map((_, i) => ({ encodeNs: median(encodeSamples[i] ?? []), decodeNs: median(decodeSamples[i] ?? []) }));
 }
 
 export function runProtocolBench(options: { runs?: number; minRunMs?: number } = {}): CodecBenchRow[] {
   const runs = options.runs ?? 7;
-  const minRunMs = options.minRunMs ?? 100;
+  const minRunMs = options.minRunMs ?? 50;
   const frames: { frame: string; kind: Kind; messages: unknown[]; perMessage: number }[] = [
     { frame: "1 acquire", kind: "client", messages: acquires(1), perMessage: 1 },
     { frame: "64 acquires", kind: "client", messages: acquires(64), perMessage: 64 },
@@ -148,16 +167,13 @@ export function runProtocolBench(options: { runs?: number; minRunMs?: number } =
   ];
   const rows: CodecBenchRow[] = [];
   for (const { frame, kind, messages, perMessage } of frames) {
-    for (const codec of codecs(kind)) {
-      const bytes = codec.encode(messages);
-      rows.push({
-        frame,
-        codec: codec.name,
-        bytesPerMessage: bytes.byteLength / perMessage,
-        encodeNs: measure(() => codec.encode(messages), perMessage, runs, minRunMs),
-        decodeNs: measure(() => codec.decode(bytes), perMessage, runs, minRunMs),
-      });
-    }
+    const codecList = codecs(kind);
+    const timings = measureFrame(codecList, messages, perMessage, runs, minRunMs);
+    codecList.forEach((codec, i) => {
+      const timing = timings[i];
+      if (timing === undefined) throw new Error("missing timing");
+      rows.push({ frame, codec: codec.name, bytesPerMessage: codec.encode(messages).byteLength / perMessage, ...timing });
+    });
   }
   return rows;
 }

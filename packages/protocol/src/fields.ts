@@ -133,19 +133,26 @@ export function readNullableString(w: Wire, field: string, kind: StringKind): st
   return value === null ? null : checkString(value, field, kind);
 }
 
-/**
- * Bytes of at most `maxBytes`, returned as a fresh plain Uint8Array: never a
- * view into the frame (it would pin the whole frame in memory and alias it)
- * and never a Buffer (so decoded messages compare equal to the originals).
- */
-export function readBytes(w: Wire, field: string, maxBytes: number): Uint8Array {
-  return checkBytes(w[field], field, maxBytes);
+/** How a reader is being used: decoding a frame, or checking a message before encoding it. */
+export interface ReadContext {
+  /**
+   * Decoding: return byte fields as fresh plain Uint8Arrays, never views into
+   * the frame (a view would pin the whole frame in memory and alias it) and
+   * never Buffers (so decoded messages compare equal to the originals).
+   * Checking before encoding: the result is thrown away, so skip the copy.
+   */
+  readonly copyBytes: boolean;
 }
 
-export function checkBytes(value: unknown, field: string, maxBytes: number): Uint8Array {
+/** Bytes of at most `maxBytes` (see ReadContext for when they are copied). */
+export function readBytes(w: Wire, field: string, maxBytes: number, context: ReadContext): Uint8Array {
+  return checkBytes(w[field], field, maxBytes, context);
+}
+
+export function checkBytes(value: unknown, field: string, maxBytes: number, context: ReadContext): Uint8Array {
   if (!(value instanceof Uint8Array)) bad(field, "bytes", value);
   if (value.byteLength > maxBytes) throw new FieldError(field, `expected at most ${maxBytes} bytes, got ${value.byteLength}`);
-  return new Uint8Array(value);
+  return context.copyBytes ? new Uint8Array(value) : value;
 }
 
 export function readArray(w: Wire, field: string, maxItems: number): unknown[] {

@@ -1,7 +1,7 @@
 /**
  * Frames: one WebSocket binary message = one MessagePack array of messages
  * (a batch). Each message is a msgpackr record `{ t: <tag>, ...fields }`
- * whose shape is in the fixed record table below, so an ordinary frame
+ * whose shape is in the fixed record table (structures.ts), so an ordinary frame
  * carries no field names at all, and no side keeps per-connection codec
  * state: any frame decodes on its own, in any order, on any connection.
  *
@@ -12,7 +12,7 @@
  */
 import { Packr, Unpackr } from "msgpackr";
 import { ProtocolEncodeError, type ProtocolError, type ProtocolErrorCode } from "./codes.js";
-import { describe, FieldError, isPlainObject, type Wire } from "./fields.js";
+import { describe, FieldError, isPlainObject, type ReadContext, type Wire } from "./fields.js";
 import { MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
 import { assertInTable, RECORD_TABLE } from "./structures.js";
 import type { DecodeResult } from "./types.js";
@@ -32,7 +32,7 @@ export interface MessageCodec<M extends { readonly type: string }> {
    */
   toWire(message: M): Wire;
   /** Validates a decoded record (throws FieldError) and returns a fresh, clean message. */
-  read(wire: Wire): M;
+  read(wire: Wire, context: ReadContext): M;
 }
 
 /** Every message codec of one direction (client -> node, node -> client, peer -> peer). */
@@ -85,6 +85,8 @@ const unpackr = new Unpackr({
   // 64-bit integers decode as bigints, which every reader refuses: our encoder writes integers
   // above 32 bits as float64, and every integer we accept fits in 2^53.
   // Byte fields arrive as views into the frame; readBytes copies each one exactly once.
+  // No cyclic or shared references: a frame is a tree.
+  structuredClone: false,
 });
 
 /**
@@ -106,6 +108,9 @@ function unpackStateless(bytes: Uint8Array): unknown {
 }
 
 // --- Encode and decode -------------------------------------------------------
+
+const DECODING: ReadContext = { copyBytes: true };
+const CHECKING: ReadContext = { copyBytes: false };
 
 function problem(code: ProtocolErrorCode, message: string, path?: string): ProtocolError {
   return path === undefined ? { code, message } : { code, message: `${path}: ${message}`, path };
@@ -140,7 +145,7 @@ function toCheckedWire<M extends { readonly type: string }>(direction: Direction
   }
   try {
     const wire = codec.toWire(message as M);
-    codec.read(wire);
+    codec.read(wire, CHECKING);
     return { ok: true, wire, handshake: codec.handshake };
   } catch (error) {
     return { ok: false, error: messageError(prefix, error) };
@@ -208,7 +213,7 @@ export function decodeFrame<M extends { readonly type: string }>(direction: Dire
       return { ok: false, error: problem("RQ_PROTOCOL", `unknown ${direction.name} message type ${describe(tag)}`, `messages[${i}].t`) };
     }
     try {
-      messages[i] = codec.read(wire);
+      messages[i] = codec.read(wire, DECODING);
     } catch (error) {
       return { ok: false, error: messageError(`messages[${i}]`, error) };
     }

@@ -44,6 +44,7 @@ import {
   readInt,
   readRecord,
   readString,
+  type ReadContext,
   type Wire,
 } from "./fields.js";
 import {
@@ -98,18 +99,23 @@ function entriesToWire(m: AppendMessage): Wire[] {
   });
 }
 
-function readEntries(w: Wire, prevIndex: number, term: number): Entry[] {
+function readEntries(w: Wire, prevIndex: number, term: number, context: ReadContext): Entry[] {
   const items = readArray(w, "entries", MAX_ENTRIES_PER_MESSAGE);
+  if (prevIndex + items.length > MAX_INDEX) throw new FieldError("entries", "entry indexes beyond 2^53");
   const entries: Entry[] = new Array<Entry>(items.length);
-  for (let i = 0; i < items.length; i++) {
-    entries[i] = nested(`entries[${i}]`, () => {
+  // One try around the loop rather than a closure per entry: appends carry thousands.
+  let i = 0;
+  try {
+    for (; i < items.length; i++) {
       const e = readRecord(items[i], "");
       const entryTerm = readInt(e, "term", 1, term);
       const type = readInt(e, "type", 0, 1) === 0 ? "normal" : "confChange";
-      return { index: prevIndex + 1 + i, term: entryTerm, type, data: readBytes(e, "data", MAX_ENTRY_BYTES) };
-    });
+      entries[i] = { index: prevIndex + 1 + i, term: entryTerm, type, data: readBytes(e, "data", MAX_ENTRY_BYTES, context) };
+    }
+  } catch (error) {
+    if (error instanceof FieldError) throw error.within(`entries[${i}]`);
+    throw error;
   }
-  if (prevIndex + items.length > MAX_INDEX) throw new FieldError("entries", "entry indexes beyond 2^53");
   return entries;
 }
 
@@ -162,7 +168,7 @@ const append: MessageCodec<AppendMessage> = {
     entries: entriesToWire(m),
     commit: m.commit,
   }),
-  read: (w) => {
+  read: (w, context) => {
     const base = readBase(w, "append");
     const prevIndex = readIndex(w, "prevIndex");
     return {
@@ -170,7 +176,7 @@ const append: MessageCodec<AppendMessage> = {
       ...base,
       prevIndex,
       prevTerm: readInt(w, "prevTerm", 0, base.term),
-      entries: readEntries(w, prevIndex, base.term),
+      entries: readEntries(w, prevIndex, base.term, context),
       commit: readIndex(w, "commit"),
     };
   },
@@ -258,12 +264,12 @@ const snapshot: MessageCodec<SnapshotMessage> = {
     data: m.data,
     last: m.last,
   }),
-  read: (w) => {
+  read: (w, context) => {
     const base = readBase(w, "snapshot");
     const meta = nested("meta", () => readMeta(w["meta"]));
     const offset = readIndex(w, "offset");
     const totalBytes = readIndex(w, "totalBytes");
-    const data = readBytes(w, "data", MAX_CHUNK_BYTES);
+    const data = readBytes(w, "data", MAX_CHUNK_BYTES, context);
     const last = readBoolean(w, "last");
     const end = offset + data.byteLength;
     if (end > totalBytes) throw new FieldError("data", `chunk ends at ${end}, beyond totalBytes ${totalBytes}`);
@@ -301,11 +307,11 @@ const propose: MessageCodec<ProposeMessage> = {
   fields: ["from", "to", "term", "data"],
   handshake: false,
   toWire: (m) => ({ t: 21, from: m.from, to: m.to, term: m.term, data: m.data }),
-  read: (w) => {
+  read: (w, context) => {
     const base = readBase(w, "propose");
     const items = readArray(w, "data", MAX_ENTRIES_PER_MESSAGE);
     if (items.length === 0) throw new FieldError("data", "expected at least one proposal, got none");
-    const data = items.map((item, i) => checkBytes(item, `data[${i}]`, MAX_ENTRY_BYTES));
+    const data = items.map((item, i) => checkBytes(item, `data[${i}]`, MAX_ENTRY_BYTES, context));
     return { type: "propose", ...base, data };
   },
 };
@@ -316,7 +322,7 @@ const readIndexRequest: MessageCodec<ReadIndexMessage> = {
   fields: ["from", "to", "term", "context"],
   handshake: false,
   toWire: (m) => ({ t: 22, from: m.from, to: m.to, term: m.term, context: m.context }),
-  read: (w) => ({ type: "readIndex", ...readBase(w, "readIndex"), context: readBytes(w, "context", MAX_ENTRY_BYTES) }),
+  read: (w, context) => ({ type: "readIndex", ...readBase(w, "readIndex"), context: readBytes(w, "context", MAX_ENTRY_BYTES, context) }),
 };
 
 const readIndexResponse: MessageCodec<ReadIndexResponseMessage> = {
@@ -325,11 +331,11 @@ const readIndexResponse: MessageCodec<ReadIndexResponseMessage> = {
   fields: ["from", "to", "term", "index", "context"],
   handshake: false,
   toWire: (m) => ({ t: 23, from: m.from, to: m.to, term: m.term, index: m.index, context: m.context }),
-  read: (w) => ({
+  read: (w, context) => ({
     type: "readIndexResponse",
     ...readBase(w, "readIndexResponse"),
     index: readIndex(w, "index"),
-    context: readBytes(w, "context", MAX_ENTRY_BYTES),
+    context: readBytes(w, "context", MAX_ENTRY_BYTES, context),
   }),
 };
 
