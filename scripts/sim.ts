@@ -11,6 +11,9 @@
  * --snapshot-every --clients --safety-ms. --no-membership leaves membership
  * changes out of seed-chosen schedules. Exit code 1 when any run failed.
  */
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { runScenario, type RunResult } from "../test/sim/run.js";
 import { MAX_SEED, applyOverrides, replayCommand, scenarioFromSeed } from "../test/sim/scenario.js";
 
@@ -42,6 +45,19 @@ function intFlag(flags: Map<string, string>, name: string, fallback: number, max
   return value;
 }
 
+/**
+ * A fingerprint of the Raft core under test: a failure found in a soak
+ * replays only against the same core, and the core changes while we work.
+ */
+function coreFingerprint(): string {
+  const dir = fileURLToPath(new URL("../packages/raft/src/", import.meta.url));
+  const hash = createHash("sha256");
+  for (const name of readdirSync(dir).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts")).sort()) {
+    hash.update(name).update(readFileSync(dir + name));
+  }
+  return hash.digest("hex").slice(0, 12);
+}
+
 function printFailure(seed: number, result: Extract<RunResult, { ok: false }>): void {
   console.log(`\nFAIL seed ${seed} (${result.failure}): ${result.message}`);
   console.log(`  schedule: ${result.schedule}`);
@@ -50,7 +66,7 @@ function printFailure(seed: number, result: Extract<RunResult, { ok: false }>): 
 
 function replayOne(flags: Map<string, string>): number {
   const seed = intFlag(flags, "seed", 0);
-  console.log(`seed ${seed}`);
+  console.log(`seed ${seed} (raft core sources ${coreFingerprint()})`);
   const scenario = applyOverrides(scenarioFromSeed(seed, { membership: !flags.has("no-membership") }), flags);
   const startMs = Date.now();
   const result = runScenario(scenario);
@@ -73,7 +89,9 @@ function soak(flags: Map<string, string>): number {
   // A soak explores new seeds each time unless told where to start; the start is printed first.
   const from = intFlag(flags, "from", minutes === null ? 1 : Date.now() % 1_000_000_000);
   const membership = !flags.has("no-membership");
-  console.log(`seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`}${membership ? "" : ", no membership changes"}`);
+  console.log(
+    `seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`}${membership ? "" : ", no membership changes"} (raft core sources ${coreFingerprint()})`,
+  );
   const startMs = Date.now();
   const deadlineMs = minutes === null ? Infinity : startMs + minutes * 60_000;
   let run = 0;
@@ -111,6 +129,7 @@ function main(): number {
     console.log(USAGE);
     return 0;
   }
+
   return flags.has("seed") ? replayOne(flags) : soak(flags);
 }
 

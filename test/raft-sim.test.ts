@@ -8,8 +8,8 @@ import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, scenarioFromSeed, 
 const SEEDS = Number(process.env.RQ_SIM_SEEDS ?? 300);
 const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 100);
 
-function failureReport(scenario: Scenario): string | null {
-  const result = runScenario(scenario);
+function failureReport(scenario: Scenario, sabotage?: "sendBeforeSync"): string | null {
+  const result = runScenario(scenario, sabotage === undefined ? {} : { sabotage });
   if (result.ok) return null;
   return [
     `${result.failure} failure: ${result.message}`,
@@ -77,6 +77,33 @@ describe("raft cluster simulation", () => {
       }),
       { numRuns: PROPERTY_RUNS },
     );
+  });
+
+  it("finds, shrinks and prints a replay line for a broken driver (the search is not blind)", () => {
+    // The driver sends append acks and votes before their fsync; crashes then lose acknowledged
+    // entries. fast-check must find such a schedule and shrink it to a handful of faults.
+    const crashy: fc.Arbitrary<Scenario> = fc.record({
+      seed: fc.integer({ min: 0, max: MAX_SEED }),
+      knobs: knobsArb.map((k) => ({ ...k, nodes: 3, safetyMs: Math.min(k.safetyMs, 1200) })),
+      faults: fc
+        .array(fc.record({ kind: fc.constant("crash" as const), atMs: fc.integer({ min: 0, max: 1200 }), node: fc.integer({ min: 1, max: 3 }), downMs: forMs }), {
+          minLength: 1,
+          maxLength: 4,
+        })
+        .map((fs) => [...fs].sort((a, b) => a.atMs - b.atMs)),
+    });
+    const details = fc.check(
+      fc.property(crashy, (scenario) => {
+        const report = failureReport({ ...scenario, knobs: { ...scenario.knobs, syncMaxMs: Math.max(5, scenario.knobs.syncMaxMs) } }, "sendBeforeSync");
+        if (report !== null) throw new Error(report);
+      }),
+      { numRuns: 200, seed: 42 },
+    );
+    expect(details.failed).toBe(true);
+    if (process.env.RQ_SIM_VERBOSE) console.log(String(details.errorInstance));
+    const shrunk = details.counterexample![0];
+    expect(shrunk.faults.length).toBeLessThanOrEqual(3);
+    expect(String(details.errorInstance)).toMatch(/replay: npx tsx scripts\/sim.ts --seed \d+ .* --faults "/);
   });
 
   it("replays a scenario exactly from its command line", () => {

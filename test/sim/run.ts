@@ -80,11 +80,11 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
  * One run: a safety phase with every fault of the scenario, then a liveness
  * phase on a healed majority. Safety checkers run after every step of both.
  */
-export function runScenario(scenario: Scenario): RunResult {
+export function runScenario(scenario: Scenario, testing: { sabotage?: ClusterOptions["sabotage"] } = {}): RunResult {
   let cluster: SimCluster | null = null;
   const phase = { safety: true };
   try {
-    cluster = new SimCluster(clusterOptions(scenario));
+    cluster = new SimCluster({ ...clusterOptions(scenario), ...(testing.sabotage === undefined ? {} : { sabotage: testing.sabotage }) });
     const c = cluster;
     for (const fault of scenario.faults) c.after(fault.atMs, () => phase.safety && injectFault(c, fault, phase));
     c.workload.start();
