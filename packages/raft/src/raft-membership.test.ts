@@ -90,6 +90,59 @@ describe("4.1 membership changes, one server at a time", () => {
     expect(n1.status().role).toBe("follower");
   });
 
+  test("a leader that removes itself does not strand the last voter (BUGS.md #1)", () => {
+    // Voters {n1, n2}: n1 removes itself at R and appends R+1; n2 acknowledges R, then
+    // everything from n1 to n2 is lost for a while. n2 still uses config {n1, n2}, its log
+    // is shorter than n1's (so n1 refuses its vote), and nobody told it that R committed.
+    const c = cluster();
+    const n1 = c.get("n1").node;
+    n1.proposeConfChange({ type: "remove", nodeId: "n3" });
+    settle(c);
+    c.crash("n3");
+    const r = n1.proposeConfChange({ type: "remove", nodeId: "n1" });
+    if (r.outcome !== "accepted") throw new Error(`not accepted: ${JSON.stringify(r)}`);
+    c.processReady("n1");
+    c.deliverAll();
+    c.processReady("n2");
+    expect(c.queue).toEqual([expect.objectContaining({ type: "appendResponse", from: "n2", index: r.index })]);
+    expect(c.propose("n1", "extra")).toMatchObject({ outcome: "accepted", index: r.index + 1 });
+    c.cutLink("n1", "n2");
+    c.stabilize();
+    expect(n1.status()).toMatchObject({ applied: r.index });
+    expect(n1.status().confState.removed).toContain("n1");
+    // While it hands over, the removed leader takes no new proposals.
+    if (n1.status().role === "leader") expect(c.propose("n1", "refused")).toMatchObject({ code: "TRANSFERRING" });
+    // Check-quorum: n1 hears nothing from n2 and steps down, with a longer log than n2's.
+    for (let i = 0; i < 30; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    expect(n1.status().role).toBe("follower");
+    expect(c.get("n2").node.status().commit).toBeLessThan(r.index);
+    c.heal();
+    // n2 campaigns; n1 refuses its vote but tells it that R committed; n2 applies its new
+    // config {n2} and elects itself.
+    settle(c, 60);
+    expect(c.leaders()).toEqual(["n2"]);
+    c.propose("n2", "after");
+    settle(c, 3);
+    expect(c.get("n2").state.at(-1)).toBe("after");
+    expect(c.get("n2").node.status().confState).toEqual({ voters: ["n2"], learners: [], removed: ["n3", "n1"] });
+  });
+
+  test("a removed leader hands over to a voter that holds its whole log", () => {
+    const c = cluster();
+    const n1 = c.get("n1").node;
+    const term = n1.status().term;
+    n1.proposeConfChange({ type: "remove", nodeId: "n1" });
+    c.stabilize();
+    // Applied on n1: it sent timeoutNow to a caught-up voter, who won without waiting for a timeout.
+    expect(n1.status().role).toBe("follower");
+    const leaders = c.leaders();
+    expect(leaders).toHaveLength(1);
+    expect(c.get(leaders[0]!).node.status().term).toBe(term + 1);
+  });
+
   test("a node id is never reused", () => {
     const c = cluster();
     const leader = c.get("n1").node;

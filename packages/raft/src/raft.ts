@@ -115,6 +115,13 @@ export class Raft {
   /** Leader only: proposals arrived since the last Ready; one append per follower carries them all. */
   private needsBroadcast = false;
   private needsReadHeartbeat = false;
+  /**
+   * Leader only: this leader applied its own removal. It keeps leading (without
+   * counting itself, refusing proposals) until a remaining voter holds its
+   * whole log, then hands over. Leaving earlier can deadlock a cluster whose
+   * remaining voters have not learned that the removal committed (BUGS.md #1).
+   */
+  private leaving = false;
   private readSeq = 0;
   private pendingReads: PendingRead[] = [];
   /** Reads waiting for the leader's first commit in its term (thesis 6.4: the no-op must commit first). */
@@ -303,6 +310,7 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.needsBroadcast = false;
     this.needsReadHeartbeat = false;
+    this.leaving = false;
     // Reads in flight are lost with leadership; their callers retry after a timeout, as in etcd.
     this.pendingReads = [];
     this.readsBeforeCommit = [];
@@ -366,7 +374,7 @@ export class Raft {
         // A stale leader learns of the newer term from our answer and steps down.
         this.send({ type: "heartbeatResponse", to: m.from, term: this.term, readSeq: 0 });
       } else if (m.type === "preVote") {
-        this.send({ type: "preVoteResponse", to: m.from, term: this.term, reject: true });
+        this.send({ type: "preVoteResponse", to: m.from, term: this.term, reject: true, ...this.commitHint() });
       }
       return;
     }
@@ -375,6 +383,7 @@ export class Raft {
       this.handleVoteRequest(m);
       return;
     }
+    if (m.type === "voteResponse" || m.type === "preVoteResponse") this.learnCommit(m.commit, m.commitTerm);
     switch (this.role) {
       case "leader":
         this.stepLeader(m);
@@ -395,20 +404,33 @@ export class Raft {
     const canVote =
       this.vote === m.from || (this.vote === null && this.leader === null) || (m.type === "preVote" && m.term > this.term);
     if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
-      this.send({ type: responseType, to: m.from, term: m.term, reject: false });
+      this.send({ type: responseType, to: m.from, term: m.term, reject: false, ...this.commitHint() });
       if (m.type === "vote") {
         this.electionElapsed = 0;
         this.vote = m.from;
       }
     } else {
-      this.send({ type: responseType, to: m.from, term: this.term, reject: true });
+      this.send({ type: responseType, to: m.from, term: this.term, reject: true, ...this.commitHint() });
+    }
+  }
+
+  private commitHint(): { commit: number; commitTerm: number } {
+    const commitTerm = this.log.term(this.log.committed);
+    assert(commitTerm !== undefined, "the committed entry always has a known term");
+    return { commit: this.log.committed, commitTerm };
+  }
+
+  /** Commits up to a voter's commit index when our log holds that same entry (see VoteResponseMessage). */
+  private learnCommit(commit: number, commitTerm: number): void {
+    if (commit > this.log.committed && commit <= this.log.lastIndex() && this.log.term(commit) === commitTerm) {
+      this.log.commitTo(commit);
     }
   }
 
   private stepLeader(m: Message): void {
     switch (m.type) {
       case "propose":
-        if (this.leadTransferee === null) this.appendEntries(m.data, "normal");
+        if (this.leadTransferee === null && !this.leaving) this.appendEntries(m.data, "normal");
         return;
       case "readIndex":
         this.handleReadIndex(m.context, m.from);
@@ -712,6 +734,7 @@ export class Raft {
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
       this.send({ type: "timeoutNow", to: m.from, term: this.term });
     }
+    if (this.leaving) this.maybeHandOver();
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponseMessage): void {
@@ -803,7 +826,7 @@ export class Raft {
 
   propose(data: Uint8Array): ProposeResult {
     if (this.role === "leader") {
-      if (this.leadTransferee !== null) return this.refuse("TRANSFERRING", "a leadership transfer is in progress");
+      if (this.leadTransferee !== null || this.leaving) return this.refuse("TRANSFERRING", "a leadership transfer is in progress");
       const index = this.appendEntries([data], "normal");
       if (index === null) return this.refuse("TOO_MANY_UNCOMMITTED", "too many uncommitted entries; retry after some commit");
       return { outcome: "accepted", index, term: this.term };
@@ -827,7 +850,7 @@ export class Raft {
         ? this.refuse("NO_LEADER", "no leader is known")
         : this.refuse("NOT_LEADER", `conf changes are proposed on the leader; try ${this.leader}`);
     }
-    if (this.leadTransferee !== null) return this.refuse("TRANSFERRING", "a leadership transfer is in progress");
+    if (this.leadTransferee !== null || this.leaving) return this.refuse("TRANSFERRING", "a leadership transfer is in progress");
     if (this.pendingConfIndex > this.log.applied) {
       return this.refuse("CONF_CHANGE_PENDING", `conf change at index ${this.pendingConfIndex} is not applied yet`);
     }
@@ -858,6 +881,7 @@ export class Raft {
       return { outcome: "forwarded", leader: this.leader };
     }
     if (to === this.id) return this.refuse("INVALID_TRANSFER", "this node is already the leader");
+    if (this.leaving) return this.refuse("TRANSFERRING", "this leader was removed and is handing over");
     const pr = this.prs.get(to);
     if (pr === undefined || !this.conf.voters.includes(to)) return this.refuse("INVALID_TRANSFER", `${to} is not a voter`);
     if (this.leadTransferee === to) return { outcome: "accepted" };
@@ -932,23 +956,29 @@ export class Raft {
       this.outgoingSnapshots.delete(id);
       if (this.leadTransferee === id) this.leadTransferee = null;
       if (id === this.id) {
-        this.stepDownAfterRemoval();
-        return;
+        this.leaving = true;
+        this.maybeHandOver();
+        if (this.role !== "leader") return;
       }
     }
-    // The quorum changed: entries or reads may now be confirmed.
-    if (this.maybeCommit()) this.bcastAppend();
+    // The quorum changed: entries or reads may now be confirmed. A leaving
+    // leader also pushes its tail to the remaining voters, to find an heir.
+    if (this.maybeCommit() || this.leaving) this.bcastAppend();
     this.releaseReads();
   }
 
   /**
-   * The leader applied its own removal. It hands leadership to a caught-up
-   * voter if there is one, so the cluster does not wait for an election timeout.
+   * A leader that applied its own removal hands leadership to a voter that
+   * holds its whole log: that voter's campaign gets this node's vote (its log
+   * is at least as up-to-date) in whichever configuration the voter still
+   * uses, so the cluster can always elect a leader. Until then it keeps
+   * replicating.
    */
-  private stepDownAfterRemoval(): void {
+  private maybeHandOver(): void {
     const last = this.log.lastIndex();
-    const heir = this.conf.voters.find((v) => this.prs.get(v)?.match === last);
-    if (heir !== undefined) this.send({ type: "timeoutNow", to: heir, term: this.term });
+    const heir = this.conf.voters.find((v) => v !== this.id && this.prs.get(v)?.match === last);
+    if (heir === undefined) return;
+    this.send({ type: "timeoutNow", to: heir, term: this.term });
     this.becomeFollower(this.term, null);
   }
 

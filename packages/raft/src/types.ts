@@ -159,9 +159,19 @@ export interface VoteRequestMessage extends MessageBase {
   readonly transfer: boolean;
 }
 
+/**
+ * Voter -> candidate. `commit` and `commitTerm` are the voter's commit index
+ * and the term of that entry: a candidate whose log holds the same entry
+ * holds the same committed prefix (Log Matching) and may commit up to it. This
+ * lets a node that missed a commit (say, of a conf change removing the old
+ * leader) learn it from whoever answers its campaign, instead of waiting for
+ * a vote that configuration change made impossible.
+ */
 export interface VoteResponseMessage extends MessageBase {
   readonly type: "voteResponse" | "preVoteResponse";
   readonly reject: boolean;
+  readonly commit: number;
+  readonly commitTerm: number;
 }
 
 /**

@@ -27,7 +27,7 @@ export function messageProblem(m: unknown): string | null {
       return isIndex(msg.lastIndex) && isIndex(msg.lastTerm) && typeof msg.transfer === "boolean" ? null : "vote: bad fields";
     case "voteResponse":
     case "preVoteResponse":
-      return typeof msg.reject === "boolean" ? null : "voteResponse: bad fields";
+      return typeof msg.reject === "boolean" && isIndex(msg.commit) && isIndex(msg.commitTerm) ? null : "voteResponse: bad fields";
     case "heartbeat":
       return isIndex(msg.commit) && isIndex(msg.readSeq) ? null : "heartbeat: bad fields";
     case "heartbeatResponse":
