@@ -1,0 +1,564 @@
+import WebSocket from "ws";
+import {
+  decodeServerFrame,
+  encodeClientFrame,
+  PROTOCOL_VERSION,
+  type Acquire,
+  type ClientMessage,
+  type Cooldown,
+  type Release,
+  type ServerMessage,
+  type Settle,
+  type Welcome,
+} from "@ratequeue/protocol";
+import {
+  CancelledError,
+  errorFor,
+  InvalidError,
+  RateQueueError,
+  UnauthorizedError,
+  UnavailableError,
+} from "./errors.js";
+
+/** A request's load: a number (tokens), or one amount per dimension, e.g. `{ input: 1200, output: 1024 }`. */
+export type Load = number | Readonly<Record<string, number>>;
+
+export interface RateQueueOptions {
+  /** Node URLs: a comma-separated list or an array, e.g. "ws://10.0.0.1:7401,ws://10.0.0.2:7401". */
+  readonly url: string | readonly string[];
+  /** An API key with `acquire` scope on the resources used (or an admin key). */
+  readonly apiKey: string | undefined;
+  /** Session TTL asked of the cluster (default: the cluster's, 10 s). Leases outlive a dead worker by at most this. */
+  readonly sessionTtlMs?: number;
+  /** With no timeoutMs on a request, how long it may wait for any node to be reachable before RQ_UNAVAILABLE. Default 30 s. */
+  readonly unavailableAfterMs?: number;
+  /** Sent in the hello, for the cluster's logs. */
+  readonly clientName?: string;
+  /** Extra options for the WebSocket (e.g. `ca` for a private CA with wss://). */
+  readonly webSocketOptions?: WebSocket.ClientOptions;
+}
+
+export interface AcquireOptions {
+  /** What this request costs against `load` limits (e.g. prompt tokens + max_tokens). Default: nothing. */
+  readonly load?: Load;
+  /** Higher is served first. Default 10. */
+  readonly priority?: number;
+  /** The resource lane (traffic class) to queue in. */
+  readonly lane?: string;
+  /** Longest wait in the queue, in ms; then the acquire fails with RQ_TIMEOUT. Default: no limit. */
+  readonly timeoutMs?: number;
+  /** Aborting cancels the wait (RQ_CANCELLED) and removes the waiter on the server. */
+  readonly signal?: AbortSignal;
+}
+
+const HEARTBEATS_PER_TTL = 3;
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 2_000;
+/** Grace given to the server to answer a timed-out request before the SDK gives up on its own. */
+const TIMEOUT_GRACE_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+
+interface PendingAcquire {
+  readonly kind: "acquire";
+  readonly msg: Acquire;
+  readonly startedAt: number;
+  resolve(lease: Lease | null): void;
+  reject(err: RateQueueError): void;
+  cleanup(): void;
+}
+
+interface PendingAck {
+  readonly kind: "ack";
+  readonly msg: Release | Settle | Cooldown;
+  readonly startedAt: number;
+  resolve(): void;
+  reject(err: RateQueueError): void;
+  cleanup(): void;
+}
+
+type Pending = PendingAcquire | PendingAck;
+
+/**
+ * A granted request. Hold it while you use the capacity; `release()` frees
+ * its concurrency slot (rate and load were consumed at grant time, as
+ * providers count them). `await using lease = await rq.acquire(...)` releases
+ * it at the end of the block.
+ */
+export class Lease {
+  #released = false;
+
+  /** @internal */
+  constructor(
+    private readonly client: RateQueue,
+    /** The lease id, unique in its session. */
+    readonly id: string,
+    readonly resource: string,
+    /** The load charged (as requested; `settle` corrects it). */
+    readonly load: Load,
+    /** The cluster's log time of the grant, in ms. */
+    readonly grantedAt: number,
+    /** @internal the session the lease belongs to */
+    readonly sessionId: string,
+  ) {}
+
+  /** True once `release()` was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Frees the concurrency slot. Idempotent: later calls resolve at once. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await this.client._sendAcked(this, (requestId) => ({ type: "release", requestId, leaseId: this.id }));
+  }
+
+  /**
+   * Reports the real usage once known (e.g. the tokens the provider counted):
+   * the grant's charge in every window becomes `actual`. Less returns
+   * capacity to the queue; more charges the difference.
+   *
+   * @example await lease.settle({ output: 312 });
+   */
+  async settle(actual: Load): Promise<void> {
+    checkLoad(actual, "actual");
+    await this.client._sendAcked(this, (requestId) => ({ type: "settle", requestId, leaseId: this.id, actual }));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+/**
+ * A RateQueue client: one WebSocket to the cluster's leader, shared by any
+ * number of concurrent acquires. It connects lazily, follows the leader,
+ * reconnects with jittered back-off, resumes its session and resends pending
+ * requests under their original ids (so a leader change never grants twice
+ * and never loses a request), and heartbeats its session.
+ *
+ * @example
+ * const rq = new RateQueue({ url: process.env.RATEQUEUE_URL!, apiKey: process.env.RATEQUEUE_API_KEY });
+ * const reply = await rq.acquire("openai-gpt4o", { load: 1200 }, async () => client.chat.completions.create(req));
+ */
+export class RateQueue {
+  readonly #options: RateQueueOptions;
+  readonly #urls: string[];
+  #urlIndex = 0;
+  #preferredUrl: string | null = null;
+  #ws: WebSocket | null = null;
+  #state: "idle" | "connecting" | "ready" | "closed" = "idle";
+  #sessionId: string | null = null;
+  #ttlMs = 10_000;
+  #backoffMs = BACKOFF_MIN_MS;
+  #downSince: number | null = null;
+  #nextRequestId = 1;
+  readonly #pending = new Map<number, Pending>();
+  /** Cancels to deliver once connected (a waiter aborted while the link was down). */
+  readonly #cancels = new Set<number>();
+  #outbox: ClientMessage[] = [];
+  #flushScheduled = false;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: RateQueueOptions) {
+    const urls = (typeof options.url === "string" ? options.url.split(",") : [...options.url]).map((u) => u.trim()).filter((u) => u !== "");
+    if (urls.length === 0) throw new InvalidError("RateQueue: url must name at least one node (ws://host:port, comma-separated)");
+    for (const u of urls) {
+      if (!/^wss?:\/\/[^/\s]+\/?$/.test(u)) throw new InvalidError(`RateQueue: "${u}" is not a node URL like ws://127.0.0.1:7401`);
+    }
+    if (typeof options.apiKey !== "string" || options.apiKey === "") {
+      throw new UnauthorizedError("RateQueue: apiKey is missing: pass { apiKey } or set RATEQUEUE_API_KEY");
+    }
+    this.#options = options;
+    this.#urls = urls.map((u) => u.replace(/\/$/, ""));
+  }
+
+  /**
+   * Waits for capacity on `resource` and returns a Lease; or, with `fn`,
+   * holds the lease while `fn` runs, releases it when `fn` returns or throws,
+   * and returns `fn`'s result.
+   *
+   * @example
+   * await using lease = await rq.acquire("anthropic-claude", { load: { input: 1200, output: 1024 } });
+   */
+  acquire(resource: string, options?: AcquireOptions): Promise<Lease>;
+  acquire<T>(resource: string, options: AcquireOptions, fn: (lease: Lease) => Promise<T> | T): Promise<T>;
+  async acquire<T>(resource: string, options: AcquireOptions = {}, fn?: (lease: Lease) => Promise<T> | T): Promise<Lease | T> {
+    const lease = (await this.#acquire(resource, options, false))!;
+    if (fn === undefined) return lease;
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release().catch(() => undefined); // the session's expiry frees it if the release cannot be sent
+    }
+  }
+
+  /** A lease if capacity is there right now, else null. Never waits in the queue. */
+  async tryAcquire(resource: string, options: Omit<AcquireOptions, "timeoutMs"> = {}): Promise<Lease | null> {
+    return this.#acquire(resource, options, true);
+  }
+
+  /**
+   * Reports a provider 429: the resource grants nothing for `retryAfterMs`,
+   * on every node, so one worker's 429 protects the whole fleet.
+   */
+  async reportLimited(resource: string, options: { retryAfterMs: number }): Promise<void> {
+    checkResource(resource);
+    const ms = options?.retryAfterMs;
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > 86_400_000) {
+      throw new InvalidError("reportLimited: retryAfterMs must be a number of ms from 0 to 86400000");
+    }
+    await this._sendAcked(null, (requestId) => ({ type: "cooldown", requestId, resource, retryAfterMs: Math.ceil(ms) }));
+  }
+
+  /** Ends the session (its leases are released, its waiters dropped) and closes the connection. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------------------
+
+  #acquire(resource: string, options: AcquireOptions, isTry: boolean): Promise<Lease | null> {
+    checkResource(resource);
+    if (options.load !== undefined) checkLoad(options.load, "load");
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || Math.abs(options.priority) > 1_000_000)) {
+      throw new InvalidError("priority must be an integer from -1000000 to 1000000 (default 10, higher first)");
+    }
+    if (options.lane !== undefined && (typeof options.lane !== "string" || !/^[A-Za-z0-9._:/-]{1,64}$/.test(options.lane))) {
+      throw new InvalidError("lane must be 1-64 characters of A-Z a-z 0-9 . _ : / -");
+    }
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 86_400_000)) {
+      throw new InvalidError("timeoutMs must be a number of ms from 0 to 86400000");
+    }
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(new CancelledError("the acquire was aborted before it was sent"));
+    this.#assertOpen();
+    const requestId = this.#nextRequestId++;
+    const msg: Acquire = {
+      type: "acquire",
+      requestId,
+      resource,
+      ...(options.load === undefined ? {} : { load: options.load }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.lane === undefined ? {} : { lane: options.lane }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs: Math.ceil(timeoutMs) }),
+      ...(isTry ? { try: true } : {}),
+    };
+    return new Promise<Lease | null>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const onAbort = (): void => {
+        const p = this.#pending.get(requestId);
+        if (p === undefined) return;
+        this.#finish(requestId);
+        reject(new CancelledError("the acquire was cancelled by its AbortSignal"));
+        this.#cancels.add(requestId);
+        if (this.#state === "ready") this.#flushCancels();
+      };
+      const pending: PendingAcquire = {
+        kind: "acquire",
+        msg,
+        startedAt: Date.now(),
+        resolve,
+        reject,
+        cleanup: () => {
+          if (timer !== null) clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      if (timeoutMs !== undefined) {
+        // The server times the wait; this only catches a server that cannot answer (e.g. no node is reachable).
+        timer = setTimeout(() => {
+          if (!this.#pending.has(requestId)) return;
+          this.#finish(requestId);
+          this.#cancels.add(requestId);
+          reject(
+            this.#state === "ready"
+              ? errorFor("RQ_TIMEOUT", `no answer from the cluster within timeoutMs ${timeoutMs} ms`)
+              : new UnavailableError(`no RateQueue node was reachable within timeoutMs (${timeoutMs} ms); tried ${this.#urls.join(", ")}`),
+          );
+        }, timeoutMs + (this.#state === "ready" ? TIMEOUT_GRACE_MS : 0));
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(requestId, pending);
+      this.#send(msg);
+    });
+  }
+
+  /** @internal sends a release/settle/cooldown and resolves on its ack. */
+  _sendAcked(lease: Lease | null, build: (requestId: number) => Release | Settle | Cooldown): Promise<void> {
+    if (lease !== null && lease.sessionId !== this.#sessionId) return Promise.resolve(); // its session ended: nothing left to free
+    if (this.#state === "closed") {
+      return lease === null ? Promise.reject(new UnavailableError("the client is closed")) : Promise.resolve();
+    }
+    const requestId = this.#nextRequestId++;
+    const msg = build(requestId);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(requestId, { kind: "ack", msg, startedAt: Date.now(), resolve, reject, cleanup: () => undefined });
+      this.#send(msg);
+    });
+  }
+
+  #assertOpen(): void {
+    if (this.#state === "closed") throw new UnavailableError("the client is closed; create a new RateQueue");
+  }
+
+  #finish(requestId: number): Pending | undefined {
+    const p = this.#pending.get(requestId);
+    if (p === undefined) return undefined;
+    this.#pending.delete(requestId);
+    p.cleanup();
+    return p;
+  }
+
+  #send(msg: ClientMessage): void {
+    if (this.#state === "idle") this.#connect();
+    if (this.#state !== "ready") return; // resent from #pending when the session is ready
+    this.#outbox.push(msg);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Everything issued in the same tick travels in one frame.
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const messages = this.#outbox;
+    this.#outbox = [];
+    if (messages.length === 0 || this.#ws === null || this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(encodeClientFrame(messages));
+  }
+
+  #flushCancels(): void {
+    for (const requestId of this.#cancels) this.#send({ type: "cancel", requestId });
+    this.#cancels.clear();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Connection
+
+  #connect(): void {
+    if (this.#state === "closed" || this.#state === "connecting") return;
+    this.#state = "connecting";
+    this.#downSince ??= Date.now();
+    this.#armWatchdog();
+    const url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    this.#preferredUrl = null;
+    const ws = new WebSocket(`${url}/v1/client`, {
+      ...this.#options.webSocketOptions,
+      perMessageDeflate: false,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+    });
+    this.#ws = ws;
+    ws.binaryType = "nodebuffer";
+    ws.on("open", () => {
+      ws.send(
+        encodeClientFrame([
+          {
+            type: "hello",
+            protocolVersion: PROTOCOL_VERSION,
+            apiKey: this.#options.apiKey!,
+            clientName: this.#options.clientName ?? "ratequeue-sdk-node",
+            clientVersion: "0.1.0",
+            ...(this.#sessionId === null ? {} : { resume: this.#sessionId }),
+            ...(this.#options.sessionTtlMs === undefined ? {} : { ttlMs: this.#options.sessionTtlMs }),
+          },
+        ]),
+      );
+    });
+    ws.on("message", (data: Buffer) => {
+      if (this.#ws !== ws) return;
+      const decoded = decodeServerFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      if (!decoded.ok) {
+        ws.terminate();
+        return;
+      }
+      for (const m of decoded.messages) this.#onMessage(ws, m);
+    });
+    ws.on("error", () => undefined);
+    ws.on("close", () => {
+      if (this.#ws !== ws) return;
+      this.#ws = null;
+      this.#down();
+    });
+  }
+
+  #onMessage(ws: WebSocket, m: ServerMessage): void {
+    switch (m.type) {
+      case "welcome":
+        return this.#ready(m);
+      case "notLeader":
+        // Go straight to the leader when the node names it; otherwise try the next node after a back-off.
+        if (m.url !== null) {
+          this.#preferredUrl = m.url;
+          this.#backoffMs = BACKOFF_MIN_MS;
+        }
+        ws.close();
+        return;
+      case "error":
+        if (m.code === "RQ_UNAUTHORIZED") {
+          this.#failAll(new UnauthorizedError(`${m.message}: check the apiKey (RATEQUEUE_API_KEY)`));
+          this.#state = "idle";
+          this.#ws = null;
+          ws.close();
+          return;
+        }
+        if (m.code === "RQ_SESSION_EXPIRED") this.#sessionId = null;
+        return;
+      case "queued":
+        return;
+      case "granted": {
+        const p = this.#pending.get(m.requestId);
+        if (p === undefined || p.kind !== "acquire") {
+          // A grant for a request we gave up on (timed out or aborted locally): free it at once.
+          if (this.#sessionId !== null) this.#send({ type: "release", requestId: this.#nextRequestId++, leaseId: m.lease.id });
+          return;
+        }
+        this.#finish(m.requestId);
+        p.resolve(new Lease(this, m.lease.id, m.lease.resource, m.lease.load, m.lease.grantedAt, this.#sessionId!));
+        return;
+      }
+      case "rejected": {
+        const p = this.#finish(m.requestId);
+        if (p === undefined) return;
+        if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
+        return p.reject(errorFor(m.code, m.message));
+      }
+      case "ack": {
+        const p = this.#finish(m.requestId);
+        if (p?.kind === "ack") p.resolve();
+        return;
+      }
+    }
+  }
+
+  #ready(welcome: Welcome): void {
+    const resumed = welcome.resumed && welcome.sessionId === this.#sessionId;
+    this.#sessionId = welcome.sessionId;
+    this.#ttlMs = welcome.ttlMs;
+    this.#state = "ready";
+    this.#backoffMs = BACKOFF_MIN_MS;
+    this.#downSince = null;
+    for (const n of welcome.nodes) if (n.url !== null && !this.#urls.includes(n.url)) this.#urls.push(n.url);
+    this.#startHeartbeats();
+    if (!resumed) this.#cancels.clear(); // the old session's waiters were dropped with it
+    // Resend everything still pending under its original id: the cluster answers repeats with the original outcome.
+    for (const [requestId, p] of this.#pending) {
+      if (p.kind === "ack" && p.msg.type !== "cooldown" && !resumed) {
+        this.#finish(requestId);
+        p.resolve(); // a release/settle for a lease of an expired session: the lease is already gone
+        continue;
+      }
+      this.#send(p.msg);
+    }
+    this.#flushCancels();
+  }
+
+  #down(): void {
+    this.#stopHeartbeats();
+    if (this.#state === "closed") return;
+    this.#state = "idle";
+    this.#downSince ??= Date.now();
+    if (this.#pending.size === 0 && this.#cancels.size === 0) return; // reconnect lazily on the next call
+    const delayMs = this.#preferredUrl !== null ? 0 : Math.floor(Math.random() * this.#backoffMs);
+    this.#backoffMs = Math.min(BACKOFF_MAX_MS, this.#backoffMs * 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#state === "idle") this.#connect();
+    }, delayMs);
+  }
+
+  /** While no node answers, fails requests that have waited longer than they may. */
+  #armWatchdog(): void {
+    if (this.#watchdog !== null) return;
+    this.#watchdog = setInterval(() => {
+      if (this.#state === "ready" || this.#downSince === null) {
+        clearInterval(this.#watchdog!);
+        this.#watchdog = null;
+        return;
+      }
+      const limitMs = this.#options.unavailableAfterMs ?? 30_000;
+      const now = Date.now();
+      for (const [requestId, p] of this.#pending) {
+        const hasOwnTimeout = p.kind === "acquire" && p.msg.timeoutMs !== undefined;
+        if (!hasOwnTimeout && now - Math.max(this.#downSince, p.startedAt) >= limitMs) {
+          this.#finish(requestId);
+          if (p.kind === "acquire") this.#cancels.add(requestId);
+          p.reject(new UnavailableError(`no RateQueue node was reachable for ${limitMs} ms; tried ${this.#urls.join(", ")}`));
+        }
+      }
+    }, 250);
+    this.#watchdog.unref();
+  }
+
+  #startHeartbeats(): void {
+    this.#stopHeartbeats();
+    this.#heartbeatTimer = setInterval(() => this.#send({ type: "heartbeat" }), Math.max(100, Math.floor(this.#ttlMs / HEARTBEATS_PER_TTL)));
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeats(): void {
+    if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = null;
+  }
+
+  #failAll(err: RateQueueError): void {
+    for (const requestId of [...this.#pending.keys()]) this.#finish(requestId)?.reject(err);
+  }
+
+  async #close(): Promise<void> {
+    const ws = this.#ws;
+    const wasReady = this.#state === "ready";
+    this.#state = "closed";
+    this.#stopHeartbeats();
+    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    this.#failAll(new UnavailableError("the client was closed"));
+    if (ws === null) return;
+    if (wasReady && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeClientFrame([{ type: "goodbye" }]));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 2_000);
+        ws.once("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    } else ws.terminate();
+    this.#ws = null;
+  }
+}
+
+function checkResource(resource: unknown): void {
+  if (typeof resource !== "string" || !/^[A-Za-z0-9._:/-]{1,128}$/.test(resource)) {
+    throw new InvalidError(`resource ${JSON.stringify(resource)} is not a resource name (1-128 of A-Z a-z 0-9 . _ : / -)`);
+  }
+}
+
+function checkLoad(load: unknown, what: string): void {
+  const ok = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n) && n >= 0 && n <= Number.MAX_SAFE_INTEGER;
+  if (typeof load === "number") {
+    if (!ok(load)) throw new InvalidError(`${what} must be a finite number >= 0, got ${load}`);
+    return;
+  }
+  if (typeof load !== "object" || load === null || Array.isArray(load)) {
+    throw new InvalidError(`${what} must be a number or an object of dimension -> amount, e.g. { input: 1200, output: 1024 }`);
+  }
+  const entries = Object.entries(load);
+  if (entries.length === 0 || entries.length > 16) throw new InvalidError(`${what} must name 1 to 16 dimensions`);
+  for (const [dim, n] of entries) {
+    if (!/^[A-Za-z0-9._:/-]{1,64}$/.test(dim)) throw new InvalidError(`${what}: "${dim}" is not a dimension name`);
+    if (!ok(n)) throw new InvalidError(`${what}.${dim} must be a finite number >= 0, got ${String(n)}`);
+  }
+}
