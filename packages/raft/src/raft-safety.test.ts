@@ -25,7 +25,12 @@ type Action =
   | { kind: "restart"; node: number }
   | { kind: "isolate"; node: number }
   | { kind: "heal" }
-  | { kind: "compact"; node: number };
+  | { kind: "compact"; node: number }
+  | { kind: "read"; node: number }
+  | { kind: "transfer"; node: number }
+  | { kind: "addLearner" }
+  | { kind: "promote"; pick: number }
+  | { kind: "remove"; node: number };
 
 const node = fc.nat({ max: 4 });
 const pick = fc.nat({ max: 1000 });
@@ -42,6 +47,16 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: node.map((n) => ({ kind: "isolate" as const, node: n })) },
   { weight: 1, arbitrary: fc.constant({ kind: "heal" as const }) },
   { weight: 1, arbitrary: node.map((n) => ({ kind: "compact" as const, node: n })) },
+  { weight: 1, arbitrary: node.map((n) => ({ kind: "read" as const, node: n })) },
+);
+
+/** The same faults, plus leadership transfers and membership changes. */
+const actionWithMembership: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 30, arbitrary: action },
+  { weight: 1, arbitrary: node.map((n) => ({ kind: "transfer" as const, node: n })) },
+  { weight: 1, arbitrary: fc.constant({ kind: "addLearner" as const }) },
+  { weight: 1, arbitrary: pick.map((p) => ({ kind: "promote" as const, pick: p })) },
+  { weight: 1, arbitrary: node.map((n) => ({ kind: "remove" as const, node: n })) },
 );
 
 /** Checks the safety properties on the current cluster state; `history` carries what was seen before. */
@@ -49,6 +64,10 @@ interface History {
   readonly leaderOfTerm: Map<number, string>;
   committed: string[];
   readonly unique: boolean;
+  /** For each read context: the highest commit index of any node when the read was requested. */
+  readonly readFloor: Map<string, number>;
+  /** Per node, how many of its ReadStates were checked. */
+  readonly readsChecked: Map<string, number>;
 }
 
 function checkSafety(c: TestCluster, history: History): void {
@@ -73,6 +92,17 @@ function checkSafety(c: TestCluster, history: History): void {
     // the application deduplicates by request id), so uniqueness holds only without duplication.
     if (history.unique && new Set(state).size !== state.length) throw new Error(`${id} applied a value twice`);
   }
+  // Linearizable reads: a ReadState's index covers everything committed before the read began.
+  for (const id of c.ids()) {
+    const states = c.get(id).readStates;
+    for (let i = history.readsChecked.get(id) ?? 0; i < states.length; i++) {
+      const context = new TextDecoder().decode(states[i]!.context);
+      const floor = history.readFloor.get(context);
+      if (floor === undefined) throw new Error(`${id} got a ReadState for an unknown read ${context}`);
+      if (states[i]!.index < floor) throw new Error(`read ${context} got index ${states[i]!.index} < ${floor} committed before it`);
+    }
+    history.readsChecked.set(id, states.length);
+  }
   // Log Matching: two logs that hold an entry with the same index and term agree on everything before it.
   const ids = c.ids();
   for (let a = 0; a < ids.length; a++) {
@@ -94,9 +124,24 @@ function checkSafety(c: TestCluster, history: History): void {
 function run(voterCount: number, seed: number, actions: readonly Action[]): void {
   const voters = Array.from({ length: voterCount }, (_, i) => `n${i + 1}`);
   const c = new TestCluster({ voters, seed });
-  const history: History = { leaderOfTerm: new Map(), committed: [], unique: !actions.some((a) => a.kind === "duplicate") };
-  const nodeId = (n: number) => voters[n % voterCount]!;
+  const history: History = {
+    leaderOfTerm: new Map(),
+    committed: [],
+    unique: !actions.some((a) => a.kind === "duplicate"),
+    readFloor: new Map(),
+    readsChecked: new Map(),
+  };
+  const nodeId = (n: number) => {
+    const ids = c.ids();
+    return ids[n % ids.length]!;
+  };
+  const leader = () => {
+    const leaders = c.leaders();
+    return leaders.length === 1 ? c.get(leaders[0]!) : undefined;
+  };
   let proposals = 0;
+  let reads = 0;
+  let joiners = 0;
   for (const a of actions) {
     switch (a.kind) {
       case "tick":
@@ -143,6 +188,43 @@ function run(voterCount: number, seed: number, actions: readonly Action[]): void
       case "heal":
         c.heal();
         break;
+      case "read": {
+        const tn = c.get(nodeId(a.node));
+        if (!tn.up) break;
+        const context = `r${reads++}`;
+        history.readFloor.set(context, Math.max(...c.ids().map((id) => c.get(id).node.status().commit)));
+        tn.node.readIndex(new TextEncoder().encode(context));
+        break;
+      }
+      case "transfer": {
+        const l = leader();
+        if (l !== undefined) l.node.transferLeadership(nodeId(a.node));
+        break;
+      }
+      case "addLearner": {
+        const l = leader();
+        if (l === undefined || c.ids().length >= 7) break;
+        const id = `x${joiners++}`;
+        if (l.node.proposeConfChange({ type: "addLearner", nodeId: id }).outcome === "accepted") c.addNode(id);
+        break;
+      }
+      case "promote": {
+        const l = leader();
+        const learners = l?.node.status().confState.learners ?? [];
+        if (l !== undefined && learners.length > 0) {
+          l.node.proposeConfChange({ type: "promote", nodeId: learners[a.pick % learners.length]! });
+        }
+        break;
+      }
+      case "remove": {
+        const l = leader();
+        const conf = l?.node.status().confState;
+        // Keep at least three voters, so that one crash never blocks the cluster for good.
+        if (l !== undefined && conf !== undefined && conf.voters.length > 3) {
+          l.node.proposeConfChange({ type: "remove", nodeId: nodeId(a.node) });
+        }
+        break;
+      }
       case "compact": {
         const tn = c.get(nodeId(a.node));
         if (tn.up && tn.appliedIndex > tn.storage.snapshot().meta.index) c.compact(tn.id);
@@ -158,7 +240,13 @@ function run(voterCount: number, seed: number, actions: readonly Action[]): void
   for (const id of c.ids()) if (!c.get(id).up) c.restart(id);
   let attempt = 0;
   let proposedAt: string | null = null;
-  const done = () => c.ids().every((id) => c.get(id).state.some((v) => v.startsWith("final-")));
+  const members = () => {
+    const l = leader();
+    if (l === undefined) return c.ids();
+    const conf = l.node.status().confState;
+    return [...conf.voters, ...conf.learners].filter((id) => c.nodes.has(id));
+  };
+  const done = () => c.leaders().length === 1 && members().every((id) => c.get(id).state.some((v) => v.startsWith("final-")));
   for (let round = 0; round < 100 && !done(); round++) {
     c.tickAll();
     c.stabilize();
@@ -168,15 +256,21 @@ function run(voterCount: number, seed: number, actions: readonly Action[]): void
       const at = `${status.id}@${status.term}`;
       if (proposedAt !== at && !c.get(leaders[0]!).state.some((v) => v.startsWith("final-"))) {
         const r = c.propose(leaders[0]!, `final-${attempt++}`);
-        if (r.outcome !== "accepted") throw new Error(`the leader refused a proposal: ${JSON.stringify(r)}`);
-        proposedAt = at;
+        // A transfer (or a removed leader's hand-over) in progress refuses proposals for a while.
+        if (r.outcome === "refused" && r.code !== "TRANSFERRING") throw new Error(`the leader refused a proposal: ${JSON.stringify(r)}`);
+        if (r.outcome === "accepted") proposedAt = at;
       }
     }
     checkSafety(c, history);
   }
   if (process.env.RQ_DEBUG_STATS !== undefined) {
     const terms = Math.max(...c.ids().map((id) => c.get(id).node.status().term));
-    console.log(`actions=${actions.length} committed=${history.committed.length} proposals=${proposals} terms=${terms}`);
+    const conf = leader()?.node.status().confState;
+    const readsDone = [...history.readsChecked.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `actions=${actions.length} committed=${history.committed.length} proposals=${proposals} terms=${terms} ` +
+        `voters=${conf?.voters.length} learners=${conf?.learners.length} removed=${conf?.removed.length} reads=${readsDone}/${reads}`,
+    );
   }
   if (!done()) throw new Error(`a healed cluster made no progress in 100 rounds:\n${describeCluster(c)}`);
 }
@@ -209,6 +303,17 @@ describe("Raft safety under random faults (figure 3)", () => {
       { file: "packages/raft/src/raft-safety.test.ts", name: "5 nodes", runs: 150 },
       fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.array(action, { minLength: 100, maxLength: 400, size: "max" }), (seed, actions) =>
         run(5, seed, actions),
+      ),
+    );
+  });
+
+  test("3 nodes with membership changes, leadership transfers and reads: the same", () => {
+    checkProperty(
+      { file: "packages/raft/src/raft-safety.test.ts", name: "with membership changes", runs: 150 },
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.array(actionWithMembership, { minLength: 100, maxLength: 400, size: "max" }),
+        (seed, actions) => run(3, seed, actions),
       ),
     );
   });
