@@ -20,6 +20,15 @@ function rawFrame(...records: unknown[]): Uint8Array {
   return pack(records);
 }
 
+/** `[{ t: 2, requestId: <msgpackr bigint extension of ~1 MiB> }]`, within the frame cap. */
+function hugeBigIntRequestId(): Uint8Array {
+  const head = pack([{ t: 2, requestId: 0 }]);
+  const size = MAX_FRAME_BYTES - 64;
+  const ext = new Uint8Array(size + 6).fill(0x5a);
+  ext.set([0xc9, (size >>> 24) & 255, (size >>> 16) & 255, (size >>> 8) & 255, size & 255, 0x42]);
+  return Buffer.concat([head.subarray(0, head.length - 1), ext]); // the last byte of head is the 0
+}
+
 const goodAcquire = { t: 2, requestId: 1, resource: "openai-gpt4o", load: 1200 };
 
 describe("client frames: round trips", () => {
@@ -129,6 +138,13 @@ describe("client frames: bad input gets a specific error", () => {
       says: "an integer in [1, 9007199254740991]",
     },
     { name: "a 64-bit integer request id", frame: rawFrame({ ...goodAcquire, requestId: 5n }), code: "RQ_PROTOCOL", path: "messages[0].requestId", says: "5n (bigint)" },
+    {
+      name: "a request id that is a bigint of almost a megabyte (refused before it is built)",
+      frame: hugeBigIntRequestId(),
+      code: "RQ_PROTOCOL",
+      says: "bigint extension of 1048512 bytes refused (max 64)",
+    },
+    { name: "a 64-bit integer request id", frame: rawFrame({ ...goodAcquire, requestId: 2n ** 63n }), code: "RQ_PROTOCOL", path: "messages[0].requestId", says: "9223372036854775808n (bigint)" },
     { name: "an empty resource name", frame: rawFrame({ ...goodAcquire, resource: "" }), code: "RQ_PROTOCOL", path: "messages[0].resource", says: "resource name" },
     {
       name: "a resource name of 129 chars",

@@ -57,6 +57,7 @@ export function describe(value: unknown): string {
   if (value === undefined) return "nothing";
   if (typeof value === "string") return value.length > 32 ? `a string of ${value.length} chars` : JSON.stringify(value);
   if (typeof value === "number") return String(value);
+  // Bigints are at most 512 bits here (bigint-guard.ts), so printing one is cheap.
   if (typeof value === "bigint") return `${value}n (bigint)`;
   if (typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;

@@ -11,6 +11,7 @@
  * other's version and refuse cleanly.
  */
 import { Packr, Unpackr } from "msgpackr";
+import "./bigint-guard.js";
 import { ProtocolEncodeError, type ProtocolError, type ProtocolErrorCode } from "./codes.js";
 import { describe, FieldError, isPlainObject, type ReadContext, type Wire } from "./fields.js";
 import { MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";

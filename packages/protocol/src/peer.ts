@@ -219,10 +219,16 @@ function voteResponse(type: "voteResponse" | "preVoteResponse", tag: number): Me
   return {
     type,
     tag,
-    fields: ["from", "to", "term", "reject"],
+    fields: ["from", "to", "term", "reject", "commit", "commitTerm"],
     handshake: false,
-    toWire: (m) => ({ t: tag, from: m.from, to: m.to, term: m.term, reject: m.reject }),
-    read: (w) => ({ type, ...readBase(w, type), reject: readBoolean(w, "reject") }),
+    toWire: (m) => ({ t: tag, from: m.from, to: m.to, term: m.term, reject: m.reject, commit: m.commit, commitTerm: m.commitTerm }),
+    read: (w) => ({
+      type,
+      ...readBase(w, type),
+      reject: readBoolean(w, "reject"),
+      commit: readIndex(w, "commit"),
+      commitTerm: readIndex(w, "commitTerm"),
+    }),
   };
 }
 

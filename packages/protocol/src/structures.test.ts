@@ -15,7 +15,9 @@ import { arbClientMessage, arbPeerMessage, arbServerMessage } from "./testkit.js
  * misread each other's frames.
  */
 const FINGERPRINTS: Readonly<Record<number, string>> = {
-  1: "3c91e900ce15e1bf",
+  // Version 1 is not released yet, so its layout still follows packages/raft's Message (vote
+  // answers gained commit and commitTerm); from the first release on, a change is a new version.
+  1: "d6e9fa6e2f3c39b3",
 };
 
 function fingerprint(): string {

@@ -32,7 +32,7 @@ export const RECORD_TABLE: readonly (readonly string[])[] = [
   ["term", "type", "data"],
   ["t", "from", "to", "term", "reject", "index", "hintIndex", "hintTerm"],
   ["t", "from", "to", "term", "lastIndex", "lastTerm", "transfer"],
-  ["t", "from", "to", "term", "reject"],
+  ["t", "from", "to", "term", "reject", "commit", "commitTerm"],
   ["t", "from", "to", "term", "commit", "readSeq"],
   ["t", "from", "to", "term", "readSeq"],
   ["t", "from", "to", "term", "meta", "offset", "totalBytes", "data", "last"],
