@@ -250,9 +250,8 @@ describe("raft scenarios", () => {
     proposeAndCommit(c, rec, next);
   });
 
-  // Known bug (packages/raft/BUGS.md, "a leader that removes itself can leave the last voter stuck"):
-  // it.fails passes while the bug is there; once fixed this fails: turn it into a plain it().
-  it.fails("a leader that removes itself from a two-voter cluster leaves the other able to lead", () => {
+  // Regression test for packages/raft/BUGS.md #1 (found by the soak, fixed in d5abd2a).
+  it("a leader that removes itself from a two-voter cluster leaves the other able to lead", () => {
     const c = scriptedCluster({ membershipChanges: true });
     const rec = new ApplyRecorder(c);
     const leader = waitForLeader(c);

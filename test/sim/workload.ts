@@ -125,9 +125,10 @@ export class Workload {
       o.nodes.add(node);
       const answer = this.#host.propose(node, encodePayload({ id: o.id, attempt: o.attempts }));
       if (answer.kind === "refused") {
-        // Not taken: no need to wait out the timeout, ask the hinted leader soon.
+        // Not taken: no need to wait out the timeout, ask the hinted leader soon. A node that
+        // refuses while naming itself (e.g. a removed leader handing over) is not a hint to follow.
         retryMs = Math.max(1, Math.floor(this.#options.retryAfterMs / 8));
-        nextHint = answer.leader;
+        nextHint = answer.leader === node ? null : answer.leader;
       }
     }
     this.#host.after(retryMs, () => this.#attempt(client, o, nextHint));
