@@ -23,6 +23,7 @@ import {
   type LaneRuntime,
   type Lease,
   type LimitRuntime,
+  type RequestRecord,
   type Resource,
   type Waiter,
 } from "./resource.js";
@@ -31,11 +32,12 @@ import {
   type Command,
   type Effect,
   type LimitConfig,
+  type Load,
   type LoadVector,
   type ResourceConfig,
   type ResourceView,
 } from "./types.js";
-import { DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, normalizeLoad, validateResourceConfig } from "./validate.js";
+import { DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, validateResourceConfig } from "./validate.js";
 import { BucketWindow } from "./windows/bucket.js";
 import { FixedWindow } from "./windows/fixed.js";
 import { SlidingWindow } from "./windows/sliding.js";
@@ -47,17 +49,6 @@ export interface LimiterOptions {
    * retries (live waiters and leases are always remembered). Default 64.
    */
   readonly finishedPerSession?: number;
-}
-
-type RecordState = "waiting" | "granted" | "done";
-
-interface RequestRecord {
-  readonly requestId: string;
-  state: RecordState;
-  waiter: Waiter | null;
-  lease: Lease | null;
-  /** What a repeat of the acquire answers: queued while waiting, then the final outcome. */
-  outcome: Effect;
 }
 
 interface Session {
@@ -94,7 +85,6 @@ export class Limiter {
   private readonly resources = new Map<string, Resource>();
   private readonly sessions = new Map<string, Session>();
   private readonly leases = new Map<number, Lease>();
-  private readonly records = new WeakMap<Waiter | Lease, RequestRecord>();
   // Lazy-deletion heaps; entries are checked against live state when they surface.
   private readonly timeouts = new MinHeap<Waiter>();
   private readonly expiries = new MinHeap<Session>();
@@ -148,11 +138,8 @@ export class Limiter {
    */
   nextDeadline(): number | null {
     this.dropStaleTops();
-    let t: number | null = null;
-    for (const k of [this.timeouts.peekKey(), this.expiries.peekKey(), this.wakes.peekKey()]) {
-      if (k !== undefined && (t === null || k < t)) t = k;
-    }
-    return t;
+    const t = Math.min(this.timeouts.peekKey() ?? Infinity, this.expiries.peekKey() ?? Infinity, this.wakes.peekKey() ?? Infinity);
+    return t === Infinity ? null : t;
   }
 
   // ---------------------------------------------------------------- apply
@@ -160,8 +147,10 @@ export class Limiter {
   /** Applies one command. A malformed command gets an `error` effect and changes nothing. */
   apply(command: Command): Effect[] {
     const problem = commandProblem(command);
-    const type = typeof (command as { type?: unknown })?.type === "string" ? String(command.type) : "unknown";
-    if (problem !== null) return [errorEffect(type, ErrorCode.INVALID, problem)];
+    if (problem !== null) {
+      const type = (command as { type?: unknown } | null)?.type;
+      return [errorEffect(typeof type === "string" ? type : "unknown", ErrorCode.INVALID, problem)];
+    }
     const at = Math.max(command.at, this.now);
     const out: Effect[] = [];
     // A new leader renews sessions before its stamp can expire them (SPEC: a leader change never expires a live session).
@@ -335,29 +324,23 @@ export class Limiter {
       out.push(existing.outcome); // exactly once: a retry gets the original outcome and changes nothing
       return;
     }
-    const reject = (code: ErrorCode, message: string): void => {
-      const outcome: Effect = { type: "rejected", sessionId, requestId, resource: name, code, message };
-      const record: RequestRecord = { requestId, state: "done", waiter: null, lease: null, outcome };
-      s.requests.set(requestId, record);
-      this.finish(s, record, null);
-      out.push(outcome);
-    };
     const r = this.resources.get(name);
-    if (r === undefined) return reject(ErrorCode.UNKNOWN_RESOURCE, `unknown resource "${name}"`);
-    const loadResult = normalizeLoad(cmd.load);
-    if (!loadResult.ok) throw new Error("invariant: load was validated");
-    const load = loadResult.load;
+    if (r === undefined) return this.reject(s, cmd, ErrorCode.UNKNOWN_RESOURCE, `unknown resource "${name}"`, out);
+    const load = toLoadVector(cmd.load);
     const laneRequested = cmd.lane ?? null;
     const laneIdx = laneIndex(r, laneRequested);
-    if (laneIdx < 0) return reject(ErrorCode.UNGRANTABLE, laneProblem(r, laneRequested as string));
+    if (laneIdx < 0) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, laneProblem(r, laneRequested as string), out);
     const dimProblem = dimensionProblem(r, load);
-    if (dimProblem !== null) return reject(ErrorCode.INVALID, dimProblem);
-    const amounts = r.limits.map((lim) => amountFor(lim.config, load));
+    if (dimProblem !== null) return this.reject(s, cmd, ErrorCode.INVALID, dimProblem, out);
+    const amounts = amountsFor(r, load);
     const never = ungrantable(r, laneIdx, amounts);
-    if (never !== null) return reject(ErrorCode.UNGRANTABLE, never);
+    if (never !== null) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, never, out);
 
     const timeoutMs = cmd.timeoutMs;
+    const queuedEffect: Effect = { type: "queued", sessionId, requestId, resource: name };
+    const record: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: queuedEffect };
     const w: Waiter = {
+      record,
       alive: true,
       seq: ++this.arrivalSeq,
       session: s,
@@ -371,10 +354,8 @@ export class Limiter {
       deadline: timeoutMs === undefined ? Infinity : at + timeoutMs,
       resource: r,
     };
-    const queuedEffect: Effect = { type: "queued", sessionId, requestId, resource: name };
-    const record: RequestRecord = { requestId, state: "waiting", waiter: w, lease: null, outcome: queuedEffect };
+    record.waiter = w;
     s.requests.set(requestId, record);
-    this.records.set(w, record);
     // Fast path: nobody waits, so nobody can be overtaken.
     if (r.waiting === 0 && this.fits(r, w, at)) {
       this.grant(r, w, at, out);
@@ -396,6 +377,14 @@ export class Limiter {
       return;
     }
     out.push(queuedEffect);
+  }
+
+  private reject(s: Session, cmd: Extract<Command, { type: "acquire" }>, code: ErrorCode, message: string, out: Effect[]): void {
+    const outcome: Effect = { type: "rejected", sessionId: s.id, requestId: cmd.requestId, resource: cmd.resource, code, message };
+    const record: RequestRecord = { requestId: cmd.requestId, state: "done", waiter: null, lease: null, outcome };
+    s.requests.set(cmd.requestId, record);
+    this.finish(s, record, null);
+    out.push(outcome);
   }
 
   private enqueue(r: Resource, w: Waiter): void {
@@ -422,7 +411,7 @@ export class Limiter {
   private endWaiter(w: Waiter, type: Ending["type"], code: ErrorCode, message: string, out: Effect[]): void {
     this.killWaiter(w);
     const s = this.sessionOf(w.session);
-    const record = this.records.get(w) as RequestRecord;
+    const record = w.record;
     const outcome: Effect = { type, sessionId: s.id, requestId: w.requestId, resource: w.resource.name, code, message };
     this.finish(s, record, outcome);
     out.push(outcome);
@@ -502,6 +491,7 @@ export class Limiter {
       }
     }
     const lease: Lease = {
+      record: w.record,
       id,
       session: w.session,
       requestId: w.requestId,
@@ -513,8 +503,7 @@ export class Limiter {
     };
     r.leases.set(id, lease);
     this.leases.set(id, lease);
-    const record = this.records.get(w) as RequestRecord;
-    this.records.set(lease, record);
+    const record = w.record;
     record.state = "granted";
     record.waiter = null;
     record.lease = lease;
@@ -611,7 +600,7 @@ export class Limiter {
       return;
     }
     this.dropLease(lease);
-    this.finish(this.sessionOf(lease.session), this.records.get(lease) as RequestRecord, null);
+    this.finish(this.sessionOf(lease.session), lease.record, null);
     out.push({ type: "released", sessionId, leaseId, reason: "released" });
   }
 
@@ -629,21 +618,20 @@ export class Limiter {
     if (r.waiting > 0) this.dirty.add(r);
   }
 
-  private settle(sessionId: string, leaseId: number, actual: unknown, at: number, out: Effect[]): void {
+  private settle(sessionId: string, leaseId: number, actual: Load, at: number, out: Effect[]): void {
     const lease = this.leases.get(leaseId);
     if (lease === undefined || lease.session.id !== sessionId) {
       out.push(errorEffect("settle", ErrorCode.UNKNOWN_LEASE, `lease ${leaseId} is not held by session "${sessionId}" (settle before release)`));
       return;
     }
-    const parsed = normalizeLoad(actual);
-    if (!parsed.ok) throw new Error("invariant: actual was validated");
+    const actualLoad = toLoadVector(actual);
     const r = lease.resource;
-    const dimProblem = dimensionProblem(r, parsed.load);
+    const dimProblem = dimensionProblem(r, actualLoad);
     if (dimProblem !== null) {
       out.push(errorEffect("settle", ErrorCode.INVALID, dimProblem));
       return;
     }
-    const next: LoadVector = { ...lease.load, ...parsed.load };
+    const next: LoadVector = { ...lease.load, ...actualLoad };
     const diffs = r.limits.map((lim) => (lim.config.kind === "load" ? amountFor(lim.config, next) - amountFor(lim.config, lease.load) : 0));
     // Check first, then change: a settle that would overflow exact arithmetic changes nothing.
     for (let i = 0; i < r.limits.length; i++) {
@@ -779,7 +767,7 @@ export class Limiter {
     }
     for (const w of waiters) {
       const laneIdx = laneIndex(r, w.laneRequested);
-      const amounts = r.limits.map((lim) => amountFor(lim.config, w.load));
+      const amounts = amountsFor(r, w.load);
       const dimProblem = dimensionProblem(r, w.load);
       const [code, problem] =
         laneIdx < 0
@@ -792,7 +780,7 @@ export class Limiter {
         if (w.deadline !== Infinity) this.liveTimeouts--;
         const s = this.sessionOf(w.session);
         const outcome: Effect = { type: "rejected", sessionId: s.id, requestId: w.requestId, resource: r.name, code, message: `after a configuration change: ${problem}` };
-        this.finish(s, this.records.get(w) as RequestRecord, outcome);
+        this.finish(s, w.record, outcome);
         out.push(outcome);
         continue;
       }
@@ -816,7 +804,7 @@ export class Limiter {
     for (const w of waiters) this.endWaiter(w, "rejected", ErrorCode.UNKNOWN_RESOURCE, `resource "${name}" was deleted`, out);
     for (const lease of [...r.leases.values()]) {
       this.dropLease(lease);
-      this.finish(this.sessionOf(lease.session), this.records.get(lease) as RequestRecord, null);
+      this.finish(this.sessionOf(lease.session), lease.record, null);
       out.push({ type: "released", sessionId: lease.session.id, leaseId: lease.id, reason: "resourceDeleted" });
     }
     this.resources.delete(name);
@@ -946,9 +934,8 @@ export class Limiter {
         const deadline = rd.optUint() ?? Infinity;
         const laneIdx = laneIndex(r, laneRequested);
         if (laneIdx < 0) throw new SnapshotError("waiter in an unknown lane");
-        const w: Waiter = { alive: true, seq: seqW, session: s, requestId: rec.requestId, laneRequested, laneIdx, priority, load, amounts: r.limits.map((lim) => amountFor(lim.config, load)), enqueuedAt, deadline, resource: r };
+        const w: Waiter = { record: rec, alive: true, seq: seqW, session: s, requestId: rec.requestId, laneRequested, laneIdx, priority, load, amounts: amountsFor(r, load), enqueuedAt, deadline, resource: r };
         rec.waiter = w;
-        m.records.set(w, rec);
         m.enqueue(r, w);
         if (deadline !== Infinity) {
           m.timeouts.push(deadline, seqW, w);
@@ -962,9 +949,8 @@ export class Limiter {
         const load = readLoad(rd);
         const grantedAt = rd.uint();
         const laneIdx = leaseLaneIndex(r, laneName);
-        const lease: Lease = { id, session: s, requestId: rec.requestId, laneName, laneIdx, load, grantedAt, resource: r };
+        const lease: Lease = { record: rec, id, session: s, requestId: rec.requestId, laneName, laneIdx, load, grantedAt, resource: r };
         rec.lease = lease;
-        m.records.set(lease, rec);
         r.leases.set(id, lease);
         m.leases.set(id, lease);
         for (const lim of r.limits) {
@@ -1039,6 +1025,21 @@ function errorEffect(command: string, code: ErrorCode, message: string): Effect 
 
 function unknownSession(command: string, sessionId: string): Effect {
   return errorEffect(command, ErrorCode.UNKNOWN_SESSION, `session "${sessionId}" is not open (closed or expired)`);
+}
+
+function amountsFor(r: Resource, load: LoadVector): number[] {
+  const out = new Array<number>(r.limits.length);
+  for (let i = 0; i < r.limits.length; i++) out[i] = amountFor((r.limits[i] as LimitRuntime).config, load);
+  return out;
+}
+
+/** A validated load as a vector (a copy: the caller's object may change later). */
+function toLoadVector(load: Load | undefined): LoadVector {
+  if (load === undefined) return {};
+  if (typeof load === "number") return { load };
+  const out: Record<string, number> = {};
+  for (const k in load) out[k] = load[k] as number;
+  return out;
 }
 
 /** The lane index for a request, or -1 when the lane does not exist. */

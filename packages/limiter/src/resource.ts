@@ -4,7 +4,7 @@
  * live in limiter.ts; this file holds the data and the per-limit arithmetic.
  */
 import type { LaneQueue, Queued } from "./lane-queue.js";
-import type { LimitConfig, LoadVector, ResourceConfig } from "./types.js";
+import type { Effect, LimitConfig, LoadVector, ResourceConfig } from "./types.js";
 import { BucketWindow } from "./windows/bucket.js";
 import { FixedWindow } from "./windows/fixed.js";
 import { SlidingWindow } from "./windows/sliding.js";
@@ -14,7 +14,18 @@ export interface SessionRef {
   readonly id: string;
 }
 
+/** What the machine remembers of one (session, request id), for exactly-once answers. */
+export interface RequestRecord {
+  readonly requestId: string;
+  state: "waiting" | "granted" | "done";
+  waiter: Waiter | null;
+  lease: Lease | null;
+  /** What a repeat of the acquire answers: queued while waiting, then the final outcome. */
+  outcome: Effect;
+}
+
 export interface Waiter extends Queued {
+  readonly record: RequestRecord;
   alive: boolean;
   /** Arrival order, unique across the machine. */
   readonly seq: number;
@@ -34,6 +45,7 @@ export interface Waiter extends Queued {
 }
 
 export interface Lease {
+  readonly record: RequestRecord;
   /** The lease id, which is also the grant's sequence number (it orders window logs). */
   readonly id: number;
   readonly session: SessionRef;

@@ -215,25 +215,30 @@ function validateLimit(
     : { kind, limit, windowMs, window, dimension, reserved };
 }
 
-/** Normalizes a load (number or object) or returns why it is invalid. */
-export function normalizeLoad(load: unknown): { ok: true; load: LoadVector } | { ok: false; message: string } {
-  if (load === undefined) return { ok: true, load: {} };
+/** Why a load (number or object of dimension to units) is invalid, or null. Allocates nothing. */
+export function loadInputProblem(load: unknown): string | null {
   if (typeof load === "number") {
     const p = loadProblem(load);
-    return p ? { ok: false, message: `load ${p}` } : { ok: true, load: { load } };
+    return p === null ? null : `load ${p}`;
   }
-  if (!isPlainObject(load)) return { ok: false, message: "load must be a number or an object of dimension to units" };
-  const keys = Object.keys(load);
-  if (keys.length > Bounds.dimensionsMax) return { ok: false, message: `load has more than ${Bounds.dimensionsMax} dimensions` };
-  const out: Record<string, number> = {};
-  for (const key of keys) {
+  if (!isPlainObject(load)) return "load must be a number or an object of dimension to units";
+  let n = 0;
+  for (const key in load) {
+    if (++n > Bounds.dimensionsMax) return `load has more than ${Bounds.dimensionsMax} dimensions`;
     const np = nameProblem(key);
-    if (np) return { ok: false, message: `load dimension "${key}" ${np}` };
+    if (np) return `load dimension "${key}" ${np}`;
     const p = loadProblem(load[key]);
-    if (p) return { ok: false, message: `load.${key} ${p}` };
-    out[key] = load[key] as number;
+    if (p) return `load.${key} ${p}`;
   }
-  return { ok: true, load: out };
+  return null;
+}
+
+/** Normalizes a load (number or object) to a fresh vector, or returns why it is invalid. */
+export function normalizeLoad(load: unknown): { ok: true; load: LoadVector } | { ok: false; message: string } {
+  if (load === undefined) return { ok: true, load: {} };
+  const problem = loadInputProblem(load);
+  if (problem !== null) return { ok: false, message: problem };
+  return { ok: true, load: typeof load === "number" ? { load } : { ...(load as LoadVector) } };
 }
 
 function loadProblem(value: unknown): string | null {
@@ -246,43 +251,47 @@ function loadProblem(value: unknown): string | null {
   return null;
 }
 
-const COMMAND_FIELDS: Record<Command["type"], readonly string[]> = {
-  putResource: ["name", "config"],
-  deleteResource: ["name"],
-  openSession: ["sessionId", "ttlMs"],
-  heartbeat: ["sessionId"],
-  closeSession: ["sessionId"],
-  renewSessions: [],
-  acquire: ["sessionId", "requestId", "resource", "load", "priority", "lane", "timeoutMs"],
-  release: ["sessionId", "leaseId"],
-  settle: ["sessionId", "leaseId", "actual"],
-  cancel: ["sessionId", "requestId"],
-  cooldown: ["resource", "untilMs", "retryAfterMs"],
-  tick: [],
+const COMMAND_FIELDS: Record<Command["type"], ReadonlySet<string>> = {
+  putResource: new Set(["type", "at", "name", "config"]),
+  deleteResource: new Set(["type", "at", "name"]),
+  openSession: new Set(["type", "at", "sessionId", "ttlMs"]),
+  heartbeat: new Set(["type", "at", "sessionId"]),
+  closeSession: new Set(["type", "at", "sessionId"]),
+  renewSessions: new Set(["type", "at"]),
+  acquire: new Set(["type", "at", "sessionId", "requestId", "resource", "load", "priority", "lane", "timeoutMs"]),
+  release: new Set(["type", "at", "sessionId", "leaseId"]),
+  settle: new Set(["type", "at", "sessionId", "leaseId", "actual"]),
+  cancel: new Set(["type", "at", "sessionId", "requestId"]),
+  cooldown: new Set(["type", "at", "resource", "untilMs", "retryAfterMs"]),
+  tick: new Set(["type", "at"]),
 };
+
+const NAME_FIELDS = ["name", "sessionId", "requestId", "resource"] as const;
+
+function optionalIntProblem(command: Record<string, unknown>, key: string, min: number, max: number): string | null {
+  if (command[key] === undefined) return null;
+  const p = intProblem(command[key], min, max);
+  return p ? `${String(command.type)}: ${key} ${p}` : null;
+}
 
 /**
  * Checks a command's shape and every field's type and range (not whether the
  * session or resource exists: that depends on state). Returns the problem or
  * null. Loads are checked here too; the config body is checked by putResource.
+ * On the hot path: allocates nothing for a valid command.
  */
 export function commandProblem(command: unknown): string | null {
   if (!isPlainObject(command)) return "command must be an object";
   const type = command.type;
   if (typeof type !== "string" || !Object.hasOwn(COMMAND_FIELDS, type)) return `unknown command type ${JSON.stringify(type)}`;
   const fields = COMMAND_FIELDS[type as Command["type"]];
-  for (const key of Object.keys(command)) {
-    if (key !== "type" && key !== "at" && !fields.includes(key)) return `${type}: unknown field "${key}"`;
+  for (const key in command) {
+    if (!fields.has(key)) return `${type}: unknown field "${key}"`;
   }
   const ap = intProblem(command.at, 0, Bounds.atMax);
   if (ap) return `${type}: at ${ap}`;
-  const optionalInt = (key: string, min: number, max: number): string | null => {
-    if (command[key] === undefined) return null;
-    const p = intProblem(command[key], min, max);
-    return p ? `${type}: ${key} ${p}` : null;
-  };
-  for (const key of ["name", "sessionId", "requestId", "resource"]) {
-    if (!fields.includes(key)) continue;
+  for (const key of NAME_FIELDS) {
+    if (!fields.has(key)) continue;
     const p = nameProblem(command[key]);
     if (p) return `${type}: ${key} ${p}`;
   }
@@ -290,15 +299,17 @@ export function commandProblem(command: unknown): string | null {
     case "putResource":
       return null; // the body is validated by validateResourceConfig
     case "openSession":
-      return optionalInt("ttlMs", 1, Bounds.ttlMsMax);
+      return optionalIntProblem(command, "ttlMs", 1, Bounds.ttlMsMax);
     case "acquire": {
       if (command.lane !== undefined) {
         const p = nameProblem(command.lane);
         if (p) return `acquire: lane ${p}`;
       }
-      const lp = normalizeLoad(command.load);
-      if (!lp.ok) return `acquire: ${lp.message}`;
-      return optionalInt("priority", 0, Bounds.priorityMax) ?? optionalInt("timeoutMs", 0, Bounds.timeoutMsMax);
+      if (command.load !== undefined) {
+        const lp = loadInputProblem(command.load);
+        if (lp) return `acquire: ${lp}`;
+      }
+      return optionalIntProblem(command, "priority", 0, Bounds.priorityMax) ?? optionalIntProblem(command, "timeoutMs", 0, Bounds.timeoutMsMax);
     }
     case "release":
     case "settle": {
@@ -306,8 +317,8 @@ export function commandProblem(command: unknown): string | null {
       if (p) return `${type}: leaseId ${p}`;
       if (type === "settle") {
         if (command.actual === undefined) return "settle: actual is required";
-        const lp = normalizeLoad(command.actual);
-        if (!lp.ok) return `settle: actual ${lp.message}`;
+        const lp = loadInputProblem(command.actual);
+        if (lp) return `settle: actual ${lp}`;
       }
       return null;
     }
@@ -315,7 +326,7 @@ export function commandProblem(command: unknown): string | null {
       const hasUntil = command.untilMs !== undefined;
       const hasAfter = command.retryAfterMs !== undefined;
       if (hasUntil === hasAfter) return "cooldown: give exactly one of untilMs and retryAfterMs";
-      return optionalInt("untilMs", 0, Bounds.atMax) ?? optionalInt("retryAfterMs", 0, Bounds.timeoutMsMax);
+      return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.timeoutMsMax);
     }
     default:
       return null;

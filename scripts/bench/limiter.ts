@@ -1,0 +1,133 @@
+/**
+ * Limiter benchmark: acquire+release pairs per second on one resource with an
+ * RPM, a TPM and a concurrency limit stacked, applied straight to the state
+ * machine (no Raft, no network), on one core.
+ *
+ * - uncontended: every acquire is granted at once, then released.
+ * - contended: the concurrency limit is full and N waiters are queued; each
+ *   pair releases one lease (which grants the head waiter) and queues one new
+ *   acquire at the tail, so the queue stays at N. Run at N = 10 and
+ *   N = 100,000: the ratio shows whether cost grows with the queue.
+ *
+ * Simulated time advances 7 ms per pair, so the sliding RPM/TPM windows hold
+ * ~8,600 grants in steady state and expire one per pair (the real hot path).
+ *
+ * Run: npx tsx scripts/bench/limiter.ts   (RQ_BENCH_RUNS, RQ_BENCH_PAIRS to scale)
+ */
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import { Limiter, type Effect } from "@ratequeue/limiter";
+
+export interface LimiterBenchResult {
+  /** Median over runs, acquire+release pairs per second. */
+  readonly uncontendedPairsPerSec: number;
+  readonly contended10PairsPerSec: number;
+  readonly contended100kPairsPerSec: number;
+  /** contended10 / contended100k: 1 means queue length costs nothing; the target is <= 2. */
+  readonly slowdownAt100k: number;
+  readonly runs: number;
+}
+
+const STEP_MS = 7;
+const CONFIG = {
+  limits: [
+    { kind: "rate", limit: 10_000, windowMs: 60_000 }, // RPM
+    { kind: "load", limit: 2_000_000, windowMs: 60_000, dimension: "tokens" }, // TPM
+    { kind: "concurrency", limit: 100 },
+  ],
+};
+
+function setup(): Limiter {
+  const l = new Limiter();
+  l.apply({ type: "putResource", at: 0, name: "gpt", config: CONFIG });
+  for (let s = 0; s < 100; s++) l.apply({ type: "openSession", at: 0, sessionId: `s${s}`, ttlMs: 86_400_000 });
+  return l;
+}
+
+function grantOf(effects: Effect[]): number {
+  for (const e of effects) if (e.type === "granted") return e.leaseId;
+  throw new Error(`expected a grant, got ${JSON.stringify(effects)}`);
+}
+
+function uncontended(pairs: number): number {
+  const l = setup();
+  let at = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < pairs; i++) {
+    at += STEP_MS;
+    const sessionId = `s${i % 100}`;
+    const lease = grantOf(l.apply({ type: "acquire", at, sessionId, requestId: `r${i}`, resource: "gpt", load: { tokens: 150 } }));
+    l.apply({ type: "release", at, sessionId, leaseId: lease });
+  }
+  return pairs / ((performance.now() - t0) / 1000);
+}
+
+function contended(waiters: number, pairs: number): number {
+  const l = setup();
+  let at = 0;
+  let next = 0;
+  const held: { leaseId: number; sessionId: string }[] = [];
+  const acquire = (): Effect[] => {
+    const i = next++;
+    const sessionId = `s${i % 100}`;
+    return l.apply({ type: "acquire", at, sessionId, requestId: `r${i}`, resource: "gpt", load: { tokens: 150 }, timeoutMs: 3_600_000 });
+  };
+  for (let i = 0; i < 100; i++) {
+    at += STEP_MS;
+    held.push({ leaseId: grantOf(acquire()), sessionId: `s${(next - 1) % 100}` });
+  }
+  for (let i = 0; i < waiters; i++) acquire();
+  if (l.resource("gpt")?.queued.default !== waiters) throw new Error("setup: queue is not full");
+  let head = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < pairs; i++) {
+    at += STEP_MS;
+    const h = held[head++] as { leaseId: number; sessionId: string };
+    const e = l.apply({ type: "release", at, sessionId: h.sessionId, leaseId: h.leaseId });
+    const g = e[1];
+    if (g?.type !== "granted") throw new Error("release did not grant the head");
+    held.push({ leaseId: g.leaseId, sessionId: g.sessionId });
+    const q = acquire();
+    if (q[0]?.type !== "queued") throw new Error("acquire did not queue");
+  }
+  const elapsedMs = performance.now() - t0;
+  if (l.resource("gpt")?.queued.default !== waiters) throw new Error("queue length drifted");
+  return pairs / (elapsedMs / 1000);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+export async function runLimiterBench(options: { runs?: number; pairs?: number } = {}): Promise<LimiterBenchResult> {
+  const runs = options.runs ?? Number(process.env.RQ_BENCH_RUNS ?? 5);
+  const pairs = options.pairs ?? Number(process.env.RQ_BENCH_PAIRS ?? 200_000);
+  uncontended(20_000); // warm up the JIT
+  contended(10, 20_000);
+  const u: number[] = [];
+  const c10: number[] = [];
+  const c100k: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    u.push(uncontended(pairs));
+    c10.push(contended(10, pairs));
+    c100k.push(contended(100_000, pairs));
+  }
+  const result = {
+    uncontendedPairsPerSec: Math.round(median(u)),
+    contended10PairsPerSec: Math.round(median(c10)),
+    contended100kPairsPerSec: Math.round(median(c100k)),
+    slowdownAt100k: Number((median(c10) / median(c100k)).toFixed(2)),
+    runs,
+  };
+  return result;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await runLimiterBench();
+  const fmt = (n: number): string => n.toLocaleString("en-US");
+  console.log(`limiter bench (median of ${r.runs} runs; RPM + TPM sliding + concurrency, one core)`);
+  console.log(`  uncontended              ${fmt(r.uncontendedPairsPerSec)} acquire+release pairs/s`);
+  console.log(`  10 waiters queued        ${fmt(r.contended10PairsPerSec)} pairs/s`);
+  console.log(`  100,000 waiters queued   ${fmt(r.contended100kPairsPerSec)} pairs/s  (${r.slowdownAt100k}x slower than at 10)`);
+}
