@@ -18,6 +18,8 @@ export interface ClusterOptions {
   readonly resources?: Record<string, unknown>;
   readonly tickMs?: number;
   readonly electionTicks?: number;
+  /** More `ratequeue start` flags, for every node. */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface NodeStatus {
@@ -27,6 +29,9 @@ export interface NodeStatus {
   leader: string | null;
   commitIndex: number;
   appliedIndex: number;
+  lastIndex: number;
+  sessions: number;
+  peers: { id: string; voter: boolean; url: string | null; match?: number }[];
 }
 
 /** One `ratequeue start` process. */
@@ -71,6 +76,24 @@ export class NodeProcess {
     await exited;
   }
 
+  /** Waits (bounded) until the process has written a line matching `pattern`; returns that line. */
+  async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+    let line: string | undefined;
+    await waitFor(
+      () => (line = this.output.split("\n").find((l) => pattern.test(l))) !== undefined,
+      { timeoutMs, what: `${this.id} to log ${pattern}`, dump: () => this.output.split("\n").slice(-40).join("\n") },
+    );
+    return line!;
+  }
+
+  /** Resolves with the exit code (null if killed by a signal) when the process exits. */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const proc = this.proc;
+    if (proc === null) throw new Error(`${this.id} was never started`);
+    if (!this.running) return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode as NodeJS.Signals | null });
+    return new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+  }
+
   async status(): Promise<NodeStatus | null> {
     try {
       const res = await fetch(`${this.httpUrl}/v1/status`, { signal: AbortSignal.timeout(1_000) });
@@ -111,6 +134,7 @@ export class Cluster {
         "--election-ticks", String(options.electionTicks ?? 10),
         ...(options.snapshotEntries === undefined ? [] : ["--snapshot-entries", String(options.snapshotEntries)]),
         ...(options.sessionTtlMs === undefined ? [] : ["--session-ttl-ms", String(options.sessionTtlMs)]),
+        ...(options.extraArgs ?? []),
       ];
       return new NodeProcess(id, ports[i]!, dataDir, args);
     });
@@ -160,6 +184,19 @@ export class Cluster {
     return { status: res.status, json: text === "" ? null : JSON.parse(text) };
   }
 
+  /** GET /v1/resources/{name} on the leader (or `node`); throws unless 200. */
+  async resource(name: string, node?: NodeProcess): Promise<ResourceJson> {
+    const r = await this.admin("GET", `/v1/resources/${encodeURIComponent(name)}`, undefined, node);
+    if (r.status !== 200) throw new Error(`GET resource ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json as ResourceJson;
+  }
+
+  /** Starts every node that is not running (after kills) and waits for a leader. */
+  async restartAll(): Promise<NodeProcess> {
+    for (const n of this.nodes) if (!n.running) n.start();
+    return this.waitForLeader();
+  }
+
   dump(): string {
     return this.nodes.map((n) => `--- ${n.id} (port ${n.port}) ---\n${n.output.split("\n").slice(-40).join("\n")}`).join("\n");
   }
@@ -171,6 +208,33 @@ export class Cluster {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+}
+
+/** What GET /v1/resources/{name} answers. */
+export interface ResourceJson {
+  name: string;
+  limits: Record<string, unknown>[];
+  lanes: Record<string, { weight: number }>;
+  lanePolicy: string;
+  usage: (Record<string, unknown> & { kind: string; limit: number; used: number })[];
+  leasesHeld: number;
+  queued: Record<string, number>;
+  cooldownUntil: number | null;
+}
+
+/** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs` naming `what`. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; everyMs?: number; what: string; dump?: () => string },
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${options.what}${options.dump === undefined ? "" : `\n${options.dump()}`}`);
+    }
+    await sleep(options.everyMs ?? 50);
   }
 }
 

@@ -3,7 +3,9 @@ import {
   decodeServerFrame,
   encodeClientFrame,
   PROTOCOL_VERSION,
+  type Acquire,
   type ClientMessage,
+  type Granted,
   type ServerMessage,
   type Welcome,
 } from "@ratequeue/protocol";
@@ -22,6 +24,7 @@ export class RawClient {
   #closedWaiters: (() => void)[] = [];
   #nextRequestId = 1;
   welcome: Welcome | null = null;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
 
   private constructor(readonly ws: WebSocket) {
     ws.on("message", (data: Buffer) => {
@@ -34,6 +37,7 @@ export class RawClient {
       }
     });
     ws.on("close", (code, reason) => {
+      if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
       this.closeCode = code;
       this.closeReason = reason.toString();
       for (const w of this.#closedWaiters.splice(0)) w();
@@ -51,12 +55,20 @@ export class RawClient {
     return new RawClient(ws);
   }
 
-  /** Connects and says hello; resolves with the first answer (welcome, notLeader or error). */
+  /**
+   * Connects and says hello; resolves with the first answer (welcome, notLeader or error).
+   * After a welcome it heartbeats every quarter TTL, as the SDK does, until the socket closes.
+   */
   static async connect(url: string, apiKey: string, extra: { resume?: string; ttlMs?: number } = {}): Promise<RawClient> {
     const c = await RawClient.open(url);
     c.send([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey, ...extra }]);
     const first = await c.next((m) => m.type === "welcome" || m.type === "notLeader" || m.type === "error");
-    if (first.type === "welcome") c.welcome = first;
+    if (first.type === "welcome") {
+      c.welcome = first;
+      c.#heartbeatTimer = setInterval(() => {
+        if (c.ws.readyState === WebSocket.OPEN) c.send([{ type: "heartbeat" }]);
+      }, Math.max(100, Math.floor(first.ttlMs / 4)));
+    }
     return c;
   }
 
@@ -96,6 +108,32 @@ export class RawClient {
     return this.#nextRequestId++;
   }
 
+  /** Sends one acquire under a fresh request id; returns the id. */
+  acquire(resource: string, fields: Omit<Acquire, "type" | "requestId" | "resource"> = {}): number {
+    const requestId = this.newRequestId();
+    this.send([{ type: "acquire", requestId, resource, ...fields }]);
+    return requestId;
+  }
+
+  /** Sends a release under a fresh request id; returns the id. */
+  release(leaseId: string): number {
+    const requestId = this.newRequestId();
+    this.send([{ type: "release", requestId, leaseId }]);
+    return requestId;
+  }
+
+  /** Waits for the final answer to an acquire and insists it is a grant. */
+  async granted(requestId: number, timeoutMs?: number): Promise<Granted> {
+    const m = await this.outcome(requestId, timeoutMs);
+    if (m.type !== "granted") throw new Error(`request ${requestId}: expected granted, got ${JSON.stringify(m)}`);
+    return m;
+  }
+
+  /** Continues request ids after a reconnect (resends reuse the old ids; new requests must not). */
+  skipRequestIdsTo(next: number): void {
+    this.#nextRequestId = Math.max(this.#nextRequestId, next);
+  }
+
   /** The next message (including ones already received and not yet consumed by `next`) matching `match`. */
   next(match: (m: ServerMessage) => boolean, timeoutMs = 15_000): Promise<ServerMessage> {
     return new Promise((resolve, reject) => {
@@ -132,7 +170,9 @@ export class RawClient {
     return new Promise((resolve) => this.#closedWaiters.push(resolve));
   }
 
+  /** Drops the connection without a goodbye (as a crashed worker would): no more heartbeats. */
   close(): void {
+    if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
     this.ws.terminate();
   }
 }
