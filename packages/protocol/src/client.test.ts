@@ -3,7 +3,7 @@ import { pack, Unpackr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { checkClientMessage, decodeClientFrame, encodeClientFrame } from "./client.js";
 import { ProtocolEncodeError } from "./codes.js";
-import { MAX_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
+import { MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
 import { arbBatch, arbClientMessage, checkProperty } from "./testkit.js";
 import type { ClientMessage } from "./types.js";
 
@@ -226,6 +226,22 @@ describe("client frames: bad input gets a specific error", () => {
       expect(result.error.message).toContain(c.says);
     });
   }
+
+  it("holds a first frame to the hello cap when asked, before any decoding", () => {
+    const hello = encodeClientFrame([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: "k".repeat(256), clientName: "n".repeat(64), resume: "s".repeat(128) }]);
+    expect(hello.byteLength).toBeLessThan(MAX_HELLO_FRAME_BYTES);
+    expect(decodeClientFrame(hello, { maxFrameBytes: MAX_HELLO_FRAME_BYTES }).ok).toBe(true);
+    const big = new Uint8Array(MAX_HELLO_FRAME_BYTES + 1);
+    expect(decodeClientFrame(big, { maxFrameBytes: MAX_HELLO_FRAME_BYTES })).toEqual({
+      ok: false,
+      error: { code: "RQ_FRAME_TOO_LARGE", message: "frame of 4097 bytes exceeds the 4096-byte cap" },
+    });
+  });
+
+  it("never raises the cap above MAX_FRAME_BYTES", () => {
+    const result = decodeClientFrame(new Uint8Array(MAX_FRAME_BYTES + 1), { maxFrameBytes: 10 * MAX_FRAME_BYTES });
+    expect(result.ok ? null : result.error.code).toBe("RQ_FRAME_TOO_LARGE");
+  });
 
   it("refuses a value that is not bytes", () => {
     const result = decodeClientFrame("hello" as unknown as Uint8Array);

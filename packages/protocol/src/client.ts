@@ -2,7 +2,7 @@
  * Client -> node messages (/v1/client): their wire records and readers.
  */
 import type { ProtocolError } from "./codes.js";
-import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
+import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type DecodeOptions, type MessageCodec } from "./frame.js";
 import {
   API_KEY,
   CLIENT_INFO,
@@ -184,14 +184,16 @@ export function encodeClientFrame(messages: readonly ClientMessage[]): Uint8Arra
 }
 
 /**
- * Decodes and validates one client frame. Never throws.
+ * Decodes and validates one client frame. Never throws. Pass
+ * `{ maxFrameBytes: MAX_HELLO_FRAME_BYTES }` for a connection's first frame,
+ * which is decoded before the client is authenticated.
  *
  * @example
- * const result = decodeClientFrame(data);
+ * const result = decodeClientFrame(data, conn.helloDone ? {} : { maxFrameBytes: MAX_HELLO_FRAME_BYTES });
  * if (!result.ok) return ws.close(1008, result.error.message.slice(0, 120));
  */
-export function decodeClientFrame(bytes: Uint8Array): DecodeResult<ClientMessage> {
-  return decodeFrame(clientDirection, bytes);
+export function decodeClientFrame(bytes: Uint8Array, options?: DecodeOptions): DecodeResult<ClientMessage> {
+  return decodeFrame(clientDirection, bytes, options);
 }
 
 /**

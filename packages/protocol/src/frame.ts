@@ -183,15 +183,22 @@ export function encodeFrame<M extends { readonly type: string }>(direction: Dire
   return bytes;
 }
 
+export interface DecodeOptions {
+  /** A lower byte cap for this frame than the direction's, e.g. MAX_HELLO_FRAME_BYTES for a first frame. */
+  readonly maxFrameBytes?: number;
+}
+
 /** Decodes and validates one frame. Never throws. */
-export function decodeFrame<M extends { readonly type: string }>(direction: Direction<M>, bytes: unknown): DecodeResult<M> {
+export function decodeFrame<M extends { readonly type: string }>(
+  direction: Direction<M>,
+  bytes: unknown,
+  options: DecodeOptions = {},
+): DecodeResult<M> {
   if (!(bytes instanceof Uint8Array)) return { ok: false, error: problem("RQ_PROTOCOL", "a frame must be a Uint8Array") };
   // The cap is checked first: a frame over it costs no decoding work at all.
-  if (bytes.byteLength > direction.maxFrameBytes) {
-    return {
-      ok: false,
-      error: problem("RQ_FRAME_TOO_LARGE", `frame of ${bytes.byteLength} bytes exceeds the ${direction.maxFrameBytes}-byte cap`),
-    };
+  const maxFrameBytes = Math.min(direction.maxFrameBytes, options.maxFrameBytes ?? Infinity);
+  if (bytes.byteLength > maxFrameBytes) {
+    return { ok: false, error: problem("RQ_FRAME_TOO_LARGE", `frame of ${bytes.byteLength} bytes exceeds the ${maxFrameBytes}-byte cap`) };
   }
   if (bytes.byteLength === 0) return { ok: false, error: problem("RQ_PROTOCOL", "empty frame") };
   let value: unknown;

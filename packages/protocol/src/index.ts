@@ -4,6 +4,7 @@
  */
 export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
+export type { DecodeOptions } from "./frame.js";
 export * from "./limits.js";
 export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
 export { encodeServerFrame, decodeServerFrame } from "./server.js";

@@ -13,6 +13,13 @@ export const PROTOCOL_VERSION = 1;
 
 /** Largest client or server frame, checked before any decoding work. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
+/**
+ * Cap for a client connection's first frame (its hello), which a node decodes
+ * before it knows who is talking: decoding costs CPU in proportion to the
+ * bytes (hostile frames up to ~0.3 ms per KiB), so unauthenticated input stays
+ * small. Pass it as `decodeClientFrame(bytes, { maxFrameBytes })`.
+ */
+export const MAX_HELLO_FRAME_BYTES = 4096;
 /** Largest peer frame (Raft appends and snapshot chunks), checked before any decoding work. */
 export const MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024;
 /** Most messages in one frame (a frame is a batch). */
