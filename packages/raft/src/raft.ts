@@ -49,10 +49,6 @@ const AFTER_PERSIST: ReadonlySet<Message["type"]> = new Set<Message["type"]>([
 /** Re-send an unacknowledged snapshot chunk after this many heartbeat answers. */
 const SNAPSHOT_RESEND_HEARTBEATS = 3;
 
-/** Distributes a type over a union, so that omitting keys keeps it discriminated. */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type Outgoing = DistributiveOmit<Message, "from">;
-
 interface PendingRead {
   readonly seq: number;
   readonly index: number;
@@ -330,7 +326,7 @@ export class Raft {
     const lastTerm = this.log.lastTerm();
     for (const id of this.conf.voters) {
       if (id === this.id) continue;
-      this.send({ type: kind, to: id, term: voteTerm, lastIndex, lastTerm, transfer });
+      this.send({ from: this.id, type: kind, to: id, term: voteTerm, lastIndex, lastTerm, transfer });
     }
   }
 
@@ -372,9 +368,9 @@ export class Raft {
     } else if (m.term !== 0 && m.term < this.term) {
       if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") {
         // A stale leader learns of the newer term from our answer and steps down.
-        this.send({ type: "heartbeatResponse", to: m.from, term: this.term, readSeq: 0 });
+        this.send({ from: this.id, type: "heartbeatResponse", to: m.from, term: this.term, readSeq: 0 });
       } else if (m.type === "preVote") {
-        this.send({ type: "preVoteResponse", to: m.from, term: this.term, reject: true, ...this.commitHint() });
+        this.send({ from: this.id, type: "preVoteResponse", to: m.from, term: this.term, reject: true, ...this.commitHint() });
       }
       return;
     }
@@ -404,13 +400,13 @@ export class Raft {
     const canVote =
       this.vote === m.from || (this.vote === null && this.leader === null) || (m.type === "preVote" && m.term > this.term);
     if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
-      this.send({ type: responseType, to: m.from, term: m.term, reject: false, ...this.commitHint() });
+      this.send({ from: this.id, type: responseType, to: m.from, term: m.term, reject: false, ...this.commitHint() });
       if (m.type === "vote") {
         this.electionElapsed = 0;
         this.vote = m.from;
       }
     } else {
-      this.send({ type: responseType, to: m.from, term: this.term, reject: true, ...this.commitHint() });
+      this.send({ from: this.id, type: responseType, to: m.from, term: this.term, reject: true, ...this.commitHint() });
     }
   }
 
@@ -526,16 +522,16 @@ export class Raft {
     // Fast back-off (thesis 5.3 optimisation): tell the leader where our logs may agree.
     const hintIndex = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
     const hintTerm = this.log.term(hintIndex) ?? 0;
-    this.send({ type: "appendResponse", to: m.from, term: this.term, reject: true, index: m.prevIndex, hintIndex, hintTerm });
+    this.send({ from: this.id, type: "appendResponse", to: m.from, term: this.term, reject: true, index: m.prevIndex, hintIndex, hintTerm });
   }
 
   private sendAppendResponse(to: NodeId, r: { reject: false; index: number }): void {
-    this.send({ type: "appendResponse", to, term: this.term, reject: r.reject, index: r.index, hintIndex: 0, hintTerm: 0 });
+    this.send({ from: this.id, type: "appendResponse", to, term: this.term, reject: r.reject, index: r.index, hintIndex: 0, hintTerm: 0 });
   }
 
   private handleHeartbeat(m: HeartbeatMessage): void {
     this.log.commitTo(m.commit);
-    this.send({ type: "heartbeatResponse", to: m.from, term: this.term, readSeq: m.readSeq });
+    this.send({ from: this.id, type: "heartbeatResponse", to: m.from, term: this.term, readSeq: m.readSeq });
   }
 
   private handleSnapshot(m: SnapshotMessage): void {
@@ -553,7 +549,7 @@ export class Raft {
       incoming.buffer.byteLength !== m.totalBytes
     ) {
       if (m.offset !== 0) {
-        this.send({ type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: 0 });
+        this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: 0 });
         return;
       }
       incoming = { meta, buffer: new Uint8Array(m.totalBytes), received: 0 };
@@ -561,14 +557,14 @@ export class Raft {
     }
     if (m.offset !== incoming.received) {
       // A duplicate or a gap: say where we are and let the leader continue from there.
-      this.send({ type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
+      this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
       return;
     }
     // Copy at the chunk boundary: the message's bytes may be a view into a transport buffer.
     incoming.buffer.set(m.data, m.offset);
     incoming.received += m.data.byteLength;
     if (incoming.received < incoming.buffer.byteLength) {
-      this.send({ type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
+      this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
       return;
     }
     this.incomingSnapshot = null;
@@ -628,7 +624,7 @@ export class Raft {
       if (id === this.id) continue;
       // Only commit what the member is known to hold, so that it never commits an entry it lacks.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send({ type: "heartbeat", to: id, term: this.term, commit, readSeq });
+      this.send({ from: this.id, type: "heartbeat", to: id, term: this.term, commit, readSeq });
     }
   }
 
@@ -653,7 +649,7 @@ export class Raft {
     if (entries.length === 0 && !sendIfEmpty) return false;
     let bytes = 0;
     for (const e of entries) bytes += e.data.byteLength;
-    this.send({ type: "append", to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
+    this.send({ from: this.id, type: "append", to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
     pr.sentEntries({ lastIndex: prevIndex + entries.length, count: entries.length, bytes });
     return true;
   }
@@ -683,6 +679,7 @@ export class Raft {
     const end = Math.min(out.offset + this.cfg.snapshotChunkBytes, data.byteLength);
     out.heartbeatsSinceSend = 0;
     this.send({
+      from: this.id,
       type: "snapshot",
       to,
       term: this.term,
@@ -732,7 +729,7 @@ export class Raft {
       // Each round sends at least one entry, so this ends at the last index or when the window is full.
     }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-      this.send({ type: "timeoutNow", to: m.from, term: this.term });
+      this.send({ from: this.id, type: "timeoutNow", to: m.from, term: this.term });
     }
     if (this.leaving) this.maybeHandOver();
   }
@@ -818,7 +815,7 @@ export class Raft {
     if (read.requester === this.id) {
       this.readStates.push({ index: read.index, context: read.context });
     } else {
-      this.send({ type: "readIndexResponse", to: read.requester, term: this.term, index: read.index, context: read.context });
+      this.send({ from: this.id, type: "readIndexResponse", to: read.requester, term: this.term, index: read.index, context: read.context });
     }
   }
 
@@ -870,14 +867,14 @@ export class Raft {
       return { outcome: "accepted" };
     }
     if (this.leader === null) return this.refuse("NO_LEADER", "no leader is known");
-    this.send({ type: "readIndex", to: this.leader, term: 0, context });
+    this.send({ from: this.id, type: "readIndex", to: this.leader, term: 0, context });
     return { outcome: "forwarded", leader: this.leader };
   }
 
   transferLeadership(to: NodeId): TransferResult {
     if (this.role !== "leader") {
       if (this.leader === null) return this.refuse("NO_LEADER", "no leader is known");
-      this.send({ type: "transferLeader", to: this.leader, term: 0, transferee: to });
+      this.send({ from: this.id, type: "transferLeader", to: this.leader, term: 0, transferee: to });
       return { outcome: "forwarded", leader: this.leader };
     }
     if (to === this.id) return this.refuse("INVALID_TRANSFER", "this node is already the leader");
@@ -888,7 +885,7 @@ export class Raft {
     // Thesis 3.10: stop taking proposals, bring the target up to date, then tell it to campaign.
     this.leadTransferee = to;
     this.electionElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to, term: this.term });
+    if (pr.match === this.log.lastIndex()) this.send({ from: this.id, type: "timeoutNow", to, term: this.term });
     else this.sendAppend(to, true);
     return { outcome: "accepted" };
   }
@@ -978,7 +975,7 @@ export class Raft {
     const last = this.log.lastIndex();
     const heir = this.conf.voters.find((v) => v !== this.id && this.prs.get(v)?.match === last);
     if (heir === undefined) return;
-    this.send({ type: "timeoutNow", to: heir, term: this.term });
+    this.send({ from: this.id, type: "timeoutNow", to: heir, term: this.term });
     this.becomeFollower(this.term, null);
   }
 
@@ -1007,9 +1004,9 @@ export class Raft {
 
   // ---------------------------------------------------------------- messages out
 
-  private send(m: Outgoing): void {
-    const msg = { ...m, from: this.id } as Message;
-    if (AFTER_PERSIST.has(msg.type)) this.msgsAfterPersist.push(msg);
-    else this.msgsNow.push(msg);
+  private send(m: Message): void {
+    assert(m.from === this.id, "messages are sent from this node");
+    if (AFTER_PERSIST.has(m.type)) this.msgsAfterPersist.push(m);
+    else this.msgsNow.push(m);
   }
 }
