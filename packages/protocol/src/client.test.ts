@@ -153,6 +153,13 @@ describe("client frames: bad input gets a specific error", () => {
       path: "messages[0].resource",
       says: "129 chars (max 128)",
     },
+    {
+      name: "a resource name with non-ASCII characters (escaped in the message)",
+      frame: rawFrame({ ...goodAcquire, resource: "gpt-\u00e4\u{1f600}" }),
+      code: "RQ_PROTOCOL",
+      path: "messages[0].resource",
+      says: 'got "gpt-\\u00e4\\ud83d\\ude00"',
+    },
     { name: "a resource name with a space", frame: rawFrame({ ...goodAcquire, resource: "a b" }), code: "RQ_PROTOCOL", path: "messages[0].resource", says: '"a b"' },
     { name: "a negative load", frame: rawFrame({ ...goodAcquire, load: -1 }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got -1" },
     { name: "a NaN load", frame: rawFrame({ ...goodAcquire, load: NaN }), code: "RQ_PROTOCOL", path: "messages[0].load", says: "got NaN" },

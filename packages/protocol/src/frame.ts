@@ -113,8 +113,17 @@ function unpackStateless(bytes: Uint8Array): unknown {
 const DECODING: ReadContext = { copyBytes: true };
 const CHECKING: ReadContext = { copyBytes: false };
 
+/**
+ * Error messages are printable ASCII (anything else escaped as \uXXXX), so
+ * any prefix of n characters is n bytes: a node can put `message.slice(0, 120)`
+ * in a WebSocket close reason, which ws refuses (throws) above 123 bytes.
+ */
+function ascii(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function problem(code: ProtocolErrorCode, message: string, path?: string): ProtocolError {
-  return path === undefined ? { code, message } : { code, message: `${path}: ${message}`, path };
+  return path === undefined ? { code, message: ascii(message) } : { code, message: ascii(`${path}: ${message}`), path: ascii(path) };
 }
 
 /** The text of anything thrown, without risking a second throw. */
