@@ -60,7 +60,7 @@ interface Pending {
 /** Listener for applied operations: every node calls it for every op, in log order. */
 export type ApplyListener = (results: readonly OpResult[], at: number) => void;
 
-/** Entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
+/** Most entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
 const CATCH_UP_ENTRIES = 1_000;
 /** A proposal waits at most this long for its entry to apply before its waiter is told it is lost. */
 const PROPOSAL_TIMEOUT_MS = 10_000;
@@ -376,7 +376,11 @@ export class NodeCore {
     const data = this.#state.snapshot();
     const snapshot = this.#mem.createSnapshot(index, this.#raw.status().confState, data);
     this.#snapshotIndex = index;
-    this.#mem.compact(Math.max(this.#mem.firstIndex() - 1, index - CATCH_UP_ENTRIES));
+    // Keep a tail behind the snapshot for briefly lagging followers, but never more than the snapshot interval
+    // (an operator who snapshots every n entries asked for a log of about n). Compact only when that moves the
+    // start: compacting to an index already compacted is an error (the first snapshots of a young log).
+    const compactTo = index - Math.min(CATCH_UP_ENTRIES, this.#o.snapshotEntries);
+    if (compactTo > this.#mem.firstIndex() - 1) this.#mem.compact(compactTo);
     await this.#o.store.compact(snapshot);
     this.#log.info({ index, bytes: data.length }, "snapshot taken, log compacted");
   }
