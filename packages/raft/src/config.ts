@@ -27,7 +27,7 @@ export interface RaftConfig {
   readonly maxUncommittedEntriesBytes?: number;
   /** Largest snapshot chunk in one message. Default 1 MiB. */
   readonly snapshotChunkBytes?: number;
-  /** On restart: the highest index the application has already applied (0 for none). */
+  /** On restart: the highest index the application has already applied. Default (0): the storage snapshot's index. */
   readonly applied?: number;
   /** A follower forwards proposals to the leader (true) or refuses them with the leader's id (false). Default true. */
   readonly forwardProposals?: boolean;

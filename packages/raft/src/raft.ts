@@ -137,15 +137,31 @@ export class Raft {
       throw new RaftError(RaftErrorCode.INVARIANT, `stored commit ${hardState.commit} is beyond the last index ${this.log.lastIndex()}`);
     }
     this.log.commitTo(hardState.commit);
-    if (cfg.applied > 0) {
-      if (cfg.applied > this.log.committed) {
-        throw new RaftConfigError(`applied (${cfg.applied}) is beyond the stored commit index (${this.log.committed})`);
-      }
-      this.replayConfChanges(cfg.applied);
-      this.log.applied = Math.max(this.log.applied, cfg.applied);
-      this.log.applying = this.log.applied;
+    // The application's state starts from the storage's snapshot, so that is the least it has applied.
+    const snapshotIndex = Math.max(this.log.firstIndex() - 1, this.storageSnapshotIndex());
+    this.log.commitTo(snapshotIndex);
+    const applied = cfg.applied === 0 ? snapshotIndex : cfg.applied;
+    if (applied < snapshotIndex) {
+      throw new RaftConfigError(
+        `applied (${applied}) is below the storage snapshot (${snapshotIndex}): restore the application from the snapshot`,
+      );
     }
+    if (applied > this.log.committed) {
+      throw new RaftConfigError(`applied (${applied}) is beyond the stored commit index (${this.log.committed})`);
+    }
+    this.replayConfChanges({ fromIndex: snapshotIndex + 1, toIndex: applied });
+    this.log.applied = applied;
+    this.log.applying = applied;
     this.becomeFollower(this.term, null);
+  }
+
+  private storageSnapshotIndex(): number {
+    try {
+      return this.cfg.storage.snapshot().meta.index;
+    } catch (error) {
+      if (error instanceof RaftError && error.code === RaftErrorCode.SNAPSHOT_UNAVAILABLE) return 0;
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- status
@@ -980,13 +996,9 @@ export class Raft {
   }
 
   /** On restart: membership as of `applied` = stored snapshot's conf state + the conf changes after it. */
-  private replayConfChanges(applied: number): void {
-    let from = this.log.firstIndex();
-    try {
-      from = Math.max(from, this.cfg.storage.snapshot().meta.index + 1);
-    } catch (error) {
-      if (!(error instanceof RaftError)) throw error;
-    }
+  private replayConfChanges(range: { fromIndex: number; toIndex: number }): void {
+    const applied = range.toIndex;
+    const from = range.fromIndex;
     for (let lo = from; lo <= applied; ) {
       const batch = this.log.slice(lo, applied + 1, this.cfg.maxSizePerMsgBytes);
       for (const entry of batch) {

@@ -44,6 +44,13 @@ describe("RaftConfig validation", () => {
     expect(String((error as Error).message)).toMatch(message);
   });
 
+  test("applied below the storage snapshot is refused: the application must restore the snapshot", () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot({ meta: { index: 20, term: 2, confState: { voters: ["n1"], learners: [], removed: [] } }, data: new Uint8Array() });
+    expect(() => new RawNode({ id: "n1", storage, rng: createRng(1), applied: 10 })).toThrow(/below the storage snapshot \(20\)/);
+    expect(new RawNode({ id: "n1", storage, rng: createRng(1) }).status()).toMatchObject({ applied: 20, commit: 20 });
+  });
+
   test("fills defaults", () => {
     const n = fresh();
     expect(n.status()).toMatchObject({ id: "n1", role: "follower", term: 1, commit: 1, applied: 1, lastIndex: 1 });
