@@ -17,17 +17,18 @@ describe("the SDK across a kill -9 of the leader", () => {
     await warm.release();
     const leader = await cluster.waitForLeader();
     // 40 acquires against 30 slots: 30 are granted, 10 wait in the queue when the leader dies.
+    type Outcome = { lease?: Lease; error?: Error };
     const outcomes = Array.from({ length: 40 }, () =>
       rq.acquire("pool", { timeoutMs: 25_000 }).then(
-        (lease) => ({ lease }),
-        (error: Error) => ({ error }),
+        (lease): Outcome => ({ lease }),
+        (error: Error): Outcome => ({ error }),
       ),
     );
     await sleep(50);
     await leader.kill("SIGKILL");
     const newLeader = await cluster.waitForLeader(20_000, leader.id);
     // Release a few of the granted leases so that waiters can be granted by the new leader.
-    const settled: { lease?: Lease; error?: Error }[] = [];
+    const settled: Outcome[] = [];
     const early = await Promise.race([Promise.all(outcomes.slice(0, 10)), sleep(25_000).then(() => null)]);
     expect(early, "the first acquires must finish").not.toBeNull();
     for (const o of early!) if (o.lease) await o.lease.release();
