@@ -247,6 +247,22 @@ describe("flow control", () => {
   });
 });
 
+describe("transport feedback", () => {
+  test("reportUnreachable: the leader stops pipelining to that follower and probes it", () => {
+    const c = new TestCluster({ voters: VOTERS });
+    c.elect("n1");
+    c.propose("n1", "a");
+    c.stabilize();
+    const leader = c.get("n1").node;
+    expect(leader.status().progress?.n2?.state).toBe("replicate");
+    leader.reportUnreachable("n2");
+    expect(leader.status().progress?.n2?.state).toBe("probe");
+    c.propose("n1", "b");
+    c.stabilize();
+    expect(leader.status().progress?.n2?.state).toBe("replicate");
+  });
+});
+
 describe("restart and catch-up", () => {
   test("a follower that crashes and restarts catches up from its durable log", () => {
     const c = new TestCluster({ voters: VOTERS });
