@@ -99,7 +99,7 @@ const acquire: MessageCodec<Acquire> = {
     if (priority !== undefined) message.priority = priority;
     const lane = readOptionalString(w, "lane", LANE);
     if (lane !== undefined) message.lane = lane;
-    const timeoutMs = readOptionalInt(w, "timeoutMs", 1, MAX_TIMEOUT_MS);
+    const timeoutMs = readOptionalInt(w, "timeoutMs", 0, MAX_TIMEOUT_MS);
     if (timeoutMs !== undefined) message.timeoutMs = timeoutMs;
     const tryOnly = readOptionalBoolean(w, "try");
     if (tryOnly !== undefined) message.try = tryOnly;

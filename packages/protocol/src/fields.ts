@@ -13,6 +13,7 @@ import {
   MAX_LOAD,
   MAX_LOAD_DIMENSIONS,
   MAX_NAME_CHARS,
+  MAX_NODE_ID_CHARS,
   MAX_REQUEST_ID,
   MAX_RESOURCE_NAME_CHARS,
   MAX_URL_CHARS,
@@ -174,14 +175,13 @@ export const RESOURCE_NAME: StringKind = {
 /** Ids the node assigns (session, lease): the resource-name alphabet. */
 export const ID: StringKind = { what: "an id (1-128 of A-Z a-z 0-9 . _ : / -)", maxChars: MAX_ID_CHARS, pattern: /^[A-Za-z0-9._:/-]+$/ };
 /** Node ids: the same rule as packages/node's config. */
-export const NODE_ID: StringKind = { what: "a node id (1-64 of A-Z a-z 0-9 _ -)", maxChars: MAX_NAME_CHARS, pattern: /^[A-Za-z0-9_-]+$/ };
-/** Lanes and load dimensions. The first character is alphanumeric, so `__proto__` can never be a dimension key. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
-export const LANE: StringKind = { what: "a lane name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)", maxChars: MAX_NAME_CHARS, pattern: NAME_PATTERN };
+export const NODE_ID: StringKind = { what: "a node id (1-64 of A-Z a-z 0-9 _ -)", maxChars: MAX_NODE_ID_CHARS, pattern: /^[A-Za-z0-9_-]+$/ };
+/** Lanes and load dimensions: the resource-name alphabet, as packages/limiter names them. */
+export const LANE: StringKind = { what: "a lane name (1-128 of A-Z a-z 0-9 . _ : / -)", maxChars: MAX_NAME_CHARS, pattern: /^[A-Za-z0-9._:/-]+$/ };
 export const DIMENSION: StringKind = {
-  what: "a dimension name (1-64 of A-Z a-z 0-9 . _ : -, alphanumeric first)",
+  what: "a dimension name (1-128 of A-Z a-z 0-9 . _ : / -)",
   maxChars: MAX_NAME_CHARS,
-  pattern: NAME_PATTERN,
+  pattern: /^[A-Za-z0-9._:/-]+$/,
 };
 export const API_KEY: StringKind = { what: "an API key (1-256 printable ASCII, no spaces)", maxChars: MAX_API_KEY_CHARS, pattern: /^[\x21-\x7e]+$/ };
 export const CLIENT_INFO: StringKind = { what: "1-64 printable ASCII characters", maxChars: MAX_CLIENT_INFO_CHARS, pattern: /^[\x20-\x7e]+$/ };
@@ -229,6 +229,8 @@ export function readLoad(w: Wire, field: string): Load {
   const load: Record<string, number> = {};
   for (let i = 0; i < value.length; i += 2) {
     const name = checkString(value[i], `${field}[${i}]`, DIMENSION);
+    // Assigning "__proto__" on a plain object would set its prototype instead of adding a dimension.
+    if (name === "__proto__") throw new FieldError(`${field}[${i}]`, 'the dimension name "__proto__" is reserved');
     if (Object.hasOwn(load, name)) throw new FieldError(`${field}.${name}`, `dimension "${name}" appears twice`);
     load[name] = checkAmount(value[i + 1], `${field}.${name}`);
   }

@@ -1,8 +1,10 @@
 /**
  * The protocol version and every cap the decoders enforce. A value outside a
  * cap is refused with RQ_PROTOCOL (or RQ_FRAME_TOO_LARGE for the byte caps).
- * Caps are deliberately generous for real use and small enough that a
- * hostile frame cannot make a node allocate or loop without bound.
+ * Caps are small enough that a hostile frame cannot make a node allocate or
+ * loop without bound, and never stricter than packages/limiter's own bounds:
+ * a request the state machine would refuse should be refused alone, as
+ * RQ_INVALID, not close its connection as a bad frame.
  */
 
 /**
@@ -29,8 +31,10 @@ export const MAX_MESSAGES_PER_FRAME = 4096;
 export const MAX_RESOURCE_NAME_CHARS = 128;
 /** Ids the node assigns (session, lease): same alphabet as resource names. */
 export const MAX_ID_CHARS = 128;
-/** Node ids, lane names and load dimension names. */
-export const MAX_NAME_CHARS = 64;
+/** Lane names and load dimension names (the resource-name alphabet, as in packages/limiter). */
+export const MAX_NAME_CHARS = 128;
+/** Node ids (as packages/node's config). */
+export const MAX_NODE_ID_CHARS = 64;
 /** API keys: printable ASCII, no spaces. */
 export const MAX_API_KEY_CHARS = 256;
 /** Client name and version in the hello: printable ASCII. */
@@ -48,13 +52,13 @@ export const MAX_LOAD_DIMENSIONS = 16;
 export const MAX_LOAD = Number.MAX_SAFE_INTEGER;
 /** Priorities are integers in [-MAX_PRIORITY, MAX_PRIORITY] (SPEC default 10, higher first). */
 export const MAX_PRIORITY = 1_000_000;
-/** Longest queue wait a request may ask for (one day). */
-export const MAX_TIMEOUT_MS = 86_400_000;
-/** Longest cooldown a client may report (one day). */
-export const MAX_RETRY_AFTER_MS = 86_400_000;
-/** Session TTLs a client may ask for. */
-export const MIN_TTL_MS = 1_000;
-export const MAX_TTL_MS = 600_000;
+/** Longest queue wait a request may ask for (2^31 ms, about 24.8 days; 0 is allowed). */
+export const MAX_TIMEOUT_MS = 2 ** 31;
+/** Longest cooldown a client may report (2^31 ms). */
+export const MAX_RETRY_AFTER_MS = 2 ** 31;
+/** Session TTLs a client may ask for and a node may grant (up to one day). */
+export const MIN_TTL_MS = 1;
+export const MAX_TTL_MS = 86_400_000;
 /** Most nodes listed in a welcome and in a Raft membership list. */
 export const MAX_NODES = 64;
 /** Most ever-removed node ids carried in a membership list. */

@@ -85,7 +85,7 @@ describe("server frames: bad input gets a specific error", () => {
   const cases: { name: string; record: unknown; code: string; path: string; says: string }[] = [
     { name: "a welcome of another version", record: { ...welcome, protocolVersion: 7 }, code: "RQ_PROTOCOL_VERSION", path: "messages[0].protocolVersion", says: "version 7" },
     { name: "a welcome without a session", record: { ...welcome, sessionId: null }, code: "RQ_PROTOCOL", path: "messages[0].sessionId", says: "got null" },
-    { name: "a welcome with a TTL of 0", record: { ...welcome, ttlMs: 0 }, code: "RQ_PROTOCOL", path: "messages[0].ttlMs", says: "got 0" },
+    { name: "a welcome with a TTL of 0", record: { ...welcome, ttlMs: 0 }, code: "RQ_PROTOCOL", path: "messages[0].ttlMs", says: "[1, 86400000], got 0" },
     { name: "a node id with a dot", record: { ...welcome, nodeId: "n.1" }, code: "RQ_PROTOCOL", path: "messages[0].nodeId", says: "node id" },
     {
       name: "a node listed twice",

@@ -45,7 +45,7 @@ export const arbRequestId = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integ
 export const arbResource = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,128}$/);
 export const arbId = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,128}$/);
 export const arbNodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
-export const arbName = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/);
+export const arbName = fc.stringMatching(/^[A-Za-z0-9._:/-]{1,128}$/).filter((name) => name !== "__proto__");
 const arbUrl = fc.stringMatching(/^wss?:\/\/[\x21-\x7e]{1,100}$/);
 const arbAmount = fc.oneof(
   fc.integer({ min: 0, max: 1_000_000 }),
@@ -79,7 +79,7 @@ export const arbClientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
       load: arbLoad,
       priority: fc.integer({ min: -MAX_PRIORITY, max: MAX_PRIORITY }),
       lane: arbName,
-      timeoutMs: fc.integer({ min: 1, max: MAX_TIMEOUT_MS }),
+      timeoutMs: fc.integer({ min: 0, max: MAX_TIMEOUT_MS }),
       try: fc.boolean(),
     },
     { requiredKeys: ["type", "requestId", "resource"] },
