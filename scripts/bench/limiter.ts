@@ -23,6 +23,8 @@ export interface LimiterBenchResult {
   readonly uncontendedPairsPerSec: number;
   readonly contended10PairsPerSec: number;
   readonly contended100kPairsPerSec: number;
+  /** Uncontended, but the sliding RPM/TPM windows hold ~120,000 grants each. */
+  readonly fullWindow120kPairsPerSec: number;
   /** contended10 / contended100k: 1 means queue length costs nothing; the target is <= 2. */
   readonly slowdownAt100k: number;
   readonly runs: number;
@@ -37,9 +39,18 @@ const CONFIG = {
   ],
 };
 
-function setup(): Limiter {
+/** The same limits scaled up so that 2 grants per ms fit: windows hold 120,000 grants. */
+const BIG_WINDOW_CONFIG = {
+  limits: [
+    { kind: "rate", limit: 130_000, windowMs: 60_000 },
+    { kind: "load", limit: 130_000 * 150, windowMs: 60_000, dimension: "tokens" },
+    { kind: "concurrency", limit: 100 },
+  ],
+};
+
+function setup(config: object = CONFIG): Limiter {
   const l = new Limiter();
-  l.apply({ type: "putResource", at: 0, name: "gpt", config: CONFIG });
+  l.apply({ type: "putResource", at: 0, name: "gpt", config });
   for (let s = 0; s < 100; s++) l.apply({ type: "openSession", at: 0, sessionId: `s${s}`, ttlMs: 86_400_000 });
   return l;
 }
@@ -49,16 +60,22 @@ function grantOf(effects: Effect[]): number {
   throw new Error(`expected a grant, got ${JSON.stringify(effects)}`);
 }
 
-function uncontended(pairs: number): number {
-  const l = setup();
+function uncontended(pairs: number, options: { grantsPerMs?: number } = {}): number {
+  const l = options.grantsPerMs === undefined ? setup() : setup(BIG_WINDOW_CONFIG);
   let at = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < pairs; i++) {
-    at += STEP_MS;
+  const perMs = options.grantsPerMs;
+  const pair = (i: number): void => {
+    if (perMs === undefined) at += STEP_MS;
+    else if (i % perMs === 0) at += 1;
     const sessionId = `s${i % 100}`;
     const lease = grantOf(l.apply({ type: "acquire", at, sessionId, requestId: `r${i}`, resource: "gpt", load: { tokens: 150 } }));
     l.apply({ type: "release", at, sessionId, leaseId: lease });
-  }
+  };
+  // Fill the windows first when measuring full windows: 60 s at 2 grants per ms.
+  const fill = perMs === undefined ? 0 : 60_000 * perMs;
+  for (let i = 0; i < fill; i++) pair(i);
+  const t0 = performance.now();
+  for (let i = fill; i < fill + pairs; i++) pair(i);
   return pairs / ((performance.now() - t0) / 1000);
 }
 
@@ -108,8 +125,10 @@ export async function runLimiterBench(options: { runs?: number; pairs?: number }
   const u: number[] = [];
   const c10: number[] = [];
   const c100k: number[] = [];
+  const full: number[] = [];
   for (let r = 0; r < runs; r++) {
     u.push(uncontended(pairs));
+    full.push(uncontended(pairs, { grantsPerMs: 2 }));
     c10.push(contended(10, pairs));
     c100k.push(contended(100_000, pairs));
   }
@@ -117,6 +136,7 @@ export async function runLimiterBench(options: { runs?: number; pairs?: number }
     uncontendedPairsPerSec: Math.round(median(u)),
     contended10PairsPerSec: Math.round(median(c10)),
     contended100kPairsPerSec: Math.round(median(c100k)),
+    fullWindow120kPairsPerSec: Math.round(median(full)),
     slowdownAt100k: Number((median(c10) / median(c100k)).toFixed(2)),
     runs,
   };
@@ -130,4 +150,5 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   console.log(`  uncontended              ${fmt(r.uncontendedPairsPerSec)} acquire+release pairs/s`);
   console.log(`  10 waiters queued        ${fmt(r.contended10PairsPerSec)} pairs/s`);
   console.log(`  100,000 waiters queued   ${fmt(r.contended100kPairsPerSec)} pairs/s  (${r.slowdownAt100k}x slower than at 10)`);
+  console.log(`  120,000 grants in window ${fmt(r.fullWindow120kPairsPerSec)} pairs/s  (uncontended, sliding logs full)`);
 }

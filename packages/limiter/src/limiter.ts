@@ -530,6 +530,8 @@ export class Limiter {
     if (wakeAt !== r.wakeAt) {
       r.wakeAt = wakeAt;
       if (wakeAt !== null) this.wakes.push(wakeAt, r.seq, r);
+      // A wake-up that moved leaves a stale entry; purge them before they outnumber the resources.
+      if (this.wakes.size > 2 * this.resources.size + 1024) this.wakes.filter((x, key) => this.resources.get(x.name) === x && x.wakeAt === key);
     }
   }
 

@@ -17,6 +17,13 @@ export class SlidingWindow implements Window {
   private seqs: number[] = [];
   private head = 0;
   private sum = 0;
+  /**
+   * fitAt's last answer. Expiry alone never changes it (entries that left the
+   * window do not count at any later time), so only a charge or a settle
+   * invalidates it: a blocked head costs one walk per change, not per pump.
+   */
+  private changes = 0;
+  private cached = { changes: -1, amount: 0, cap: 0, fitAt: 0 };
 
   constructor(readonly windowMs: number) {}
 
@@ -51,10 +58,15 @@ export class SlidingWindow implements Window {
     if (amount > cap) return Infinity;
     let sum = this.sum;
     if (sum + amount <= cap) return at;
+    const c = this.cached;
+    if (c.changes === this.changes && c.amount === amount && c.cap === cap) return c.fitAt;
     // Walk from the oldest grant until enough has left: O(grants that must leave).
     for (let i = this.head; i < this.ats.length; i++) {
       sum -= this.amounts[i] as number;
-      if (sum + amount <= cap) return (this.ats[i] as number) + this.windowMs;
+      if (sum + amount <= cap) {
+        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.windowMs };
+        return this.cached.fitAt;
+      }
     }
     throw new Error("sliding window: amount <= cap but never fits");
   }
@@ -64,6 +76,7 @@ export class SlidingWindow implements Window {
     this.amounts.push(amount);
     this.seqs.push(seq);
     this.sum += amount;
+    this.changes++;
   }
 
   private indexOf(seq: number): number {
@@ -87,6 +100,7 @@ export class SlidingWindow implements Window {
     if (next < 0) throw new Error("sliding window: settle below zero");
     this.amounts[i] = next;
     this.sum += diff;
+    this.changes++;
   }
 
   wouldOverflow(diff: number): boolean {
