@@ -7,7 +7,7 @@ export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
 export type { DecodeOptions } from "./frame.js";
 export * from "./limits.js";
 export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
-export { encodeServerFrame, decodeServerFrame } from "./server.js";
+export { encodeServerFrame, decodeServerFrame, checkServerMessage } from "./server.js";
 export { encodePeerFrame, decodePeerFrame } from "./peer.js";
 export type { PeerHello, PeerMessage } from "./peer.js";
 export type {

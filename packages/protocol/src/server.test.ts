@@ -3,7 +3,7 @@ import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "./codes.js";
 import { PROTOCOL_VERSION } from "./limits.js";
-import { decodeServerFrame, encodeServerFrame } from "./server.js";
+import { checkServerMessage, decodeServerFrame, encodeServerFrame } from "./server.js";
 import { arbBatch, arbServerMessage, checkProperty } from "./testkit.js";
 import type { ServerMessage } from "./types.js";
 
@@ -157,5 +157,16 @@ describe("server frames: the encoder refuses what the client would refuse", () =
     expect(() =>
       encodeServerFrame([{ type: "rejected", requestId: 1, code: "RQ_OOPS" as ErrorCode, message: "" }]),
     ).toThrow(/messages\[0\]\.code: expected a known RQ_\* error code, got "RQ_OOPS"/);
+  });
+});
+
+describe("checkServerMessage: one message, before batching", () => {
+  it("accepts a valid message and names the field of a bad one", () => {
+    expect(checkServerMessage({ type: "ack", requestId: 3 })).toBeNull();
+    expect(checkServerMessage({ type: "granted", requestId: 3, lease: { ...lease, grantedAt: -5 } })).toEqual({
+      code: "RQ_PROTOCOL",
+      path: "lease.grantedAt",
+      message: "lease.grantedAt: expected an integer in [0, 9007199254740991], got -5",
+    });
   });
 });

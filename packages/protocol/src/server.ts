@@ -1,7 +1,8 @@
 /**
  * Node -> client messages (/v1/client): their wire records and readers.
  */
-import { decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
+import type { ProtocolError } from "./codes.js";
+import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
 import {
   FieldError,
   ID,
@@ -180,4 +181,13 @@ export function encodeServerFrame(messages: readonly ServerMessage[]): Uint8Arra
 /** Decodes and validates one node -> client frame. Never throws. */
 export function decodeServerFrame(bytes: Uint8Array): DecodeResult<ServerMessage> {
   return decodeFrame(serverDirection, bytes);
+}
+
+/**
+ * Why a client would refuse this message, or null. A node checks each
+ * outgoing message before batching it, so one bad message (a bug) is
+ * replaced alone instead of making its whole frame unsendable. Never throws.
+ */
+export function checkServerMessage(message: ServerMessage): ProtocolError | null {
+  return checkMessage(serverDirection, message);
 }
