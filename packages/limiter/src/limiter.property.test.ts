@@ -7,8 +7,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
-import { checkProperty } from "./testing/property.js";
-import { ReferenceModel, bucketDebtScaled, cost, usage } from "./testing/reference-model.js";
+import { checkProperty } from "../testing/property.js";
+import { ReferenceModel, bucketDebtScaled, cost, usage } from "../testing/reference-model.js";
 import type { Command, Effect, LimitConfig, LoadVector, ResourceConfig } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
 

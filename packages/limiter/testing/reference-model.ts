@@ -8,8 +8,8 @@
  * It never forgets finished requests, so compare it with an implementation
  * whose `finishedPerSession` exceeds the number of requests.
  */
-import type { Command, Effect, LimitConfig, LoadVector, ResourceConfig } from "../types.js";
-import { DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, normalizeLoad, validateResourceConfig } from "../validate.js";
+import type { Command, Effect, LimitConfig, LoadVector, ResourceConfig } from "../src/types.js";
+import { DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, normalizeLoad, validateResourceConfig } from "../src/validate.js";
 
 interface Grant {
   id: number;
