@@ -5,7 +5,34 @@
 export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
 export type { DecodeOptions } from "./frame.js";
-export * from "./limits.js";
+export {
+  PROTOCOL_VERSION,
+  MAX_FRAME_BYTES,
+  MAX_HELLO_FRAME_BYTES,
+  MAX_PEER_FRAME_BYTES,
+  MAX_MESSAGES_PER_FRAME,
+  MAX_RESOURCE_NAME_CHARS,
+  MAX_ID_CHARS,
+  MAX_NAME_CHARS,
+  MAX_NODE_ID_CHARS,
+  MAX_API_KEY_CHARS,
+  MAX_CLIENT_INFO_CHARS,
+  MAX_ERROR_MESSAGE_CHARS,
+  MAX_URL_CHARS,
+  MAX_REQUEST_ID,
+  MAX_LOAD_DIMENSIONS,
+  MAX_LOAD,
+  MAX_PRIORITY,
+  MAX_TIMEOUT_MS,
+  MAX_RETRY_AFTER_MS,
+  MIN_TTL_MS,
+  MAX_TTL_MS,
+  MAX_NODES,
+  MAX_REMOVED_NODES,
+  MAX_ENTRIES_PER_MESSAGE,
+  MAX_ENTRY_BYTES,
+  MAX_CHUNK_BYTES,
+} from "./limits.js";
 export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
 export { encodeServerFrame, decodeServerFrame, checkServerMessage } from "./server.js";
 export { encodePeerFrame, decodePeerFrame } from "./peer.js";
