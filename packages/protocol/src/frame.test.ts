@@ -171,6 +171,13 @@ describe("frame limits and state", () => {
     });
   });
 
+  it("never reuses the memory of a frame it returned (a socket may still be sending it)", () => {
+    const first = encodeClientFrame([{ type: "acquire", requestId: 1, resource: "first", load: 1 }]);
+    const copy = Uint8Array.from(first);
+    for (let i = 0; i < 5000; i++) encodeClientFrame([{ type: "acquire", requestId: i + 2, resource: "later-frames", load: i }]);
+    expect(Uint8Array.from(first)).toEqual(copy);
+  });
+
   it("decodes frames in any order: no per-connection state", () => {
     const frames = [
       encodeClientFrame([{ type: "hello", protocolVersion: 1, apiKey: "k" }]),
