@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
 import type { Command, Effect, Load } from "./types.js";
+import { validateResourceConfig } from "./validate.js";
 
 /** A small driver: one resource "r", one long-lived session "s". */
 function setup(config: unknown, options: { finishedPerSession?: number } = {}): Limiter {
@@ -206,6 +207,15 @@ describe("timeouts, cancellation and immediate rejection", () => {
       expect(only(acquire(l, 0, "e", { load: bad }))).toMatchObject({ type: "error", code: "RQ_INVALID" });
     }
     expect(l.resource("r")?.usage[0]?.used).toBe(0);
+  });
+
+  it("names that collide with object internals are safe: a \"constructor\" dimension counts 0 when absent, \"__proto__\" is refused", () => {
+    const l = setup({ limits: [tokens(100, 1000, { dimension: "constructor" }), tokens(100, 1000, { dimension: "toString" })] });
+    expect(granted(acquire(l, 0, "a", { load: { toString: 40 } }))).toEqual(["a"]);
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([0, 40]);
+    const bad = JSON.parse('{"__proto__": 5}') as Record<string, number>;
+    expect(only(acquire(l, 0, "b", { load: bad }))).toMatchObject({ type: "error", code: "RQ_INVALID", message: expect.stringContaining("__proto__") });
+    expect(validateResourceConfig(JSON.parse('{"limits":[{"kind":"concurrency","limit":1}],"lanes":{"__proto__":{"weight":1}}}')).ok).toBe(false);
   });
 
   it("a malformed command changes nothing, not even the snapshot bytes", () => {

@@ -130,7 +130,8 @@ export function newWindow(config: LimitConfig, limit: number): Window | null {
 
 /** Units a request costs in a limit: 1 for rate and concurrency, its load in the limit's dimension. */
 export function amountFor(config: LimitConfig, load: LoadVector): number {
-  return config.kind === "load" ? (load[config.dimension] ?? 0) : 1;
+  // hasOwn: a dimension may be called "constructor" or "toString".
+  return config.kind === "load" ? (Object.hasOwn(load, config.dimension) ? (load[config.dimension] as number) : 0) : 1;
 }
 
 /** Caps per lane: the limit minus units reserved for every other lane. */
@@ -138,7 +139,7 @@ export function capsByLane(config: LimitConfig, laneNames: readonly string[]): n
   let total = 0;
   for (const units of Object.values(config.reserved)) total += units;
   if (laneNames.length === 0) return [config.limit - total];
-  return laneNames.map((name) => config.limit - (total - (config.reserved[name] ?? 0)));
+  return laneNames.map((name) => config.limit - (total - (Object.hasOwn(config.reserved, name) ? (config.reserved[name] as number) : 0)));
 }
 
 /** floor(limit * weight / totalWeight), exact even when the product passes 2^53. */

@@ -38,7 +38,7 @@ const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
 
 /** True for a valid resource, lane, dimension, session or request name. */
 export function isValidName(value: unknown): value is string {
-  return typeof value === "string" && NAME_RE.test(value);
+  return nameProblem(value) === null;
 }
 
 /** Why `value` is not a valid name, or null when it is. */
@@ -46,6 +46,8 @@ export function nameProblem(value: unknown): string | null {
   if (typeof value !== "string") return "must be a string";
   if (value.length === 0 || value.length > Bounds.nameLengthMax) return "must be 1 to 128 characters";
   if (!NAME_RE.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
+  // Names become object keys (loads, lanes, reserved); this one would set a prototype instead.
+  if (value === "__proto__") return 'must not be "__proto__"';
   return null;
 }
 

@@ -267,7 +267,7 @@ function err(command: string, code: "RQ_UNKNOWN_SESSION" | "RQ_INVALID" | "RQ_UN
 }
 
 export function cost(lim: LimitConfig, load: LoadVector): number {
-  return lim.kind === "load" ? (load[lim.dimension] ?? 0) : 1;
+  return lim.kind === "load" ? (Object.hasOwn(load, lim.dimension) ? (load[lim.dimension] as number) : 0) : 1;
 }
 
 /**
