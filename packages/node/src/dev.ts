@@ -70,19 +70,21 @@ export async function runDev(options: DevOptions): Promise<void> {
     ].join("\n") + "\n",
   );
 
-  let stopping = false;
+  let stopping: Promise<void> | null = null;
   const exited = children.map((c) => new Promise<number | null>((r) => c.once("exit", (code) => r(code))));
-  const stop = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    for (const c of children) c.kill("SIGTERM");
-    const timer = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), 5_000);
-    await Promise.all(exited);
-    clearTimeout(timer);
-    if (!keep) await rm(root, { recursive: true, force: true });
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+  // One stop, whoever asks first (a signal or a node that died); every caller waits for the same one.
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const c of children) c.kill("SIGTERM");
+      const timer = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), 5_000);
+      await Promise.all(exited);
+      clearTimeout(timer);
+      if (!keep) await rm(root, { recursive: true, force: true });
+    })());
+  // `on`, not `once`: a second signal (Ctrl-C twice, or `timeout` signalling us and then our group) must not
+  // kill this process before its children have stopped and the temporary data folder is removed.
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
   // If any node dies on its own, stop the others too: a dev cluster is all or nothing.
   await Promise.race(exited);
   await stop();

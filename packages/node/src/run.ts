@@ -138,9 +138,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   return { core: theCore, server, logger, stop };
 }
 
+/** A clean stop that takes longer than this is abandoned: the process exits 1 (the log is crash-safe). */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
 /** `ratequeue start`: runs until SIGINT/SIGTERM, or exits 1 if the node hits a fatal error. */
 export async function runNode(config: NodeConfig): Promise<void> {
   const node = await startNode(config);
+  let signals = 0;
   await new Promise<void>((resolve) => {
     const watchdog = setInterval(() => {
       if (node.core.fatalError !== null) {
@@ -149,14 +153,24 @@ export async function runNode(config: NodeConfig): Promise<void> {
         resolve();
       }
     }, 250);
-    const onSignal = (): void => {
+    // Handlers stay installed for the whole shutdown: a process often gets the same signal twice (Ctrl-C reaches
+    // the whole process group and `ratequeue dev` forwards it too; `timeout` signals the child and its group).
+    // With `once`, the second signal took the default action and killed the node in the middle of its clean stop.
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (++signals > 1) return void node.logger.info({ signal }, "already stopping");
       clearInterval(watchdog);
       resolve();
     };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   });
+  const deadline = setTimeout(() => {
+    node.logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "clean stop took too long; exiting anyway");
+    process.exit(1);
+  }, SHUTDOWN_TIMEOUT_MS);
+  deadline.unref();
   await node.stop();
+  clearTimeout(deadline);
 }
 
 /** The config file's resources and keys, checked now so a bad file fails at start, not in the log. */
