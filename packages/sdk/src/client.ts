@@ -39,9 +39,9 @@ export interface RateQueueOptions {
 }
 
 export interface AcquireOptions {
-  /** What this request costs against `load` limits (e.g. prompt tokens + max_tokens). Default: nothing. */
+  /** What this request costs against `load` limits, in whole units (e.g. prompt tokens + max_tokens). Default: nothing. */
   readonly load?: Load;
-  /** Higher is served first. Default 10. */
+  /** An integer from 0 to 1000; higher is served first. Default 10. */
   readonly priority?: number;
   /** The resource lane (traffic class) to queue in. */
   readonly lane?: string;
@@ -229,8 +229,8 @@ export class RateQueue {
   #acquire(resource: string, options: AcquireOptions, isTry: boolean): Promise<Lease | null> {
     checkResource(resource);
     if (options.load !== undefined) checkLoad(options.load, "load");
-    if (options.priority !== undefined && (!Number.isInteger(options.priority) || Math.abs(options.priority) > 1_000_000)) {
-      throw new InvalidError("priority must be an integer from -1000000 to 1000000 (default 10, higher first)");
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 1_000)) {
+      throw new InvalidError("priority must be an integer from 0 to 1000 (default 10, higher first)");
     }
     if (options.lane !== undefined && (typeof options.lane !== "string" || !/^[A-Za-z0-9._:/-]{1,64}$/.test(options.lane))) {
       throw new InvalidError("lane must be 1-64 characters of A-Z a-z 0-9 . _ : / -");
@@ -547,9 +547,10 @@ function checkResource(resource: unknown): void {
 }
 
 function checkLoad(load: unknown, what: string): void {
-  const ok = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n) && n >= 0 && n <= Number.MAX_SAFE_INTEGER;
+  // Loads are whole units (tokens), as the cluster counts them exactly.
+  const ok = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 1e12;
   if (typeof load === "number") {
-    if (!ok(load)) throw new InvalidError(`${what} must be a finite number >= 0, got ${load}`);
+    if (!ok(load)) throw new InvalidError(`${what} must be a whole number from 0 to 1e12, got ${load}`);
     return;
   }
   if (typeof load !== "object" || load === null || Array.isArray(load)) {
@@ -559,6 +560,6 @@ function checkLoad(load: unknown, what: string): void {
   if (entries.length === 0 || entries.length > 16) throw new InvalidError(`${what} must name 1 to 16 dimensions`);
   for (const [dim, n] of entries) {
     if (!/^[A-Za-z0-9._:/-]{1,64}$/.test(dim)) throw new InvalidError(`${what}: "${dim}" is not a dimension name`);
-    if (!ok(n)) throw new InvalidError(`${what}.${dim} must be a finite number >= 0, got ${String(n)}`);
+    if (!ok(n)) throw new InvalidError(`${what}.${dim} must be a whole number from 0 to 1e12, got ${String(n)}`);
   }
 }
