@@ -57,8 +57,10 @@ interface Session {
   ttlMs: number;
   expiresAt: number;
   readonly requests: Map<string, RequestRecord>;
-  /** Finished request ids, oldest first, at most `finishedPerSession`. */
+  /** Finished request ids: a ring of `finishedPerSession` slots, oldest at `finishedStart`. */
   readonly finished: string[];
+  finishedStart: number;
+  finishedCount: number;
 }
 
 type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
@@ -246,7 +248,7 @@ export class Limiter {
   private openSession(sessionId: string, ttlMs: number, at: number, out: Effect[]): void {
     let s = this.sessions.get(sessionId);
     if (s === undefined) {
-      s = { id: sessionId, seq: ++this.sessionSeq, ttlMs, expiresAt: 0, requests: new Map(), finished: [] };
+      s = { id: sessionId, seq: ++this.sessionSeq, ttlMs, expiresAt: 0, requests: new Map(), finished: [], finishedStart: 0, finishedCount: 0 };
       this.sessions.set(sessionId, s);
     }
     s.ttlMs = ttlMs;
@@ -300,8 +302,17 @@ export class Limiter {
     record.waiter = null;
     record.lease = null;
     if (outcome !== null) record.outcome = outcome;
-    s.finished.push(record.requestId);
-    while (s.finished.length > this.finishedPerSession) s.requests.delete(s.finished.shift() as string);
+    const n = this.finishedPerSession;
+    if (n === 0) {
+      s.requests.delete(record.requestId);
+    } else if (s.finishedCount < n) {
+      s.finished[(s.finishedStart + s.finishedCount++) % n] = record.requestId;
+    } else {
+      // Full: forget the oldest finished request and reuse its slot.
+      s.requests.delete(s.finished[s.finishedStart] as string);
+      s.finished[s.finishedStart] = record.requestId;
+      s.finishedStart = (s.finishedStart + 1) % n;
+    }
   }
 
   private sessionOf(ref: { id: string }): Session {
@@ -833,8 +844,8 @@ export class Limiter {
         w.uint(rec.state === "waiting" ? 0 : rec.state === "granted" ? 1 : 2);
         w.str(JSON.stringify(rec.outcome));
       }
-      w.uint(s.finished.length);
-      for (const id of s.finished) w.str(id);
+      w.uint(s.finishedCount);
+      for (let i = 0; i < s.finishedCount; i++) w.str(s.finished[(s.finishedStart + i) % this.finishedPerSession] as string);
     }
     w.uint(this.resources.size);
     for (const r of this.resources.values()) {
@@ -893,7 +904,7 @@ export class Limiter {
     const m = new Limiter({ finishedPerSession: finishedPerSession as number });
     Object.assign(m, { now, grantSeq, arrivalSeq, sessionSeq, resourceSeq });
     for (let n = rd.count(); n > 0; n--) {
-      const s: Session = { id: rd.str(), seq: rd.uint(), ttlMs: rd.uint(), expiresAt: rd.uint(), requests: new Map(), finished: [] };
+      const s: Session = { id: rd.str(), seq: rd.uint(), ttlMs: rd.uint(), expiresAt: rd.uint(), requests: new Map(), finished: [], finishedStart: 0, finishedCount: 0 };
       for (let k = rd.count(); k > 0; k--) {
         const requestId = rd.str();
         const state = (["waiting", "granted", "done"] as const)[rd.uint()];
@@ -901,6 +912,8 @@ export class Limiter {
         s.requests.set(requestId, { requestId, state, waiter: null, lease: null, outcome: JSON.parse(rd.str()) as Effect });
       }
       for (let k = rd.count(); k > 0; k--) s.finished.push(rd.str());
+      s.finishedCount = s.finished.length;
+      if (s.finishedCount > m.finishedPerSession) throw new SnapshotError("more finished requests than finishedPerSession");
       m.sessions.set(s.id, s);
       m.expiries.push(s.expiresAt, s.seq, s);
     }
