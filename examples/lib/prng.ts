@@ -1,0 +1,23 @@
+/**
+ * A seeded generator of floats in [0, 1): xorshift32 (Marsaglia's 13/17/5
+ * shifts). Good enough to vary prompts, sizes and latencies reproducibly; not
+ * for anything secret.
+ */
+export function seededRandom(seed: number): () => number {
+  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+  // xorshift never leaves 0, so map seed 0 (and its 2^32 multiples) elsewhere.
+  let x = (seed >>> 0) || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+/** An integer in [min, max], both included. */
+export function randomInt(random: () => number, min: number, max: number): number {
+  return min + Math.floor(random() * (max - min + 1));
+}

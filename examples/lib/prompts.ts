@@ -1,0 +1,28 @@
+import { randomInt } from "./prng.js";
+
+const TOPICS = [
+  "the history of the printing press",
+  "how a token bucket rate limiter works",
+  "why Raft needs a majority to commit",
+  "the water cycle",
+  "how to brew a good cup of tea",
+  "the rules of chess for a beginner",
+  "what makes a good code review",
+  "how vaccines train the immune system",
+];
+
+const ASKS = [
+  "Explain it in plain words.",
+  "Give three examples.",
+  "Keep it short and precise.",
+  "Mention one common misconception.",
+  "Write it for a curious ten-year-old.",
+  "Add a one-line summary at the end.",
+];
+
+/** A varied, reproducible chat prompt (about 20 to 200 tokens), with a system prompt kept apart for the Anthropic API. */
+export function randomPrompt(random: () => number): { system: string; user: string } {
+  const topic = TOPICS[randomInt(random, 0, TOPICS.length - 1)]!;
+  const asks = Array.from({ length: randomInt(random, 1, 12) }, () => ASKS[randomInt(random, 0, ASKS.length - 1)]!);
+  return { system: "You are a helpful assistant.", user: `Tell me about ${topic}. ${asks.join(" ")}` };
+}

@@ -1,0 +1,294 @@
+/**
+ * N concurrent workers call an OpenAI-style API through the real `openai`
+ * client and share one quota through RateQueue: each asks for
+ * `prompt tokens + max_tokens` (counted with js-tiktoken, cl100k_base), sends
+ * once granted, and settles the lease with the `usage.total_tokens` the reply
+ * reports. Against the local provider simulator (same RPM, TPM and
+ * concurrency) no request gets a 429.
+ *
+ * Run: npx tsx --conditions=source examples/openai-workers.ts --help
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { setMaxListeners } from "node:events";
+import { parseArgs } from "node:util";
+import OpenAI from "openai";
+import { CancelledError, RateQueue } from "@ratequeue/sdk";
+import { isMain, numberFlag, runCli } from "./lib/cli.js";
+import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
+import { seededRandom, randomInt } from "./lib/prng.js";
+import { randomPrompt } from "./lib/prompts.js";
+import { bucketLimit, describeLimit } from "./lib/resource.js";
+import { countChatTokens } from "./lib/tokens.js";
+import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+
+const MODEL = "gpt-4o-mini";
+
+/** What one worker (or a whole run) did. Tokens are what replies reported. */
+export interface WorkerFigures {
+  /** Requests answered 200. */
+  requests: number;
+  /** 429s received. */
+  limited: number;
+  /** reportLimited calls made (one per 429). */
+  cooldownsReported: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export function emptyFigures(): WorkerFigures {
+  return { requests: 0, limited: 0, cooldownsReported: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+}
+
+export function addFigures(into: WorkerFigures, from: WorkerFigures): WorkerFigures {
+  for (const k of Object.keys(into) as (keyof WorkerFigures)[]) into[k] += from[k];
+  return into;
+}
+
+/** The RateQueue resource for an OpenAI-style quota: requests, tokens (prompt + max_tokens) and concurrency. */
+export function openAiResource(limits: ProviderLimits, marginMs: number): { limits: object[] } {
+  return {
+    limits: [
+      bucketLimit({ kind: "rate", providerLimit: limits.rpm, windowMs: limits.windowMs, marginMs }),
+      bucketLimit({ kind: "load", providerLimit: limits.tpm, windowMs: limits.windowMs, marginMs }),
+      { kind: "concurrency", limit: limits.concurrency },
+    ],
+  };
+}
+
+export interface OpenAiWorkerOptions {
+  readonly client: OpenAI;
+  /** null sends without asking (to see the 429s RateQueue prevents). */
+  readonly rq: RateQueue | null;
+  readonly resource: string;
+  /** Aborted when the run ends: no new request starts, a wait in the queue is cancelled. */
+  readonly signal: AbortSignal;
+  readonly random: () => number;
+  /** Each request's max_tokens is drawn from this range. */
+  readonly maxTokens: { readonly min: number; readonly max: number };
+}
+
+/** One worker: ask, send, settle, until `signal` aborts. A 429 is reported to RateQueue and the request retried. */
+export async function openAiWorker(options: OpenAiWorkerOptions): Promise<WorkerFigures> {
+  const { client, rq, resource, signal, random } = options;
+  const figures = emptyFigures();
+  while (!signal.aborted) {
+    const { system, user } = randomPrompt(random);
+    const messages = [
+      { role: "system" as const, content: system },
+      { role: "user" as const, content: user },
+    ];
+    const maxTokens = randomInt(random, options.maxTokens.min, options.maxTokens.max);
+    // What OpenAI counts against TPM when the request arrives.
+    const reserveTokens = countChatTokens(messages) + maxTokens;
+    let done = false;
+    while (!done && !signal.aborted) {
+      const send = async (settle: (tokens: number) => Promise<void>): Promise<void> => {
+        try {
+          const reply = await client.chat.completions.create({ model: MODEL, messages, max_tokens: maxTokens });
+          const usage = reply.usage;
+          if (usage === undefined) throw new Error("the reply has no usage block");
+          await settle(usage.total_tokens);
+          figures.requests++;
+          figures.promptTokens += usage.prompt_tokens;
+          figures.completionTokens += usage.completion_tokens;
+          figures.totalTokens += usage.total_tokens;
+          done = true;
+        } catch (err) {
+          if (!(err instanceof OpenAI.RateLimitError)) throw err;
+          figures.limited++;
+          const retryAfterMs = retryAfterMsOf(err.headers);
+          await settle(0); // a 429 charged nothing at the provider
+          if (rq !== null) {
+            // The whole fleet pauses, not only this worker.
+            await rq.reportLimited(resource, { retryAfterMs });
+            figures.cooldownsReported++;
+          } else {
+            await sleep(retryAfterMs, undefined, { signal }).catch(() => undefined);
+          }
+        }
+      };
+      if (rq === null) {
+        await send(async () => undefined);
+        continue;
+      }
+      try {
+        await rq.acquire(resource, { load: reserveTokens, signal }, (lease) => send((tokens) => lease.settle(tokens)));
+      } catch (err) {
+        if (err instanceof CancelledError) break; // the run ended while we waited in line
+        throw err;
+      }
+    }
+  }
+  return figures;
+}
+
+/** `retry-after` (seconds, as OpenAI and Anthropic send it) in ms; 1 s if absent or unreadable. */
+export function retryAfterMsOf(headers: Headers | undefined): number {
+  const seconds = Number(headers?.get("retry-after"));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
+}
+
+export interface OpenAiExampleOptions {
+  /** Concurrent workers (default 16). */
+  readonly workers?: number;
+  /** How long workers start new requests (default 15 s). */
+  readonly durationMs?: number;
+  /** The simulator's limits (DEFAULT_LIMITS for the rest). */
+  readonly limits?: Partial<ProviderLimits>;
+  /** The simulator's reply latency (default 200 ms). */
+  readonly latencyMs?: number;
+  readonly seed?: number;
+  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
+  readonly marginMs?: number;
+  /** max_tokens range of requests (default 64 to 512). */
+  readonly maxTokens?: { readonly min: number; readonly max: number };
+  readonly resource?: string;
+  /** A running cluster (admin key); default RATEQUEUE_URL / RATEQUEUE_API_KEY, else a local one. */
+  readonly cluster?: ClusterTarget;
+  /** false: the workers send without RateQueue (default true). */
+  readonly coordinate?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface OpenAiExampleResult extends WorkerFigures {
+  readonly workers: number;
+  readonly elapsedMs: number;
+  readonly limits: ProviderLimits;
+  /** Tokens the provider charged over the most its TPM bucket could admit in elapsedMs from full (0..1). */
+  readonly tpmShare: number;
+  /** The simulator's own counters (its 429 count must equal `limited`). */
+  readonly provider: ApiStats;
+}
+
+/** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
+export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExampleResult> {
+  const log = options.log ?? (() => undefined);
+  const workers = options.workers ?? 16;
+  const durationMs = options.durationMs ?? 15_000;
+  const limits: ProviderLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const resource = options.resource ?? "openai-sim";
+  const coordinate = options.coordinate ?? true;
+  const config = openAiResource(limits, options.marginMs ?? 1_000);
+  const env = coordinate
+    ? await prepareEnvironment({ resource, config, cluster: options.cluster ?? clusterFromEnv(), log })
+    : null;
+  const rq = env === null ? null : new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
+  const sim = await startProviderSim({ limits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
+  try {
+    log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
+    if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
+    else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
+    const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${sim.url}/v1`, maxRetries: 0 });
+    const seed = options.seed ?? 1;
+    const ac = new AbortController();
+    setMaxListeners(workers + 10, ac.signal); // every waiting acquire listens to it
+    const startedAt = performance.now();
+    const timer = setTimeout(() => ac.abort(), durationMs);
+    const results = await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        openAiWorker({
+          client,
+          rq,
+          resource,
+          signal: ac.signal,
+          random: seededRandom(seed * 1_000 + i),
+          maxTokens: options.maxTokens ?? { min: 64, max: 512 },
+        }),
+      ),
+    ).finally(() => {
+      clearTimeout(timer);
+      ac.abort();
+    });
+    const elapsedMs = performance.now() - startedAt;
+    const figures = results.reduce(addFigures, emptyFigures());
+    const provider = sim.stats().openai;
+    return {
+      ...figures,
+      workers,
+      elapsedMs,
+      limits,
+      tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+      provider,
+    };
+  } finally {
+    await rq?.close();
+    await sim.close();
+    await env?.close();
+  }
+}
+
+/** The printout: the figures the README promises. */
+export function formatResult(r: OpenAiExampleResult): string {
+  const n = (x: number): string => x.toLocaleString("en-US");
+  return [
+    `requests done:      ${n(r.requests)}`,
+    `429s received:      ${n(r.limited)}${r.cooldownsReported > 0 ? ` (cooldowns reported: ${n(r.cooldownsReported)})` : ""}`,
+    `tokens:             ${n(r.promptTokens)} prompt + ${n(r.completionTokens)} completion = ${n(r.totalTokens)}`,
+    `share of TPM used:  ${(r.tpmShare * 100).toFixed(1)}% (of ${n(Math.floor(bucketBudget({ limit: r.limits.tpm, windowMs: r.limits.windowMs, elapsedMs: r.elapsedMs })))} tokens, the most a ${n(r.limits.tpm)} TPM bucket admits in ${(r.elapsedMs / 1000).toFixed(1)} s from full)`,
+    `elapsed:            ${(r.elapsedMs / 1000).toFixed(1)} s`,
+  ].join("\n");
+}
+
+const HELP = `Usage: npx tsx --conditions=source examples/openai-workers.ts [options]
+
+N workers share one OpenAI-style quota through RateQueue, using the real
+openai client against a local provider simulator. Starts a local three-node
+cluster unless RATEQUEUE_URL and RATEQUEUE_API_KEY (an admin key) are set.
+
+Options:
+  --workers <n>        concurrent workers (default 16)
+  --duration-ms <n>    how long to run (default 15000)
+  --rpm <n>            provider requests per minute (default ${DEFAULT_LIMITS.rpm})
+  --tpm <n>            provider tokens per minute (default ${DEFAULT_LIMITS.tpm})
+  --concurrency <n>    provider requests in flight (default ${DEFAULT_LIMITS.concurrency})
+  --window-ms <n>      the limits' window (default ${DEFAULT_LIMITS.windowMs})
+  --latency-ms <n>     provider reply latency (default 200)
+  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
+  --resource <name>    RateQueue resource (default openai-sim)
+  --seed <n>           seeds prompts and replies (default 1)
+  --no-ratequeue       send without RateQueue, to see the 429s it prevents
+  --help               this text
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      workers: { type: "string" },
+      "duration-ms": { type: "string" },
+      rpm: { type: "string" },
+      tpm: { type: "string" },
+      concurrency: { type: "string" },
+      "window-ms": { type: "string" },
+      "latency-ms": { type: "string" },
+      "margin-ms": { type: "string" },
+      resource: { type: "string" },
+      seed: { type: "string" },
+      "no-ratequeue": { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help === true) return void process.stdout.write(HELP);
+  const limits: Partial<Record<keyof ProviderLimits, number>> = {};
+  for (const key of ["rpm", "tpm", "concurrency"] as const) {
+    const v = numberFlag(values[key], `--${key}`, { min: 1 });
+    if (v !== undefined) limits[key] = v;
+  }
+  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
+  if (windowMs !== undefined) limits.windowMs = windowMs;
+  const result = await run({
+    workers: numberFlag(values.workers, "--workers", { min: 1, max: 1_000 }),
+    durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
+    limits,
+    latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
+    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
+    resource: values.resource,
+    seed: numberFlag(values.seed, "--seed", { min: 0 }),
+    coordinate: values["no-ratequeue"] !== true,
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.stdout.write(`\n${formatResult(result)}\n`);
+}
+
+if (isMain(import.meta.url)) runCli("openai-workers", () => main(process.argv.slice(2)));
