@@ -2,7 +2,15 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Logger } from "pino";
-import { decodeClientFrame, encodeServerFrame, ErrorCode, MAX_FRAME_BYTES, type ServerMessage } from "@ratequeue/protocol";
+import {
+  checkServerMessage,
+  decodeClientFrame,
+  encodeServerFrame,
+  ErrorCode,
+  MAX_FRAME_BYTES,
+  MAX_HELLO_FRAME_BYTES,
+  type ServerMessage,
+} from "@ratequeue/protocol";
 import type { ClientConnection, ClientSessions } from "../core/client-sessions.js";
 import { CloseCode, type ClientLink } from "../core/env.js";
 
@@ -133,17 +141,14 @@ export class ClientSocketServer {
  */
 function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
   try {
-    return encodeServerFrame(messages);
+    return encodeServerFrame(messages); // validates every message; the fast path
   } catch {
     return encodeServerFrame(
-      messages.map((m) => {
-        try {
-          encodeServerFrame([m]);
-          return m;
-        } catch (err) {
-          const message = `internal error: could not encode a ${m.type} message (${(err as Error).message})`.slice(0, 1000);
-          return { type: "error", code: ErrorCode.RQ_PROTOCOL, message } satisfies ServerMessage;
-        }
+      messages.map((m): ServerMessage => {
+        const problem = checkServerMessage(m);
+        if (problem === null) return m;
+        const message = `internal error: could not encode a ${m.type} message (${problem.message})`.slice(0, 1000);
+        return { type: "error", code: ErrorCode.RQ_PROTOCOL, message };
       }),
     );
   }
@@ -158,7 +163,9 @@ function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boole
     link.close(CloseCode.PROTOCOL, "text frame");
     return;
   }
-  const result = decodeClientFrame(toBytes(data));
+  // Until the hello is done the client is unauthenticated: its frame gets the small cap.
+  const options = link.conn.state === "hello" ? { maxFrameBytes: MAX_HELLO_FRAME_BYTES } : undefined;
+  const result = decodeClientFrame(toBytes(data), options);
   if (!result.ok) {
     link.send({ type: "error", code: result.error.code, message: result.error.message });
     link.close(CloseCode.PROTOCOL, result.error.message.slice(0, 120));
