@@ -1,5 +1,6 @@
 import WebSocket from "ws";
 import {
+  checkClientMessage,
   decodeServerFrame,
   encodeClientFrame,
   PROTOCOL_VERSION,
@@ -334,7 +335,22 @@ export class RateQueue {
     const messages = this.#outbox;
     this.#outbox = [];
     if (messages.length === 0 || this.#ws === null || this.#ws.readyState !== WebSocket.OPEN) return;
-    this.#ws.send(encodeClientFrame(messages));
+    this.#ws.send(this.#encode(messages));
+  }
+
+  /** Encodes a batch; a message the protocol refuses fails its own request alone, never the batch. */
+  #encode(messages: ClientMessage[]): Uint8Array {
+    try {
+      return encodeClientFrame(messages);
+    } catch {
+      const good = messages.filter((m) => {
+        const problem = checkClientMessage(m);
+        if (problem === null) return true;
+        if ("requestId" in m) this.#finish(m.requestId)?.reject(new InvalidError(problem.message));
+        return false;
+      });
+      return encodeClientFrame(good.length > 0 ? good : [{ type: "heartbeat" }]);
+    }
   }
 
   #flushCancels(): void {
