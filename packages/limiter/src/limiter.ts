@@ -70,6 +70,9 @@ const OVERTAKE_VT = 1;
 
 const MAGIC = "RQL1";
 
+/** Placeholder outcome of a record that is granted within the same call (never delivered). */
+const NOT_YET: Effect = Object.freeze({ type: "error", command: "acquire", code: ErrorCode.INVALID, message: "invariant: outcome not set" });
+
 /**
  * @example
  * const limiter = new Limiter();
@@ -347,6 +350,13 @@ export class Limiter {
     const never = ungrantable(r, laneIdx, amounts);
     if (never !== null) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, never, out);
 
+    // Fast path: nobody waits, so nobody can be overtaken. No waiter is built.
+    if (r.waiting === 0 && this.fits(r, laneIdx, amounts, at)) {
+      const granted: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: NOT_YET };
+      s.requests.set(requestId, granted);
+      this.grant(r, granted, s, laneIdx, load, amounts, at, out);
+      return;
+    }
     const timeoutMs = cmd.timeoutMs;
     const queuedEffect: Effect = { type: "queued", sessionId, requestId, resource: name };
     const record: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: queuedEffect };
@@ -367,11 +377,6 @@ export class Limiter {
     };
     record.waiter = w;
     s.requests.set(requestId, record);
-    // Fast path: nobody waits, so nobody can be overtaken.
-    if (r.waiting === 0 && this.fits(r, w, at)) {
-      this.grant(r, w, at, out);
-      return;
-    }
     this.enqueue(r, w);
     if (w.deadline !== Infinity) {
       this.timeouts.push(w.deadline, w.seq, w);
@@ -448,9 +453,9 @@ export class Limiter {
 
   // ---------------------------------------------------------------- admission
 
-  private fits(r: Resource, w: Waiter, at: number): boolean {
+  /** Whether a request of lane `l` costing `amounts` fits every limit of `r` now. */
+  private fits(r: Resource, l: number, amounts: readonly number[], at: number): boolean {
     if (at < r.cooldownUntil) return false;
-    const l = w.laneIdx;
     const limits = r.limits;
     for (let i = 0; i < limits.length; i++) {
       const lim = limits[i] as LimitRuntime;
@@ -459,7 +464,7 @@ export class Limiter {
         if (lim.held + 1 > cap) return false;
         if (lim.laneHeld !== null && (lim.laneHeld[l] as number) + 1 > (lim.laneShare as number[])[l]!) return false;
       } else {
-        const amount = w.amounts[i] as number;
+        const amount = amounts[i] as number;
         if (!lim.window.fits(at, amount, cap)) return false;
         if (lim.laneWindows !== null && !(lim.laneWindows[l] as Window).fits(at, amount, (lim.laneShare as number[])[l]!)) return false;
       }
@@ -468,9 +473,8 @@ export class Limiter {
   }
 
   /** The earliest time the waiter fits if nothing else changes; Infinity when only a release can help. */
-  private fitAt(r: Resource, w: Waiter, at: number): number {
+  private fitAt(r: Resource, l: number, amounts: readonly number[], at: number): number {
     let t = Math.max(at, r.cooldownUntil);
-    const l = w.laneIdx;
     for (let i = 0; i < r.limits.length; i++) {
       const lim = r.limits[i] as LimitRuntime;
       const cap = lim.capByLane[l] as number;
@@ -478,7 +482,7 @@ export class Limiter {
         if (lim.held + 1 > cap) return Infinity;
         if (lim.laneHeld !== null && (lim.laneHeld[l] as number) + 1 > (lim.laneShare as number[])[l]!) return Infinity;
       } else {
-        const amount = w.amounts[i] as number;
+        const amount = amounts[i] as number;
         t = Math.max(t, lim.window.fitAt(at, amount, cap));
         if (lim.laneWindows !== null) t = Math.max(t, (lim.laneWindows[l] as Window).fitAt(at, amount, (lim.laneShare as number[])[l]!));
       }
@@ -486,39 +490,38 @@ export class Limiter {
     return t;
   }
 
-  private grant(r: Resource, w: Waiter, at: number, out: Effect[]): void {
-    w.alive = false;
+  /** Charges every limit and creates the lease. The caller checked {@link fits}. */
+  private grant(r: Resource, record: RequestRecord, session: Session, l: number, load: LoadVector, amounts: readonly number[], at: number, out: Effect[]): void {
     const id = ++this.grantSeq;
-    const l = w.laneIdx;
     for (let i = 0; i < r.limits.length; i++) {
       const lim = r.limits[i] as LimitRuntime;
       if (lim.window === null) {
         lim.held++;
         if (lim.laneHeld !== null) lim.laneHeld[l]!++;
       } else {
-        const amount = w.amounts[i] as number;
+        const amount = amounts[i] as number;
         lim.window.charge(at, amount, id);
         if (lim.laneWindows !== null) (lim.laneWindows[l] as Window).charge(at, amount, id);
       }
     }
+    const requestId = record.requestId;
     const lease: Lease = {
-      record: w.record,
+      record,
       id,
-      session: w.session,
-      requestId: w.requestId,
+      session,
+      requestId,
       laneName: r.implicitLane ? null : (r.lanes[l] as LaneRuntime).name,
       laneIdx: l,
-      load: w.load,
+      load,
       grantedAt: at,
       resource: r,
     };
     r.leases.set(id, lease);
     this.leases.set(id, lease);
-    const record = w.record;
     record.state = "granted";
     record.waiter = null;
     record.lease = lease;
-    record.outcome = { type: "granted", sessionId: w.session.id, requestId: w.requestId, resource: r.name, leaseId: id, load: w.load, grantedAt: at };
+    record.outcome = { type: "granted", sessionId: session.id, requestId, resource: r.name, leaseId: id, load, grantedAt: at };
     out.push(record.outcome);
   }
 
@@ -551,8 +554,8 @@ export class Limiter {
     let wakeAt = Infinity;
     for (const lane of r.lanes) {
       for (let head = lane.queue.head(); head !== undefined; head = lane.queue.head()) {
-        if (!this.fits(r, head, at)) {
-          wakeAt = Math.min(wakeAt, this.fitAt(r, head, at));
+        if (!this.fits(r, head.laneIdx, head.amounts, at)) {
+          wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.amounts, at));
           break;
         }
         this.take(r, lane, head, at, out);
@@ -578,11 +581,11 @@ export class Limiter {
       for (const lane of busy) {
         if (turn !== null && lane.vt + 1 / lane.weight > turn.vt + OVERTAKE_VT) continue; // held back for fairness
         const head = lane.queue.head() as Waiter;
-        if (this.fits(r, head, at)) {
+        if (this.fits(r, head.laneIdx, head.amounts, at)) {
           chosen = lane;
           break;
         }
-        wakeAt = Math.min(wakeAt, this.fitAt(r, head, at));
+        wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.amounts, at));
         turn ??= lane;
       }
       if (chosen === null) return wakeAt === Infinity ? null : wakeAt;
@@ -594,9 +597,10 @@ export class Limiter {
 
   private take(r: Resource, lane: LaneRuntime, head: Waiter, at: number, out: Effect[]): void {
     lane.queue.shift(head);
+    head.alive = false;
     r.waiting--;
     if (head.deadline !== Infinity) this.liveTimeouts--;
-    this.grant(r, head, at, out);
+    this.grant(r, head.record, this.sessionOf(head.session), head.laneIdx, head.load, head.amounts, at, out);
   }
 
   // ---------------------------------------------------------------- leases
