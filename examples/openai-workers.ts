@@ -9,11 +9,11 @@
  * Run: npx tsx --conditions=source examples/openai-workers.ts --help
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { setMaxListeners } from "node:events";
 import { parseArgs } from "node:util";
 import OpenAI from "openai";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli } from "./lib/cli.js";
+import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
 import { seededRandom, randomInt } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
@@ -22,28 +22,6 @@ import { countChatTokens } from "./lib/tokens.js";
 import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "gpt-4o-mini";
-
-/** What one worker (or a whole run) did. Tokens are what replies reported. */
-export interface WorkerFigures {
-  /** Requests answered 200. */
-  requests: number;
-  /** 429s received. */
-  limited: number;
-  /** reportLimited calls made (one per 429). */
-  cooldownsReported: number;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-}
-
-export function emptyFigures(): WorkerFigures {
-  return { requests: 0, limited: 0, cooldownsReported: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0 };
-}
-
-export function addFigures(into: WorkerFigures, from: WorkerFigures): WorkerFigures {
-  for (const k of Object.keys(into) as (keyof WorkerFigures)[]) into[k] += from[k];
-  return into;
-}
 
 /** The RateQueue resource for an OpenAI-style quota: requests, tokens (prompt + max_tokens) and concurrency. */
 export function openAiResource(limits: ProviderLimits, marginMs: number): { limits: object[] } {
@@ -90,9 +68,8 @@ export async function openAiWorker(options: OpenAiWorkerOptions): Promise<Worker
           if (usage === undefined) throw new Error("the reply has no usage block");
           await settle(usage.total_tokens);
           figures.requests++;
-          figures.promptTokens += usage.prompt_tokens;
-          figures.completionTokens += usage.completion_tokens;
-          figures.totalTokens += usage.total_tokens;
+          figures.inputTokens += usage.prompt_tokens;
+          figures.outputTokens += usage.completion_tokens;
           done = true;
         } catch (err) {
           if (!(err instanceof OpenAI.RateLimitError)) throw err;
@@ -121,12 +98,6 @@ export async function openAiWorker(options: OpenAiWorkerOptions): Promise<Worker
     }
   }
   return figures;
-}
-
-/** `retry-after` (seconds, as OpenAI and Anthropic send it) in ms; 1 s if absent or unreadable. */
-export function retryAfterMsOf(headers: Headers | undefined): number {
-  const seconds = Number(headers?.get("retry-after"));
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
 }
 
 export interface OpenAiExampleOptions {
@@ -181,27 +152,12 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
     else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
     const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${sim.url}/v1`, maxRetries: 0 });
     const seed = options.seed ?? 1;
-    const ac = new AbortController();
-    setMaxListeners(workers + 10, ac.signal); // every waiting acquire listens to it
-    const startedAt = performance.now();
-    const timer = setTimeout(() => ac.abort(), durationMs);
-    const results = await Promise.all(
-      Array.from({ length: workers }, (_, i) =>
-        openAiWorker({
-          client,
-          rq,
-          resource,
-          signal: ac.signal,
-          random: seededRandom(seed * 1_000 + i),
-          maxTokens: options.maxTokens ?? { min: 64, max: 512 },
-        }),
-      ),
-    ).finally(() => {
-      clearTimeout(timer);
-      ac.abort();
+    const { figures, elapsedMs } = await runWorkers({
+      workers,
+      durationMs,
+      worker: (i, signal) =>
+        openAiWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
     });
-    const elapsedMs = performance.now() - startedAt;
-    const figures = results.reduce(addFigures, emptyFigures());
     const provider = sim.stats().openai;
     return {
       ...figures,
@@ -224,7 +180,7 @@ export function formatResult(r: OpenAiExampleResult): string {
   return [
     `requests done:      ${n(r.requests)}`,
     `429s received:      ${n(r.limited)}${r.cooldownsReported > 0 ? ` (cooldowns reported: ${n(r.cooldownsReported)})` : ""}`,
-    `tokens:             ${n(r.promptTokens)} prompt + ${n(r.completionTokens)} completion = ${n(r.totalTokens)}`,
+    `tokens:             ${n(r.inputTokens)} prompt + ${n(r.outputTokens)} completion = ${n(r.inputTokens + r.outputTokens)}`,
     `share of TPM used:  ${(r.tpmShare * 100).toFixed(1)}% (of ${n(Math.floor(bucketBudget({ limit: r.limits.tpm, windowMs: r.limits.windowMs, elapsedMs: r.elapsedMs })))} tokens, the most a ${n(r.limits.tpm)} TPM bucket admits in ${(r.elapsedMs / 1000).toFixed(1)} s from full)`,
     `elapsed:            ${(r.elapsedMs / 1000).toFixed(1)} s`,
   ].join("\n");

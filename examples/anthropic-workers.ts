@@ -1,0 +1,249 @@
+/**
+ * N concurrent workers call an Anthropic-style API through the real
+ * `@anthropic-ai/sdk` client and share one quota through RateQueue, with
+ * input and output tokens limited separately (Anthropic's ITPM and OTPM):
+ * each asks for `load: { input, output: max_tokens }`, settles
+ * `{ input, output }` from the reply's usage, and when a 429 does happen
+ * reports it with `rq.reportLimited(resource, { retryAfterMs })`, so the
+ * whole fleet pauses until the provider's `retry-after`.
+ *
+ * `--squeeze-pct 30` makes the simulator's limits 30% tighter than the
+ * resource says (as when another application spends from the same API key),
+ * so 429s happen and the reportLimited path runs.
+ *
+ * Run: npx tsx --conditions=source examples/anthropic-workers.ts --help
+ */
+import { parseArgs } from "node:util";
+import Anthropic from "@anthropic-ai/sdk";
+import { CancelledError, RateQueue } from "@ratequeue/sdk";
+import { isMain, numberFlag, runCli } from "./lib/cli.js";
+import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
+import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
+import { randomInt, seededRandom } from "./lib/prng.js";
+import { randomPrompt } from "./lib/prompts.js";
+import { bucketLimit, describeLimit } from "./lib/resource.js";
+import { countChatTokens } from "./lib/tokens.js";
+import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+
+const MODEL = "claude-sonnet-5-5";
+
+/** The RateQueue resource for an Anthropic-style quota: requests, input tokens, output tokens and concurrency. */
+export function anthropicResource(limits: ProviderLimits, marginMs: number): { limits: object[] } {
+  const { windowMs } = limits;
+  return {
+    limits: [
+      bucketLimit({ kind: "rate", providerLimit: limits.rpm, windowMs, marginMs }),
+      bucketLimit({ kind: "load", providerLimit: limits.itpm, windowMs, marginMs, dimension: "input" }),
+      bucketLimit({ kind: "load", providerLimit: limits.otpm, windowMs, marginMs, dimension: "output" }),
+      { kind: "concurrency", limit: limits.concurrency },
+    ],
+  };
+}
+
+export interface AnthropicWorkerOptions {
+  readonly client: Anthropic;
+  readonly rq: RateQueue;
+  readonly resource: string;
+  /** Aborted when the run ends. */
+  readonly signal: AbortSignal;
+  readonly random: () => number;
+  readonly maxTokens: { readonly min: number; readonly max: number };
+}
+
+/** One worker: ask, send, settle, until `signal` aborts; a 429 is reported (the fleet cools down) and the request retried. */
+export async function anthropicWorker(options: AnthropicWorkerOptions): Promise<WorkerFigures> {
+  const { client, rq, resource, signal, random } = options;
+  const figures = emptyFigures();
+  while (!signal.aborted) {
+    const { system, user } = randomPrompt(random);
+    const messages = [{ role: "user" as const, content: user }];
+    const maxTokens = randomInt(random, options.maxTokens.min, options.maxTokens.max);
+    // What Anthropic counts at arrival: the input against ITPM, max_tokens against OTPM (corrected at the end).
+    const load = { input: countChatTokens(messages, system), output: maxTokens };
+    let done = false;
+    while (!done && !signal.aborted) {
+      try {
+        await rq.acquire(resource, { load, signal }, async (lease) => {
+          try {
+            const reply = await client.messages.create({ model: MODEL, max_tokens: maxTokens, system, messages });
+            await lease.settle({ input: reply.usage.input_tokens, output: reply.usage.output_tokens });
+            figures.requests++;
+            figures.inputTokens += reply.usage.input_tokens;
+            figures.outputTokens += reply.usage.output_tokens;
+            done = true;
+          } catch (err) {
+            if (!(err instanceof Anthropic.RateLimitError)) throw err;
+            figures.limited++;
+            await lease.settle({ input: 0, output: 0 }); // a 429 charged nothing at the provider
+            // Every worker on every node now waits until the provider's retry-after, not only this one.
+            await rq.reportLimited(resource, { retryAfterMs: retryAfterMsOf(err.headers) });
+            figures.cooldownsReported++;
+          }
+        });
+      } catch (err) {
+        if (err instanceof CancelledError) break; // the run ended while we waited in line
+        throw err;
+      }
+    }
+  }
+  return figures;
+}
+
+export interface AnthropicExampleOptions {
+  /** Concurrent workers (default 16). */
+  readonly workers?: number;
+  /** How long workers start new requests (default 15 s). */
+  readonly durationMs?: number;
+  /** The limits RateQueue is told about (DEFAULT_LIMITS for the rest). */
+  readonly limits?: Partial<ProviderLimits>;
+  /** Percent by which the simulator's rpm, itpm and otpm are tighter than `limits` (default 0). */
+  readonly squeezePct?: number;
+  readonly latencyMs?: number;
+  readonly seed?: number;
+  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
+  readonly marginMs?: number;
+  /** max_tokens range of requests (default 64 to 512). */
+  readonly maxTokens?: { readonly min: number; readonly max: number };
+  readonly resource?: string;
+  /** A running cluster (admin key); default RATEQUEUE_URL / RATEQUEUE_API_KEY, else a local one. */
+  readonly cluster?: ClusterTarget;
+  readonly log?: (line: string) => void;
+}
+
+export interface AnthropicExampleResult extends WorkerFigures {
+  readonly workers: number;
+  readonly elapsedMs: number;
+  /** The simulator's limits (tighter than the resource's by squeezePct). */
+  readonly providerLimits: ProviderLimits;
+  /** Tokens charged over the most the simulator's ITPM / OTPM buckets could admit in elapsedMs from full (0..1). */
+  readonly itpmShare: number;
+  readonly otpmShare: number;
+  readonly provider: ApiStats;
+}
+
+/** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
+export async function run(options: AnthropicExampleOptions = {}): Promise<AnthropicExampleResult> {
+  const log = options.log ?? (() => undefined);
+  const workers = options.workers ?? 16;
+  const durationMs = options.durationMs ?? 15_000;
+  const limits: ProviderLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const squeezePct = options.squeezePct ?? 0;
+  if (!(squeezePct >= 0 && squeezePct < 100)) throw new RangeError(`squeezePct must be from 0 to below 100, got ${squeezePct}`);
+  const squeeze = (n: number): number => Math.max(1, Math.floor((n * (100 - squeezePct)) / 100));
+  const providerLimits: ProviderLimits = { ...limits, rpm: squeeze(limits.rpm), itpm: squeeze(limits.itpm), otpm: squeeze(limits.otpm) };
+  const resource = options.resource ?? "anthropic-sim";
+  const config = anthropicResource(limits, options.marginMs ?? 1_000);
+  const env = await prepareEnvironment({ resource, config, cluster: options.cluster ?? clusterFromEnv(), log });
+  const rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "anthropic-workers" });
+  const sim = await startProviderSim({ limits: providerLimits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
+  try {
+    const p = providerLimits;
+    log(`provider simulator: ${sim.url} (${p.rpm} requests, ${p.itpm} input and ${p.otpm} output tokens per ${p.windowMs} ms, ${p.concurrency} in flight)`);
+    if (squeezePct > 0) log(`  ${squeezePct}% tighter than the RateQueue resource believes: expect 429s, each reported with reportLimited`);
+    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
+    const client = new Anthropic({ apiKey: "sk-ant-simulator", baseURL: sim.url, maxRetries: 0 });
+    const seed = options.seed ?? 1;
+    const { figures, elapsedMs } = await runWorkers({
+      workers,
+      durationMs,
+      worker: (i, signal) =>
+        anthropicWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
+    });
+    const provider = sim.stats().anthropic;
+    const share = (tokens: number, limit: number): number => tokens / bucketBudget({ limit, windowMs: p.windowMs, elapsedMs });
+    return {
+      ...figures,
+      workers,
+      elapsedMs,
+      providerLimits,
+      itpmShare: share(provider.inputTokens, p.itpm),
+      otpmShare: share(provider.outputTokens, p.otpm),
+      provider,
+    };
+  } finally {
+    await rq.close();
+    await sim.close();
+    await env.close();
+  }
+}
+
+export function formatResult(r: AnthropicExampleResult): string {
+  const n = (x: number): string => x.toLocaleString("en-US");
+  const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+  return [
+    `requests done:       ${n(r.requests)}`,
+    `429s received:       ${n(r.limited)}`,
+    `cooldowns reported:  ${n(r.cooldownsReported)} (rq.reportLimited with the provider's retry-after)`,
+    `tokens:              ${n(r.inputTokens)} input + ${n(r.outputTokens)} output`,
+    `share of ITPM used:  ${pct(r.itpmShare)}, of OTPM: ${pct(r.otpmShare)} (of the most the provider's buckets admit in ${(r.elapsedMs / 1000).toFixed(1)} s from full)`,
+    `elapsed:             ${(r.elapsedMs / 1000).toFixed(1)} s`,
+  ].join("\n");
+}
+
+const HELP = `Usage: npx tsx --conditions=source examples/anthropic-workers.ts [options]
+
+N workers share one Anthropic-style quota (input and output tokens limited
+separately) through RateQueue, using the real @anthropic-ai/sdk client against
+a local provider simulator; a 429 is reported with rq.reportLimited so the
+whole fleet cools down. Starts a local three-node cluster unless RATEQUEUE_URL
+and RATEQUEUE_API_KEY (an admin key) are set.
+
+Options:
+  --workers <n>        concurrent workers (default 16)
+  --duration-ms <n>    how long to run (default 15000)
+  --rpm <n>            requests per minute (default ${DEFAULT_LIMITS.rpm})
+  --itpm <n>           input tokens per minute (default ${DEFAULT_LIMITS.itpm})
+  --otpm <n>           output tokens per minute (default ${DEFAULT_LIMITS.otpm})
+  --concurrency <n>    requests in flight (default ${DEFAULT_LIMITS.concurrency})
+  --window-ms <n>      the limits' window (default ${DEFAULT_LIMITS.windowMs})
+  --squeeze-pct <n>    make the simulator this many percent tighter than the
+                       resource (default 0; try 30 to see reportLimited work)
+  --latency-ms <n>     provider reply latency (default 200)
+  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
+  --resource <name>    RateQueue resource (default anthropic-sim)
+  --seed <n>           seeds prompts and replies (default 1)
+  --help               this text
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      workers: { type: "string" },
+      "duration-ms": { type: "string" },
+      rpm: { type: "string" },
+      itpm: { type: "string" },
+      otpm: { type: "string" },
+      concurrency: { type: "string" },
+      "window-ms": { type: "string" },
+      "squeeze-pct": { type: "string" },
+      "latency-ms": { type: "string" },
+      "margin-ms": { type: "string" },
+      resource: { type: "string" },
+      seed: { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help === true) return void process.stdout.write(HELP);
+  const limits: Partial<Record<keyof ProviderLimits, number>> = {};
+  for (const key of ["rpm", "itpm", "otpm", "concurrency"] as const) {
+    const v = numberFlag(values[key], `--${key}`, { min: 1 });
+    if (v !== undefined) limits[key] = v;
+  }
+  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
+  if (windowMs !== undefined) limits.windowMs = windowMs;
+  const result = await run({
+    workers: numberFlag(values.workers, "--workers", { min: 1, max: 1_000 }),
+    durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
+    limits,
+    squeezePct: numberFlag(values["squeeze-pct"], "--squeeze-pct", { min: 0, max: 99 }),
+    latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
+    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
+    resource: values.resource,
+    seed: numberFlag(values.seed, "--seed", { min: 0 }),
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.stdout.write(`\n${formatResult(result)}\n`);
+}
+
+if (isMain(import.meta.url)) runCli("anthropic-workers", () => main(process.argv.slice(2)));
