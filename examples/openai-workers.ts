@@ -36,8 +36,8 @@ export function openAiResource(limits: ProviderLimits, marginMs: number): { limi
 
 export interface OpenAiWorkerOptions {
   readonly client: OpenAI;
-  /** null sends without asking (to see the 429s RateQueue prevents). */
-  readonly rq: RateQueue | null;
+  /** A RateQueue client (or the env-configured `ratequeue`); null sends without asking, to see the 429s RateQueue prevents. */
+  readonly rq: Pick<RateQueue, "acquire" | "reportLimited"> | null;
   readonly resource: string;
   /** Aborted when the run ends: no new request starts, a wait in the queue is cancelled. */
   readonly signal: AbortSignal;
