@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that tests and benchmarks drive, when they are
+# missing: Chromium (the dashboard's browser tests) and Redis (the benchmarks'
+# Redis-backed limiters). Both come from the machine's Debian release, by name.
+#
+#   scripts/setup/debian-packages.sh chromium        # what `pnpm test` needs
+#   scripts/setup/debian-packages.sh redis-server    # what `pnpm bench` needs
+set -euo pipefail
+
+missing=()
+for pkg in "$@"; do
+  case "$pkg" in
+    chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    redis-server) command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) ;;
+    *) echo "debian-packages.sh: unknown package $pkg" >&2; exit 2 ;;
+  esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "debian-packages.sh: ${missing[*]} missing; install as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for pkg in "${missing[@]}"; do dpkg-query -W -f='installed ${Package} ${Version}' "$pkg"; echo; done
