@@ -70,8 +70,6 @@ const OVERTAKE_VT = 1;
 
 const MAGIC = "RQL1";
 
-/** Placeholder outcome of a record that is granted within the same call (never delivered). */
-const NOT_YET: Effect = Object.freeze({ type: "error", command: "acquire", code: ErrorCode.INVALID, message: "invariant: outcome not set" });
 
 /**
  * @example
@@ -335,7 +333,7 @@ export class Limiter {
     }
     const existing = s.requests.get(requestId);
     if (existing !== undefined) {
-      out.push(existing.outcome); // exactly once: a retry gets the original outcome and changes nothing
+      out.push(answer(existing)); // exactly once: a retry gets the original outcome and changes nothing
       return;
     }
     const r = this.resources.get(name);
@@ -352,14 +350,13 @@ export class Limiter {
 
     // Fast path: nobody waits, so nobody can be overtaken. No waiter is built.
     if (r.waiting === 0 && this.fits(r, laneIdx, amounts, at)) {
-      const granted: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: NOT_YET };
+      const granted: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: null };
       s.requests.set(requestId, granted);
       this.grant(r, granted, s, laneIdx, load, amounts, at, out);
       return;
     }
     const timeoutMs = cmd.timeoutMs;
-    const queuedEffect: Effect = { type: "queued", sessionId, requestId, resource: name };
-    const record: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: queuedEffect };
+    const record: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: null };
     const w: Waiter = {
       record,
       alive: true,
@@ -392,7 +389,7 @@ export class Limiter {
       this.pump(r, at, out);
       return;
     }
-    out.push(queuedEffect);
+    out.push(answer(record));
   }
 
   private reject(s: Session, cmd: Extract<Command, { type: "acquire" }>, code: ErrorCode, message: string, out: Effect[]): void {
@@ -448,7 +445,7 @@ export class Limiter {
       this.endWaiter(record.waiter, "cancelled", ErrorCode.CANCELLED, "cancelled by the client", out);
       return;
     }
-    out.push(record.outcome); // too late to cancel: the original outcome stands
+    out.push(answer(record)); // too late to cancel: the original outcome stands
   }
 
   // ---------------------------------------------------------------- admission
@@ -913,7 +910,7 @@ export class Limiter {
         const requestId = rd.str();
         const state = (["waiting", "granted", "done"] as const)[rd.uint()];
         if (state === undefined) throw new SnapshotError("bad request state");
-        s.requests.set(requestId, { requestId, state, waiter: null, lease: null, outcome: JSON.parse(rd.str()) as Effect });
+        s.requests.set(requestId, { requestId, state, waiter: null, lease: null, outcome: JSON.parse(rd.str()) as Effect | null });
       }
       for (let k = rd.count(); k > 0; k--) s.finished.push(rd.str());
       s.finishedCount = s.finished.length;
@@ -987,13 +984,22 @@ export class Limiter {
     if (!rd.done()) throw new SnapshotError("trailing bytes after snapshot");
     for (const s of m.sessions.values()) {
       for (const rec of s.requests.values()) {
-        if ((rec.state === "waiting") !== (rec.waiter !== null) || (rec.state === "granted") !== (rec.lease !== null)) {
+        if ((rec.state === "waiting") !== (rec.waiter !== null) || (rec.state === "granted") !== (rec.lease !== null) || (rec.state === "waiting") !== (rec.outcome === null)) {
           throw new SnapshotError(`request ${s.id}/${rec.requestId} does not match the queues and leases`);
         }
       }
     }
     return m;
   }
+}
+
+/** What a repeated acquire (or a late cancel) answers for this request. */
+function answer(record: RequestRecord): Effect {
+  if (record.outcome !== null) return record.outcome;
+  const w = record.waiter;
+  if (record.state !== "waiting" || w === null) throw new Error(`invariant: request ${record.requestId} has no outcome`);
+  // Built on demand rather than stored: one object less per waiting request.
+  return { type: "queued", sessionId: w.session.id, requestId: record.requestId, resource: w.resource.name };
 }
 
 /** The admin-API form of a normalized config; validating it gives the same config back. */

@@ -12,35 +12,30 @@ export class MinHeap<T> {
     return this.items.length;
   }
 
-  private less(a: number, b: number): boolean {
-    const ka = this.keys[a] as number;
-    const kb = this.keys[b] as number;
-    return ka < kb || (ka === kb && (this.ties[a] as number) < (this.ties[b] as number));
-  }
-
-  private swap(a: number, b: number): void {
-    const k = this.keys[a] as number;
-    this.keys[a] = this.keys[b] as number;
-    this.keys[b] = k;
-    const t = this.ties[a] as number;
-    this.ties[a] = this.ties[b] as number;
-    this.ties[b] = t;
-    const it = this.items[a] as T;
-    this.items[a] = this.items[b] as T;
-    this.items[b] = it;
+  /** Whether (k1, t1) orders before (k2, t2). */
+  private static before(k1: number, t1: number, k2: number, t2: number): boolean {
+    return k1 < k2 || (k1 === k2 && t1 < t2);
   }
 
   push(key: number, tie: number, item: T): void {
+    // Sift up by moving a hole, not by swapping: one write per level.
+    let i = this.items.length;
     this.keys.push(key);
     this.ties.push(tie);
     this.items.push(item);
-    let i = this.items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(i, parent)) break;
-      this.swap(i, parent);
+      const pk = this.keys[parent] as number;
+      const pt = this.ties[parent] as number;
+      if (!MinHeap.before(key, tie, pk, pt)) break;
+      this.keys[i] = pk;
+      this.ties[i] = pt;
+      this.items[i] = this.items[parent] as T;
       i = parent;
     }
+    this.keys[i] = key;
+    this.ties[i] = tie;
+    this.items[i] = item;
   }
 
   peekKey(): number | undefined {
@@ -55,22 +50,29 @@ export class MinHeap<T> {
     const n = this.items.length;
     if (n === 0) return undefined;
     const top = this.items[0] as T;
-    this.swap(0, n - 1);
-    this.keys.pop();
-    this.ties.pop();
-    this.items.pop();
-    let i = 0;
+    const key = this.keys.pop() as number;
+    const tie = this.ties.pop() as number;
+    const item = this.items.pop() as T;
     const size = n - 1;
+    if (size === 0) return top;
+    // Sift the last entry down from the root through a hole.
+    let i = 0;
     for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < size && this.less(l, m)) m = l;
-      if (r < size && this.less(r, m)) m = r;
-      if (m === i) break;
-      this.swap(i, m);
-      i = m;
+      let c = 2 * i + 1;
+      if (c >= size) break;
+      const r = c + 1;
+      if (r < size && MinHeap.before(this.keys[r] as number, this.ties[r] as number, this.keys[c] as number, this.ties[c] as number)) c = r;
+      const ck = this.keys[c] as number;
+      const ct = this.ties[c] as number;
+      if (!MinHeap.before(ck, ct, key, tie)) break;
+      this.keys[i] = ck;
+      this.ties[i] = ct;
+      this.items[i] = this.items[c] as T;
+      i = c;
     }
+    this.keys[i] = key;
+    this.ties[i] = tie;
+    this.items[i] = item;
     return top;
   }
 

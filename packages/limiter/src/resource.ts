@@ -20,8 +20,8 @@ export interface RequestRecord {
   state: "waiting" | "granted" | "done";
   waiter: Waiter | null;
   lease: Lease | null;
-  /** What a repeat of the acquire answers: queued while waiting, then the final outcome. */
-  outcome: Effect;
+  /** The final outcome a repeat of the acquire answers; null while waiting (a repeat then answers "queued"). */
+  outcome: Effect | null;
 }
 
 export interface Waiter extends Queued {
