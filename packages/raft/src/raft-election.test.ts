@@ -96,6 +96,24 @@ describe("5.2 leader election", () => {
     expect(n1.status()).toMatchObject({ role: "follower", leader: "n2", term });
   });
 
+  test("figure 2: a follower that refuses a vote does not restart its election timer", () => {
+    const ticksToCampaign = (interrupt: boolean): number => {
+      const n1 = node("n1", { preVote: false, seed: 11 });
+      let ticks = 0;
+      while (n1.status().role === "follower") {
+        if (interrupt && ticks === 8) {
+          // A campaign at a higher term from a candidate with a stale log: refused.
+          n1.step({ type: "vote", from: "n3", to: "n1", term: 9, lastIndex: 0, lastTerm: 0, transfer: false });
+          expect(n1.status().term).toBe(9);
+        }
+        n1.tick();
+        ticks++;
+      }
+      return ticks;
+    };
+    expect(ticksToCampaign(true)).toBe(ticksToCampaign(false));
+  });
+
   test("a candidate that learns of a split vote starts a new election after another timeout", () => {
     const c = new TestCluster({ voters: VOTERS, config: { preVote: false } });
     c.isolate("n1");

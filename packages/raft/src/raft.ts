@@ -256,7 +256,7 @@ export class Raft {
 
   // ---------------------------------------------------------------- role changes
 
-  private becomeFollower(term: number, leader: NodeId | null): void {
+  private becomeFollower(term: number, leader: NodeId | null, options?: { keepElectionTimer: boolean }): void {
     if (term !== this.term) {
       assert(term > this.term, `term must not go backwards (${this.term} -> ${term})`);
       this.term = term;
@@ -264,7 +264,13 @@ export class Raft {
     }
     this.role = "follower";
     this.leader = leader;
+    const elapsed = this.electionElapsed;
+    const timeout = this.randomizedElectionTimeout;
     this.resetVolatile();
+    if (options?.keepElectionTimer === true) {
+      this.electionElapsed = elapsed;
+      this.randomizedElectionTimeout = timeout;
+    }
   }
 
   private becomePreCandidate(): void {
@@ -379,7 +385,10 @@ export class Raft {
         // A granted pre-vote is for the term we would campaign in; our term stays.
       } else {
         const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
-        this.becomeFollower(m.term, fromLeader ? m.from : null);
+        // Raft figure 2: the election timer restarts on hearing from a leader or on granting a
+        // vote, not on every campaign: a candidate with a stale log, campaigning again and again
+        // with ever higher terms, must not hold off forever the election that could succeed.
+        this.becomeFollower(m.term, fromLeader ? m.from : null, { keepElectionTimer: m.type === "vote" });
       }
     } else if (m.term !== 0 && m.term < this.term) {
       if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") {
