@@ -35,6 +35,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc.record({
   preVote: fc.constantFrom(1, 0),
   checkQuorum: fc.constantFrom(1, 0),
   msgBytes: fc.constantFrom(4096, 64, 1),
+  driftMs: fc.integer({ min: 0, max: 3 }),
 });
 
 const node = fc.integer({ min: 1, max: 5 });
@@ -69,7 +70,7 @@ describe("raft cluster simulation", () => {
     expect(failures.join("\n\n")).toBe("");
   });
 
-  it("keeps every safety property under fault schedules chosen (and shrunk) by fast-check", () => {
+  it("keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check", () => {
     fc.assert(
       fc.property(scenarioArb, (scenario) => {
         const report = failureReport(scenario);

@@ -58,7 +58,7 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
       maxInflightMsgs: 64,
     },
     tickMs: TICK_MS,
-    tickDriftMs: 1,
+    tickDriftMs: k.driftMs,
     network: {
       dropRate: k.dropPermille / 1000,
       duplicateRate: k.dupPermille / 1000,

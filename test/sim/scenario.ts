@@ -28,6 +28,8 @@ export interface Knobs {
   readonly checkQuorum: number;
   /** Raft's maxSizePerMsgBytes: small values split appends into one entry each. */
   readonly msgBytes: number;
+  /** Each node's tick period differs from 10 ms by up to this (clock drift), 0..9. */
+  readonly driftMs: number;
 }
 
 /** One discrete fault. Nodes are numbered 1..9 (n1..n9); times are ms from the start. */
@@ -72,6 +74,7 @@ export function scenarioFromSeed(seed: number, options: { membership: boolean } 
     preVote: r.chance(0.8) ? 1 : 0,
     checkQuorum: r.chance(0.8) ? 1 : 0,
     msgBytes: r.pick([1, 64, 4096]),
+    driftMs: r.pick([0, 1, 3]),
   };
   const faults: Fault[] = [];
   const count = calm ? 0 : r.int(0, 8);
@@ -133,6 +136,7 @@ const KNOB_FLAGS: readonly [keyof Knobs, string][] = [
   ["preVote", "prevote"],
   ["checkQuorum", "check-quorum"],
   ["msgBytes", "msg-bytes"],
+  ["driftMs", "drift"],
 ];
 
 /** The one-line command that replays `scenario` exactly. */
@@ -174,6 +178,7 @@ export function checkScenario(s: Scenario): void {
   if (k.maxDelayMs < 1) throw new RangeError(`--delay must be at least 1`);
   if (k.syncMaxMs < 1) throw new RangeError(`--sync must be at least 1`);
   if (k.msgBytes < 1) throw new RangeError(`--msg-bytes must be at least 1`);
+  if (k.driftMs > 9) throw new RangeError(`--drift must be 0..9 (ms around a 10 ms tick), got ${k.driftMs}`);
   if (k.preVote > 1 || k.checkQuorum > 1) throw new RangeError(`--prevote and --check-quorum are 0 or 1`);
 }
 
