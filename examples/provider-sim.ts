@@ -69,7 +69,7 @@ export interface ProviderSimOptions {
   readonly seed?: number;
   /** max_tokens assumed for an OpenAI-style request that sends none (default 1024). */
   readonly defaultMaxTokens?: number;
-  /** The clock, in ms (default Date.now). Tests pass a fake one to drive the buckets. */
+  /** The clock, in integer ms (default Date.now). Tests pass a fake one to drive the buckets. */
   readonly now?: () => number;
 }
 
@@ -89,6 +89,8 @@ export interface ApiStats {
   totalTokens: number;
   inFlight: number;
   maxInFlight: number;
+  /** Whole units left in each bucket now (rpm, tpm / rpm, itpm, otpm). */
+  available: Record<string, number>;
 }
 
 export interface ProviderStats {
@@ -136,6 +138,7 @@ class Endpoint {
     totalTokens: 0,
     inFlight: 0,
     maxInFlight: 0,
+    available: {},
   };
 
   constructor(
@@ -229,12 +232,14 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
     sendJson(res, 200, api === "openai" ? openAiReply(charge, outputTokens) : anthropicReply(charge, outputTokens));
   };
 
-  const snapshot = (): ProviderStats => ({
-    limits,
-    elapsedMs: now() - startedAtMs,
-    openai: structuredClone(endpoints.openai.stats),
-    anthropic: structuredClone(endpoints.anthropic.stats),
-  });
+  const snapshot = (): ProviderStats => {
+    const at = now();
+    const view = (e: Endpoint): ApiStats => ({
+      ...structuredClone(e.stats),
+      available: Object.fromEntries(Object.entries(e.buckets).map(([name, b]) => [name, Math.floor(b.level(at))])),
+    });
+    return { limits, elapsedMs: at - startedAtMs, openai: view(endpoints.openai), anthropic: view(endpoints.anthropic) };
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
