@@ -344,15 +344,14 @@ export class Limiter {
     if (laneIdx < 0) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, laneProblem(r, laneRequested as string), out);
     const dimProblem = dimensionProblem(r, load);
     if (dimProblem !== null) return this.reject(s, cmd, ErrorCode.INVALID, dimProblem, out);
-    const amounts = amountsFor(r, load);
-    const never = ungrantable(r, laneIdx, amounts);
+    const never = ungrantable(r, laneIdx, load);
     if (never !== null) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, never, out);
 
     // Fast path: nobody waits, so nobody can be overtaken. No waiter is built.
-    if (r.waiting === 0 && this.fits(r, laneIdx, amounts, at)) {
+    if (r.waiting === 0 && this.fits(r, laneIdx, load, at)) {
       const granted: RequestRecord = { requestId, state: "waiting", waiter: null, lease: null, outcome: null };
       s.requests.set(requestId, granted);
-      this.grant(r, granted, s, laneIdx, load, amounts, at, out);
+      this.grant(r, granted, s, laneIdx, load, at, out);
       return;
     }
     const timeoutMs = cmd.timeoutMs;
@@ -367,7 +366,6 @@ export class Limiter {
       laneIdx,
       priority: cmd.priority ?? DEFAULT_PRIORITY,
       load,
-      amounts,
       enqueuedAt: at,
       deadline: timeoutMs === undefined ? Infinity : at + timeoutMs,
       resource: r,
@@ -450,8 +448,8 @@ export class Limiter {
 
   // ---------------------------------------------------------------- admission
 
-  /** Whether a request of lane `l` costing `amounts` fits every limit of `r` now. */
-  private fits(r: Resource, l: number, amounts: readonly number[], at: number): boolean {
+  /** Whether a request of lane `l` with this load fits every limit of `r` now. */
+  private fits(r: Resource, l: number, load: LoadVector, at: number): boolean {
     if (at < r.cooldownUntil) return false;
     const limits = r.limits;
     for (let i = 0; i < limits.length; i++) {
@@ -461,7 +459,7 @@ export class Limiter {
         if (lim.held + 1 > cap) return false;
         if (lim.laneHeld !== null && (lim.laneHeld[l] as number) + 1 > (lim.laneShare as number[])[l]!) return false;
       } else {
-        const amount = amounts[i] as number;
+        const amount = amountFor(lim.config, load);
         if (!lim.window.fits(at, amount, cap)) return false;
         if (lim.laneWindows !== null && !(lim.laneWindows[l] as Window).fits(at, amount, (lim.laneShare as number[])[l]!)) return false;
       }
@@ -470,7 +468,7 @@ export class Limiter {
   }
 
   /** The earliest time the waiter fits if nothing else changes; Infinity when only a release can help. */
-  private fitAt(r: Resource, l: number, amounts: readonly number[], at: number): number {
+  private fitAt(r: Resource, l: number, load: LoadVector, at: number): number {
     let t = Math.max(at, r.cooldownUntil);
     for (let i = 0; i < r.limits.length; i++) {
       const lim = r.limits[i] as LimitRuntime;
@@ -479,7 +477,7 @@ export class Limiter {
         if (lim.held + 1 > cap) return Infinity;
         if (lim.laneHeld !== null && (lim.laneHeld[l] as number) + 1 > (lim.laneShare as number[])[l]!) return Infinity;
       } else {
-        const amount = amounts[i] as number;
+        const amount = amountFor(lim.config, load);
         t = Math.max(t, lim.window.fitAt(at, amount, cap));
         if (lim.laneWindows !== null) t = Math.max(t, (lim.laneWindows[l] as Window).fitAt(at, amount, (lim.laneShare as number[])[l]!));
       }
@@ -488,7 +486,7 @@ export class Limiter {
   }
 
   /** Charges every limit and creates the lease. The caller checked {@link fits}. */
-  private grant(r: Resource, record: RequestRecord, session: Session, l: number, load: LoadVector, amounts: readonly number[], at: number, out: Effect[]): void {
+  private grant(r: Resource, record: RequestRecord, session: Session, l: number, load: LoadVector, at: number, out: Effect[]): void {
     const id = ++this.grantSeq;
     for (let i = 0; i < r.limits.length; i++) {
       const lim = r.limits[i] as LimitRuntime;
@@ -496,7 +494,7 @@ export class Limiter {
         lim.held++;
         if (lim.laneHeld !== null) lim.laneHeld[l]!++;
       } else {
-        const amount = amounts[i] as number;
+        const amount = amountFor(lim.config, load);
         lim.window.charge(at, amount, id);
         if (lim.laneWindows !== null) (lim.laneWindows[l] as Window).charge(at, amount, id);
       }
@@ -551,8 +549,8 @@ export class Limiter {
     let wakeAt = Infinity;
     for (const lane of r.lanes) {
       for (let head = lane.queue.head(); head !== undefined; head = lane.queue.head()) {
-        if (!this.fits(r, head.laneIdx, head.amounts, at)) {
-          wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.amounts, at));
+        if (!this.fits(r, head.laneIdx, head.load, at)) {
+          wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.load, at));
           break;
         }
         this.take(r, lane, head, at, out);
@@ -578,11 +576,11 @@ export class Limiter {
       for (const lane of busy) {
         if (turn !== null && lane.vt + 1 / lane.weight > turn.vt + OVERTAKE_VT) continue; // held back for fairness
         const head = lane.queue.head() as Waiter;
-        if (this.fits(r, head.laneIdx, head.amounts, at)) {
+        if (this.fits(r, head.laneIdx, head.load, at)) {
           chosen = lane;
           break;
         }
-        wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.amounts, at));
+        wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.load, at));
         turn ??= lane;
       }
       if (chosen === null) return wakeAt === Infinity ? null : wakeAt;
@@ -597,7 +595,7 @@ export class Limiter {
     head.alive = false;
     r.waiting--;
     if (head.deadline !== Infinity) this.liveTimeouts--;
-    this.grant(r, head.record, this.sessionOf(head.session), head.laneIdx, head.load, head.amounts, at, out);
+    this.grant(r, head.record, this.sessionOf(head.session), head.laneIdx, head.load, at, out);
   }
 
   // ---------------------------------------------------------------- leases
@@ -781,14 +779,13 @@ export class Limiter {
     }
     for (const w of waiters) {
       const laneIdx = laneIndex(r, w.laneRequested);
-      const amounts = amountsFor(r, w.load);
       const dimProblem = dimensionProblem(r, w.load);
       const [code, problem] =
         laneIdx < 0
           ? [ErrorCode.UNGRANTABLE, laneProblem(r, w.laneRequested as string)]
           : dimProblem !== null
             ? [ErrorCode.INVALID, dimProblem]
-            : [ErrorCode.UNGRANTABLE, ungrantable(r, laneIdx, amounts)];
+            : [ErrorCode.UNGRANTABLE, ungrantable(r, laneIdx, w.load)];
       if (problem !== null) {
         w.alive = false;
         if (w.deadline !== Infinity) this.liveTimeouts--;
@@ -799,7 +796,6 @@ export class Limiter {
         continue;
       }
       w.laneIdx = laneIdx;
-      w.amounts = amounts;
       this.enqueue(r, w);
     }
     r.wakeAt = null;
@@ -950,7 +946,7 @@ export class Limiter {
         const deadline = rd.optUint() ?? Infinity;
         const laneIdx = laneIndex(r, laneRequested);
         if (laneIdx < 0) throw new SnapshotError("waiter in an unknown lane");
-        const w: Waiter = { record: rec, alive: true, seq: seqW, session: s, requestId: rec.requestId, laneRequested, laneIdx, priority, load, amounts: amountsFor(r, load), enqueuedAt, deadline, resource: r };
+        const w: Waiter = { record: rec, alive: true, seq: seqW, session: s, requestId: rec.requestId, laneRequested, laneIdx, priority, load, enqueuedAt, deadline, resource: r };
         rec.waiter = w;
         m.enqueue(r, w);
         if (deadline !== Infinity) {
@@ -1052,12 +1048,6 @@ function unknownSession(command: string, sessionId: string): Effect {
   return errorEffect(command, ErrorCode.UNKNOWN_SESSION, `session "${sessionId}" is not open (closed or expired)`);
 }
 
-function amountsFor(r: Resource, load: LoadVector): number[] {
-  const out = new Array<number>(r.limits.length);
-  for (let i = 0; i < r.limits.length; i++) out[i] = amountFor((r.limits[i] as LimitRuntime).config, load);
-  return out;
-}
-
 /** A validated load as a vector (a copy: the caller's object may change later). */
 function toLoadVector(load: Load | undefined): LoadVector {
   if (load === undefined) return {};
@@ -1097,10 +1087,10 @@ function dimensionProblem(r: Resource, load: LoadVector): string | null {
 }
 
 /** Why a request can never be granted (its cost exceeds what its lane may ever use), or null. */
-function ungrantable(r: Resource, laneIdx: number, amounts: readonly number[]): string | null {
+function ungrantable(r: Resource, laneIdx: number, load: LoadVector): string | null {
   for (let i = 0; i < r.limits.length; i++) {
     const lim = r.limits[i] as LimitRuntime;
-    const amount = amounts[i] as number;
+    const amount = amountFor(lim.config, load);
     const cap = Math.min(lim.capByLane[laneIdx] as number, lim.laneShare?.[laneIdx] ?? Infinity);
     if (amount > cap) {
       const c = lim.config;

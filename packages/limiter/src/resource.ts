@@ -36,8 +36,6 @@ export interface Waiter extends Queued {
   laneIdx: number;
   readonly priority: number;
   readonly load: LoadVector;
-  /** Units this request costs in each limit, aligned with `Resource.limits`. */
-  amounts: number[];
   readonly enqueuedAt: number;
   /** Log time at which it times out; Infinity when it has no timeout. */
   readonly deadline: number;
