@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
+import { createDashboard } from "@ratequeue/dashboard";
 import { decodePeerFrame, encodePeerFrame, PROTOCOL_VERSION, type NodeInfo } from "@ratequeue/protocol";
 import type { Message } from "@ratequeue/raft";
 import { ConfigError, type NodeConfig } from "./config.js";
@@ -15,7 +16,7 @@ import { handleHttp } from "./http/routes.js";
 import { createLogger } from "./logger.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
-import { hashSecret } from "./state/keys.js";
+import { canAcquire, hashSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 
 /** A running node; `stop()` shuts it down cleanly. */
@@ -94,12 +95,33 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const sessions = new ClientSessions({ core: theCore, env, logger, adminKeyHash, sessionTtlMs: config.sessionTtlMs, nodes });
   const clients = new ClientSocketServer(sessions, logger);
   const registry = createMetrics(theCore, () => clients.connectionCount);
+  // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
+  const dashboard = createDashboard({
+    nodeId: config.id,
+    nodeUrls: httpUrls,
+    resources: (atMs) => {
+      const limiter = theCore.state.limiter;
+      return limiter.resourceNames().flatMap((name) => limiter.resource(name, atMs) ?? []);
+    },
+    logTime: () => theCore.logTime,
+    authorize: (secret) => {
+      if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
+      const scope = theCore.state.keys.verify(secret)?.scope ?? null;
+      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canAcquire(scope, resource) };
+    },
+    onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
+  });
+  theCore.onApply(dashboard.onApply);
 
   const server = secure
     ? createHttpsServer({ cert: readFileSync(config.tls!.certFile), key: readFileSync(config.tls!.keyFile) })
     : createHttpServer();
   server.on("request", (req, res) => {
-    void handleHttp({ core: theCore, registry, logger, adminKeyHash, httpUrls, connections: () => clients.connectionCount }, req, res);
+    void handleHttp(
+      { core: theCore, registry, logger, adminKeyHash, httpUrls, connections: () => clients.connectionCount, dashboard: dashboard.handle },
+      req,
+      res,
+    );
   });
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "").split("?")[0];
@@ -128,6 +150,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     (stopping ??= (async () => {
       logger.info("node stopping");
       theCore.stop();
+      dashboard.close();
       await clients.close();
       await transport.close();
       server.closeAllConnections();
