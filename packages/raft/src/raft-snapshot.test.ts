@@ -3,6 +3,9 @@
  * sent in chunks.
  */
 import { describe, expect, test } from "vitest";
+import { RawNode } from "./raw-node.js";
+import { createRng } from "./rng.js";
+import { MemoryStorage, bootstrapSnapshot } from "./storage.js";
 import { TestCluster } from "./test-cluster.js";
 import type { Message, SnapshotMessage } from "./types.js";
 
@@ -93,6 +96,32 @@ describe("7 log compaction", () => {
     const rd = n2.ready();
     expect(rd.snapshot).toBeNull();
     expect(rd.messagesAfterPersist).toEqual([expect.objectContaining({ type: "appendResponse", reject: false, index: commit })]);
+    n2.advance();
+  });
+
+  test("a snapshot whose last entry the follower already holds only moves its commit index", () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot(bootstrapSnapshot({ voters: VOTERS }));
+    // Entries 2..5 of term 2; only 2..3 are what the leader's snapshot covers, 4..5 may diverge.
+    storage.append([2, 3, 4, 5].map((index) => ({ index, term: 2, type: "normal" as const, data: new Uint8Array([index]) })));
+    storage.setHardState({ term: 2, vote: null, commit: 1 });
+    const n2 = new RawNode({ id: "n2", storage, rng: createRng(1) });
+    n2.step({
+      type: "snapshot",
+      from: "n1",
+      to: "n2",
+      term: 3,
+      meta: { index: 3, term: 2, confState: { voters: VOTERS, learners: [], removed: [] } },
+      offset: 0,
+      totalBytes: 1,
+      data: new Uint8Array([42]),
+      last: true,
+    });
+    const rd = n2.ready();
+    expect(rd.snapshot).toBeNull();
+    expect(rd.hardState).toMatchObject({ commit: 3 });
+    // Only the prefix up to 3 is known to match the leader: the answer must not claim 5.
+    expect(rd.messagesAfterPersist).toEqual([expect.objectContaining({ type: "appendResponse", reject: false, index: 3 })]);
     n2.advance();
   });
 

@@ -66,7 +66,9 @@ interface OutgoingSnapshot {
 
 interface IncomingSnapshot {
   readonly meta: SnapshotMeta;
-  readonly buffer: Uint8Array;
+  readonly totalBytes: number;
+  /** Chunks received so far, copied: memory grows with what arrived, not with what a peer announced. */
+  readonly chunks: Uint8Array[];
   received: number;
 }
 
@@ -571,13 +573,13 @@ export class Raft {
       incoming === null ||
       incoming.meta.index !== meta.index ||
       incoming.meta.term !== meta.term ||
-      incoming.buffer.byteLength !== m.totalBytes
+      incoming.totalBytes !== m.totalBytes
     ) {
       if (m.offset !== 0) {
         this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: 0 });
         return;
       }
-      incoming = { meta, buffer: new Uint8Array(m.totalBytes), received: 0 };
+      incoming = { meta, totalBytes: m.totalBytes, chunks: [], received: 0 };
       this.incomingSnapshot = incoming;
     }
     if (m.offset !== incoming.received) {
@@ -586,27 +588,30 @@ export class Raft {
       return;
     }
     // Copy at the chunk boundary: the message's bytes may be a view into a transport buffer.
-    incoming.buffer.set(m.data, m.offset);
+    incoming.chunks.push(m.data.slice());
     incoming.received += m.data.byteLength;
-    if (incoming.received < incoming.buffer.byteLength) {
+    if (incoming.received < incoming.totalBytes) {
       this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
       return;
     }
     this.incomingSnapshot = null;
-    this.restore({ meta: incoming.meta, data: incoming.buffer });
-    this.sendAppendResponse(m.from, { reject: false, index: this.log.lastIndex() });
+    const restored = this.restore({ meta: incoming.meta, data: concatChunks(incoming.chunks, incoming.totalBytes) });
+    // After a fast-forward only the prefix up to the commit index is known to match the leader.
+    this.sendAppendResponse(m.from, { reject: false, index: restored ? this.log.lastIndex() : this.log.committed });
   }
 
-  private restore(snapshot: Snapshot): void {
+  /** Installs a snapshot from the leader; false when the log already covered it (only commit moved). */
+  private restore(snapshot: Snapshot): boolean {
     const { index, term } = snapshot.meta;
-    if (index <= this.log.committed) return;
+    if (index <= this.log.committed) return false;
     if (this.log.matchTerm(index, term)) {
       // We already hold the snapshot's last entry: the log matches up to it, so only commit moves.
       this.log.commitTo(index);
-      return;
+      return false;
     }
     this.log.restore(snapshot);
     this.conf = snapshot.meta.confState;
+    return true;
   }
 
   // ---------------------------------------------------------------- leader side
@@ -1030,4 +1035,16 @@ export class Raft {
     if (AFTER_PERSIST.has(m.type)) this.msgsAfterPersist.push(m);
     else this.msgsNow.push(m);
   }
+}
+
+function concatChunks(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(totalBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  assert(offset === totalBytes, "snapshot chunks add up to totalBytes");
+  return out;
 }
