@@ -31,6 +31,8 @@ export type FleetMessage =
 async function main(): Promise<void> {
   if (process.send === undefined) throw new Error("fleet-worker.ts is started by fleet.ts (it needs an IPC channel)");
   const config = JSON.parse(process.argv[2] ?? "null") as FleetWorkerConfig;
+  // A parent that died (or was interrupted) before "go" would leave this process waiting forever.
+  process.once("disconnect", () => process.exit(1));
   const send = (m: FleetMessage): Promise<void> => new Promise((resolve, reject) => process.send!(m, undefined, {}, (err) => (err ? reject(err) : resolve())));
   countTokens("warm up"); // builds the encoder now, not inside the timed run
   const go = new Promise<number>((resolve) =>
@@ -54,9 +56,9 @@ async function main(): Promise<void> {
         maxTokens: config.maxTokens,
       }),
   });
-  await send({ type: "done", figures });
   await ratequeue.close();
-  process.disconnect();
+  await send({ type: "done", figures });
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

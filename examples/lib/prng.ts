@@ -5,8 +5,11 @@
  */
 export function seededRandom(seed: number): () => number {
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-  // xorshift never leaves 0, so map seed 0 (and its 2^32 multiples) elsewhere.
-  let x = (seed >>> 0) || 0x9e3779b9;
+  // Small seeds would start xorshift near 0 (its first outputs tiny), so scramble
+  // the seed first (a multiply-xorshift mix), and never start at 0, where it stays.
+  let x = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0 || 0x9e3779b9;
   return () => {
     x ^= x << 13;
     x >>>= 0;
