@@ -128,6 +128,23 @@ describe("queue order", () => {
   });
 });
 
+describe("scale", () => {
+  it("a sliding window holding 100,000 grants stays exact: the next one is admitted exactly when the oldest leaves", () => {
+    const l = setup({ limits: [rate(100_000, 60_000), tokens(100_000 * 7, 60_000)] }, { finishedPerSession: 0 });
+    for (let i = 0; i < 100_000; i++) {
+      const at = Math.floor(i / 2); // two grants per ms
+      const e = acquire(l, at, `r${i}`, { load: 7 });
+      if (e[0]?.type !== "granted") throw new Error(`grant ${i} refused`);
+    }
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([100_000, 700_000]);
+    expect(only(acquire(l, 49_999, "late", { load: 7 })).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(60_000); // the two grants at 0 leave then
+    expect(granted(l.apply({ type: "tick", at: 60_000 }))).toEqual(["late"]);
+    expect(granted(acquire(l, 60_000, "one-more", { load: 7 }))).toEqual(["one-more"]);
+    expect(only(acquire(l, 60_000, "too-many", { load: 7 })).type).toBe("queued");
+  });
+});
+
 describe("settle", () => {
   it("reporting less returns capacity to the window, and a waiter gets it at once", () => {
     const l = setup({ limits: [tokens(1000, 60_000)] });

@@ -70,7 +70,6 @@ const OVERTAKE_VT = 1;
 
 const MAGIC = "RQL1";
 
-
 /**
  * @example
  * const limiter = new Limiter();
