@@ -14,8 +14,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { runScenario, type RunResult } from "../test/sim/run.js";
-import { MAX_SEED, applyOverrides, replayCommand, scenarioFromSeed } from "../test/sim/scenario.js";
+import { MAX_SEED, applyOverrides, replayCommand, runScenario, scenarioFromSeed, type RunResult } from "../test/sim/index.js";
 
 const USAGE = "usage: sim.ts --seeds N [--from S] | --minutes M [--from S] | --seed N [knob flags] [--faults LIST] [--no-membership]";
 

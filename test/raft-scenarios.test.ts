@@ -1,8 +1,18 @@
 import { RaftError, RaftErrorCode, type Message, type NodeId } from "@ratequeue/raft";
 import { describe, expect, it } from "vitest";
-import { SafetyViolation, type Checker, type ClusterView } from "./sim/checkers/index.js";
-import type { SimCluster } from "./sim/cluster.js";
-import { ApplyRecorder, ELECTION_BOUND_MS, elect, proposeAndCommit, proposeOnly, scriptedCluster, waitForLeader } from "./sim/scripted.js";
+import {
+  ApplyRecorder,
+  ELECTION_BOUND_MS,
+  SafetyViolation,
+  elect,
+  proposeAndCommit,
+  proposeOnly,
+  scriptedCluster,
+  waitForLeader,
+  type Checker,
+  type ClusterView,
+  type SimCluster,
+} from "./sim/index.js";
 
 // Named scenarios, each a short script against real RawNodes on the simulated
 // network and disks. Every safety checker runs after every step of each one,

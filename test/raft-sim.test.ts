@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { runScenario } from "./sim/run.js";
-import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, scenarioFromSeed, type Fault, type Knobs, type Scenario } from "./sim/scenario.js";
+import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, runScenario, scenarioFromSeed, type Fault, type Knobs, type Scenario } from "./sim/index.js";
 
 // The randomized cluster simulation of packages/raft (see test/sim/README.md).
 // RQ_SIM_SEEDS scales the seed sweep, RQ_PROPERTY_RUNS the fast-check search.
