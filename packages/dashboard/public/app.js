@@ -39,16 +39,27 @@ function App() {
   const [apiKey, setApiKey] = useState(readStoredKey);
   const [snapshot, setSnapshot] = useState(null);
   const [conn, setConn] = useState({ state: "connecting", error: null });
-
-  useEffect(() => {
-    setSnapshot(null);
-    return openStream({ apiKey, onSnapshot: setSnapshot, onState: setConn });
-  }, [apiKey]);
+  /** Why the last key was refused (unknown, or revoked while the page was open); shown by the key form. */
+  const [refused, setRefused] = useState(null);
 
   const useKey = (key) => {
     storeKey(key);
     setApiKey(key);
+    if (key !== null) setRefused(null);
   };
+
+  useEffect(() => {
+    setSnapshot(null);
+    const onState = (s) => {
+      // A refused key is forgotten and the page carries on without one: the cluster stays in view.
+      if (s.state === "unauthorized") {
+        setRefused(s.error);
+        return useKey(null);
+      }
+      setConn(s);
+    };
+    return openStream({ apiKey, onSnapshot: setSnapshot, onState });
+  }, [apiKey]);
 
   return html`
     <header class="top">
@@ -65,7 +76,7 @@ function App() {
     </header>
     <main>
       <${ClusterSection} snapshot=${snapshot} />
-      <${ResourcesSection} snapshot=${snapshot} apiKey=${apiKey} conn=${conn} onKey=${useKey} />
+      <${ResourcesSection} snapshot=${snapshot} apiKey=${apiKey} refused=${refused} onKey=${useKey} />
     </main>
   `;
 }
@@ -81,7 +92,6 @@ function Connection({ conn }) {
     connecting: "Connecting…",
     live: "Live",
     retrying: "Reconnecting…",
-    unauthorized: "Key refused",
   }[conn.state];
   return html`<div class="conn conn-${conn.state}" role="status" title=${conn.error ?? ""}>
     <span class="dot"></span>${text}${conn.error !== null && conn.state === "retrying" ? html`<span class="muted"> (${conn.error})</span>` : null}
@@ -145,16 +155,15 @@ function NodeRow({ node }) {
 // -----------------------------------------------------------------------------
 // Resources
 
-function ResourcesSection({ snapshot, apiKey, conn, onKey }) {
-  const needKey = apiKey === null || conn.state === "unauthorized";
+function ResourcesSection({ snapshot, apiKey, refused, onKey }) {
   return html`<section>
     <h2>Resources</h2>
     <p class="hint">
       A resource is a shared quota (say, one provider's requests and tokens per minute). Bars show how much of each limit
       is in use right now; a request is granted only when every limit still holds.
     </p>
-    ${needKey
-      ? html`<${KeyForm} onKey=${onKey} refused=${conn.state === "unauthorized" ? conn.error : null} />`
+    ${apiKey === null
+      ? html`<${KeyForm} onKey=${onKey} refused=${refused} />`
       : snapshot === null || snapshot.resources === null
         ? html`<p class="muted">Waiting for the first update…</p>`
         : html`<${ResourceList} snapshot=${snapshot} apiKey=${apiKey} />`}
@@ -214,11 +223,11 @@ function ResourceCard({ resource: r, nowMs, seconds, admin, apiKey }) {
     </header>
 
     <dl class="stats">
-      <div><dt>Leases held</dt><dd data-testid="leases">${formatNumber(r.leasesHeld)}</dd></div>
-      <div><dt>Waiting</dt><dd data-testid="queued">${formatNumber(r.queuedTotal)}</dd></div>
-      <div><dt>Grants last second</dt><dd>${formatNumber(lastSecond)}</dd></div>
-      <div><dt>Grants last minute</dt><dd>${formatNumber(lastSeconds(r.grantsPerSecond, 60))}</dd></div>
-      <div><dt>Grants seen by this node</dt><dd data-testid="grants-total">${formatNumber(r.grantsTotal)}</dd></div>
+      <div title="Granted requests not yet released (each holds a concurrency slot)."><dt>Leases held</dt><dd data-testid="leases">${formatNumber(r.leasesHeld)}</dd></div>
+      <div title="Requests waiting in the queue for capacity."><dt>Waiting</dt><dd data-testid="queued">${formatNumber(r.queuedTotal)}</dd></div>
+      <div title="Grants in the last whole second."><dt>Grants/s</dt><dd>${formatNumber(lastSecond)}</dd></div>
+      <div title="Grants in the last 60 seconds."><dt>Last minute</dt><dd>${formatNumber(lastSeconds(r.grantsPerSecond, 60))}</dd></div>
+      <div title="Every grant this node has applied since it started."><dt>Total grants</dt><dd data-testid="grants-total">${formatNumber(r.grantsTotal)}</dd></div>
     </dl>
 
     ${hasLanes
@@ -349,4 +358,6 @@ function LimitEditor({ resource: r, apiKey, onDone }) {
   </form>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // the "Loading…" line: Preact renders next to existing children, not over them
+render(html`<${App} />`, root);
