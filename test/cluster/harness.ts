@@ -20,6 +20,8 @@ export interface ClusterOptions {
   readonly electionTicks?: number;
   /** More `ratequeue start` flags, for every node. */
   readonly extraArgs?: readonly string[];
+  /** Flags for the node processes' `node` itself (e.g. --cpu-prof), before the script. */
+  readonly execArgv?: readonly string[];
 }
 
 export interface NodeStatus {
@@ -45,6 +47,7 @@ export class NodeProcess {
     readonly port: number,
     readonly dataDir: string,
     private readonly args: readonly string[],
+    private readonly execArgv: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -61,7 +64,7 @@ export class NodeProcess {
 
   start(): void {
     if (this.running) throw new Error(`${this.id} is already running`);
-    const proc = spawn(process.execPath, [BIN, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, [...this.execArgv, BIN, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
     proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
     this.proc = proc;
@@ -136,7 +139,7 @@ export class Cluster {
         ...(options.sessionTtlMs === undefined ? [] : ["--session-ttl-ms", String(options.sessionTtlMs)]),
         ...(options.extraArgs ?? []),
       ];
-      return new NodeProcess(id, ports[i]!, dataDir, args);
+      return new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
     });
     const cluster = new Cluster(nodes, root);
     for (const n of nodes) n.start();
