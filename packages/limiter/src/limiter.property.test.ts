@@ -91,7 +91,7 @@ interface Step {
  * from what the machine has answered so far, and applies them. `onStep` sees
  * every command and its effects (it may apply the command elsewhere too).
  */
-function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (step: Step) => void): void {
+function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (step: Step) => void, finale = true): void {
   let at = 0;
   let reqSeq = 0;
   const held: { leaseId: number; sessionId: string }[] = [];
@@ -160,7 +160,7 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
         break;
     }
   }
-  // Let time run out so every waiter ends (liveness within the model: nothing hangs).
+  if (!finale) return;
   run({ type: "renewSessions", at: at + 1 });
   for (const s of SESSIONS) run({ type: "closeSession", at: at + 2, sessionId: s });
 }
@@ -339,6 +339,38 @@ describe("limiter properties", () => {
       const checker = new Checker(config);
       drive(config, ops, machine, (step) => checker.step(step));
       expect(machine.resource("r")?.queued).toEqual(Object.fromEntries(Object.keys(config.lanes).map((l) => [l, 0])));
+    });
+  });
+
+  it("liveness: once every lease is released, every waiter ends (granted or timed out) as the node ticks at nextDeadline", () => {
+    checkProperty(FILE, "liveness: once every lease is released, every waiter ends (granted or timed out) as the node ticks at nextDeadline", fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb), ([config, ops]) => {
+      const machine = new Limiter();
+      const held = new Map<number, string>();
+      const track = (effects: Effect[]): void => {
+        for (const e of effects) {
+          if (e.type === "granted") held.set(e.leaseId, e.sessionId);
+          if (e.type === "released") held.delete(e.leaseId);
+          if (e.type === "sessionEnded") for (const id of e.releasedLeases) held.delete(id);
+        }
+      };
+      drive(config, ops, machine, ({ effects }) => track(effects), false);
+      let at = machine.lastAt;
+      const releaseAll = (): void => {
+        for (const [leaseId, sessionId] of [...held]) track(machine.apply({ type: "release", at, sessionId, leaseId }));
+      };
+      releaseAll();
+      // Like a node: tick at each deadline. renewSessions keeps every session alive while we wait.
+      const waiting = (): number => Object.values(machine.resource("r")?.queued ?? {}).reduce((x, y) => x + y, 0);
+      for (let i = 0; i < 2_000 && waiting() > 0; i++) {
+        const t = machine.nextDeadline();
+        if (t === null) break;
+        expect(t).toBeGreaterThan(at);
+        at = t;
+        track(machine.apply({ type: "renewSessions", at }));
+        releaseAll();
+      }
+      const queued = machine.resource("r")?.queued ?? {};
+      expect(Object.values(queued).every((n) => n === 0), `still waiting: ${JSON.stringify(queued)}`).toBe(true);
     });
   });
 
