@@ -74,7 +74,7 @@ describe("the dashboard in headless Chromium", () => {
   });
 
   afterEach(async () => {
-    await page.evaluate(() => localStorage.clear()).catch(() => undefined);
+    await page.evaluate("localStorage.clear()").catch(() => undefined);
     await page.close();
   });
 
@@ -116,8 +116,8 @@ describe("the dashboard in headless Chromium", () => {
     await page.goto(`${(await follower()).httpUrl}/`);
     await signIn(ADMIN_KEY);
     await card("traffic").waitFor();
-    // A marker on window survives only if the page is never reloaded.
-    await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+    // A marker on window survives only if the page is never reloaded. (Browser code as strings: no DOM types here.)
+    await page.evaluate("window.noReload = true");
     const before = await grantsTotal("traffic");
     const seen = [before];
     for (let i = 0; i < 3; i++) {
@@ -131,7 +131,7 @@ describe("the dashboard in headless Chromium", () => {
     // The chart counted them in its last seconds as well.
     const lastMinute = Number(await card("traffic").locator("dt:text('Last minute') + dd").textContent());
     expect(lastMinute).toBeGreaterThanOrEqual(15);
-    expect(await page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload)).toBe(true);
+    expect(await page.evaluate("window.noReload")).toBe(true);
 
     const screenshot = process.env.RQ_DASHBOARD_SCREENSHOT;
     if (screenshot !== undefined) {
@@ -200,7 +200,7 @@ describe("the dashboard in headless Chromium", () => {
     // Within a push or two the node ends the stream; the page forgets the key and keeps showing the cluster.
     await expect(page.locator("form.key-form [role=alert]").textContent()).resolves.toBe("the API key was revoked");
     expect(await page.locator("article[data-resource]").count()).toBe(0);
-    expect(await page.evaluate(() => localStorage.getItem("ratequeue.apiKey"))).toBeNull();
+    expect(await page.evaluate('localStorage.getItem("ratequeue.apiKey")')).toBeNull();
     await page.locator(".conn-live").waitFor();
     await waitFor(async () => (await page.locator("tr[data-node]").count()) === 3, { what: "the cluster table without a key" });
   });
@@ -209,7 +209,7 @@ describe("the dashboard in headless Chromium", () => {
     await page.goto(`${(await follower()).httpUrl}/`);
     await signIn("rq_not-a-real-key");
     await expect(page.locator("form.key-form [role=alert]").textContent()).resolves.toBe("unknown or revoked API key");
-    expect(await page.evaluate(() => localStorage.getItem("ratequeue.apiKey"))).toBeNull();
+    expect(await page.evaluate('localStorage.getItem("ratequeue.apiKey")')).toBeNull();
     await waitFor(async () => (await page.locator("tr[data-node]").count()) === 3, { what: "the cluster table without a key" });
     expect(await page.locator("article[data-resource]").count()).toBe(0);
   });
