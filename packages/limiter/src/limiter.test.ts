@@ -357,6 +357,17 @@ describe("configuration changes", () => {
     expect(granted(e)).toEqual(["b"]);
   });
 
+  it("removing a lane rejects the requests waiting in it; the other lanes keep their place", () => {
+    const l = setup({ limits: [concurrency(1)], lanes: { interactive: { weight: 1 }, batch: { weight: 1 } } });
+    acquire(l, 0, "hold", { lane: "interactive" });
+    acquire(l, 1, "b", { lane: "batch" });
+    acquire(l, 2, "i", { lane: "interactive" });
+    const e = l.apply({ type: "putResource", at: 3, name: "r", config: { limits: [concurrency(1)], lanes: { interactive: { weight: 1 } } } });
+    expect(e[0]).toMatchObject({ type: "rejected", requestId: "b", code: "RQ_UNGRANTABLE", message: expect.stringContaining('unknown lane "batch"') });
+    expect(l.resource("r")?.queued).toEqual({ interactive: 1 });
+    expect(l.resource("r")?.leasesHeld).toBe(1);
+  });
+
   it("deleting a resource rejects its waiters and drops its leases", () => {
     const l = setup({ limits: [concurrency(1)] });
     const a = leaseOf(acquire(l, 0, "a"), "a");
