@@ -186,6 +186,32 @@ describe("the dashboard in headless Chromium", () => {
     expect(pageProblems).toEqual([expect.stringContaining("status of 400 (Bad Request)")]);
   });
 
+  it("shows leases, the queue per lane and a cooldown as they happen", async () => {
+    await page.goto(`${(await cluster.waitForLeader()).httpUrl}/`);
+    await signIn(ADMIN_KEY);
+    const chat = card("team-a/chat");
+    await chat.waitFor();
+    const held = [await rq.acquire("team-a/chat", { lane: "interactive" }), await rq.acquire("team-a/chat", { lane: "interactive" })];
+    const waiting = rq.acquire("team-a/chat", { lane: "batch", timeoutMs: 30_000 });
+    const laneCount = async (lane: string): Promise<string | null> => chat.locator(`[data-lane="${lane}"] b`).textContent();
+    await waitFor(async () => (await laneCount("batch")) === "1" && (await chat.getByTestId("leases").textContent()) === "2", {
+      what: "the page to show 2 leases and 1 waiting in lane batch",
+    });
+    expect(await laneCount("interactive")).toBe("0");
+    expect(await chat.getByTestId("queued").textContent()).toBe("1");
+    await held[0]!.release();
+    const granted = await waiting;
+    await waitFor(async () => (await laneCount("batch")) === "0", { what: "the waiter to leave the queue on the page" });
+    await Promise.all([held[1]!.release(), granted.release()]);
+
+    // A worker's 429: the resource cools down on every node, and the page says so until it ends.
+    expect(await card("traffic").getByTestId("cooldown").count()).toBe(0);
+    await rq.reportLimited("traffic", { retryAfterMs: 2_000 });
+    await expect(card("traffic").getByTestId("cooldown").textContent()).resolves.toMatch(/^Cooling down · [\d.,]+ m?s left$/);
+    await waitFor(async () => (await card("traffic").getByTestId("cooldown").count()) === 0, { what: "the cooldown to end on the page" });
+    expect(pageProblems).toEqual([]);
+  });
+
   it("a key with an acquire scope sees only its resources and cannot edit; revoking it ends the stream", async () => {
     const created = await cluster.admin("POST", "/v1/keys", { name: "dashboard viewer", scope: { acquire: ["team-a/*"] } });
     expect(created.status).toBe(201);

@@ -216,7 +216,7 @@ function ResourceCard({ resource: r, nowMs, seconds, admin, apiKey }) {
     <header class="card-head">
       <h3>${r.name}</h3>
       ${r.cooldownUntil !== null
-        ? html`<span class="badge warn" title="A worker reported a provider 429: nothing is granted until the provider's retry-after.">Cooling down · ${remaining(r.cooldownUntil, nowMs)} left</span>`
+        ? html`<span class="badge warn" data-testid="cooldown" title="A worker reported a provider 429: nothing is granted until the provider's retry-after.">Cooling down · ${remaining(r.cooldownUntil, nowMs)} left</span>`
         : null}
       ${hasLanes ? html`<span class="badge">${lanes.length} lanes · ${r.config.lanePolicy}</span>` : null}
       ${admin && !editing ? html`<button type="button" class="edit" onClick=${() => setEditing(true)}>Edit limits</button>` : null}
@@ -233,7 +233,7 @@ function ResourceCard({ resource: r, nowMs, seconds, admin, apiKey }) {
     ${hasLanes
       ? html`<div class="lanes">
           <span class="muted">Waiting per lane:</span>
-          ${lanes.map((l) => html`<span class="chip" key=${l}>${l} <b>${formatNumber(r.queued[l])}</b>${r.config.lanes[l] ? html` <span class="muted">weight ${r.config.lanes[l].weight}</span>` : null}</span>`)}
+          ${lanes.map((l) => html`<span class="chip" key=${l} data-lane=${l}>${l} <b>${formatNumber(r.queued[l])}</b>${r.config.lanes[l] ? html` <span class="muted">weight ${r.config.lanes[l].weight}</span>` : null}</span>`)}
         </div>`
       : null}
 
