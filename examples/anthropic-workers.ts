@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli } from "./lib/cli.js";
-import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
+import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
 import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
@@ -133,10 +133,15 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
   const providerLimits: ProviderLimits = { ...limits, rpm: squeeze(limits.rpm), itpm: squeeze(limits.itpm), otpm: squeeze(limits.otpm) };
   const resource = options.resource ?? "anthropic-sim";
   const config = anthropicResource(limits, options.marginMs ?? 1_000);
-  const env = await prepareEnvironment({ resource, config, cluster: options.cluster ?? clusterFromEnv(), log });
-  const rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "anthropic-workers" });
+  const cluster = options.cluster ?? clusterFromEnv();
+  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
   const sim = await startProviderSim({ limits: providerLimits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
+  let env: Environment | null = null;
+  let rq: RateQueue | null = null;
   try {
+    env = await prepareEnvironment({ resource, config, cluster, log });
+    const queue = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "anthropic-workers" });
+    rq = queue;
     const p = providerLimits;
     log(`provider simulator: ${sim.url} (${p.rpm} requests, ${p.itpm} input and ${p.otpm} output tokens per ${p.windowMs} ms, ${p.concurrency} in flight)`);
     if (squeezePct > 0) log(`  ${squeezePct}% tighter than the RateQueue resource believes: expect 429s, each reported with reportLimited`);
@@ -147,7 +152,7 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
       workers,
       durationMs,
       worker: (i, signal) =>
-        anthropicWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
+        anthropicWorker({ client, rq: queue, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
     });
     const provider = sim.stats().anthropic;
     const share = (tokens: number, limit: number): number => tokens / bucketBudget({ limit, windowMs: p.windowMs, elapsedMs });
@@ -161,9 +166,9 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
       provider,
     };
   } finally {
-    await rq.close();
+    await rq?.close();
+    await env?.close();
     await sim.close();
-    await env.close();
   }
 }
 

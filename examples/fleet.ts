@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { FleetMessage, FleetWorkerConfig } from "./fleet-worker.js";
 import { isMain, numberFlag, runCli } from "./lib/cli.js";
-import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
+import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
 import { addFigures, emptyFigures, type WorkerFigures } from "./lib/figures.js";
 import { describeLimit } from "./lib/resource.js";
 import { openAiResource } from "./openai-workers.js";
@@ -61,10 +61,13 @@ export async function run(options: FleetOptions = {}): Promise<FleetResult> {
   const resource = options.resource ?? "fleet-sim";
   const seed = options.seed ?? 1;
   const config = openAiResource(limits, options.marginMs ?? 1_000);
-  const env = await prepareEnvironment({ resource, config, cluster: options.cluster ?? clusterFromEnv(), log });
+  const cluster = options.cluster ?? clusterFromEnv();
+  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
   const sim = await startProviderSim({ limits, latencyMs: options.latencyMs ?? 200, seed });
   const children: ChildProcess[] = [];
+  let env: Environment | null = null;
   try {
+    env = await prepareEnvironment({ resource, config, cluster, log });
     log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
     log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
     log(`starting ${processes} worker processes of ${workersPerProcess} workers each...`);
@@ -109,8 +112,8 @@ export async function run(options: FleetOptions = {}): Promise<FleetResult> {
     };
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await env?.close();
     await sim.close();
-    await env.close();
   }
 }
 

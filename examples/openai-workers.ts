@@ -14,7 +14,7 @@ import OpenAI from "openai";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli } from "./lib/cli.js";
 import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
-import { clusterFromEnv, prepareEnvironment, type ClusterTarget } from "./lib/environment.js";
+import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
 import { seededRandom, randomInt } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
 import { bucketLimit, describeLimit } from "./lib/resource.js";
@@ -141,12 +141,16 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
   const resource = options.resource ?? "openai-sim";
   const coordinate = options.coordinate ?? true;
   const config = openAiResource(limits, options.marginMs ?? 1_000);
-  const env = coordinate
-    ? await prepareEnvironment({ resource, config, cluster: options.cluster ?? clusterFromEnv(), log })
-    : null;
-  const rq = env === null ? null : new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
+  const cluster = coordinate ? (options.cluster ?? clusterFromEnv()) : undefined;
+  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
   const sim = await startProviderSim({ limits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
+  let env: Environment | null = null;
+  let rq: RateQueue | null = null;
   try {
+    if (coordinate) {
+      env = await prepareEnvironment({ resource, config, cluster, log });
+      rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
+    }
     log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
     if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
     else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
@@ -169,8 +173,8 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
     };
   } finally {
     await rq?.close();
-    await sim.close();
     await env?.close();
+    await sim.close();
   }
 }
 

@@ -12,7 +12,7 @@ import { run as runFleet } from "../../examples/fleet.js";
 import { startLocalCluster, type LocalCluster } from "../../examples/local-cluster.js";
 import { run as runOpenAi } from "../../examples/openai-workers.js";
 
-const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 4_000);
+const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 3_000);
 const LIMITS = { rpm: 600, tpm: 6_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
 const COMMON = { durationMs: DURATION_MS, limits: LIMITS, latencyMs: 50, maxTokens: { min: 32, max: 256 } };
 
