@@ -221,5 +221,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   console.log(
     `| ${result.loops} loops / ${result.connections} connections | ${result.concurrent.grantsPerSecond.toFixed(0)} | ${result.concurrent.p50Ms.toFixed(2)} ms | ${result.concurrent.p99Ms.toFixed(2)} ms |`,
   );
-  console.log(`| kill -9 of the leader to the next grant | | ${result.failoverMs.toFixed(0)} ms (median of ${result.samples.failoverMs.length}) | max ${Math.max(...result.samples.failoverMs).toFixed(0)} ms |`);
+  if (result.samples.failoverMs.length > 0) {
+    const n = result.samples.failoverMs.length;
+    console.log(`| kill -9 of the leader to the next grant | | ${result.failoverMs.toFixed(0)} ms (median of ${n}) | max ${Math.max(...result.samples.failoverMs).toFixed(0)} ms |`);
+  }
 }

@@ -155,6 +155,13 @@ describe("bad input on every surface", () => {
       });
     }
 
+    it("a frame over 1 MiB after the hello: closed with 1009, nothing of it applied", async () => {
+      const c = await refused([packPlain([{ t: 2, requestId: 1, resource: "ok", lane: "x".repeat(1024 * 1024) }])], true);
+      expect(c.closeCode).toBe(1009);
+      expect(c.received.map((m) => m.type)).toEqual(["welcome"]);
+      expect(await appState()).toEqual(state);
+    });
+
     it("a text frame after the hello: RQ_PROTOCOL", async () => {
       const c = await refused(["hello?"], true);
       expect(errorOf(c)).toMatchObject({ code: "RQ_PROTOCOL", message: "frames must be binary (MessagePack)" });

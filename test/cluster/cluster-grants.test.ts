@@ -31,6 +31,8 @@ describe("a three-node cluster grants in agreement with the limits", () => {
           ],
         },
         solo: { limits: [{ kind: "concurrency", limit: 1 }] },
+        cool: { limits: [{ kind: "rate", limit: 100, windowMs: 60_000 }] },
+        settled: { limits: [{ kind: "load", limit: 1_000, windowMs: 60_000 }] },
       },
     });
   });
@@ -130,6 +132,42 @@ describe("a three-node cluster grants in agreement with the limits", () => {
     expect(await waiter.outcome(waiter.release(g.lease.id))).toMatchObject({ type: "ack" });
     await waiter.granted(waiter.acquire("solo"));
     await waitFor(async () => (await cluster.resource("solo")).leasesHeld === 1, { what: "one lease on solo" });
+  });
+
+  it("a follower answers hello with notLeader (the leader's id and URL) and closes", async () => {
+    const leader = await cluster.waitForLeader();
+    for (const f of cluster.nodes.filter((n) => n.id !== leader.id)) {
+      const c = await RawClient.connect(f.url, ADMIN_KEY);
+      expect(c.received[0]).toEqual({ type: "notLeader", leader: leader.id, url: leader.url });
+      await c.closed();
+      expect(c.closeCode).toBe(4001);
+    }
+  });
+
+  it("cooldown: a reported 429 stops grants until retry-after has passed, then the waiter is woken", async () => {
+    const c = await connect();
+    const cd = c.newRequestId();
+    c.send([{ type: "cooldown", requestId: cd, resource: "cool", retryAfterMs: 1_500 }]);
+    expect(await c.outcome(cd)).toMatchObject({ type: "ack" });
+    const view = await cluster.resource("cool");
+    expect(view.cooldownUntil).toEqual(expect.any(Number));
+    expect(await c.outcome(c.acquire("cool", { try: true }))).toMatchObject({ type: "rejected", code: "RQ_WOULD_WAIT" });
+    const w = c.acquire("cool");
+    await c.next((m) => m.type === "queued" && m.requestId === w);
+    const g = await c.granted(w, 10_000);
+    expect(g.lease.grantedAt).toBeGreaterThanOrEqual(view.cooldownUntil!);
+  });
+
+  it("settle: reporting less than was charged returns capacity to the window", async () => {
+    const c = await connect();
+    const g = await c.granted(c.acquire("settled", { load: 900 }));
+    expect(await c.outcome(c.acquire("settled", { load: 500, try: true }))).toMatchObject({ type: "rejected", code: "RQ_WOULD_WAIT" });
+    const s = c.newRequestId();
+    c.send([{ type: "settle", requestId: s, leaseId: g.lease.id, actual: 300 }]);
+    expect(await c.outcome(s)).toMatchObject({ type: "ack" });
+    expect((await cluster.resource("settled")).usage[0]!.used).toBe(300);
+    await c.granted(c.acquire("settled", { load: 500 }));
+    expect((await cluster.resource("settled")).usage[0]!.used).toBe(800);
   });
 
   it("every node applies the same state (agreement): followers report the same usage as the leader", async () => {

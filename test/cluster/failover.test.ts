@@ -37,6 +37,7 @@ describe("kill -9 of the leader", () => {
         gate: { limits: [{ kind: "concurrency", limit: 2 }] },
         rpm: { limits: [{ kind: "rate", limit: 3, windowMs: 120_000 }] },
         churn: { limits: [{ kind: "concurrency", limit: 1 }] },
+        slow: { limits: [{ kind: "concurrency", limit: 1 }] },
       },
     });
   });
@@ -57,6 +58,10 @@ describe("kill -9 of the leader", () => {
     await b.next((m) => m.type === "queued" && m.requestId === bWaiting);
     const rpm = [a.acquire("rpm"), a.acquire("rpm"), a.acquire("rpm")];
     const rpmGrants = await Promise.all(rpm.map((id) => a.granted(id)));
+    // A waiter with a timeout whose client never comes back: the new leader must time it out on its own.
+    await b.granted(b.acquire("slow"));
+    const doomed = b.acquire("slow", { timeoutMs: 2_000 });
+    await b.next((m) => m.type === "queued" && m.requestId === doomed);
 
     const old = await cluster.waitForLeader();
     await old.kill("SIGKILL");
@@ -89,6 +94,12 @@ describe("kill -9 of the leader", () => {
     expect(b2.answersTo(bWaiting).filter((m) => m.type === "granted")).toEqual([]);
     expect(await a2.outcome(a2.release(w0.lease.id))).toMatchObject({ type: "ack" });
     const wb = await b2.granted(bWaiting);
+
+    // The waiter on "slow" was not resent: the new leader's deadline tick timed it out; the resend now answers that.
+    await waitFor(async () => (await cluster.resource("slow")).queued.default === 0, { what: "the slow waiter to time out" });
+    b2.send([acquireOf(b, doomed, "slow")]);
+    expect(await b2.outcome(doomed)).toMatchObject({ type: "rejected", code: "RQ_TIMEOUT" });
+    expect((await cluster.resource("slow")).leasesHeld).toBe(1);
 
     gateLeases = [...held.map((g) => g.lease.id), w0.lease.id, w1.lease.id, wb.lease.id];
     expect(new Set(gateLeases).size).toBe(5);
