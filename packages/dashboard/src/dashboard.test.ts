@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -144,6 +145,13 @@ describe("dashboard HTTP: the page and its files", () => {
       expect((await r.text()).length).toBeGreaterThan(100);
     }
     expect((await fetch(`${h.url}/dashboard/style.css`)).headers.get("content-type")).toBe("text/css; charset=utf-8");
+  });
+
+  it("our page code never builds HTML from strings (Preact escapes everything it renders)", () => {
+    for (const file of ["app.js", "format.js", "stream-client.js"]) {
+      const code = readFileSync(new URL(`../public/${file}`, import.meta.url), "utf8");
+      expect(code, file).not.toMatch(/innerHTML|outerHTML|dangerouslySetInnerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    }
   });
 
   it("answers a matching If-None-Match with 304 and HEAD without a body", async () => {
