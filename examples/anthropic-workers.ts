@@ -21,14 +21,14 @@ import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environmen
 import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
-import { bucketLimit, describeLimit } from "./lib/resource.js";
+import { bucketLimit, describeLimit, type ResourceConfig } from "./lib/resource.js";
 import { countChatTokens } from "./lib/tokens.js";
 import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "claude-sonnet-5-5";
 
 /** The RateQueue resource for an Anthropic-style quota: requests, input tokens, output tokens and concurrency. */
-export function anthropicResource(limits: ProviderLimits, marginMs: number): { limits: object[] } {
+export function anthropicResource(limits: ProviderLimits, marginMs: number): ResourceConfig {
   const { windowMs } = limits;
   return {
     limits: [
@@ -145,7 +145,7 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
     const p = providerLimits;
     log(`provider simulator: ${sim.url} (${p.rpm} requests, ${p.itpm} input and ${p.otpm} output tokens per ${p.windowMs} ms, ${p.concurrency} in flight)`);
     if (squeezePct > 0) log(`  ${squeezePct}% tighter than the RateQueue resource believes: expect 429s, each reported with reportLimited`);
-    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
+    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
     const client = new Anthropic({ apiKey: "sk-ant-simulator", baseURL: sim.url, maxRetries: 0 });
     const seed = options.seed ?? 1;
     const { figures, elapsedMs } = await runWorkers({

@@ -69,7 +69,7 @@ export async function run(options: FleetOptions = {}): Promise<FleetResult> {
   try {
     env = await prepareEnvironment({ resource, config, cluster, log });
     log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
-    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
+    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
     log(`starting ${processes} worker processes of ${workersPerProcess} workers each...`);
     const done: Promise<WorkerFigures>[] = [];
     const ready: Promise<void>[] = [];

@@ -17,14 +17,14 @@ import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./
 import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
 import { seededRandom, randomInt } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
-import { bucketLimit, describeLimit } from "./lib/resource.js";
+import { bucketLimit, describeLimit, type ResourceConfig } from "./lib/resource.js";
 import { countChatTokens } from "./lib/tokens.js";
 import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "gpt-4o-mini";
 
 /** The RateQueue resource for an OpenAI-style quota: requests, tokens (prompt + max_tokens) and concurrency. */
-export function openAiResource(limits: ProviderLimits, marginMs: number): { limits: object[] } {
+export function openAiResource(limits: ProviderLimits, marginMs: number): ResourceConfig {
   return {
     limits: [
       bucketLimit({ kind: "rate", providerLimit: limits.rpm, windowMs: limits.windowMs, marginMs }),
@@ -152,7 +152,7 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
       rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
     }
     log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
-    if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l as never)).join(", ")}`);
+    if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
     else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
     const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${sim.url}/v1`, maxRetries: 0 });
     const seed = options.seed ?? 1;

@@ -18,6 +18,11 @@ export interface BucketLimit {
   readonly dimension?: string;
 }
 
+/** A resource body as the examples send it to `PUT /v1/resources/{name}`. */
+export interface ResourceConfig {
+  readonly limits: readonly (BucketLimit | { readonly kind: "concurrency"; readonly limit: number })[];
+}
+
 export function bucketLimit(options: {
   kind: "rate" | "load";
   /** The provider's limit per `windowMs` (e.g. its TPM for 60 000 ms). */
