@@ -239,4 +239,17 @@ describe("the dashboard in headless Chromium", () => {
     await waitFor(async () => (await page.locator("tr[data-node]").count()) === 3, { what: "the cluster table without a key" });
     expect(await page.locator("article[data-resource]").count()).toBe(0);
   });
+
+  // Last: it kills a node of the shared cluster.
+  it("shows a node that goes down as unreachable while the page stays live", async () => {
+    const leader = await cluster.waitForLeader();
+    const [down] = cluster.nodes.filter((n) => n.id !== leader.id);
+    await page.goto(`${leader.httpUrl}/`);
+    await waitFor(async () => (await page.locator("tr[data-node] .role-leader").count()) === 1, { what: "the cluster table" });
+    await down!.kill();
+    const role = page.locator(`tr[data-node="${down!.id}"] .role`);
+    await waitFor(async () => (await role.textContent()) === "unreachable", { what: `${down!.id} to show as unreachable` });
+    expect(await page.locator(`tr[data-node="${down!.id}"] .err`).textContent()).not.toBe("");
+    expect(await page.locator(".conn-live").count()).toBe(1);
+  });
 });
