@@ -240,6 +240,47 @@ describe("the dashboard in headless Chromium", () => {
     expect(await page.locator("article[data-resource]").count()).toBe(0);
   });
 
+  it("formats numbers, durations, limits and typed limits as the page shows them (format.js, in the browser)", async () => {
+    await page.goto(`${(await cluster.waitForLeader()).httpUrl}/`);
+    const got = await page.evaluate(`(async () => {
+      const f = await import("./dashboard/format.js");
+      return {
+        numbers: [f.formatNumber(1234.56), f.formatNumber(null), f.formatNumber(0)],
+        durations: [f.formatDuration(500), f.formatDuration(2000), f.formatDuration(90000), f.formatDuration(7200000)],
+        rules: [
+          f.limitRule({ kind: "rate", windowMs: 60000, window: "sliding" }),
+          f.limitRule({ kind: "load", windowMs: 1000, window: "bucket" }),
+          f.limitRule({ kind: "concurrency" }),
+        ],
+        titles: [f.limitTitle({ kind: "rate" }), f.limitTitle({ kind: "load", dimension: "load" }), f.limitTitle({ kind: "load", dimension: "input" })],
+        fractions: [f.usageFraction(5, 10), f.usageFraction(15, 10), f.usageFraction(0, 0), f.usageFraction(1, 0)],
+        tones: [f.usageTone(0.5), f.usageTone(0.85), f.usageTone(1)],
+        last: f.lastSeconds([1, 2, 3, 4], 2),
+        parsed: ["1,000", " 42 ", "0", "1.5", "-3", "abc", "99999999999999999999"].map((t) => f.parseWholeNumber(t, 1)),
+        remaining: f.remaining(10_050, 8_000),
+      };
+    })()`);
+    expect(got).toEqual({
+      numbers: ["1,234.6", "–", "0"],
+      durations: ["500 ms", "2 s", "1.5 min", "2 h"],
+      rules: ["per 1 min, sliding window", "per 1 s, token bucket", "at once"],
+      titles: ["Requests", "Load", "Load: input"],
+      fractions: [0.5, 1, 0, 1],
+      tones: ["ok", "high", "full"],
+      last: 7,
+      parsed: [
+        { ok: true, value: 1000 },
+        { ok: true, value: 42 },
+        { ok: false, error: "must be at least 1" },
+        { ok: false, error: "enter a whole number" },
+        { ok: false, error: "enter a whole number" },
+        { ok: false, error: "enter a whole number" },
+        { ok: false, error: "that number is too large" },
+      ],
+      remaining: "2.1 s",
+    });
+  });
+
   // Last: it kills a node of the shared cluster.
   it("shows a node that goes down as unreachable while the page stays live", async () => {
     const leader = await cluster.waitForLeader();
