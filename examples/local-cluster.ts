@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -74,8 +75,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     child.stderr!.on("data", keep);
     return child;
   });
-  // If this process exits without close() (an uncaught error), do not leave the nodes running.
-  const killOnExit = (): void => children.forEach((c) => c.kill("SIGKILL"));
+  // If this process exits without close() (an uncaught error, Ctrl-C in a CLI), leave no node running and no data behind.
+  const killOnExit = (): void => {
+    children.forEach((c) => c.kill("SIGKILL"));
+    rmSync(root, { recursive: true, force: true });
+  };
   process.once("exit", killOnExit);
 
   const httpUrls = ports.map((p) => `http://127.0.0.1:${p}`);

@@ -487,9 +487,6 @@ async function main(argv: string[]): Promise<void> {
   });
   process.stdout.write(`provider simulator on ${sim.url} (OpenAI baseURL ${sim.url}/v1, Anthropic baseURL ${sim.url}, stats ${sim.url}/stats)\n`);
   process.stdout.write(`limits: ${JSON.stringify(sim.limits)}\n`);
-  const stop = (): void => void sim.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
 }
 
 if (isMain(import.meta.url)) runCli("provider-sim", () => main(process.argv.slice(2)));

@@ -28,6 +28,9 @@ export function numberFlag(
 
 /** Runs a CLI's main: a UsageError or a RangeError prints one line and exits 2; anything else prints its stack and exits 1. */
 export function runCli(name: string, main: () => Promise<void>): void {
+  // Ctrl-C or kill: exit through process.exit so "exit" handlers run (a local cluster stops its nodes and removes its data).
+  process.once("SIGINT", () => process.exit(130));
+  process.once("SIGTERM", () => process.exit(143));
   main().catch((err: unknown) => {
     const usage = err instanceof UsageError || err instanceof RangeError || String((err as { code?: unknown })?.code).startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`${name}: ${usage ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
