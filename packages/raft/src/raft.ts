@@ -25,13 +25,14 @@ import type {
   Role,
   Snapshot,
   SnapshotMessage,
-  SnapshotMeta,
   SnapshotResponseMessage,
   SoftState,
   Status,
   TransferResult,
   VoteRequestMessage,
 } from "./types.js";
+import { ReadIndexQueue } from "./read-index.js";
+import { SnapshotAssembler } from "./snapshot-assembler.js";
 import { messageProblem } from "./validate-message.js";
 
 type InternalRole = "follower" | "precandidate" | "candidate" | "leader";
@@ -49,27 +50,11 @@ const AFTER_PERSIST: ReadonlySet<Message["type"]> = new Set<Message["type"]>([
 /** Re-send an unacknowledged snapshot chunk after this many heartbeat answers. */
 const SNAPSHOT_RESEND_HEARTBEATS = 3;
 
-interface PendingRead {
-  readonly seq: number;
-  readonly index: number;
-  readonly context: Uint8Array;
-  readonly requester: NodeId;
-  readonly acks: Set<NodeId>;
-}
-
 interface OutgoingSnapshot {
   readonly snapshot: Snapshot;
   /** Offset of the chunk last sent and not yet acknowledged. */
   offset: number;
   heartbeatsSinceSend: number;
-}
-
-interface IncomingSnapshot {
-  readonly meta: SnapshotMeta;
-  readonly totalBytes: number;
-  /** Chunks received so far, copied: memory grows with what arrived, not with what a peer announced. */
-  readonly chunks: Uint8Array[];
-  received: number;
 }
 
 /** What `advance()` reports as done: the writes and applies of the last Ready. */
@@ -120,12 +105,11 @@ export class Raft {
    * remaining voters have not learned that the removal committed (BUGS.md #1).
    */
   private leaving = false;
-  private readSeq = 0;
-  private pendingReads: PendingRead[] = [];
+  private readonly reads = new ReadIndexQueue();
   /** Reads waiting for the leader's first commit in its term (thesis 6.4: the no-op must commit first). */
   private readsBeforeCommit: { context: Uint8Array; requester: NodeId }[] = [];
   private outgoingSnapshots = new Map<NodeId, OutgoingSnapshot>();
-  private incomingSnapshot: IncomingSnapshot | null = null;
+  private readonly incomingSnapshot = new SnapshotAssembler();
 
   constructor(private readonly cfg: ResolvedConfig) {
     this.id = cfg.id;
@@ -332,7 +316,7 @@ export class Raft {
     this.needsReadHeartbeat = false;
     this.leaving = false;
     // Reads in flight are lost with leadership; their callers retry after a timeout, as in etcd.
-    this.pendingReads = [];
+    this.reads.clear();
     this.readsBeforeCommit = [];
     this.outgoingSnapshots.clear();
   }
@@ -564,38 +548,16 @@ export class Raft {
   private handleSnapshot(m: SnapshotMessage): void {
     const meta = m.meta;
     if (meta.index <= this.log.committed) {
-      this.incomingSnapshot = null;
+      this.incomingSnapshot.reset();
       this.sendAppendResponse(m.from, { reject: false, index: this.log.committed });
       return;
     }
-    let incoming = this.incomingSnapshot;
-    if (
-      incoming === null ||
-      incoming.meta.index !== meta.index ||
-      incoming.meta.term !== meta.term ||
-      incoming.totalBytes !== m.totalBytes
-    ) {
-      if (m.offset !== 0) {
-        this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: 0 });
-        return;
-      }
-      incoming = { meta, totalBytes: m.totalBytes, chunks: [], received: 0 };
-      this.incomingSnapshot = incoming;
-    }
-    if (m.offset !== incoming.received) {
-      // A duplicate or a gap: say where we are and let the leader continue from there.
-      this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
+    const outcome = this.incomingSnapshot.accept(m);
+    if (outcome.kind === "next") {
+      this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: outcome.nextOffset });
       return;
     }
-    // Copy at the chunk boundary: the message's bytes may be a view into a transport buffer.
-    incoming.chunks.push(m.data.slice());
-    incoming.received += m.data.byteLength;
-    if (incoming.received < incoming.totalBytes) {
-      this.send({ from: this.id, type: "snapshotResponse", to: m.from, term: this.term, index: meta.index, nextOffset: incoming.received });
-      return;
-    }
-    this.incomingSnapshot = null;
-    const restored = this.restore({ meta: incoming.meta, data: concatChunks(incoming.chunks, incoming.totalBytes) });
+    const restored = this.restore(outcome.snapshot);
     // After a fast-forward only the prefix up to the commit index is known to match the leader.
     this.sendAppendResponse(m.from, { reject: false, index: restored ? this.log.lastIndex() : this.log.committed });
   }
@@ -648,8 +610,7 @@ export class Raft {
   }
 
   private bcastHeartbeat(): void {
-    const last = this.pendingReads[this.pendingReads.length - 1];
-    const readSeq = last === undefined ? 0 : last.seq;
+    const readSeq = this.reads.latestSeq();
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
       // Only commit what the member is known to hold, so that it never commits an entry it lacks.
@@ -780,7 +741,10 @@ export class Raft {
       if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
       this.sendAppend(m.from, true);
     }
-    if (m.readSeq > 0) this.ackReads(m.from, m.readSeq);
+    if (m.readSeq > 0) {
+      this.reads.ack(m.from, m.readSeq);
+      this.releaseReads();
+    }
   }
 
   private handleSnapshotResponse(m: SnapshotResponseMessage): void {
@@ -819,26 +783,13 @@ export class Raft {
       this.readsBeforeCommit.push({ context, requester });
       return;
     }
-    this.readSeq++;
-    this.pendingReads.push({ seq: this.readSeq, index: this.log.committed, context, requester, acks: new Set([this.id]) });
+    this.reads.add({ index: this.log.committed, context, requester, leader: this.id });
     // One heartbeat round, sent at the next Ready, confirms every read started since the last one.
     this.needsReadHeartbeat = true;
   }
 
-  private ackReads(from: NodeId, readSeq: number): void {
-    for (const read of this.pendingReads) {
-      if (read.seq > readSeq) break;
-      read.acks.add(from);
-    }
-    this.releaseReads();
-  }
-
   private releaseReads(): void {
-    // An ack for a round also confirms every earlier round, so reads complete in order.
-    let done = 0;
-    while (done < this.pendingReads.length && hasQuorum(this.conf.voters, this.pendingReads[done]!.acks)) done++;
-    if (done === 0) return;
-    for (const read of this.pendingReads.splice(0, done)) this.deliverRead(read);
+    for (const read of this.reads.takeConfirmed(this.conf.voters)) this.deliverRead(read);
   }
 
   private deliverRead(read: { index: number; context: Uint8Array; requester: NodeId }): void {
@@ -1035,16 +986,4 @@ export class Raft {
     if (AFTER_PERSIST.has(m.type)) this.msgsAfterPersist.push(m);
     else this.msgsNow.push(m);
   }
-}
-
-function concatChunks(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  assert(offset === totalBytes, "snapshot chunks add up to totalBytes");
-  return out;
 }
