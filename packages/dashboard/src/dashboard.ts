@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ASSET_PREFIX, loadAssets, type Asset, type AssetTable } from "./assets.js";
 import { GrantHistory } from "./grant-history.js";
-import { buildShared, forViewer, type DashboardAccess, type ResourceViewLike } from "./snapshot.js";
+import { buildShared, forViewer, type DashboardAccess, type DashboardSnapshot, type ResourceViewLike } from "./snapshot.js";
 import { StatusPoller, type StatusFetcher } from "./status-poller.js";
 
 export const STREAM_PATH = "/v1/stream";
@@ -213,20 +213,36 @@ class DashboardServer implements Dashboard {
         views: this.#o.resources(nowMs),
         history: this.history,
       });
+      // Viewers without a key, and admins, all get the same bytes: encode those once per push.
+      const sharedFrames = new Map<"none" | "admin", string>();
+      const frameFor = (access: DashboardAccess | null): string => {
+        if (access !== null && access !== "admin") return snapshotFrame(forViewer(shared, access));
+        const kind = access ?? "none";
+        let frame = sharedFrames.get(kind);
+        if (frame === undefined) sharedFrames.set(kind, (frame = snapshotFrame(forViewer(shared, access))));
+        return frame;
+      };
       for (const v of [...viewers]) {
         const access = v.secret === null ? null : this.#o.authorize(v.secret);
         if (v.secret !== null && access === null) {
-          v.res.end(`event: end\ndata: ${JSON.stringify({ code: "RQ_UNAUTHORIZED", message: "the API key was revoked" })}\n\n`);
+          v.res.end(REVOKED_FRAME);
           continue;
         }
         // A viewer that does not keep up misses pushes instead of making this node buffer them.
         if (v.res.writableNeedDrain) continue;
-        v.res.write(`event: snapshot\ndata: ${JSON.stringify(forViewer(shared, access))}\n\n`);
+        v.res.write(frameFor(access));
       }
     } catch (err) {
       this.#o.onError?.(err, "pushing a dashboard snapshot");
     }
   }
+}
+
+const REVOKED_FRAME = `event: end\ndata: ${JSON.stringify({ code: "RQ_UNAUTHORIZED", message: "the API key was revoked" })}\n\n`;
+
+/** One SSE event. JSON.stringify never emits a raw newline, so the data fits on one `data:` line. */
+function snapshotFrame(snapshot: DashboardSnapshot): string {
+  return `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): true {
