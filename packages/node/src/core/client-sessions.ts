@@ -30,6 +30,13 @@ export interface ClientSessionsOptions {
 
 type ConnState = "hello" | "opening" | "ready" | "closed";
 
+/**
+ * Most acquires one connection may have unanswered (queued or in flight).
+ * The limiter keeps every waiter in memory, so a runaway client must hit a
+ * wall here rather than grow the replicated state without bound.
+ */
+export const PENDING_ACQUIRES_MAX = 10_000;
+
 /** One client connection's state, owned by ClientSessions. */
 export class ClientConnection {
   state: ConnState = "hello";
@@ -37,6 +44,8 @@ export class ClientConnection {
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
+  /** Acquires sent and not yet granted or rejected. */
+  readonly pendingAcquires = new Set<string>();
 
   constructor(
     readonly link: ClientLink,
@@ -197,6 +206,15 @@ export class ClientSessions {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
         const requestId = String(m.requestId);
+        if (!conn.pendingAcquires.has(requestId) && conn.pendingAcquires.size >= PENDING_ACQUIRES_MAX) {
+          return conn.link.send({
+            type: "rejected",
+            requestId: m.requestId,
+            code: ErrorCode.RQ_INVALID,
+            message: `too many acquires waiting on this connection (at most ${PENDING_ACQUIRES_MAX})`,
+          });
+        }
+        conn.pendingAcquires.add(requestId);
         if (m.try === true) conn.tryRequests.add(requestId);
         const cmd: LimiterCommand = {
           type: "acquire",
@@ -213,7 +231,9 @@ export class ClientSessions {
           .propose({ t: "limiter", cmd })
           .then((r) => {
             const err = r.effects.find((e) => e.type === "error");
-            if (err?.type === "error") conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCode(err.code), message: err.message });
+            if (err?.type !== "error") return;
+            conn.pendingAcquires.delete(requestId);
+            conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCode(err.code), message: err.message });
           })
           .catch((err: Error) => this.#proposalFailed(conn, err));
         return;
@@ -362,6 +382,7 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
   switch (e.type) {
     case "granted":
       conn.tryRequests.delete(e.requestId);
+      conn.pendingAcquires.delete(e.requestId);
       return {
         type: "granted",
         requestId: Number(e.requestId),
@@ -373,6 +394,7 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
     case "timedOut":
     case "cancelled": {
       const wasTry = conn.tryRequests.delete(e.requestId);
+      conn.pendingAcquires.delete(e.requestId);
       const code = wasTry && e.type === "timedOut" ? ErrorCode.RQ_WOULD_WAIT : wireCode(e.code);
       return { type: "rejected", requestId: Number(e.requestId), code, message: e.message };
     }
