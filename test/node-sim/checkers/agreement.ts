@@ -1,0 +1,99 @@
+import { createHash } from "node:crypto";
+import type { Entry } from "@ratequeue/raft";
+import { ClusterState, type OpResult } from "../../../packages/node/src/core/cluster-state.js";
+import { decodePayload } from "../../../packages/node/src/core/ops.js";
+
+/**
+ * Agreement and the committed history. The checker learns the committed log
+ * from what nodes apply (an entry a node applied is committed): every index
+ * must carry the same entry wherever it is applied, across crashes, leader
+ * changes and full restarts, so an acknowledged entry that a restart lost and
+ * the cluster overwrote fails here. A witness replica applies the committed
+ * log in order and hashes its state at every index; every node's state at the
+ * same applied index must hash the same (ClusterState.snapshot() bytes).
+ */
+export class Agreement {
+  readonly #committed = new Map<number, { term: number; type: Entry["type"]; data: Uint8Array }>();
+  readonly #witness = new ClusterState();
+  #witnessIndex: number;
+  /** Snapshot hash per applied index, from the witness or from the first node to report it. */
+  readonly #hashes = new Map<number, { hash: string; by: string }>();
+  readonly #onApply: (results: readonly OpResult[], atMs: number, index: number) => void;
+  statesCompared = 0;
+
+  constructor(options: { startIndex: number; onApply: (results: readonly OpResult[], atMs: number, index: number) => void }) {
+    this.#witnessIndex = options.startIndex;
+    this.#onApply = options.onApply;
+    this.#hashes.set(options.startIndex, { hash: hashOf(this.#witness.snapshot()), by: "witness" });
+  }
+
+  /** The highest index of the committed history replayed so far. */
+  get witnessIndex(): number {
+    return this.#witnessIndex;
+  }
+
+  get highestCommitted(): number {
+    let max = this.#witnessIndex;
+    for (const i of this.#committed.keys()) max = Math.max(max, i);
+    return max;
+  }
+
+  /** Node `node` applied (from, to]; `entryAt` is what it stored at each index (undefined under an installed snapshot). */
+  applied(node: string, fromIndex: number, toIndex: number, entryAt: (index: number) => Entry | undefined): string | null {
+    for (let i = fromIndex + 1; i <= toIndex; i++) {
+      const e = entryAt(i);
+      if (e === undefined) continue;
+      const known = this.#committed.get(i);
+      if (known === undefined) {
+        this.#committed.set(i, { term: e.term, type: e.type, data: e.data });
+        continue;
+      }
+      if (known.term !== e.term || !sameBytes(known.data, e.data)) {
+        return `${node} applied a different entry at index ${i} (term ${e.term}) than was applied before (term ${known.term})`;
+      }
+    }
+    return this.#replay();
+  }
+
+  /** Node `node`'s whole state at its applied index. */
+  nodeState(node: string, index: number, snapshotBytes: Uint8Array): string | null {
+    const hash = hashOf(snapshotBytes);
+    const known = this.#hashes.get(index);
+    if (known === undefined) {
+      this.#hashes.set(index, { hash, by: node });
+      return null;
+    }
+    this.statesCompared++;
+    return known.hash === hash ? null : `${node}'s state at applied index ${index} differs from ${known.by}'s`;
+  }
+
+  #replay(): string | null {
+    for (;;) {
+      const next = this.#committed.get(this.#witnessIndex + 1);
+      if (next === undefined) return null;
+      const index = ++this.#witnessIndex;
+      // As NodeCore does: conf changes and the leader's empty entries leave the state machine alone.
+      if (next.type === "normal" && next.data.length > 0) {
+        const payload = decodePayload(next.data);
+        this.#onApply(this.#witness.apply(payload), this.#witness.limiter.lastAt, index);
+      }
+      const hash = hashOf(this.#witness.snapshot());
+      const known = this.#hashes.get(index);
+      if (known === undefined) this.#hashes.set(index, { hash, by: "witness" });
+      else {
+        this.statesCompared++;
+        if (known.hash !== hash) return `${known.by}'s state at applied index ${index} differs from the witness replaying the committed log`;
+      }
+    }
+  }
+}
+
+function hashOf(bytes: Uint8Array): string {
+  return createHash("sha1").update(bytes).digest("base64");
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

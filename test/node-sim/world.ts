@@ -1,0 +1,658 @@
+import type { Entry, Message } from "@ratequeue/raft";
+import {
+  decodeClientFrame,
+  decodePeerFrame,
+  encodePeerFrame,
+  encodeServerFrame,
+  MAX_HELLO_FRAME_BYTES,
+  type Load,
+  type NodeInfo,
+} from "@ratequeue/protocol";
+import { ClientSessions, type ClientConnection } from "../../packages/node/src/core/client-sessions.js";
+import type { OpResult } from "../../packages/node/src/core/cluster-state.js";
+import type { ClientLink, NodeEnv, TimerHandle } from "../../packages/node/src/core/env.js";
+import { NodeCore, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
+import type { Op } from "../../packages/node/src/core/ops.js";
+import { hashSecret } from "../../packages/node/src/state/keys.js";
+import { EventQueue } from "../sim/event-queue.js";
+import { Prng } from "../sim/prng.js";
+import { SimDisk } from "../sim/sim-disk.js";
+import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
+import { Agreement } from "./checkers/agreement.js";
+import { LimitChecker, type ResourceSpec } from "./checkers/limits.js";
+import { OutcomeChecker } from "./checkers/outcomes.js";
+import { replayCommand, type Scenario } from "./scenario.js";
+import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
+import { SimLogStore } from "./sim-log-store.js";
+
+/** Raft timing of every run: a tick is 10 simulated ms, elections time out after 100-200 ms. */
+export const TICK_MS = 10;
+const ELECTION_TICKS = 10;
+/** Clients' session TTL (simulated ms). */
+export const SESSION_TTL_MS = 2_000;
+/**
+ * Once the cluster is healed (every node up, network calm) every request a
+ * live client made must end within this much simulated time: a proposal lost
+ * with an isolated leader is given up after NodeCore's 10 s, a client then
+ * resends; a waiter waits for leases held at most 400 ms and windows of 2 s.
+ */
+export const LIVENESS_BOUND_MS = 30_000;
+/** After a full power loss and restart, every node must re-apply everything committed before it within this. */
+export const RESTART_BOUND_MS = 10_000;
+/** Log time starts at a realistic epoch, so a negative skew is still a valid clock. */
+const EPOCH_MS = 1_750_000_000_000;
+const ADMIN_KEY = "node-sim-admin-key";
+
+/** The resources every run configures (bootstrap ops), as the independent checker reads them. */
+export const RESOURCES: readonly ResourceSpec[] = [
+  {
+    name: "chat",
+    limits: [
+      { kind: "rate", limit: 6, windowMs: 1000, window: "sliding" },
+      { kind: "load", limit: 120, windowMs: 1000, window: "bucket", dimension: "load" },
+      { kind: "concurrency", limit: 3 },
+    ],
+  },
+  {
+    name: "embed",
+    limits: [
+      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
+      { kind: "load", limit: 200, windowMs: 1000, window: "sliding", dimension: "input" },
+      { kind: "load", limit: 150, windowMs: 2000, window: "fixed", dimension: "output" },
+      { kind: "rate", limit: 5, windowMs: 400, window: "bucket" },
+    ],
+  },
+];
+
+const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
+  {
+    name: "chat",
+    load: (p) => p.int(1, 50),
+    // The lease carries the load in object form ({ load: n }) whatever form the acquire used.
+    settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 130) / 100),
+  },
+  {
+    name: "embed",
+    load: (p) => ({ input: p.int(1, 90), output: p.int(0, 70) }),
+    settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
+  },
+];
+
+function amountOf(load: Load, dimension: string): number {
+  return typeof load === "number" ? (dimension === "load" ? load : 0) : (load[dimension] ?? 0);
+}
+
+export interface RunStats {
+  steps: number;
+  simulatedMs: number;
+  wallMs: number;
+  grantsChecked: number;
+  clientGrantsVerified: number;
+  statesCompared: number;
+  committedIndex: number;
+  crashes: number;
+  leaderChanges: number;
+  acquires: number;
+  reconnects: number;
+  livenessMs: number;
+}
+
+export type RunResult =
+  | { readonly ok: true; readonly stats: RunStats }
+  | {
+      readonly ok: false;
+      readonly stats: RunStats;
+      readonly failure: "safety" | "liveness" | "crash";
+      readonly message: string;
+      readonly replay: string;
+      readonly transcript: readonly string[];
+    };
+
+interface Owner {
+  readonly alive: boolean;
+}
+
+interface TimerBox {
+  cancelled: boolean;
+}
+
+/** One process lifetime of a node: everything it runs dies with it. */
+interface Incarnation {
+  alive: boolean;
+  /** NodeCore.start() resolved (it loads the log and builds Raft asynchronously). */
+  started: boolean;
+  readonly core: NodeCore;
+  readonly sessions: ClientSessions;
+  readonly conns: Set<Conn>;
+}
+
+interface SimNode {
+  readonly id: string;
+  readonly disk: SimDisk;
+  readonly prng: Prng;
+  /** The latest entry this node wrote at each index (what it applies there). */
+  readonly written: Map<number, Entry>;
+  skewMs: number;
+  readonly rate: number;
+  inc: Incarnation | null;
+  lastApplied: number;
+}
+
+interface Conn extends ClientConn {
+  readonly client: SimClient;
+  inc: Incarnation | null;
+  server: ClientConnection | null;
+  serverOpen: boolean;
+  framesSeen: number;
+}
+
+interface PeerPacket {
+  readonly from: string;
+  readonly to: string;
+  readonly frame: Uint8Array;
+}
+
+interface ClientPacket {
+  readonly from: string;
+  readonly to: string;
+  readonly conn: Conn;
+  readonly kind: "open" | "data" | "close";
+  readonly frame?: Uint8Array;
+}
+
+class Violation extends Error {
+  constructor(
+    readonly failure: "safety" | "liveness" | "crash",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TRANSCRIPT_LINES = 80;
+
+/** A run of full nodes (NodeCore + ClientSessions) and simulated SDK clients; see README.md. */
+export class NodeSimWorld implements ClientWorld {
+  nowMs = 0;
+  readonly nodeIds: readonly string[];
+  readonly #scenario: Scenario;
+  readonly #prng: Prng;
+  readonly #events = new EventQueue<{ owner: Owner | null; fn: () => void }>();
+  readonly #peerNet: SimNetwork<PeerPacket>;
+  readonly #clientNet: SimNetwork<ClientPacket>;
+  readonly #nodes = new Map<string, SimNode>();
+  readonly #clients: SimClient[] = [];
+  readonly #limits = new LimitChecker(RESOURCES);
+  readonly #outcomes = new OutcomeChecker();
+  readonly #agreement: Agreement;
+  readonly #transcript: string[] = [];
+  #violation: Violation | null = null;
+  #connSeq = 0;
+  readonly stats: RunStats = {
+    steps: 0,
+    simulatedMs: 0,
+    wallMs: 0,
+    grantsChecked: 0,
+    clientGrantsVerified: 0,
+    statesCompared: 0,
+    committedIndex: 0,
+    crashes: 0,
+    leaderChanges: 0,
+    acquires: 0,
+    reconnects: 0,
+    livenessMs: 0,
+  };
+
+  constructor(scenario: Scenario) {
+    this.#scenario = scenario;
+    const k = scenario.knobs;
+    this.#prng = new Prng(scenario.seed);
+    this.nodeIds = Array.from({ length: k.nodes }, (_, i) => `n${i + 1}`);
+    this.#peerNet = new SimNetwork({ prng: this.#prng.fork(), faults: this.#peerFaults(true) });
+    // Client links are TCP: ordered, no loss or duplicates; they break instead (faults below).
+    this.#clientNet = new SimNetwork({
+      prng: this.#prng.fork(),
+      faults: { dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelayMs: 1, maxDelayMs: k.maxDelayMs },
+    });
+    for (const id of this.nodeIds) {
+      const prng = this.#prng.fork();
+      const drift = k.driftPermille === 0 ? 0 : prng.int(-k.driftPermille, k.driftPermille);
+      this.#nodes.set(id, {
+        id,
+        disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
+        prng,
+        written: new Map(),
+        skewMs: k.skewMs === 0 ? 0 : prng.int(-k.skewMs, k.skewMs),
+        rate: 1 + drift / 1000,
+        inc: null,
+        lastApplied: 1,
+      });
+    }
+    this.#agreement = new Agreement({ startIndex: 1, onApply: (results, atMs) => this.#onCommitted(results, atMs) });
+    const workload: ClientWorkload = {
+      resources: WORKLOAD_RESOURCES,
+      sessionTtlMs: SESSION_TTL_MS,
+      apiKey: ADMIN_KEY,
+      breakRate: k.breakPermille / 1000,
+    };
+    for (let i = 1; i <= k.clients; i++) this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, workload));
+  }
+
+  // ---------------------------------------------------------------------------
+  // The run
+
+  async run(): Promise<RunResult> {
+    const started = performance.now();
+    const k = this.#scenario.knobs;
+    try {
+      for (const id of this.nodeIds) this.#startNode(this.#nodes.get(id)!);
+      for (const c of this.#clients) c.start();
+      this.#scheduleFaults();
+      await this.#runUntil(k.safetyMs, () => false);
+      // Liveness: heal everything, stop new work, and wait for every request to end.
+      this.#note("heal: every node up, network calm; clients stop issuing");
+      this.#heal();
+      const healedAt = this.nowMs;
+      const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && this.#nodesCaughtUp();
+      await this.#runUntil(healedAt + LIVENESS_BOUND_MS, done);
+      if (!done()) throw new Violation("liveness", this.#livenessReport(healedAt));
+      this.stats.livenessMs = this.nowMs - healedAt;
+      // Durability: power loss on every node at once, then a restart; everything committed must come back.
+      const committed = this.#agreement.highestCommitted;
+      this.#note(`full restart: power loss on every node (committed index ${committed})`);
+      for (const node of this.#nodes.values()) this.#crash(node);
+      for (const node of this.#nodes.values()) this.#startNode(node);
+      const restartedAt = this.nowMs;
+      const back = (): boolean => [...this.#nodes.values()].every((n) => n.lastApplied >= committed) && this.#nodesCaughtUp();
+      await this.#runUntil(restartedAt + RESTART_BOUND_MS, back);
+      if (!back()) {
+        const applied = [...this.#nodes.values()].map((n) => `${n.id}@${n.lastApplied}`).join(" ");
+        throw new Violation("liveness", `after a full restart the nodes did not re-apply index ${committed} within ${RESTART_BOUND_MS} ms (${applied})`);
+      }
+      const unverified = this.#outcomes.unverified();
+      if (unverified !== null) throw new Violation("safety", unverified);
+    } catch (err) {
+      const v = err instanceof Violation ? err : new Violation("crash", err instanceof Error ? (err.stack ?? err.message) : String(err));
+      return this.#result(started, v);
+    }
+    return this.#result(started, null);
+  }
+
+  async #runUntil(endMs: number, done: () => boolean): Promise<void> {
+    while (!done()) {
+      const t = Math.min(this.#events.peekTimeMs(), this.#peerNet.nextDeliveryMs(), this.#clientNet.nextDeliveryMs());
+      if (t > endMs) {
+        this.nowMs = Math.max(this.nowMs, endMs);
+        return;
+      }
+      this.nowMs = Math.max(this.nowMs, t);
+      this.stats.steps++;
+      if (this.#events.peekTimeMs() <= this.nowMs) {
+        const { item } = this.#events.pop()!;
+        if (item.owner === null || item.owner.alive) item.fn();
+      } else if (this.#peerNet.nextDeliveryMs() <= this.nowMs) {
+        const packet = this.#peerNet.takeDue(this.nowMs);
+        if (packet !== undefined) this.#deliverPeer(packet);
+      } else {
+        const packet = this.#clientNet.takeDue(this.nowMs);
+        if (packet !== undefined) this.#deliverClient(packet);
+      }
+      // Let every promise continuation the step started run (store writes resolving, proposals settling)
+      // before the next event: microtasks run in a fixed order, so the run stays deterministic.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#check();
+      if (this.#violation !== null) throw this.#violation;
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // ClientWorld
+
+  at(atMs: number, owner: Owner | null, fn: () => void): void {
+    this.#events.push(Math.max(atMs, this.nowMs), { owner, fn });
+  }
+
+  connect(client: SimClient, nodeId: string): ClientConn {
+    const conn: Conn = { id: `${client.name}/k${++this.#connSeq}`, nodeId, clientOpen: true, client, inc: null, server: null, serverOpen: false, framesSeen: 0 };
+    this.#clientNet.send({ from: conn.id, to: nodeId, conn, kind: "open" }, this.nowMs);
+    return conn;
+  }
+
+  sendFrame(conn: ClientConn, frame: Uint8Array): void {
+    if (!conn.clientOpen) return;
+    this.#clientNet.send({ from: conn.id, to: conn.nodeId, conn: conn as Conn, kind: "data", frame }, this.nowMs);
+  }
+
+  closeFromClient(conn: ClientConn): void {
+    if (!conn.clientOpen) return;
+    conn.clientOpen = false;
+    this.#clientNet.send({ from: conn.id, to: conn.nodeId, conn: conn as Conn, kind: "close" }, this.nowMs);
+  }
+
+  clientGranted(client: string, sessionId: string, requestId: number, leaseId: string): void {
+    this.#fail("safety", this.#outcomes.clientGranted(client, sessionId, String(requestId), Number(leaseId)));
+  }
+
+  violation(message: string): void {
+    this.#fail("safety", message);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Nodes
+
+  #startNode(node: SimNode): void {
+    if (node.inc?.alive === true) return;
+    const inc: Incarnation = { alive: true, started: false } as Incarnation;
+    const env: NodeEnv = {
+      now: () => EPOCH_MS + node.skewMs + Math.floor(this.nowMs * node.rate),
+      setTimer: (fn, ms) => {
+        const box: TimerBox = { cancelled: false };
+        this.at(this.nowMs + Math.max(0, Math.ceil(ms / node.rate)), inc, () => box.cancelled || fn());
+        return box as TimerHandle;
+      },
+      clearTimer: (handle) => void ((handle as TimerBox).cancelled = true),
+      defer: (fn) => this.at(this.nowMs, inc, fn),
+      randomId: () => [node.prng.u32(), node.prng.u32(), node.prng.u32()].map((x) => x.toString(36)).join(""),
+      randomSeed: () => node.prng.u32(),
+      sendPeer: (to, messages) => {
+        let frame: Uint8Array;
+        try {
+          frame = encodePeerFrame(messages);
+        } catch (err) {
+          return this.#fail("crash", `${node.id} could not encode a Raft message: ${(err as Error).message}`);
+        }
+        this.#peerNet.send({ from: node.id, to, frame }, this.nowMs);
+      },
+    };
+    const store = new SimLogStore({
+      disk: node.disk,
+      schedule: (delayMs, done) => this.at(this.nowMs + delayMs, inc, done),
+      syncLatencyMs: () => node.prng.int(1, this.#scenario.knobs.syncMaxMs),
+      onEntries: (entries) => {
+        for (const e of entries) node.written.set(e.index, e);
+      },
+    });
+    const options: NodeCoreOptions = {
+      id: node.id,
+      voters: this.nodeIds,
+      store,
+      env,
+      logger: SILENT_LOGGER,
+      tickMs: TICK_MS,
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: 1,
+      snapshotEntries: this.#scenario.knobs.snapshotEvery,
+      bootstrapOps: RESOURCES.map((r): Op => ({ t: "limiter", cmd: { type: "putResource", name: r.name, config: { limits: r.limits } } })),
+    };
+    const core = new NodeCore(options);
+    const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
+    const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: SESSION_TTL_MS, nodes });
+    Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
+    core.onRoleChange((role, leader) => {
+      if (role === "leader") {
+        this.stats.leaderChanges++;
+        this.#note(`${node.id} leads term ${core.status().term}`);
+      }
+      void leader;
+    });
+    node.inc = inc;
+    node.lastApplied = 0;
+    core.start().then(
+      () => void (inc.started = true),
+      (err: Error) => this.#fail("crash", `${node.id} failed to start: ${err.stack ?? err.message}`),
+    );
+  }
+
+  /** Power loss: the process dies at once, unsynced writes may be lost or torn, open connections break. */
+  #crash(node: SimNode): void {
+    const inc = node.inc;
+    if (inc === null || !inc.alive) return;
+    inc.alive = false;
+    node.inc = null;
+    const outcome = node.disk.crash();
+    this.stats.crashes++;
+    this.#note(`${node.id} crashes (lost ${outcome.lostWrites} unsynced writes${outcome.torn ? ", one torn" : ""})`);
+    for (const conn of inc.conns) this.#closeFromServer(conn);
+  }
+
+  #deliverPeer(packet: PeerPacket): void {
+    const inc = this.#nodes.get(packet.to)!.inc;
+    if (inc === null || !inc.alive) return;
+    const decoded = decodePeerFrame(packet.frame);
+    if (!decoded.ok) return this.#fail("crash", `${packet.to} could not decode a frame from ${packet.from}: ${decoded.error.message}`);
+    const raft = decoded.messages.filter((m): m is Message => m.type !== "peerHello");
+    if (raft.length > 0) inc.core.stepPeer(packet.from, raft);
+  }
+
+  #deliverClient(packet: ClientPacket): void {
+    const conn = packet.conn;
+    if (packet.to === conn.id) {
+      // Node -> client.
+      if (!conn.clientOpen) return;
+      if (packet.kind === "close") {
+        conn.clientOpen = false;
+        return conn.client.closed(conn);
+      }
+      return conn.client.frame(conn, packet.frame!);
+    }
+    const node = this.#nodes.get(packet.to)!;
+    if (packet.kind === "open") {
+      const inc = node.inc;
+      if (inc === null || !inc.alive) return this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "close" }, this.nowMs);
+      conn.inc = inc;
+      conn.serverOpen = true;
+      inc.conns.add(conn);
+      const link: ClientLink = {
+        send: (message) => {
+          if (!conn.serverOpen || !inc.alive) return;
+          this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "data", frame: encodeServerFrame([message]) }, this.nowMs);
+        },
+        close: () => {
+          if (!inc.alive) return;
+          this.#closeFromServer(conn);
+        },
+      };
+      conn.server = inc.sessions.connect(link, conn.id);
+      return;
+    }
+    const inc = conn.inc;
+    if (inc === null || !inc.alive || !conn.serverOpen || conn.server === null) return;
+    if (packet.kind === "close") {
+      conn.serverOpen = false;
+      inc.conns.delete(conn);
+      return inc.sessions.disconnected(conn.server);
+    }
+    const decoded = decodeClientFrame(packet.frame!, conn.framesSeen++ === 0 ? { maxFrameBytes: MAX_HELLO_FRAME_BYTES } : {});
+    if (!decoded.ok) return this.#fail("safety", `${node.id} refused a frame from ${conn.id}: ${decoded.error.message}`);
+    inc.sessions.receive(conn.server, decoded.messages);
+  }
+
+  /** The node's side closes `conn` (or its process died): the client learns after a delay. */
+  #closeFromServer(conn: Conn): void {
+    if (!conn.serverOpen) return;
+    conn.serverOpen = false;
+    conn.inc?.conns.delete(conn);
+    this.#clientNet.send({ from: conn.nodeId, to: conn.id, conn, kind: "close" }, this.nowMs);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Faults
+
+  #peerFaults(faulty: boolean): NetworkFaults {
+    const k = this.#scenario.knobs;
+    return faulty
+      ? { dropRate: k.dropPermille / 1000, duplicateRate: k.dupPermille / 1000, reorderRate: k.reorderPermille / 1000, minDelayMs: 1, maxDelayMs: k.maxDelayMs }
+      : { dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelayMs: 1, maxDelayMs: k.maxDelayMs };
+  }
+
+  #scheduleFaults(): void {
+    const k = this.#scenario.knobs;
+    const r = this.#prng.fork();
+    const when = (): number => r.int(100, Math.max(100, k.safetyMs - 100));
+    for (let i = 0; i < k.crashes; i++) {
+      const node = this.#nodes.get(r.pick(this.nodeIds))!;
+      const atMs = when();
+      const downMs = r.int(50, 1500);
+      this.at(atMs, null, () => this.#crash(node));
+      this.at(atMs + downMs, null, () => {
+        if (node.inc === null) {
+          this.#note(`${node.id} restarts`);
+          this.#startNode(node);
+        }
+      });
+    }
+    for (let i = 0; i < k.partitions; i++) {
+      const atMs = when();
+      const forMs = r.int(100, 1500);
+      const minority = k.nodes === 5 && r.chance(0.5) ? [r.pick(this.nodeIds.slice(0, 2)), r.pick(this.nodeIds.slice(2))] : [r.pick(this.nodeIds)];
+      this.at(atMs, null, () => {
+        this.#note(`partition: {${minority.join(",")}} cut off`);
+        this.#peerNet.partition(minority, this.nodeIds);
+      });
+      this.at(atMs + forMs, null, () => {
+        this.#note(`partition of {${minority.join(",")}} heals`);
+        for (const id of minority) this.#peerNet.reconnect(id, this.nodeIds);
+      });
+    }
+    if (k.skewMs > 0) {
+      for (const node of this.#nodes.values()) {
+        if (!r.chance(0.5)) continue;
+        const jumpMs = r.int(-k.skewMs, k.skewMs);
+        this.at(when(), null, () => {
+          node.skewMs += jumpMs;
+          this.#note(`${node.id}'s clock jumps ${jumpMs} ms`);
+        });
+      }
+    }
+    const victims = [...this.#clients];
+    for (let i = 0; i < k.deaths && victims.length > 0; i++) {
+      const client = victims.splice(r.int(0, victims.length - 1), 1)[0]!;
+      this.at(when(), null, () => {
+        this.#note(`${client.name} dies`);
+        client.die();
+      });
+    }
+  }
+
+  #heal(): void {
+    this.#peerNet.healAll();
+    this.#peerNet.setFaults(this.#peerFaults(false));
+    for (const node of this.#nodes.values()) if (node.inc === null) this.#startNode(node);
+    for (const c of this.#clients) c.issuing = false;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Checks
+
+  #check(): void {
+    for (const node of this.#nodes.values()) {
+      const inc = node.inc;
+      if (inc === null || !inc.alive || !inc.started) continue;
+      if (inc.core.fatalError !== null) return this.#fail("crash", `${node.id} stopped on a fatal error: ${inc.core.fatalError.stack ?? inc.core.fatalError.message}`);
+      const applied = inc.core.status().applied;
+      if (applied === node.lastApplied) continue;
+      if (applied > node.lastApplied) this.#fail("safety", this.#agreement.applied(node.id, node.lastApplied, applied, (i) => node.written.get(i)));
+      node.lastApplied = applied;
+      this.#fail("safety", this.#agreement.nodeState(node.id, applied, inc.core.state.snapshot()));
+    }
+  }
+
+  /** The witness applied a committed entry: feed the independent checkers. */
+  #onCommitted(results: readonly OpResult[], atMs: number): void {
+    for (const r of results) {
+      for (const e of r.effects) {
+        switch (e.type) {
+          case "granted":
+            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, "granted", e.leaseId));
+            // A retried acquire is answered with its original grant: only a new lease is charged.
+            if (!this.#isRepeat(e.leaseId)) this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+            break;
+          case "rejected":
+          case "timedOut":
+          case "cancelled":
+            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, e.type, null));
+            break;
+          case "settled":
+            this.#limits.settle(e.leaseId, e.load, atMs);
+            break;
+          case "released":
+            if (e.reason !== "notHeld") this.#limits.release(e.leaseId);
+            break;
+          case "sessionEnded":
+            for (const id of e.releasedLeases) this.#limits.release(id);
+            break;
+          case "cooldown":
+            this.#limits.cooldown(e.resource, e.untilMs);
+            break;
+          default:
+            break;
+        }
+      }
+    }
+  }
+
+  readonly #grantedLeases = new Set<number>();
+
+  /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */
+  #isRepeat(leaseId: number): boolean {
+    if (this.#grantedLeases.has(leaseId)) return true;
+    this.#grantedLeases.add(leaseId);
+    return false;
+  }
+
+  #nodesCaughtUp(): boolean {
+    let leader: NodeCore | null = null;
+    for (const n of this.#nodes.values()) if (n.inc?.started === true && n.inc.core.isLeader) leader = n.inc.core;
+    if (leader === null) return false;
+    const commit = leader.status().commit;
+    return [...this.#nodes.values()].every((n) => n.lastApplied >= commit);
+  }
+
+  #livenessReport(healedAt: number): string {
+    const stuck = this.#clients.filter((c) => c.alive && !c.idle);
+    const parts = stuck.map((c) => {
+      const p = c.oldestPending();
+      return `${c.name}: ${c.pending.size} pending, ${c.leases.size} leases held${p === null ? "" : `, oldest ${p.msg.type} #${p.msg.requestId} since ${p.issuedAtMs} ms`}`;
+    });
+    const nodes = [...this.#nodes.values()].map((n) => `${n.id}:${n.inc?.core.role ?? "down"}@${n.lastApplied}`).join(" ");
+    return `not done ${LIVENESS_BOUND_MS} ms after healing at ${healedAt} ms: ${parts.join("; ") || "clients idle"}; nodes ${nodes}`;
+  }
+
+  #fail(failure: Violation["failure"], message: string | null): void {
+    if (message === null || this.#violation !== null) return;
+    this.#violation = new Violation(failure, `at ${this.nowMs} ms: ${message}`);
+  }
+
+  #note(line: string): void {
+    this.#transcript.push(`${String(this.nowMs).padStart(6)} ms  ${line}`);
+    if (this.#transcript.length > TRANSCRIPT_LINES) this.#transcript.shift();
+  }
+
+  #result(startedWallMs: number, v: Violation | null): RunResult {
+    const s = this.stats;
+    s.simulatedMs = this.nowMs;
+    s.wallMs = performance.now() - startedWallMs;
+    s.grantsChecked = this.#limits.grantsChecked;
+    s.clientGrantsVerified = this.#outcomes.clientGrantsVerified;
+    s.statesCompared = this.#agreement.statesCompared;
+    s.committedIndex = this.#agreement.witnessIndex;
+    s.acquires = this.#clients.reduce((n, c) => n + c.stats.acquires, 0);
+    s.reconnects = this.#clients.reduce((n, c) => n + c.stats.reconnects, 0);
+    if (v === null) return { ok: true, stats: s };
+    return { ok: false, stats: s, failure: v.failure, message: v.message, replay: replayCommand(this.#scenario), transcript: [...this.#transcript] };
+  }
+}
+
+/** NodeCore and ClientSessions log through pino; the simulator keeps them quiet (failures carry their own report). */
+const SILENT_LOGGER = (() => {
+  const noop = (): void => undefined;
+  const logger = { info: noop, warn: noop, error: noop, fatal: noop, debug: noop, trace: noop, child: () => logger };
+  return logger as unknown as NodeCoreOptions["logger"];
+})();
+
+/** Runs one scenario. */
+export function runNodeSim(scenario: Scenario): Promise<RunResult> {
+  return new NodeSimWorld(scenario).run();
+}
+
+export type { Load };
