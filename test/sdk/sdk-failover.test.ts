@@ -50,6 +50,13 @@ describe("the SDK across a kill -9 of the leader", () => {
     for (const l of held) await l.release();
     const after = (await cluster.admin("GET", "/v1/resources/pool", undefined, newLeader)).json;
     expect(after.leasesHeld).toBe(0);
+    // Agreement: the two surviving nodes applied the same grant history, entry for entry.
+    const survivors = cluster.nodes.filter((n) => n.running);
+    const logs = await Promise.all(survivors.map(async (n) => (await cluster.admin("GET", "/v1/debug/grants?since=0&limit=100000", undefined, n)).json));
+    const upTo = Math.min(...logs.map((l) => l.appliedIndex));
+    const prefix = (l: { records: { index: number }[] }) => JSON.stringify(l.records.filter((r) => r.index <= upTo));
+    expect(prefix(logs[0])).toBe(prefix(logs[1]));
+    expect(logs[0].records.filter((r: { effect: { type: string } }) => r.effect.type === "granted").length).toBeGreaterThanOrEqual(granted.length);
     // The killed node comes back and the client keeps working across a second failover.
     leader.start();
     await sleep(500);

@@ -12,6 +12,7 @@ import type { NodeEnv, TimerHandle } from "./core/env.js";
 import { checkResourceBody, NodeCore } from "./core/node-core.js";
 import type { Op } from "./core/ops.js";
 import { createMetrics } from "./http/metrics.js";
+import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
 import { createLogger } from "./logger.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
@@ -112,17 +113,23 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
   theCore.onApply(dashboard.onApply);
+  const grantLog = new GrantLog();
+  theCore.onApply((results, at, index) => grantLog.record(results, at, index));
 
   const server = secure
     ? createHttpsServer({ cert: readFileSync(config.tls!.certFile), key: readFileSync(config.tls!.keyFile) })
     : createHttpServer();
-  server.on("request", (req, res) => {
-    void handleHttp(
-      { core: theCore, registry, logger, adminKeyHash, httpUrls, connections: () => clients.connectionCount, dashboard: dashboard.handle },
-      req,
-      res,
-    );
-  });
+  const httpContext = {
+    core: theCore,
+    registry,
+    logger,
+    adminKeyHash,
+    httpUrls,
+    connections: () => clients.connectionCount,
+    dashboard: dashboard.handle,
+    grantLog,
+  };
+  server.on("request", (req, res) => void handleHttp(httpContext, req, res));
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === CLIENT_PATH) clients.handleUpgrade(req, socket, head);

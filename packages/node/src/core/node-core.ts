@@ -58,7 +58,8 @@ interface Pending {
 }
 
 /** Listener for applied operations: every node calls it for every op, in log order. */
-export type ApplyListener = (results: readonly OpResult[], at: number) => void;
+/** `at` is the log time after the entry; `index` the entry's log index. */
+export type ApplyListener = (results: readonly OpResult[], at: number, index: number) => void;
 
 /** Most entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
 const CATCH_UP_ENTRIES = 1_000;
@@ -357,7 +358,7 @@ export class NodeCore {
     const results = this.#state.apply(payload);
     this.#lastAt = this.#state.limiter.lastAt;
     this.#lastStamp = Math.max(this.#lastStamp, payload.at);
-    for (const listener of this.#applyListeners) listener(results, this.#lastAt);
+    for (const listener of this.#applyListeners) listener(results, this.#lastAt, entry.index);
     for (const r of results) {
       const pid = r.op.pid;
       if (pid === undefined) continue;

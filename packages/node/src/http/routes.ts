@@ -7,6 +7,7 @@ import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
 
 import { hashSecret, newKeySecret, validateKeyBody, type KeyScope } from "../state/keys.js";
+import type { GrantLog } from "./grant-log.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
 
 export interface HttpContext {
@@ -20,6 +21,8 @@ export interface HttpContext {
   readonly connections: () => number;
   /** The web dashboard, if served. */
   readonly dashboard?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Recent applied grant history, for GET /v1/debug/grants. */
+  readonly grantLog?: GrantLog;
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
@@ -62,6 +65,16 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   }
   if (path === "/v1/status") return sendJson(res, 200, statusJson(ctx));
   if (ctx.dashboard?.(req, res) === true) return;
+
+  if (path === "/v1/debug/grants" && ctx.grantLog !== undefined) {
+    // The applied grant history (admin only): what an external checker compares across nodes.
+    requireAdmin(ctx, req);
+    allow(method, ["GET"]);
+    const since = intParam(url, "since", 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(url, "limit", 10_000, 1, 100_000);
+    const { dropped, records } = ctx.grantLog.read(since, limit);
+    return sendJson(res, 200, { node: core.id, appliedIndex: core.status().applied, dropped, records });
+  }
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
     requireAdmin(ctx, req);
@@ -160,6 +173,14 @@ function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
 
 function allow(method: string, methods: readonly string[]): void {
   if (!methods.includes(method)) throw new HttpError(405, "RQ_INVALID", `method ${method} not allowed here (allowed: ${methods.join(", ")})`);
+}
+
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const text = url.searchParams.get(name);
+  if (text === null) return fallback;
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "RQ_INVALID", `${name} must be an integer from ${min} to ${max}`);
+  return n;
 }
 
 function decodeSegment(segment: string): string {
