@@ -1,13 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, Cluster, waitFor } from "./harness.js";
 import { RawClient } from "./raw-client.js";
 
-// One cluster for the whole file: none of these tests kills a node. Each test uses its own resource.
+// One cluster for the whole file: none of these tests kills a node. Each test uses its own resource and closes its
+// clients when it ends. Clients have a long TTL (heartbeats every 15 s): any entry advances the log's clock, so
+// frequent heartbeats would wake waiters and time out requests too, and hide a missing deadline tick.
 describe("a three-node cluster grants in agreement with the limits", () => {
   let cluster: Cluster;
   const clients: RawClient[] = [];
   const connect = async (extra: { ttlMs?: number } = {}): Promise<RawClient> => {
-    const c = await RawClient.connectToLeader(cluster.urls, ADMIN_KEY, extra);
+    const c = await RawClient.connectToLeader(cluster.urls, ADMIN_KEY, { ttlMs: 60_000, ...extra });
     clients.push(c);
     return c;
   };
@@ -36,10 +38,10 @@ describe("a three-node cluster grants in agreement with the limits", () => {
       },
     });
   });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await cluster?.stop();
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
   });
+  afterAll(async () => cluster?.stop());
 
   it("grants within the limits, queues the rest, and wakes a waiter on release", async () => {
     const c = await connect();

@@ -58,7 +58,7 @@ describe("kill -9 of the leader", () => {
     await b.next((m) => m.type === "queued" && m.requestId === bWaiting);
     const rpm = [a.acquire("rpm"), a.acquire("rpm"), a.acquire("rpm")];
     const rpmGrants = await Promise.all(rpm.map((id) => a.granted(id)));
-    // A waiter with a timeout whose client never comes back: the new leader must time it out on its own.
+    // A waiter with a timeout whose client does not resend it: the new leader times it out without that client.
     await b.granted(b.acquire("slow"));
     const doomed = b.acquire("slow", { timeoutMs: 2_000 });
     await b.next((m) => m.type === "queued" && m.requestId === doomed);
@@ -95,7 +95,7 @@ describe("kill -9 of the leader", () => {
     expect(await a2.outcome(a2.release(w0.lease.id))).toMatchObject({ type: "ack" });
     const wb = await b2.granted(bWaiting);
 
-    // The waiter on "slow" was not resent: the new leader's deadline tick timed it out; the resend now answers that.
+    // The waiter on "slow" was not resent, yet the new leader timed it out; a late resend gets that outcome.
     await waitFor(async () => (await cluster.resource("slow")).queued.default === 0, { what: "the slow waiter to time out" });
     b2.send([acquireOf(b, doomed, "slow")]);
     expect(await b2.outcome(doomed)).toMatchObject({ type: "rejected", code: "RQ_TIMEOUT" });
