@@ -16,8 +16,13 @@ export interface SimLogStoreOptions {
   readonly schedule: DiskScheduler;
   /** Simulated fsync latency, drawn per synced write (ms). */
   readonly syncLatencyMs: () => number;
-  /** Every entry this store writes, as it writes it (the simulator's record of what each node stored). */
-  readonly onEntries?: (entries: readonly Entry[]) => void;
+  /**
+   * The simulator's record of what each node stored: every append as it is written (the stored suffix from
+   * its first index is replaced), and `null` when an installed snapshot replaced the whole log.
+   */
+  readonly onEntries?: (entries: readonly Entry[] | null) => void;
+  /** Sabotage for the simulator's own tests: report synced writes as durable without syncing them. */
+  readonly lieAboutSync?: boolean;
 }
 
 /**
@@ -45,6 +50,9 @@ export class SimLogStore implements LogStore {
     const { log } = recover(this.#o.disk);
     this.#mirror = log;
     this.#closed = false;
+    // After a crash the log is what the disk kept, not what was last written.
+    this.#o.onEntries?.(null);
+    if (log.entries.length > 0) this.#o.onEntries?.(log.entries);
     return { snapshot: log.snapshot, hardState: log.hardState, entries: [...log.entries] };
   }
 
@@ -59,6 +67,7 @@ export class SimLogStore implements LogStore {
     }
     const disk = this.#o.disk;
     if (write.snapshot) {
+      this.#o.onEntries?.(null);
       this.#mirror.apply({ type: "installSnapshot", snapshot: write.snapshot });
       appendRecord(disk, { type: "installSnapshot", snapshot: write.snapshot });
     }
@@ -71,8 +80,7 @@ export class SimLogStore implements LogStore {
       this.#mirror.apply({ type: "hardState", hardState: write.hardState });
       appendRecord(disk, { type: "hardState", hardState: write.hardState });
     }
-    if (write.sync) disk.sync();
-    return this.#complete(write.sync ? this.#o.syncLatencyMs() : 0);
+    return write.sync ? this.#complete(this.#o.syncLatencyMs(), true) : this.#complete(0, false);
   }
 
   compact(snapshot: Parameters<LogStore["compact"]>[0]): Promise<void> {
@@ -83,8 +91,7 @@ export class SimLogStore implements LogStore {
       return Promise.reject(toStorageError(err));
     }
     appendRecord(this.#o.disk, { type: "compact", snapshot });
-    this.#o.disk.sync();
-    return this.#complete(this.#o.syncLatencyMs());
+    return this.#complete(this.#o.syncLatencyMs(), true);
   }
 
   /** A clean close: the OS keeps the page cache, so nothing written is lost (only a crash of the disk loses data). */
@@ -106,9 +113,18 @@ export class SimLogStore implements LogStore {
     });
   }
 
-  #complete(delayMs: number): Promise<void> {
+  /**
+   * The write is durable when the fsync completes, `delayMs` later: the disk syncs then, not at the call, so a
+   * crash in between loses it (unless the OS flushed it anyway: SimDisk's flush fault).
+   */
+  #complete(delayMs: number, sync: boolean): Promise<void> {
     const previous = this.#tail;
-    const done = new Promise<void>((resolve) => this.#o.schedule(delayMs, resolve));
+    const done = new Promise<void>((resolve) =>
+      this.#o.schedule(delayMs, () => {
+        if (sync && this.#o.lieAboutSync !== true) this.#o.disk.sync();
+        resolve();
+      }),
+    );
     this.#tail = Promise.all([previous, done]).then(() => undefined);
     return this.#tail;
   }

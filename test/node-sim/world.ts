@@ -160,6 +160,13 @@ interface ClientPacket {
   readonly frame?: Uint8Array;
 }
 
+/**
+ * Deliberate bugs, for the simulator's own tests (a checker that never fires proves nothing):
+ * `lyingDisk` acknowledges fsyncs it never did; `looseLimits` configures the cluster with every limit doubled
+ * while the checker holds it to the real ones.
+ */
+export type Sabotage = "lyingDisk" | "looseLimits";
+
 class Violation extends Error {
   constructor(
     readonly failure: "safety" | "liveness" | "crash",
@@ -203,8 +210,11 @@ export class NodeSimWorld implements ClientWorld {
     livenessMs: 0,
   };
 
-  constructor(scenario: Scenario) {
+  readonly #sabotage: Sabotage | null;
+
+  constructor(scenario: Scenario, options: { sabotage?: Sabotage } = {}) {
     this.#scenario = scenario;
+    this.#sabotage = options.sabotage ?? null;
     const k = scenario.knobs;
     this.#prng = new Prng(scenario.seed);
     this.nodeIds = Array.from({ length: k.nodes }, (_, i) => `n${i + 1}`);
@@ -368,8 +378,13 @@ export class NodeSimWorld implements ClientWorld {
       disk: node.disk,
       schedule: (delayMs, done) => this.at(this.nowMs + delayMs, inc, done),
       syncLatencyMs: () => node.prng.int(1, this.#scenario.knobs.syncMaxMs),
+      lieAboutSync: this.#sabotage === "lyingDisk",
       onEntries: (entries) => {
+        if (entries === null) return node.written.clear();
         for (const e of entries) node.written.set(e.index, e);
+        // An append replaces the stored suffix: nothing after its last entry is in the log any more.
+        const last = entries[entries.length - 1];
+        if (last !== undefined) for (let i = last.index + 1; node.written.delete(i); i++);
       },
     });
     const options: NodeCoreOptions = {
@@ -382,7 +397,10 @@ export class NodeSimWorld implements ClientWorld {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: 1,
       snapshotEntries: this.#scenario.knobs.snapshotEvery,
-      bootstrapOps: RESOURCES.map((r): Op => ({ t: "limiter", cmd: { type: "putResource", name: r.name, config: { limits: r.limits } } })),
+      bootstrapOps: RESOURCES.map((r): Op => {
+        const limits = this.#sabotage === "looseLimits" ? r.limits.map((l) => ({ ...l, limit: l.limit * 2 })) : r.limits;
+        return { t: "limiter", cmd: { type: "putResource", name: r.name, config: { limits } } };
+      }),
     };
     const core = new NodeCore(options);
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
@@ -417,7 +435,8 @@ export class NodeSimWorld implements ClientWorld {
 
   #deliverPeer(packet: PeerPacket): void {
     const inc = this.#nodes.get(packet.to)!.inc;
-    if (inc === null || !inc.alive) return;
+    // run.ts listens only once NodeCore.start() resolved: until then a peer's link is refused.
+    if (inc === null || !inc.alive || !inc.started) return;
     const decoded = decodePeerFrame(packet.frame);
     if (!decoded.ok) return this.#fail("crash", `${packet.to} could not decode a frame from ${packet.from}: ${decoded.error.message}`);
     const raft = decoded.messages.filter((m): m is Message => m.type !== "peerHello");
@@ -438,7 +457,7 @@ export class NodeSimWorld implements ClientWorld {
     const node = this.#nodes.get(packet.to)!;
     if (packet.kind === "open") {
       const inc = node.inc;
-      if (inc === null || !inc.alive) return this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "close" }, this.nowMs);
+      if (inc === null || !inc.alive || !inc.started) return this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "close" }, this.nowMs);
       conn.inc = inc;
       conn.serverOpen = true;
       inc.conns.add(conn);
@@ -651,8 +670,8 @@ const SILENT_LOGGER = (() => {
 })();
 
 /** Runs one scenario. */
-export function runNodeSim(scenario: Scenario): Promise<RunResult> {
-  return new NodeSimWorld(scenario).run();
+export function runNodeSim(scenario: Scenario, options: { sabotage?: Sabotage } = {}): Promise<RunResult> {
+  return new NodeSimWorld(scenario, options).run();
 }
 
 export type { Load };
