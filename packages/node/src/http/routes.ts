@@ -26,6 +26,7 @@ export interface HttpContext {
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
+const READ_ONLY_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/v1/status"]);
 const RESOURCE_PATH = /^\/v1\/resources\/([^/]+)$/;
 const KEY_PATH = /^\/v1\/keys\/([^/]+)$/;
 
@@ -49,6 +50,8 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? "GET";
   const { core } = ctx;
 
+  // The read-only endpoints answer GET (and HEAD); anything else there is a client mistake, not a read.
+  if (READ_ONLY_PATHS.has(path)) allow(method, ["GET", "HEAD"]);
   if (path === "/healthz") {
     const fatal = core.fatalError;
     return fatal === null ? sendJson(res, 200, { ok: true }) : sendJson(res, 500, { ok: false, error: fatal.message });
