@@ -353,6 +353,9 @@ describe("bad input on every surface", () => {
       ["a wrong method on a resource", () => call("PATCH", "/v1/resources/ok", { body: goodBody, type: json }), 405, "RQ_INVALID"],
       ["a wrong method on the list", () => call("POST", "/v1/resources", { body: goodBody, type: json }), 405, "RQ_INVALID"],
       ["a wrong method on keys", () => call("PUT", "/v1/keys", { body: "{}", type: json }), 405, "RQ_INVALID"],
+      ["POST /v1/status", () => call("POST", "/v1/status", { body: "{}", type: json }), 405, "RQ_INVALID"],
+      ["DELETE /healthz", () => call("DELETE", "/healthz"), 405, "RQ_INVALID"],
+      ["PUT /metrics", () => call("PUT", "/metrics", { body: "{}", type: json }), 405, "RQ_INVALID"],
       [
         "a key body with an unknown scope",
         () => call("POST", "/v1/keys", { body: JSON.stringify({ name: "k", scope: "everything" }), type: json }),
