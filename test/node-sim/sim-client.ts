@@ -40,7 +40,13 @@ interface Pending {
 
 export interface ClientWorkload {
   /** Resources and how to draw a load for each. */
-  readonly resources: readonly { readonly name: string; load(prng: Prng): Load; settle(prng: Prng, load: Load): Load }[];
+  readonly resources: readonly {
+    readonly name: string;
+    load(prng: Prng): Load;
+    settle(prng: Prng, load: Load): Load;
+    /** A load above the resource's whole capacity (rejected at once with RQ_UNGRANTABLE). */
+    readonly tooLarge: Load;
+  }[];
   readonly sessionTtlMs: number;
   readonly apiKey: string;
   /** Chance (0..1) per action that the client breaks its own connection. */
@@ -143,11 +149,13 @@ export class SimClient {
   #acquire(): void {
     const r = this.prng.pick(this.workload.resources);
     const mode = this.prng.int(0, 9);
+    // Now and then a request that can never be granted: it must be rejected at once, never wait (SPEC).
+    const odd = this.prng.int(0, 99);
     const msg: Acquire = {
       type: "acquire",
       requestId: this.#nextRequestId++,
-      resource: r.name,
-      load: r.load(this.prng),
+      resource: odd < 2 ? "no-such-resource" : r.name,
+      load: odd >= 2 && odd < 4 ? r.tooLarge : r.load(this.prng),
       ...(mode < 4 ? { timeoutMs: this.prng.int(50, 1500) } : mode === 4 ? { try: true } : {}),
       ...(this.prng.chance(0.3) ? { priority: this.prng.int(1, 20) } : {}),
     };

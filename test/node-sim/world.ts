@@ -68,12 +68,14 @@ const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
   {
     name: "chat",
     load: (p) => p.int(1, 50),
+    tooLarge: 121,
     // The lease carries the load in object form ({ load: n }) whatever form the acquire used.
     settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 130) / 100),
   },
   {
     name: "embed",
     load: (p) => ({ input: p.int(1, 90), output: p.int(0, 70) }),
+    tooLarge: { input: 10, output: 151 },
     settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
   },
 ];
@@ -95,6 +97,8 @@ export interface RunStats {
   acquires: number;
   reconnects: number;
   livenessMs: number;
+  /** Committed effects by type (granted, queued, timedOut, cancelled, rejected, sessionEnded, ...): what the run exercised. */
+  effects: Record<string, number>;
 }
 
 export type RunResult =
@@ -208,6 +212,7 @@ export class NodeSimWorld implements ClientWorld {
     acquires: 0,
     reconnects: 0,
     livenessMs: 0,
+    effects: {},
   };
 
   readonly #sabotage: Sabotage | null;
@@ -580,6 +585,8 @@ export class NodeSimWorld implements ClientWorld {
   #onCommitted(results: readonly OpResult[], atMs: number): void {
     for (const r of results) {
       for (const e of r.effects) {
+        const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
+        this.stats.effects[name] = (this.stats.effects[name] ?? 0) + 1;
         switch (e.type) {
           case "granted":
             this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, "granted", e.leaseId));
