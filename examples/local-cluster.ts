@@ -1,25 +1,18 @@
 /**
- * Start a local RateQueue cluster programmatically: `size` real
- * `ratequeue start` processes (the same binary `ratequeue dev` runs) on free
- * loopback ports, with a fresh temporary data folder, a random admin key and
- * cluster secret. `close()` stops them and removes the data.
+ * Start a local RateQueue cluster programmatically for the examples, their
+ * tests and the demo: `LocalCluster` from `@ratequeue/node` (real
+ * `ratequeue start` processes, the binary `ratequeue dev` runs, on free
+ * loopback ports, a fresh temporary data folder, a random admin key and
+ * cluster secret), started and waited on until every node agrees on a leader.
+ * `close()` stops the nodes and removes the data; if this process exits
+ * without it (an uncaught error, Ctrl-C in a CLI), the nodes are killed anyway.
  *
  * @example
  * await using cluster = await startLocalCluster();
  * const rq = new RateQueue({ url: cluster.url, apiKey: cluster.adminKey });
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-// The binary of the @ratequeue/node dependency (its package exports no subpaths, so we go through node_modules).
-const BIN = fileURLToPath(new URL("./node_modules/@ratequeue/node/bin/ratequeue.mjs", import.meta.url));
-const OUTPUT_KEPT_CHARS = 20_000;
+import { LocalCluster as NodeCluster } from "@ratequeue/node";
 
 export interface LocalClusterOptions {
   /** Nodes (default 3). */
@@ -28,6 +21,8 @@ export interface LocalClusterOptions {
   readonly startTimeoutMs?: number;
   /** The nodes' --log-level (default "warn"). */
   readonly logLevel?: string;
+  /** More `ratequeue start` flags for every node, e.g. ["--tick-ms", "50"]. */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface LocalCluster {
@@ -36,6 +31,8 @@ export interface LocalCluster {
   /** Every node's HTTP base URL (admin API, /v1/status); writes on a follower are forwarded to the leader. */
   readonly httpUrls: readonly string[];
   readonly adminKey: string;
+  /** The running nodes, to kill or restart one (the demo's leader kill). */
+  readonly nodes: NodeCluster;
   /** The last output of every node, for error reports. */
   output(): string;
   /** Stops every node (SIGTERM, then SIGKILL after 5 s) and removes the data folder. Idempotent. */
@@ -43,114 +40,59 @@ export interface LocalCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+const OUTPUT_LINES_SHOWN = 30;
+
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const size = options.size ?? 3;
   if (!Number.isInteger(size) || size < 1 || size > 7) throw new RangeError(`size must be an integer from 1 to 7, got ${size}`);
-  const root = await mkdtemp(join(tmpdir(), "rq-examples-"));
-  const ports = await freePorts(size);
-  const ids = ports.map((_, i) => `n${i + 1}`);
-  const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
-  const adminKey = `rq_local_${randomBytes(12).toString("hex")}`;
-  const clusterSecret = randomBytes(24).toString("hex");
-  const outputs = ids.map(() => "");
-  const children: ChildProcess[] = ids.map((id, i) => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN, "start",
-        "--id", id,
-        "--listen", `127.0.0.1:${ports[i]}`,
-        "--peers", peers,
-        "--data", join(root, id),
-        "--cluster-secret", clusterSecret,
-        "--admin-key", adminKey,
-        "--log-level", options.logLevel ?? "warn",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const keep = (d: Buffer): void => {
-      outputs[i] = (outputs[i] + d.toString()).slice(-OUTPUT_KEPT_CHARS);
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    return child;
-  });
-  // If this process exits without close() (an uncaught error, Ctrl-C in a CLI), leave no node running and no data behind.
+  const nodes = await NodeCluster.start({ size, extraArgs: ["--log-level", options.logLevel ?? "warn", ...(options.extraArgs ?? [])] });
+  // LocalCluster.stop() needs the event loop; "exit" handlers run synchronously, so they kill and clean up directly.
   const killOnExit = (): void => {
-    children.forEach((c) => c.kill("SIGKILL"));
-    rmSync(root, { recursive: true, force: true });
+    for (const n of nodes.nodes) n.process?.kill("SIGKILL");
+    rmSync(nodes.root, { recursive: true, force: true });
   };
   process.once("exit", killOnExit);
-
-  const httpUrls = ports.map((p) => `http://127.0.0.1:${p}`);
-  const output = (): string => ids.map((id, i) => `--- ${id} (port ${ports[i]}) ---\n${outputs[i]!.split("\n").slice(-30).join("\n")}`).join("\n");
+  const output = (): string =>
+    nodes.nodes.map((n) => `--- ${n.id} (port ${n.port}) ---\n${n.output.split("\n").slice(-OUTPUT_LINES_SHOWN).join("\n")}`).join("\n");
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-      const exited = running.map((c) => new Promise<void>((resolve) => c.once("exit", () => resolve())));
-      for (const c of running) c.kill("SIGTERM");
-      const timer = setTimeout(() => running.forEach((c) => c.kill("SIGKILL")), 5_000);
-      await Promise.all(exited);
-      clearTimeout(timer);
+      await nodes.stop();
       process.removeListener("exit", killOnExit);
-      await rm(root, { recursive: true, force: true });
     })();
     return closing;
   };
-  const cluster: LocalCluster = {
-    url: ports.map((p) => `ws://127.0.0.1:${p}`).join(","),
-    httpUrls,
-    adminKey,
-    output,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
   try {
-    await waitForLeader(httpUrls, children, options.startTimeoutMs ?? 30_000);
+    await waitForStart(nodes, options.startTimeoutMs ?? 30_000);
   } catch (err) {
     await close();
     throw new Error(`${(err as Error).message}\n${output()}`);
   }
-  return cluster;
+  return {
+    url: nodes.urls.join(","),
+    httpUrls: nodes.nodes.map((n) => n.httpUrl),
+    adminKey: nodes.adminKey,
+    nodes,
+    output,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
-/** Waits until every node names the same leader and that node says it leads. */
-async function waitForLeader(httpUrls: readonly string[], children: readonly ChildProcess[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const dead = children.findIndex((c) => c.exitCode !== null || c.signalCode !== null);
-    if (dead !== -1) throw new Error(`node n${dead + 1} exited during start-up`);
-    const statuses = await Promise.all(httpUrls.map(status));
-    const leaders = new Set(statuses.map((s) => s?.leader ?? null));
-    const [leader] = leaders;
-    if (leaders.size === 1 && leader != null && statuses.some((s) => s?.id === leader && s.role === "leader")) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the local cluster agreed on no leader within ${timeoutMs} ms`);
-}
-
-async function status(httpUrl: string): Promise<{ id: string; role: string; leader: string | null } | null> {
+/** An agreed leader, or an error as soon as a node exits during start-up (a bad flag, a port taken) instead of waiting out the timeout. */
+async function waitForStart(nodes: NodeCluster, timeoutMs: number): Promise<void> {
+  let stopWatching = (): void => undefined;
+  const exited = new Promise<never>((_, reject) => {
+    const listeners = nodes.nodes.map((n) => {
+      const onExit = (): void => reject(new Error(`node ${n.id} exited during start-up`));
+      n.process?.once("exit", onExit);
+      return () => n.process?.off("exit", onExit);
+    });
+    stopWatching = () => listeners.forEach((off) => off());
+  });
   try {
-    const res = await fetch(`${httpUrl}/v1/status`, { signal: AbortSignal.timeout(1_000) });
-    return res.ok ? ((await res.json()) as { id: string; role: string; leader: string | null }) : null;
-  } catch {
-    return null; // not listening yet
+    await Promise.race([nodes.waitForLeader({ timeoutMs }), exited]);
+  } finally {
+    stopWatching();
   }
-}
-
-/** Ports the OS says are free right now (bound, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import("node:net").Server>((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }

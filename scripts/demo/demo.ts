@@ -1,0 +1,337 @@
+/**
+ * The demo: one OpenAI-style quota (RPM, TPM, concurrency) on a local
+ * provider simulator, shared by a fleet of worker processes, run three ways
+ * on the same workload (same seeds): no coordination, rate-limiter-flexible +
+ * Redis, and RateQueue on a local three-node cluster whose leader is killed
+ * (kill -9) halfway through. For each run: requests completed, 429s, share of
+ * the TPM limit used, and p50/p99 of the wait before sending; for the kill,
+ * the longest gap between consecutive grants around it against the election
+ * timeout.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { prepareEnvironment, type Environment } from "../../examples/lib/environment.js";
+import { startLocalCluster, type LocalCluster } from "../../examples/local-cluster.js";
+import { openAiResource } from "../../examples/openai-workers.js";
+import { bucketBudget, DEFAULT_LIMITS, startProviderSim, type ApiStats, type ProviderLimits, type ProviderSim } from "../../examples/provider-sim.js";
+import { MODES, type GateConfig, type Mode } from "./gates.js";
+import { ensureRedisInstalled, startRedisServer, type RedisServer } from "./redis-server.js";
+import { gapAroundKill, quantile, type GapAroundKill } from "./stats.js";
+import type { LoopReport, RunConfig, WorkerMessage } from "./worker.js";
+
+const WORKER_SCRIPT = fileURLToPath(new URL("./worker.ts", import.meta.url));
+// Children run TypeScript through tsx's loader, found from here (the workspace's tsx), whatever the parent runs under.
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const READY_TIMEOUT_MS = 60_000;
+const RESOURCE = "demo-openai";
+/** The cluster's Raft timing, passed to every node explicitly so the report can state it. */
+export const TICK_MS = 50;
+export const ELECTION_TICKS = 10;
+export const ELECTION_TIMEOUT_MS = TICK_MS * ELECTION_TICKS;
+/** The window the gap around the kill is looked for in. */
+const GAP_BEFORE_KILL_MS = 1_000;
+const GAP_AFTER_KILL_MS = 5_000;
+
+/**
+ * A minute compressed to 5 s: a 20 s run then holds four refills of the
+ * bucket for its one initial fill, so the figures show the steady state, where
+ * coordination matters, more than the first burst.
+ */
+export const DEMO_LIMITS: ProviderLimits = { ...DEFAULT_LIMITS, rpm: 600, tpm: 20_000, concurrency: 8, windowMs: 5_000 };
+
+export interface DemoOptions {
+  /** Length of each run, in which workers start new requests (default 20). */
+  readonly secondsPerMode?: number;
+  /** Concurrent workers in all, spread over the processes (default 16). */
+  readonly workers?: number;
+  /** Worker processes (default 4). */
+  readonly processes?: number;
+  /** Which runs, in this order (default all three). */
+  readonly modes?: readonly Mode[];
+  readonly limits?: Partial<ProviderLimits>;
+  /** The simulator's reply latency (default 200 ms). */
+  readonly latencyMs?: number;
+  readonly seed?: number;
+  /** RateQueue's margin against delivery jitter (default 1000 ms; examples/lib/resource.ts). */
+  readonly marginMs?: number;
+  readonly maxTokens?: { readonly min: number; readonly max: number };
+  /** Kill -9 the leader halfway through the RateQueue run (default true). */
+  readonly killLeader?: boolean;
+  /** Lines worth keeping (setup steps). */
+  readonly log?: (line: string) => void;
+  /** The progress line, about once a second (a TTY overwrites it). */
+  readonly progress?: (line: string) => void;
+}
+
+export interface LeaderKill {
+  readonly killedId: string;
+  /** Ms after the run started. */
+  readonly atMs: number;
+  /** The next leader all running nodes agreed on, and how long after the kill /v1/status polling saw it. */
+  readonly newLeaderId: string;
+  readonly newLeaderAfterMs: number;
+  readonly gap: GapAroundKill;
+  readonly gapWindow: { readonly beforeMs: number; readonly afterMs: number };
+  /** Loops (workers) that sent at least once after the kill, out of all. */
+  readonly loopsSentAfterKill: number;
+  readonly loops: number;
+}
+
+export interface ModeResult {
+  readonly mode: Mode;
+  readonly requests: number;
+  readonly limited: number;
+  /** Errors other than 429s, and the first few messages. */
+  readonly errors: number;
+  readonly errorMessages: readonly string[];
+  /** Tokens the provider charged over the most its TPM bucket admits in elapsedMs from full (0..1). */
+  readonly tpmShare: number;
+  readonly waitP50Ms: number;
+  readonly waitP99Ms: number;
+  readonly elapsedMs: number;
+  /** Requests completed per loop (every worker's count). */
+  readonly requestsPerLoop: readonly number[];
+  readonly provider: ApiStats;
+  readonly leaderKill: LeaderKill | null;
+}
+
+export interface DemoResult {
+  readonly limits: ProviderLimits;
+  readonly workers: number;
+  readonly processes: number;
+  readonly secondsPerMode: number;
+  readonly runs: readonly ModeResult[];
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const log = options.log ?? (() => undefined);
+  const progress = options.progress ?? (() => undefined);
+  const secondsPerMode = options.secondsPerMode ?? 20;
+  const workers = options.workers ?? 16;
+  const processes = Math.min(options.processes ?? 4, workers);
+  const modes = options.modes ?? MODES;
+  const limits: ProviderLimits = { ...DEMO_LIMITS, ...options.limits };
+  const seed = options.seed ?? 1;
+  const maxTokens = options.maxTokens ?? { min: 64, max: 512 };
+  if (!(secondsPerMode > 0)) throw new RangeError(`secondsPerMode must be above 0, got ${secondsPerMode}`);
+  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
+  if (modes.length === 0 || modes.some((m) => !MODES.includes(m))) throw new RangeError(`modes must be some of ${MODES.join(", ")}`);
+  if (modes.includes("redis") && limits.windowMs % 1000 !== 0) throw new RangeError(`the Redis run needs a windowMs in whole seconds, got ${limits.windowMs}`);
+
+  let cluster: LocalCluster | null = null;
+  let env: Environment | null = null;
+  let redis: RedisServer | null = null;
+  const children: ChildProcess[] = [];
+  try {
+    if (modes.includes("ratequeue")) {
+      log(`starting a local three-node RateQueue cluster (election timeout ${ELECTION_TICKS} ticks x ${TICK_MS} ms)...`);
+      cluster = await startLocalCluster({ extraArgs: ["--tick-ms", String(TICK_MS), "--election-ticks", String(ELECTION_TICKS)] });
+      env = await prepareEnvironment({
+        resource: RESOURCE,
+        config: openAiResource(limits, options.marginMs ?? 1_000),
+        cluster: { url: cluster.url, apiKey: cluster.adminKey },
+        log,
+      });
+    }
+    if (modes.includes("redis")) {
+      ensureRedisInstalled();
+      redis = await startRedisServer();
+      log(`redis-server on 127.0.0.1:${redis.port}`);
+    }
+    log(`starting ${processes} worker processes (${workers} workers in all)...`);
+    for (let i = 0; i < processes; i++) children.push(forkWorker());
+    await withTimeout(Promise.all(children.map((c) => nextMessage(c, "ready"))), READY_TIMEOUT_MS, "the worker processes were not ready in time");
+
+    const runs: ModeResult[] = [];
+    for (const mode of modes) {
+      const keyPrefix = `rq-demo-${mode}-${Date.now()}`; // one set of Redis counters shared by every process of this run
+      const gateOf = (index: number): GateConfig => {
+        switch (mode) {
+          case "none":
+            return { mode };
+          case "redis":
+            return { mode, redisPort: redis!.port, keyPrefix, ...limits };
+          case "ratequeue":
+            return { mode, url: env!.url, apiKey: env!.workerKey, resource: RESOURCE, clientName: `demo-worker-${index}` };
+        }
+      };
+      const result = await runMode({
+        mode,
+        children,
+        workers,
+        limits,
+        latencyMs: options.latencyMs ?? 200,
+        seed,
+        maxTokens,
+        durationMs: secondsPerMode * 1000,
+        gateOf,
+        cluster: mode === "ratequeue" && (options.killLeader ?? true) ? cluster : null,
+        progress,
+      });
+      runs.push(result);
+    }
+    return { limits, workers, processes, secondsPerMode, runs };
+  } finally {
+    for (const c of children) if (c.connected) c.send({ type: "exit" } satisfies WorkerMessage);
+    await Promise.all(children.map((c) => exitOf(c, 5_000)));
+    await env?.close();
+    await cluster?.close();
+    await redis?.stop();
+  }
+}
+
+async function runMode(options: {
+  mode: Mode;
+  children: readonly ChildProcess[];
+  workers: number;
+  limits: ProviderLimits;
+  latencyMs: number;
+  seed: number;
+  maxTokens: { min: number; max: number };
+  durationMs: number;
+  gateOf: (processIndex: number) => GateConfig;
+  cluster: LocalCluster | null;
+  progress: (line: string) => void;
+}): Promise<ModeResult> {
+  const { mode, children, limits, durationMs } = options;
+  // A fresh simulator per run: full buckets and zeroed counters, the same seed.
+  const sim = await startProviderSim({ limits, latencyMs: options.latencyMs, seed: options.seed });
+  try {
+    const startedAtMs = Date.now();
+    const done = children.map((child, i) => {
+      const loops = Math.floor(options.workers / children.length) + (i < options.workers % children.length ? 1 : 0);
+      const run: RunConfig = {
+        gate: options.gateOf(i),
+        simUrl: sim.url,
+        durationMs,
+        loops,
+        seed: options.seed * 1_000 + i,
+        maxTokens: options.maxTokens,
+      };
+      const reply = nextMessage(child, "done");
+      child.send({ type: "go", run } satisfies WorkerMessage);
+      return reply.then((m) => (m as Extract<WorkerMessage, { type: "done" }>).loops);
+    });
+    for (const d of done) d.catch(() => undefined); // a process that fails is reported by Promise.all below, not as unhandled
+    let note = "";
+    const ticker = setInterval(() => options.progress(progressLine({ mode, sim, startedAtMs, durationMs, note })), 1_000);
+    let kill: { killedId: string; killAtMs: number; newLeaderId: string; newLeaderAfterMs: number } | null = null;
+    let loopReports: LoopReport[];
+    try {
+      if (options.cluster !== null) {
+        await sleep(durationMs / 2);
+        const leader = await options.cluster.nodes.waitForLeader();
+        const killAtMs = Date.now();
+        await options.cluster.nodes.kill(leader.id, "SIGKILL");
+        note = `  leader ${leader.id} killed`;
+        const next = await options.cluster.nodes.waitForLeader({ not: leader.id });
+        kill = { killedId: leader.id, killAtMs, newLeaderId: next.id, newLeaderAfterMs: Date.now() - killAtMs };
+        note = `  leader ${leader.id} killed, ${next.id} leads`;
+      }
+      loopReports = (await Promise.all(done)).flat();
+    } finally {
+      clearInterval(ticker);
+    }
+    const elapsedMs = Date.now() - startedAtMs;
+    const provider = sim.stats().openai;
+    const waits = loopReports.flatMap((l) => l.waitsMs).sort((a, b) => a - b);
+    let leaderKill: LeaderKill | null = null;
+    if (kill !== null) {
+      const gapWindow = { beforeMs: Math.min(GAP_BEFORE_KILL_MS, durationMs / 2), afterMs: Math.min(GAP_AFTER_KILL_MS, startedAtMs + durationMs - kill.killAtMs) };
+      leaderKill = {
+        killedId: kill.killedId,
+        atMs: kill.killAtMs - startedAtMs,
+        newLeaderId: kill.newLeaderId,
+        newLeaderAfterMs: kill.newLeaderAfterMs,
+        gap: gapAroundKill({ grantsAtMs: loopReports.flatMap((l) => l.sentAtMs), killAtMs: kill.killAtMs, ...gapWindow }),
+        gapWindow,
+        loopsSentAfterKill: loopReports.filter((l) => l.sentAtMs.some((t) => t > kill.killAtMs)).length,
+        loops: loopReports.length,
+      };
+    }
+    return {
+      mode,
+      requests: sum(loopReports.map((l) => l.requests)),
+      limited: sum(loopReports.map((l) => l.limited)),
+      errors: sum(loopReports.map((l) => l.errors)),
+      errorMessages: loopReports.flatMap((l) => l.errorMessages).slice(0, 5),
+      tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+      waitP50Ms: quantile(waits, 0.5),
+      waitP99Ms: quantile(waits, 0.99),
+      elapsedMs,
+      requestsPerLoop: loopReports.map((l) => l.requests),
+      provider,
+      leaderKill,
+    };
+  } finally {
+    await sim.close();
+  }
+}
+
+export const MODE_TITLES: Record<Mode, string> = {
+  none: "no coordination",
+  redis: "rate-limiter-flexible + Redis",
+  ratequeue: "RateQueue (3 nodes)",
+};
+
+function progressLine(o: { mode: Mode; sim: ProviderSim; startedAtMs: number; durationMs: number; note: string }): string {
+  const s = o.sim.stats();
+  const elapsedMs = Date.now() - o.startedAtMs;
+  const share = s.openai.totalTokens / bucketBudget({ limit: s.limits.tpm, windowMs: s.limits.windowMs, elapsedMs });
+  return (
+    `[${MODE_TITLES[o.mode]}] ${(Math.min(elapsedMs, o.durationMs) / 1000).toFixed(0)}/${(o.durationMs / 1000).toFixed(0)} s` +
+    `  requests ${s.openai.completed}  429s ${s.openai.limited}  TPM used ${(share * 100).toFixed(0)}%  in flight ${s.openai.inFlight}${o.note}`
+  );
+}
+
+function forkWorker(): ChildProcess {
+  return fork(WORKER_SCRIPT, [], {
+    execArgv: ["--conditions=source", "--import", TSX_LOADER],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
+/** The child's next message of `type`; rejects if the child exits first. */
+function nextMessage(child: ChildProcess, type: WorkerMessage["type"]): Promise<WorkerMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: WorkerMessage): void => {
+      if (m.type !== type) return;
+      cleanup();
+      resolve(m);
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`a demo worker process exited (code ${code}, signal ${signal}) before it sent "${type}"`));
+    };
+    const cleanup = (): void => {
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+/** Waits for the child to exit, killing it after `timeoutMs`. */
+async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} (${timeoutMs} ms)`)), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

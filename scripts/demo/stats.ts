@@ -1,0 +1,62 @@
+/**
+ * The demo's figures, computed from what the workers recorded: pure functions
+ * of their inputs (no clock), so test/demo/stats.test.ts checks them directly.
+ */
+
+/** The q-quantile (0..1) of ascending `sorted` by the nearest-rank method; NaN when empty. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`q must be from 0 to 1, got ${q}`);
+  if (sorted.length === 0) return NaN;
+  const rank = Math.max(1, Math.ceil(q * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+export interface GapAroundKill {
+  /** The longest time between two consecutive grants (of any worker) in the window around the kill, in ms. */
+  readonly longestGapMs: number;
+  /** Where that gap starts and ends (epoch ms). */
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** The longest gap in the same length of time just before the window: what a gap looks like without a kill. */
+  readonly longestGapBeforeMs: number;
+}
+
+/**
+ * The longest gap between consecutive grants whose interval touches
+ * [killAtMs - beforeMs, killAtMs + afterMs]. Grants are epoch ms from every
+ * worker, in any order. A window with no grant after the kill counts the gap
+ * up to the window's end, so a cluster that never recovered shows as a long
+ * gap, not as none.
+ */
+export function gapAroundKill(options: {
+  readonly grantsAtMs: readonly number[];
+  readonly killAtMs: number;
+  readonly beforeMs: number;
+  readonly afterMs: number;
+}): GapAroundKill {
+  const { killAtMs, beforeMs, afterMs } = options;
+  if (!(beforeMs >= 0 && afterMs >= 0)) throw new RangeError("beforeMs and afterMs must be >= 0");
+  const sorted = [...options.grantsAtMs].sort((a, b) => a - b);
+  const from = killAtMs - beforeMs;
+  const to = killAtMs + afterMs;
+  const around = longestGap(sorted, from, to);
+  const before = longestGap(sorted, from - (beforeMs + afterMs), from);
+  return { longestGapMs: around.gapMs, fromMs: around.fromMs, toMs: around.toMs, longestGapBeforeMs: before.gapMs };
+}
+
+/** The longest gap between consecutive points (or the window's ends) within [from, to]. */
+function longestGap(sorted: readonly number[], from: number, to: number): { gapMs: number; fromMs: number; toMs: number } {
+  // The points inside the window, bounded by the last point before it and the first after it (or the window's ends).
+  let prev = from;
+  for (const t of sorted) if (t <= from) prev = t;
+  let best = { gapMs: 0, fromMs: from, toMs: from };
+  for (const t of sorted) {
+    if (t <= from) continue;
+    const gap = { gapMs: t - prev, fromMs: prev, toMs: t };
+    if (gap.gapMs > best.gapMs) best = gap;
+    prev = t;
+    if (t >= to) return best;
+  }
+  // No grant at or after the window's end: the silence runs at least to the end.
+  return to - prev > best.gapMs ? { gapMs: to - prev, fromMs: prev, toMs: to } : best;
+}
