@@ -41,6 +41,8 @@ export const PENDING_ACQUIRES_MAX = 10_000;
 export class ClientConnection {
   state: ConnState = "hello";
   scope: KeyScope | null = null;
+  /** The id of the stored key that authenticated this connection; null for the configured admin key. */
+  keyId: string | null = null;
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
@@ -130,14 +132,15 @@ export class ClientSessions {
         CloseCode.PROTOCOL,
       );
     }
-    const scope = this.#authenticate(hello.apiKey);
-    if (scope === null) {
+    const key = this.#authenticate(hello.apiKey);
+    if (key === null) {
       this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
       return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
     }
     const core = this.#o.core;
     if (!core.isLeader) return this.#notLeader(conn);
-    conn.scope = scope;
+    conn.scope = key.scope;
+    conn.keyId = key.id;
     conn.state = "opening";
     const ttlMs = hello.ttlMs ?? this.#o.sessionTtlMs;
     const open = (): void => {
@@ -156,9 +159,10 @@ export class ClientSessions {
       .catch((err: Error) => this.#proposalFailed(conn, err));
   }
 
-  #authenticate(apiKey: string): KeyScope | null {
-    if (this.#o.adminKeyHash !== null && hashSecret(apiKey) === this.#o.adminKeyHash) return "admin";
-    return this.#o.core.state.keys.verify(apiKey)?.scope ?? null;
+  #authenticate(apiKey: string): { scope: KeyScope; id: string | null } | null {
+    if (this.#o.adminKeyHash !== null && hashSecret(apiKey) === this.#o.adminKeyHash) return { scope: "admin", id: null };
+    const stored = this.#o.core.state.keys.verify(apiKey);
+    return stored === null ? null : { scope: stored.scope, id: stored.id };
   }
 
   #welcome(conn: ClientConnection, sessionId: string, ttlMs: number, resumed: boolean): void {
@@ -292,6 +296,7 @@ export class ClientSessions {
   /** Routes applied effects to the connections holding their sessions (on every node). */
   #route(results: readonly OpResult[]): void {
     for (const r of results) {
+      if (r.op.t === "keyRemove") this.#revoke(r.op.id);
       for (const e of r.effects) {
         const sessionId = "sessionId" in e ? e.sessionId : null;
         if (sessionId === null) continue;
@@ -307,6 +312,15 @@ export class ClientSessions {
           this.disconnected(conn);
         }
       }
+    }
+  }
+
+  /** A deleted key stops working at once: connections it opened are closed (their sessions then run out their TTL). */
+  #revoke(keyId: string): void {
+    for (const conn of [...this.#connections]) {
+      if (conn.keyId !== keyId || conn.state === "closed") continue;
+      this.#o.logger.info({ key: keyId, session: conn.sessionId, remote: conn.remote }, "client closed: its API key was revoked");
+      this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "the API key was revoked", CloseCode.UNAUTHORIZED);
     }
   }
 
