@@ -123,6 +123,10 @@ describe("admin API and observability, end to end", () => {
     await c.granted(c.acquire("boot"));
 
     expect((await cluster.admin("DELETE", `/v1/keys/${id}`)).status).toBe(204);
+    // A revoked key stops working at once, also on a connection it opened before.
+    await c.closed();
+    expect(c.closeCode).toBe(4003);
+    expect(c.received.find((m) => m.type === "error")).toMatchObject({ code: "RQ_UNAUTHORIZED" });
     expect((await cluster.admin("DELETE", `/v1/keys/${id}`)).status).toBe(404);
     expect((await cluster.admin("GET", "/v1/keys")).json.keys.some((k: { id: string }) => k.id === id)).toBe(false);
     const refused = await RawClient.connect((await cluster.waitForLeader()).url, secret);

@@ -165,9 +165,16 @@ export class RawClient {
     return this.next((m) => "requestId" in m && m.requestId === requestId && m.type !== "queued", timeoutMs);
   }
 
-  closed(): Promise<void> {
+  /** Resolves when the socket has closed; rejects if it is still open after `timeoutMs`. */
+  closed(timeoutMs = 15_000): Promise<void> {
     if (this.closeCode !== null) return Promise.resolve();
-    return new Promise((resolve) => this.#closedWaiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the socket is still open after ${timeoutMs} ms`)), timeoutMs);
+      this.#closedWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Drops the connection without a goodbye (as a crashed worker would): no more heartbeats. */
