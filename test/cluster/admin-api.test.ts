@@ -88,6 +88,25 @@ describe("admin API and observability, end to end", () => {
     expect(c.answersTo(waiting[2]!).map((m) => m.type)).toEqual(["queued"]);
   });
 
+  it("a changed limit that makes a waiting request impossible rejects it at once; deleting a resource ends its waiters", async () => {
+    expect((await cluster.admin("PUT", "/v1/resources/shrink", { limits: [{ kind: "load", limit: 100, windowMs: 60_000 }] })).status).toBe(201);
+    const c = await connect();
+    const g = await c.granted(c.acquire("shrink", { load: 80 }));
+    const big = c.acquire("shrink", { load: 50 });
+    await c.next((m) => m.type === "queued" && m.requestId === big);
+    expect((await cluster.admin("PUT", "/v1/resources/shrink", { limits: [{ kind: "load", limit: 40, windowMs: 60_000 }] })).status).toBe(200);
+    expect(await c.outcome(big)).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE" });
+
+    const small = c.acquire("shrink", { load: 10 }); // fits the new limit, but 80 are already charged in the window
+    await c.next((m) => m.type === "queued" && m.requestId === small);
+    expect((await cluster.admin("DELETE", "/v1/resources/shrink")).status).toBe(204);
+    const ended = await c.outcome(small);
+    expect(ended).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE" });
+    // The lease of a deleted resource is gone; releasing it is still answered (release is idempotent).
+    expect(await c.outcome(c.release(g.lease.id))).toMatchObject({ type: "ack" });
+    expect(c.closeCode).toBeNull();
+  });
+
   it("a write sent to a follower is forwarded to the leader and takes effect on every node", async () => {
     const f = await follower();
     const put = await cluster.admin("PUT", "/v1/resources/via-follower", { limits: [{ kind: "concurrency", limit: 2 }] }, f);
