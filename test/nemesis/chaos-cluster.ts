@@ -1,0 +1,158 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ADMIN_KEY, CLUSTER_SECRET, freePorts, NodeProcess, sleep, type NodeStatus } from "../cluster/harness.js";
+import { PeerProxy } from "./peer-proxy.js";
+
+export interface ChaosClusterOptions {
+  readonly resources: Record<string, unknown>;
+  readonly sessionTtlMs?: number;
+}
+
+/**
+ * Three real `ratequeue start` processes whose peer links each run through
+ * their own TCP proxy (one per directed pair), so a link can be cut one way
+ * or both. Each node's --peers list names its own real port and a proxy for
+ * every other node: the lists differ per node, as LocalCluster allows.
+ *
+ * Nothing is ever compacted (--snapshot-entries is huge) so that, after the
+ * run, every node's whole log can be read back from its data folder and
+ * compared (see log-dump.ts).
+ */
+export class ChaosCluster {
+  private constructor(
+    readonly nodes: NodeProcess[],
+    /** proxies.get(`${from}>${to}`): the link `from` dials to reach `to`. */
+    readonly proxies: Map<string, PeerProxy>,
+    readonly root: string,
+  ) {}
+
+  static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    const ids = ["n1", "n2", "n3"];
+    const root = await mkdtemp(join(tmpdir(), "rq-nemesis-"));
+    const ports = await freePorts(ids.length);
+    const portOf = new Map(ids.map((id, i) => [id, ports[i]!]));
+    const proxies = new Map<string, PeerProxy>();
+    for (const from of ids) {
+      for (const to of ids) {
+        if (from !== to) proxies.set(`${from}>${to}`, await PeerProxy.start({ from, to, targetPort: portOf.get(to)! }));
+      }
+    }
+    const configFile = join(root, "config.json");
+    await writeFile(configFile, JSON.stringify({ resources: options.resources }));
+    const nodes = ids.map((id) => {
+      const peers = ids.map((p) => `${p}=127.0.0.1:${p === id ? portOf.get(p)! : proxies.get(`${id}>${p}`)!.port}`).join(",");
+      const dataDir = join(root, id);
+      const args = [
+        "--config", configFile,
+        "--id", id,
+        "--listen", `127.0.0.1:${portOf.get(id)!}`,
+        "--peers", peers,
+        "--data", dataDir,
+        "--cluster-secret", CLUSTER_SECRET,
+        "--admin-key", ADMIN_KEY,
+        "--log-level", "info",
+        "--tick-ms", "50",
+        "--election-ticks", "10",
+        "--snapshot-entries", "100000000",
+        "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
+      ];
+      return new NodeProcess(id, portOf.get(id)!, dataDir, args);
+    });
+    const cluster = new ChaosCluster(nodes, proxies, root);
+    for (const n of nodes) n.start();
+    await cluster.waitForLeader(30_000);
+    return cluster;
+  }
+
+  get ids(): string[] {
+    return this.nodes.map((n) => n.id);
+  }
+
+  /** The nodes' real client URLs (not the proxies). */
+  get urls(): string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  node(id: string): NodeProcess {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** The leader that every reachable node names, once there is one; null after `timeoutMs`. */
+  async waitForLeader(timeoutMs: number): Promise<NodeProcess | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = (await Promise.all(this.nodes.filter((n) => n.running).map((n) => n.status()))).filter(
+        (s): s is NodeStatus => s !== null,
+      );
+      const self = statuses.find((s) => s.role === "leader");
+      if (self !== undefined && statuses.length >= 2 && statuses.every((s) => s.leader === self.id)) return this.node(self.id);
+      await sleep(100);
+    }
+    return null;
+  }
+
+  /** Current leader as one reachable node reports it about itself, without waiting. */
+  async currentLeader(): Promise<string | null> {
+    const statuses = await Promise.all(this.nodes.filter((n) => n.running).map((n) => n.status()));
+    return statuses.find((s) => s?.role === "leader")?.id ?? null;
+  }
+
+  /** Cuts what `id` sends ("out"), what it receives ("in"), or both. */
+  isolate(id: string, direction: "out" | "in" | "both"): void {
+    for (const p of this.proxies.values()) {
+      if ((direction !== "in" && p.from === id) || (direction !== "out" && p.to === id)) p.cut();
+    }
+  }
+
+  healAll(): void {
+    for (const p of this.proxies.values()) p.heal();
+  }
+
+  pause(id: string): void {
+    this.node(id).proc?.kill("SIGSTOP");
+  }
+
+  resume(id: string): void {
+    this.node(id).proc?.kill("SIGCONT");
+  }
+
+  /** Admin GET on one node's real port; null when it does not answer 200 within 2 s. */
+  async adminGet(id: string, path: string): Promise<any> {
+    try {
+      const res = await fetch(`${this.node(id).httpUrl}${path}`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        signal: AbortSignal.timeout(2_000),
+      });
+      return res.status === 200 ? await res.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  dump(lines = 30): string {
+    return this.nodes.map((n) => `--- ${n.id} ---\n${n.output.split("\n").slice(-lines).join("\n")}`).join("\n");
+  }
+
+  /** Stops every node with SIGTERM (SIGCONT first, in case it is paused) so their logs are closed cleanly. */
+  async stopNodes(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (!n.running) return;
+        n.proc?.kill("SIGCONT");
+        const timer = setTimeout(() => n.proc?.kill("SIGKILL"), 12_000);
+        await n.kill("SIGTERM");
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  async destroy(): Promise<void> {
+    for (const n of this.nodes) n.proc?.kill("SIGCONT");
+    await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
