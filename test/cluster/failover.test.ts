@@ -138,6 +138,25 @@ describe("kill -9 of the leader", () => {
     leader.start();
     await caughtUp(leader, next);
   });
+
+  it("a clean stop (SIGTERM) of the leader closes its clients with 4005; they resume on the new leader and are served", async () => {
+    const c = await connect();
+    const held = await c.granted(c.acquire("churn"));
+    const waiting = c.acquire("churn");
+    await c.next((m) => m.type === "queued" && m.requestId === waiting);
+    const leader = await cluster.waitForLeader();
+    const exit = leader.exited();
+    leader.proc!.kill("SIGTERM");
+    await c.closed();
+    expect(c.closeCode).toBe(4005);
+    expect(await exit).toEqual({ code: 0, signal: null });
+    const next = await cluster.waitForLeader(20_000, leader.id);
+    const c2 = await resume(c, [acquireOf(c, waiting, "churn")]);
+    expect(await c2.outcome(c2.release(held.lease.id))).toMatchObject({ type: "ack" });
+    await c2.granted(waiting);
+    leader.start();
+    await caughtUp(leader, next);
+  });
 });
 
 /** Waits until `node` follows `leader` and has applied everything the leader had committed when we asked. */

@@ -30,6 +30,11 @@ describe("a leader without a majority", () => {
     await c.closed();
     expect(c.closeCode).toBe(4001);
     expect(c.answersTo(id).filter((m) => m.type === "granted")).toEqual([]);
+    // Without a leader the node is alive but not ready.
+    expect((await fetch(`${leader.httpUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${leader.httpUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ready: false, leader: null });
 
     followers[0]!.start();
     await cluster.waitForLeader(30_000);
