@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Cluster, sleep, waitFor } from "./harness.js";
+import { RawClient } from "./raw-client.js";
 
 const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 
@@ -47,6 +48,13 @@ describe("clean shutdown", () => {
       const data = /data: +(\S+) \(removed on exit\)/.exec(output)?.[1];
       expect(data).toBeDefined();
       expect(existsSync(data!)).toBe(true);
+      // What it prints is enough to use it: the URLs and the admin key serve the demo resource.
+      const urls = /RATEQUEUE_URL=(\S+)/.exec(output)?.[1]?.split(",");
+      const key = /RATEQUEUE_API_KEY=(\S+)/.exec(output)?.[1];
+      expect(urls).toEqual([0, 1, 2].map((i) => `ws://127.0.0.1:${basePort + i}`));
+      const c = await RawClient.connectToLeader(urls!, key!);
+      expect(await c.outcome(c.acquire("demo", { load: 100 }))).toMatchObject({ type: "granted", lease: { resource: "demo" } });
+      c.close();
       process.kill(-dev.pid!, "SIGINT"); // the whole group, as a terminal's Ctrl-C does
       expect(await exited).toEqual({ code: 0, signal: null });
       expect(output.match(/node stopped/g)).toHaveLength(3);
@@ -54,6 +62,28 @@ describe("clean shutdown", () => {
     } finally {
       if (dev.exitCode === null && dev.signalCode === null) process.kill(-dev.pid!, "SIGKILL");
     }
+  });
+});
+
+describe("bad configuration", () => {
+  const start = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const proc = spawn(process.execPath, [BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH } });
+      let stderr = "";
+      proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      proc.once("exit", (code) => resolve({ code, stderr }));
+    });
+
+  it("missing and invalid settings: exit 2 listing every problem, naming the flag and the variable", async () => {
+    const r = await start(["--id", "n1", "--listen", "nowhere", "--cluster-secret", "short", "--tick-ms", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/invalid configuration/);
+    expect(r.stderr).toMatch(/peers is required \(flag --peers or RATEQUEUE_PEERS\)/);
+    expect(r.stderr).toMatch(/data is required/);
+    expect(r.stderr).toMatch(/listen "nowhere" must be host:port/);
+    expect(r.stderr).toMatch(/clusterSecret must be at least 16 characters/);
+    expect(r.stderr).toMatch(/tickMs must be an integer/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // a message, not a stack trace
   });
 });
 
