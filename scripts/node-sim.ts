@@ -16,7 +16,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { KNOB_FLAGS, MAX_SEED, applyOverrides, checkScenario, runNodeSim, scenarioFromSeed, type RunResult } from "../test/node-sim/index.js";
 
-const USAGE = `usage: node-sim.ts --seeds N [--from S] | --minutes M [--from S] | --seed N [${KNOB_FLAGS.map(([f]) => `--${f} V`).join(" ")}]`;
+const USAGE = `usage: node-sim.ts (--seeds N [--from S] | --minutes M [--from S] | --seed N) [${KNOB_FLAGS.map(([f]) => `--${f} V`).join(" ")}]`;
 
 function parseArgs(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
@@ -61,12 +61,17 @@ function printFailure(seed: number, result: Extract<RunResult, { ok: false }>): 
 
 const KNOB_NAMES = new Set(KNOB_FLAGS.map(([f]) => f));
 
+/** The knob flags among `flags`; any flag that is neither a knob nor one of `others` is an error. */
+function knobFlags(flags: Map<string, string>, others: readonly string[]): Map<string, string> {
+  const unknown = [...flags.keys()].filter((name) => !others.includes(name) && !KNOB_NAMES.has(name));
+  if (unknown.length > 0) throw new Error(`unknown flag --${unknown[0]}\n${USAGE}`);
+  return new Map([...flags].filter(([name]) => KNOB_NAMES.has(name)));
+}
+
 async function replayOne(flags: Map<string, string>): Promise<number> {
   const seed = intFlag(flags, "seed", 0);
   console.log(`seed ${seed} (sources ${sourceFingerprint()})`);
-  const knobs = new Map([...flags].filter(([name]) => KNOB_NAMES.has(name)));
-  const unknown = [...flags.keys()].filter((name) => name !== "seed" && !KNOB_NAMES.has(name));
-  if (unknown.length > 0) throw new Error(`unknown flag --${unknown[0]}\n${USAGE}`);
+  const knobs = knobFlags(flags, ["seed"]);
   const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
   checkScenario(scenario);
   const result = await runNodeSim(scenario);
@@ -86,6 +91,8 @@ async function soak(flags: Map<string, string>): Promise<number> {
   const count = minutes === null ? intFlag(flags, "seeds", 100) : Infinity;
   // A soak explores new seeds each time unless told where to start; the start is printed first.
   const from = intFlag(flags, "from", minutes === null ? 1 : Date.now() % 1_000_000_000);
+  // Knob flags apply to every seed of a soak too (e.g. a harsher soak: --crashes 6 --safety-ms 10000).
+  const knobs = knobFlags(flags, ["seeds", "from", "minutes"]);
   console.log(`seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`} (sources ${sourceFingerprint()})`);
   const startMs = Date.now();
   const deadlineMs = minutes === null ? Infinity : startMs + minutes * 60_000;
@@ -100,7 +107,9 @@ async function soak(flags: Map<string, string>): Promise<number> {
     else process.stderr.write(`${line}\r`);
   };
   for (let seed = from; run < count && Date.now() < deadlineMs && seed <= MAX_SEED; seed++) {
-    const result = await runNodeSim(scenarioFromSeed(seed));
+    const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
+    checkScenario(scenario);
+    const result = await runNodeSim(scenario);
     run++;
     simulatedMs += result.stats.simulatedMs;
     if (!result.ok) {

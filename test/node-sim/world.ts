@@ -18,7 +18,7 @@ import { EventQueue } from "../sim/event-queue.js";
 import { Prng } from "../sim/prng.js";
 import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
-import { Agreement } from "./checkers/agreement.js";
+import { Agreement, type LogTime } from "./checkers/agreement.js";
 import { LimitChecker, type ResourceSpec } from "./checkers/limits.js";
 import { OutcomeChecker } from "./checkers/outcomes.js";
 import { replayCommand, type Scenario } from "./scenario.js";
@@ -97,6 +97,8 @@ export interface RunStats {
   acquires: number;
   reconnects: number;
   livenessMs: number;
+  /** Sessions that expired while their client was alive (it was cut off or reconnecting for a whole TTL). */
+  liveSessionsExpired: number;
   /** Committed effects by type (granted, queued, timedOut, cancelled, rejected, sessionEnded, ...): what the run exercised. */
   effects: Record<string, number>;
 }
@@ -212,6 +214,7 @@ export class NodeSimWorld implements ClientWorld {
     acquires: 0,
     reconnects: 0,
     livenessMs: 0,
+    liveSessionsExpired: 0,
     effects: {},
   };
 
@@ -243,7 +246,7 @@ export class NodeSimWorld implements ClientWorld {
         lastApplied: 1,
       });
     }
-    this.#agreement = new Agreement({ startIndex: 1, onApply: (results, atMs) => this.#onCommitted(results, atMs) });
+    this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time) => this.#onCommitted(results, time) });
     const workload: ClientWorkload = {
       resources: WORKLOAD_RESOURCES,
       sessionTtlMs: SESSION_TTL_MS,
@@ -268,6 +271,7 @@ export class NodeSimWorld implements ClientWorld {
       this.#note("heal: every node up, network calm; clients stop issuing");
       this.#heal();
       const healedAt = this.nowMs;
+      this.#healedAtMs = healedAt;
       const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && this.#nodesCaughtUp();
       await this.#runUntil(healedAt + LIVENESS_BOUND_MS, done);
       if (!done()) throw new Violation("liveness", this.#livenessReport(healedAt));
@@ -575,14 +579,16 @@ export class NodeSimWorld implements ClientWorld {
       if (inc.core.fatalError !== null) return this.#fail("crash", `${node.id} stopped on a fatal error: ${inc.core.fatalError.stack ?? inc.core.fatalError.message}`);
       const applied = inc.core.status().applied;
       if (applied === node.lastApplied) continue;
+      // The node's state first, so the witness compares with it when it replays up to this index.
+      this.#fail("safety", this.#agreement.nodeState(node.id, applied, inc.core.state.snapshot()));
       if (applied > node.lastApplied) this.#fail("safety", this.#agreement.applied(node.id, node.lastApplied, applied, (i) => node.written.get(i)));
       node.lastApplied = applied;
-      this.#fail("safety", this.#agreement.nodeState(node.id, applied, inc.core.state.snapshot()));
     }
   }
 
   /** The witness applied a committed entry: feed the independent checkers. */
-  #onCommitted(results: readonly OpResult[], atMs: number): void {
+  #onCommitted(results: readonly OpResult[], time: LogTime): void {
+    const atMs = time.atMs;
     for (const r of results) {
       for (const e of r.effects) {
         const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
@@ -590,8 +596,15 @@ export class NodeSimWorld implements ClientWorld {
         switch (e.type) {
           case "granted":
             this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, "granted", e.leaseId));
-            // A retried acquire is answered with its original grant: only a new lease is charged.
-            if (!this.#isRepeat(e.leaseId)) this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+            // A retried acquire is answered with its original grant: only a new lease is charged. Its time must
+            // lie between the previous entry's log time and this one's (a waiter is granted at the moment it
+            // fits, which the entry that moved time past it reveals); windows are measured on that time.
+            if (!this.#isRepeat(e.leaseId)) {
+              if (e.grantedAt < time.previousMs || e.grantedAt > time.atMs) {
+                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
+              }
+              this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+            }
             break;
           case "rejected":
           case "timedOut":
@@ -606,6 +619,7 @@ export class NodeSimWorld implements ClientWorld {
             break;
           case "sessionEnded":
             for (const id of e.releasedLeases) this.#limits.release(id);
+            if (e.reason === "expired") this.#sessionExpired(e.sessionId);
             break;
           case "cooldown":
             this.#limits.cooldown(e.resource, e.untilMs);
@@ -617,6 +631,21 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  /**
+   * A session of a live client expired. During the faults that happens (a client cut off for a whole TTL);
+   * once the cluster is healed a client that heartbeats must never lose its session (SPEC: a leader change
+   * never expires a live session), so after a grace period of two TTLs it is a violation.
+   */
+  #sessionExpired(sessionId: string): void {
+    const client = this.#clients.find((c) => c.alive && c.sessionId === sessionId);
+    if (client === undefined) return;
+    this.stats.liveSessionsExpired++;
+    if (this.#healedAtMs !== null && this.nowMs > this.#healedAtMs + 2 * SESSION_TTL_MS) {
+      this.#fail("liveness", `${client.name}'s session ${sessionId} expired ${this.nowMs - this.#healedAtMs} ms after healing, while the client was alive`);
+    }
+  }
+
+  #healedAtMs: number | null = null;
   readonly #grantedLeases = new Set<number>();
 
   /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */

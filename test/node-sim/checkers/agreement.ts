@@ -9,19 +9,30 @@ import { decodePayload } from "../../../packages/node/src/core/ops.js";
  * must carry the same entry wherever it is applied, across crashes, leader
  * changes and full restarts, so an acknowledged entry that a restart lost and
  * the cluster overwrote fails here. A witness replica applies the committed
- * log in order and hashes its state at every index; every node's state at the
- * same applied index must hash the same (ClusterState.snapshot() bytes).
+ * log in order; every node's state at an applied index must hash the same
+ * (ClusterState.snapshot() bytes) as the witness's and every other node's there.
  */
+/**
+ * An entry's log time (its stamp, clamped to never go down) and the log time before it. Time-driven events
+ * the entry brings about (a waiter granted when a window slid, a timeout) happen at their own time, within
+ * (previousMs, atMs].
+ */
+export interface LogTime {
+  readonly previousMs: number;
+  readonly atMs: number;
+}
+
 export class Agreement {
   readonly #committed = new Map<number, { term: number; type: Entry["type"]; data: Uint8Array }>();
   readonly #witness = new ClusterState();
   #witnessIndex: number;
   /** Snapshot hash per applied index, from the witness or from the first node to report it. */
   readonly #hashes = new Map<number, { hash: string; by: string }>();
-  readonly #onApply: (results: readonly OpResult[], atMs: number, index: number) => void;
+  readonly #onApply: (results: readonly OpResult[], time: LogTime, index: number) => void;
   statesCompared = 0;
+  #logTimeMs = 0;
 
-  constructor(options: { startIndex: number; onApply: (results: readonly OpResult[], atMs: number, index: number) => void }) {
+  constructor(options: { startIndex: number; onApply: (results: readonly OpResult[], time: LogTime, index: number) => void }) {
     this.#witnessIndex = options.startIndex;
     this.#onApply = options.onApply;
     this.#hashes.set(options.startIndex, { hash: hashOf(this.#witness.snapshot()), by: "witness" });
@@ -75,14 +86,18 @@ export class Agreement {
       // As NodeCore does: conf changes and the leader's empty entries leave the state machine alone.
       if (next.type === "normal" && next.data.length > 0) {
         const payload = decodePayload(next.data);
-        this.#onApply(this.#witness.apply(payload), this.#witness.limiter.lastAt, index);
+        // Log time as SPEC guarantee 6 defines it, computed here rather than asked of the limiter: the entry's
+        // stamp, never lower than any stamp before it.
+        const previousMs = this.#logTimeMs;
+        this.#logTimeMs = Math.max(this.#logTimeMs, payload.at);
+        this.#onApply(this.#witness.apply(payload), { previousMs, atMs: this.#logTimeMs }, index);
       }
-      const hash = hashOf(this.#witness.snapshot());
+      // Snapshots cost: the witness hashes only the indexes a node has reported (nodes report first, see
+      // World#check); nodes that reach an index later compare with the first report there.
       const known = this.#hashes.get(index);
-      if (known === undefined) this.#hashes.set(index, { hash, by: "witness" });
-      else {
+      if (known !== undefined) {
         this.statesCompared++;
-        if (known.hash !== hash) return `${known.by}'s state at applied index ${index} differs from the witness replaying the committed log`;
+        if (known.hash !== hashOf(this.#witness.snapshot())) return `${known.by}'s state at applied index ${index} differs from the witness replaying the committed log`;
       }
     }
   }
