@@ -41,6 +41,8 @@ const GAP_AFTER_KILL_MS = 5_000;
  */
 export const DEMO_LIMITS: ProviderLimits = { ...DEFAULT_LIMITS, rpm: 600, tpm: 20_000, concurrency: 8, windowMs: 5_000 };
 
+export const DEFAULT_MARGIN_MS = 500;
+
 export interface DemoOptions {
   /** Length of each run, in which workers start new requests (default 20). */
   readonly secondsPerMode?: number;
@@ -54,7 +56,12 @@ export interface DemoOptions {
   /** The simulator's reply latency (default 200 ms). */
   readonly latencyMs?: number;
   readonly seed?: number;
-  /** RateQueue's margin against delivery jitter (default 1000 ms; examples/lib/resource.ts). */
+  /**
+   * RateQueue's margin against delivery jitter (examples/lib/resource.ts):
+   * its buckets are the provider's less this much refill. Default 500 ms: a
+   * tenth of the demo's 5 s window (the examples' 1000 ms is a sixtieth of a
+   * minute; a fifth of a compressed window would cost a visible share of TPM).
+   */
   readonly marginMs?: number;
   readonly maxTokens?: { readonly min: number; readonly max: number };
   /** Kill -9 the leader halfway through the RateQueue run (default true). */
@@ -130,7 +137,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       cluster = await startLocalCluster({ extraArgs: ["--tick-ms", String(TICK_MS), "--election-ticks", String(ELECTION_TICKS)] });
       env = await prepareEnvironment({
         resource: RESOURCE,
-        config: openAiResource(limits, options.marginMs ?? 1_000),
+        config: openAiResource(limits, options.marginMs ?? DEFAULT_MARGIN_MS),
         cluster: { url: cluster.url, apiKey: cluster.adminKey },
         log,
       });

@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { numberFlag, runCli, UsageError } from "../../examples/lib/cli.js";
 import { bucketBudget } from "../../examples/provider-sim.js";
-import { DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
+import { DEFAULT_MARGIN_MS, DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
 import { MODES, type Mode } from "./gates.js";
 
 const HELP = `Usage: npx tsx --conditions=source scripts/demo/index.ts [options]   (or: pnpm demo -- [options])
@@ -28,6 +28,7 @@ Options:
   --concurrency <n>   provider requests in flight (default ${DEMO_LIMITS.concurrency})
   --window-ms <n>     the limits' window (default ${DEMO_LIMITS.windowMs}: a minute compressed, so a short run is refill-bound)
   --latency-ms <n>    provider reply latency (default 200)
+  --margin-ms <n>     RateQueue's buckets are the provider's less this much refill, against delivery jitter (default ${DEFAULT_MARGIN_MS})
   --seed <n>          seeds prompts and replies (default 1)
   --no-kill           do not kill the leader during the RateQueue run
   --help              this text
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<void> {
       concurrency: { type: "string" },
       "window-ms": { type: "string" },
       "latency-ms": { type: "string" },
+      "margin-ms": { type: "string" },
       seed: { type: "string" },
       "no-kill": { type: "boolean" },
       help: { type: "boolean" },
@@ -68,6 +70,7 @@ async function main(argv: string[]): Promise<void> {
     modes: values.modes === undefined ? undefined : parseModes(values.modes),
     limits,
     latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
+    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
     seed: numberFlag(values.seed, "--seed", { min: 0 }),
     killLeader: values["no-kill"] !== true,
     log: (line) => process.stdout.write(`${tty ? "\r\x1b[K" : ""}${line}\n`),
@@ -84,6 +87,12 @@ async function main(argv: string[]): Promise<void> {
   process.stdout.write(`\n${formatDemo(result)}\n`);
 }
 
+/** " (tpm 40, concurrency 3)": which provider limits answered the 429s. */
+function byLimit(limitedBy: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(limitedBy).filter(([, count]) => count > 0);
+  return parts.length === 0 ? "" : ` (${parts.map(([limit, count]) => `${limit} ${count}`).join(", ")})`;
+}
+
 function parseModes(text: string): Mode[] {
   const modes = text.split(",").map((m) => m.trim());
   for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new UsageError(`--modes takes some of ${MODES.join(", ")}, got "${m}"`);
@@ -97,7 +106,7 @@ export function formatDemo(r: DemoResult): string {
   const l = r.limits;
   const rows: [string, (m: ModeResult) => string][] = [
     ["requests completed", (m) => n(m.requests)],
-    ["429s received", (m) => n(m.limited)],
+    ["429s received", (m) => n(m.limited) + byLimit(m.provider.limitedBy)],
     ["share of TPM used", (m) => `${(m.tpmShare * 100).toFixed(1)}%`],
     ["wait before sending p50", (m) => ms(m.waitP50Ms)],
     ["wait before sending p99", (m) => ms(m.waitP99Ms)],

@@ -17,7 +17,10 @@ export interface GapAroundKill {
   /** Where that gap starts and ends (epoch ms). */
   readonly fromMs: number;
   readonly toMs: number;
-  /** The longest gap in the same length of time just before the window: what a gap looks like without a kill. */
+  /**
+   * The longest gap in the same length of time just before the window (from
+   * the first grant at the earliest): what a gap looks like without a kill.
+   */
   readonly longestGapBeforeMs: number;
 }
 
@@ -40,7 +43,9 @@ export function gapAroundKill(options: {
   const from = killAtMs - beforeMs;
   const to = killAtMs + afterMs;
   const around = longestGap(sorted, from, to);
-  const before = longestGap(sorted, from - (beforeMs + afterMs), from);
+  const first = sorted[0];
+  const beforeFrom = Math.max(from - (beforeMs + afterMs), first ?? from);
+  const before = beforeFrom < from ? longestGap(sorted, beforeFrom, from) : { gapMs: 0 };
   return { longestGapMs: around.gapMs, fromMs: around.fromMs, toMs: around.toMs, longestGapBeforeMs: before.gapMs };
 }
 
