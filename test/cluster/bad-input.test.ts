@@ -173,7 +173,7 @@ describe("bad input on every surface", () => {
       try {
         const unknown = c.acquire("no-such-resource");
         expect(await c.outcome(unknown)).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE" });
-        // An unknown lane is rejected at once with a message naming it (its code: see the it.fails below).
+        // An unknown lane is rejected at once with a message naming it (its code: see the test below).
         const lane = c.acquire("ok", { lane: "fast" });
         expect(await c.outcome(lane)).toMatchObject({ type: "rejected", message: expect.stringMatching(/lane "fast"/) });
         const badLease = c.release("not-a-number");
@@ -191,9 +191,7 @@ describe("bad input on every surface", () => {
       }
     });
 
-    // Known discrepancy (not in packages/node): packages/protocol/README.md documents RQ_UNKNOWN_RESOURCE as "no such
-    // resource or lane", but packages/limiter rejects an unknown lane with RQ_UNGRANTABLE (limiter.ts, acquire).
-    it.fails("an unknown lane is RQ_UNKNOWN_RESOURCE, as the protocol README documents", async () => {
+    it("an unknown lane is RQ_UNKNOWN_RESOURCE (SPEC: unknown resource or lane)", async () => {
       const c = await RawClient.connectToLeader(cluster.urls, ADMIN_KEY);
       try {
         expect(await c.outcome(c.acquire("ok", { lane: "fast" }))).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE" });

@@ -217,7 +217,7 @@ describe("timeouts, cancellation and immediate rejection", () => {
   it("rejects at once what can never be granted, with a specific code and reason", () => {
     const l = setup({ limits: [tokens(1000, 60_000)] });
     expect(only(acquire(l, 0, "a", { resource: "nope" }))).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE" });
-    expect(only(acquire(l, 0, "b", { lane: "vip" }))).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE", message: expect.stringContaining("no lanes") });
+    expect(only(acquire(l, 0, "b", { lane: "vip" }))).toMatchObject({ type: "rejected", code: "RQ_UNKNOWN_RESOURCE", message: expect.stringContaining("no lanes") });
     expect(only(acquire(l, 0, "c", { load: 1001 }))).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE", message: expect.stringContaining("capacity 1000") });
     expect(only(acquire(l, 0, "d", { load: { ouput: 5 } }))).toMatchObject({ type: "rejected", code: "RQ_INVALID", message: expect.stringContaining('"ouput"') });
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1.5]) {
@@ -363,7 +363,7 @@ describe("configuration changes", () => {
     acquire(l, 1, "b", { lane: "batch" });
     acquire(l, 2, "i", { lane: "interactive" });
     const e = l.apply({ type: "putResource", at: 3, name: "r", config: { limits: [concurrency(1)], lanes: { interactive: { weight: 1 } } } });
-    expect(e[0]).toMatchObject({ type: "rejected", requestId: "b", code: "RQ_UNGRANTABLE", message: expect.stringContaining('unknown lane "batch"') });
+    expect(e[0]).toMatchObject({ type: "rejected", requestId: "b", code: "RQ_UNKNOWN_RESOURCE", message: expect.stringContaining('unknown lane "batch"') });
     expect(l.resource("r")?.queued).toEqual({ interactive: 1 });
     expect(l.resource("r")?.leasesHeld).toBe(1);
   });

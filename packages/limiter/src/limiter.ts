@@ -340,7 +340,7 @@ export class Limiter {
     const load = toLoadVector(cmd.load);
     const laneRequested = cmd.lane ?? null;
     const laneIdx = laneIndex(r, laneRequested);
-    if (laneIdx < 0) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, laneProblem(r, laneRequested as string), out);
+    if (laneIdx < 0) return this.reject(s, cmd, ErrorCode.UNKNOWN_RESOURCE, laneProblem(r, laneRequested as string), out);
     const dimProblem = dimensionProblem(r, load);
     if (dimProblem !== null) return this.reject(s, cmd, ErrorCode.INVALID, dimProblem, out);
     const never = ungrantable(r, laneIdx, load);
@@ -781,7 +781,7 @@ export class Limiter {
       const dimProblem = dimensionProblem(r, w.load);
       const [code, problem] =
         laneIdx < 0
-          ? [ErrorCode.UNGRANTABLE, laneProblem(r, w.laneRequested as string)]
+          ? [ErrorCode.UNKNOWN_RESOURCE, laneProblem(r, w.laneRequested as string)]
           : dimProblem !== null
             ? [ErrorCode.INVALID, dimProblem]
             : [ErrorCode.UNGRANTABLE, ungrantable(r, laneIdx, w.load)];

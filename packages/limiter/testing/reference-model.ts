@@ -177,7 +177,7 @@ export class ReferenceModel {
       out.push(outcome);
     };
     if (c.resource !== this.name) return reject("RQ_UNKNOWN_RESOURCE");
-    if (c.lane !== undefined) return reject("RQ_UNGRANTABLE");
+    if (c.lane !== undefined) return reject("RQ_UNKNOWN_RESOURCE");
     const parsed = normalizeLoad(c.load);
     if (!parsed.ok) throw new Error("validated");
     const load = parsed.load;
