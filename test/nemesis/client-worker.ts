@@ -20,7 +20,10 @@ export interface WorkerOptions {
   readonly outFile: string;
   /** Each acquire picks one; a load of 1..loadMax when loadMax > 0. */
   readonly resources: readonly { readonly name: string; readonly loadMax: number }[];
-  readonly timeoutMs: number;
+  /** Each acquire waits at most one of these (the server times it out); short ones make timeouts happen. */
+  readonly timeoutsMs: readonly number[];
+  /** Share of acquires cancelled through an AbortSignal after 0-300 ms. */
+  readonly cancelShare: number;
   readonly sessionTtlMs: number;
   readonly unavailableAfterMs: number;
   /** After durationMs, the longest the worker waits for its calls to end before it writes its history anyway. */
@@ -53,19 +56,22 @@ async function loop(): Promise<void> {
   while (Date.now() < stopAt) {
     const spec = options.resources[Math.floor(random() * options.resources.length)]!;
     const load = spec.loadMax > 0 ? 1 + Math.floor(random() * spec.loadMax) : 0;
+    const timeoutMs = options.timeoutsMs[Math.floor(random() * options.timeoutsMs.length)]!;
+    const abort = random() < options.cancelShare ? new AbortController() : null;
+    const abortTimer = abort === null ? null : setTimeout(() => abort.abort(), Math.floor(random() * 300));
     const record: AcquireRecord = {
       client: options.client,
       op: nextOp++,
       resource: spec.name,
       load,
-      timeoutMs: options.timeoutMs,
+      timeoutMs,
       startMs: Date.now(),
       endMs: null,
       outcome: null,
     };
     records.push(record);
     try {
-      const lease = await rq.acquire(spec.name, { timeoutMs: options.timeoutMs, ...(load > 0 ? { load } : {}) });
+      const lease = await rq.acquire(spec.name, { timeoutMs, ...(load > 0 ? { load } : {}), ...(abort === null ? {} : { signal: abort.signal }) });
       record.endMs = Date.now();
       record.outcome = "granted";
       record.sessionId = lease.sessionId;
@@ -85,6 +91,8 @@ async function loop(): Promise<void> {
       record.code = err instanceof RateQueueError ? err.code : "NOT_AN_RQ_ERROR";
       record.message = err instanceof Error ? err.message : String(err);
       await new Promise((r) => setTimeout(r, 20)); // do not spin while no node is reachable
+    } finally {
+      if (abortTimer !== null) clearTimeout(abortTimer);
     }
   }
 }

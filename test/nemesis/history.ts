@@ -29,13 +29,14 @@ export interface ClientHistory {
 
 /**
  * Whether the SDK decided a failure itself, without an answer from the
- * cluster: no node reachable, no answer within timeoutMs plus grace, or the
- * client closed. The cluster may still have granted such a request (the SDK
+ * cluster: no node reachable, no answer within timeoutMs plus grace, the
+ * caller's AbortSignal (the SDK fails the call at once and sends a cancel
+ * that may come too late), or the client closed. The cluster may still have granted such a request (the SDK
  * then releases the late grant at once), so the checker cannot hold the log
  * to these outcomes.
  */
 export function isLocalOutcome(r: AcquireRecord): boolean {
   if (r.outcome !== "failed") return false;
-  if (r.code === "RQ_UNAVAILABLE") return true;
+  if (r.code === "RQ_UNAVAILABLE" || r.code === "RQ_CANCELLED") return true;
   return r.code === "RQ_TIMEOUT" && (r.message ?? "").startsWith("no answer from the cluster within timeoutMs");
 }

@@ -37,7 +37,7 @@ const LIMITS: Record<string, CheckedLimits> = {
   chat: { rate: { limit: 25, windowMs: 1_000 }, concurrency: 4 },
   tokens: { load: { limit: 400, windowMs: 1_000 } },
 };
-const ACQUIRE_TIMEOUT_MS = 3_000;
+const ACQUIRE_TIMEOUTS_MS = [150, 1_000, 3_000, 3_000];
 /** Faults stop this long before the clients do: the healed cluster must then finish every request (liveness). */
 const HEALED_TAIL_MS = 12_000;
 const FAULT_KINDS = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn"] as const;
@@ -72,16 +72,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     })();
 
     const faultsEndAt = Date.now() + Math.max(0, options.durationMs - HEALED_TAIL_MS);
+    let leaderChanges = 0;
+    // Faults come in rounds, each a shuffle of every kind, so even a short run injects each kind once.
+    const round: FaultKind[] = [];
     while (Date.now() < faultsEndAt) {
-      const kind = FAULT_KINDS[prng.int(0, FAULT_KINDS.length - 1)]!;
+      if (round.length === 0) round.push(...shuffle([...FAULT_KINDS], prng));
+      const kind = round.pop()!;
       const holdMs = prng.int(500, 4_000);
-      const done = await inject(cluster, kind, holdMs, prng);
-      if (done !== null) {
-        faults[kind] = (faults[kind] ?? 0) + 1;
-        log(`nemesis: ${kind} ${done} for ${holdMs} ms`);
-      }
+      const before = await cluster.currentLeader();
+      const target = await inject(cluster, kind, holdMs, prng);
       const leader = await cluster.waitForLeader(20_000);
-      if (leader === null) livenessFailures.push(`no leader within 20 s after healing ${kind}`);
+      if (leader === null) livenessFailures.push(`liveness: no leader within 20 s after healing ${kind} of ${target}`);
+      if (leader !== null && leader.id !== before) leaderChanges++;
+      if (target !== null) {
+        faults[kind] = (faults[kind] ?? 0) + 1;
+        log(`nemesis: ${kind} ${target} for ${holdMs} ms; leader ${before} -> ${leader?.id ?? "none"}`);
+      }
       await sleep(prng.int(300, 1_500));
     }
     cluster.healAll();
@@ -105,6 +111,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       endBoundMs: 8_000,
     });
     report.violations.push(...livenessFailures);
+    report.stats.leaderChanges = leaderChanges;
     const totalFaults = Object.values(faults).reduce((s, n) => s + n, 0);
     log(`nemesis: ${report.stats.ops} operations (${report.stats.granted} granted), ${totalFaults} faults ${JSON.stringify(faults)}`);
     log(`nemesis: stats ${JSON.stringify(report.stats)}`);
@@ -159,6 +166,14 @@ async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, pr
   return target;
 }
 
+function shuffle<T>(items: T[], prng: Prng): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = prng.int(0, i);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
 function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng): Promise<ClientHistory>[] {
   const clients = options.clients ?? 3;
   return Array.from({ length: clients }, async (_, i) => {
@@ -176,7 +191,8 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
         { name: "chat", loadMax: 0 },
         { name: "tokens", loadMax: 60 },
       ],
-      timeoutMs: ACQUIRE_TIMEOUT_MS,
+      timeoutsMs: ACQUIRE_TIMEOUTS_MS,
+      cancelShare: 0.05,
       sessionTtlMs: 5_000,
       unavailableAfterMs: 15_000,
       drainMs: 40_000,
