@@ -16,12 +16,16 @@
  *
  *   npx tsx scripts/bench/cluster.ts [--seconds 3] [--runs 3] [--loops 32] [--connections 4] [--failovers 3] [--cpu-prof DIR]
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 // ws and the protocol package resolve from test/ (the workspace package that depends on them), hence these imports.
 import { ADMIN_KEY, Cluster, waitFor, type NodeProcess } from "../../test/cluster/harness.js";
 import { LeanClient } from "../../test/cluster/lean-client.js";
+import { LevelStore } from "../../packages/node/src/storage/level-store.js";
 
 export interface ClusterBenchOptions {
   /** Seconds each measured phase runs. */
@@ -56,6 +60,13 @@ export interface ClusterBenchResult {
   readonly concurrent: PhaseFigures;
   /** Median ms from kill -9 of the leader to the next grant, and every sample. */
   readonly failoverMs: number;
+  /**
+   * The floor under every grant, for context: median and p99 ms of one synced log write (the node's own
+   * LevelStore, one small entry), measured before each run on the same disk. A grant needs one on the leader and
+   * one on a follower, in parallel.
+   */
+  readonly syncWriteP50Ms: number;
+  readonly syncWriteP99Ms: number;
   readonly samples: { readonly serial: PhaseFigures[]; readonly concurrent: PhaseFigures[]; readonly failoverMs: number[] };
 }
 
@@ -71,8 +82,11 @@ export async function runClusterBench(options: ClusterBenchOptions = {}): Promis
   const serial: PhaseFigures[] = [];
   const concurrent: PhaseFigures[] = [];
   const failoverMs: number[] = [];
+  const syncWrites: PhaseFigures[] = [];
 
   for (let run = 0; run < runs; run++) {
+    syncWrites.push(await syncWriteLatency(200));
+    log(`run ${run + 1}: one synced log write p50 ${syncWrites.at(-1)!.p50Ms.toFixed(2)} ms, p99 ${syncWrites.at(-1)!.p99Ms.toFixed(2)} ms`);
     const cluster = await Cluster.start({
       resources: { [RESOURCE]: { limits: [{ kind: "concurrency", limit: 1_000_000 }] } },
       // Info logs cost a write per connection event, not per request: left on, as in production.
@@ -108,11 +122,34 @@ export async function runClusterBench(options: ClusterBenchOptions = {}): Promis
     serial: med(serial),
     concurrent: med(concurrent),
     failoverMs: median(failoverMs),
+    syncWriteP50Ms: median(syncWrites.map((x) => x.p50Ms)),
+    syncWriteP99Ms: median(syncWrites.map((x) => x.p99Ms)),
     samples: { serial, concurrent, failoverMs },
   };
 }
 
 // ---------------------------------------------------------------------------
+
+/** Latency of `count` synced one-entry writes through the node's LevelStore in a fresh folder. */
+async function syncWriteLatency(count: number): Promise<PhaseFigures> {
+  const dir = await mkdtemp(join(tmpdir(), "rq-bench-sync-"));
+  const store = new LevelStore({ path: dir, nodeId: "bench" });
+  try {
+    await store.load();
+    const data = new Uint8Array(64);
+    const latenciesMs: number[] = [];
+    for (let index = 1; index <= count; index++) {
+      const t0 = performance.now();
+      await store.write({ entries: [{ index, term: 1, type: "normal", data }], hardState: { term: 1, vote: null, commit: index - 1 }, sync: true });
+      latenciesMs.push(performance.now() - t0);
+    }
+    latenciesMs.sort((a, b) => a - b);
+    return { grantsPerSecond: 0, p50Ms: percentile(latenciesMs, 0.5), p99Ms: percentile(latenciesMs, 0.99) };
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function warmUp(cluster: Cluster): Promise<void> {
   await acquireReleaseLoops(cluster, { loops: 4, connections: 1, seconds: 0.5 });
@@ -221,6 +258,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   console.log(
     `| ${result.loops} loops / ${result.connections} connections | ${result.concurrent.grantsPerSecond.toFixed(0)} | ${result.concurrent.p50Ms.toFixed(2)} ms | ${result.concurrent.p99Ms.toFixed(2)} ms |`,
   );
+  console.log(`| (floor) one synced log write on this disk | | ${result.syncWriteP50Ms.toFixed(2)} ms | ${result.syncWriteP99Ms.toFixed(2)} ms |`);
   if (result.samples.failoverMs.length > 0) {
     const n = result.samples.failoverMs.length;
     console.log(`| kill -9 of the leader to the next grant | | ${result.failoverMs.toFixed(0)} ms (median of ${n}) | max ${Math.max(...result.samples.failoverMs).toFixed(0)} ms |`);
