@@ -8,7 +8,7 @@ import { RawClient } from "./raw-client.js";
 describe("a three-node cluster grants in agreement with the limits", () => {
   let cluster: Cluster;
   const clients: RawClient[] = [];
-  const connect = async (extra: { ttlMs?: number } = {}): Promise<RawClient> => {
+  const connect = async (extra: { ttlMs?: number; resume?: string } = {}): Promise<RawClient> => {
     const c = await RawClient.connectToLeader(cluster.urls, ADMIN_KEY, { ttlMs: 60_000, ...extra });
     clients.push(c);
     return c;
@@ -127,6 +127,11 @@ describe("a three-node cluster grants in agreement with the limits", () => {
     doomed.close();
     const g = await waiter.granted(w, 15_000);
     expect(g.lease.id).not.toBe(held.lease.id);
+    // Coming back too late: the resume is refused politely (resumed: false, a fresh session), the old lease is gone.
+    const late = await connect({ resume: doomed.welcome!.sessionId });
+    expect(late.welcome).toMatchObject({ resumed: false });
+    expect(late.welcome!.sessionId).not.toBe(doomed.welcome!.sessionId);
+    expect(await late.outcome(late.release(held.lease.id))).toMatchObject({ type: "ack" }); // idempotent: nothing to free
     const view = await cluster.resource("solo");
     expect(view.leasesHeld).toBe(1);
     expect(view.usage[0]!.used).toBe(1);
