@@ -36,6 +36,15 @@ export interface NodeStatus {
   peers: { id: string; voter: boolean; url: string | null; match?: number }[];
 }
 
+/**
+ * Every node process this test process started and has not seen exit. When the test process exits (a failed
+ * start, a crashed or timed-out test file), they are killed with it rather than left running without a parent.
+ */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
+
 /** One `ratequeue start` process. */
 export class NodeProcess {
   proc: ChildProcess | null = null;
@@ -67,6 +76,8 @@ export class NodeProcess {
     const proc = spawn(process.execPath, [...this.execArgv, BIN, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
     proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
+    live.add(proc);
+    proc.once("exit", () => live.delete(proc));
     this.proc = proc;
   }
 
@@ -143,7 +154,12 @@ export class Cluster {
     });
     const cluster = new Cluster(nodes, root);
     for (const n of nodes) n.start();
-    await cluster.waitForLeader();
+    try {
+      await cluster.waitForLeader();
+    } catch (err) {
+      await cluster.stop(); // nobody else holds this cluster: a failed start must not leave processes behind
+      throw err;
+    }
     return cluster;
   }
 
