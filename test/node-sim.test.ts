@@ -8,8 +8,8 @@ import { applyOverrides, runNodeSim, scenarioFromSeed, type Knobs, type RunResul
  * smallest knobs, determinism, and sabotage runs that prove the checkers see.
  * Scale with RQ_NODE_SIM_SEEDS and RQ_PROPERTY_RUNS.
  */
-const SEEDS = Number(process.env.RQ_NODE_SIM_SEEDS ?? 250);
-const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 40);
+const SEEDS = Number(process.env.RQ_NODE_SIM_SEEDS ?? 200);
+const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 30);
 const SEEDS_PER_TEST = 25;
 
 function failureText(seed: number, r: Extract<RunResult, { ok: false }>): string {

@@ -81,7 +81,7 @@ export class SimClient {
   #preferredNode: string | null = null;
   #backoffMs = BACKOFF_MIN_MS;
   #heartbeatEpoch = 0;
-  readonly stats = { acquires: 0, granted: 0, rejected: 0, reconnects: 0, resumed: 0, newSessions: 0 };
+  readonly stats = { acquires: 0, granted: 0, rejected: 0, reconnects: 0, resumed: 0, newSessions: 0, goodbyes: 0 };
 
   constructor(
     readonly name: string,
@@ -143,7 +143,29 @@ export class SimClient {
     if (roll < 70) {
       const resource = this.prng.pick(this.workload.resources).name;
       this.#request({ type: "cooldown", requestId: this.#nextRequestId++, resource, retryAfterMs: this.prng.int(20, 300) });
+      return;
     }
+    if (roll === 70 && this.prng.chance(0.5)) this.#goodbye();
+  }
+
+  /**
+   * The worker closes its client (`rq.close()`): a goodbye ends the session, which releases its leases and
+   * drops its waiters; like the SDK it forgets everything pending and starts a new session on its next call.
+   */
+  #goodbye(): void {
+    if (this.#state !== "ready" || this.conn === null) return;
+    this.#sendNow({ type: "goodbye" });
+    this.stats.goodbyes++;
+    this.sessionId = null;
+    this.pending.clear();
+    this.leases.clear();
+    this.#cancels.clear();
+    // The node closes that link once the session is closed; from here on the client ignores it (a new client
+    // instance) and opens a new session on a new connection.
+    this.conn = null;
+    this.#state = "idle";
+    this.#heartbeatEpoch++;
+    this.world.at(this.world.nowMs + this.prng.int(0, 50), this, () => this.#connect());
   }
 
   #acquire(): void {
