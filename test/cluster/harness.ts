@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -41,8 +42,11 @@ export interface NodeStatus {
  * start, a crashed or timed-out test file), they are killed with it rather than left running without a parent.
  */
 const live = new Set<ChildProcess>();
+/** Data folders of clusters not stopped yet: removed at exit too. */
+const roots = new Set<string>();
 process.once("exit", () => {
   for (const proc of live) proc.kill("SIGKILL");
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
 /** One `ratequeue start` process. */
@@ -128,6 +132,7 @@ export class Cluster {
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const size = options.size ?? 3;
     const root = await mkdtemp(join(tmpdir(), "rq-cluster-"));
+    roots.add(root);
     const ports = await freePorts(size);
     const ids = ports.map((_, i) => `n${i + 1}`);
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
@@ -223,6 +228,7 @@ export class Cluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
     await rm(this.root, { recursive: true, force: true });
+    roots.delete(this.root);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
