@@ -8,7 +8,7 @@ import { bucketBudget } from "../../examples/provider-sim.js";
 import { DEFAULT_MARGIN_MS, DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
 import { MODES, type Mode } from "./gates.js";
 
-const HELP = `Usage: npx tsx --conditions=source scripts/demo/index.ts [options]   (or: pnpm demo -- [options])
+const HELP = `Usage: npx tsx --conditions=source scripts/demo/index.ts [options]   (or: pnpm demo [options])
 
 One OpenAI-style quota on a local provider simulator (RPM, TPM counted as
 prompt + max_tokens at arrival, concurrency; a continuously refilling bucket;
@@ -141,4 +141,5 @@ export function formatDemo(r: DemoResult): string {
   return lines.join("\n");
 }
 
-runCli("demo", () => main(process.argv.slice(2)));
+// `pnpm demo -- --seconds 5` passes the "--" through; options come after it either way.
+runCli("demo", () => main(process.argv.slice(process.argv[2] === "--" ? 3 : 2)));
