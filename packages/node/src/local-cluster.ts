@@ -33,6 +33,8 @@ export interface LocalNode {
   readonly httpUrl: string;
   readonly dataDir: string;
   process: ChildProcess | null;
+  /** Resolves when the current process exits. */
+  exited: Promise<void>;
   /** What the process printed (with stdio "pipe"), for diagnostics. */
   output: string;
 }
@@ -71,6 +73,7 @@ export class LocalCluster {
       httpUrl: `http://127.0.0.1:${ports[i]}`,
       dataDir: join(root, id),
       process: null,
+      exited: Promise.resolve(),
       output: "",
     }));
     const argsOf = (n: LocalNode): string[] => [
@@ -117,15 +120,15 @@ export class LocalCluster {
       proc.stderr!.on("data", keep);
     }
     n.process = proc;
+    n.exited = new Promise((r) => proc.once("exit", () => r()));
   }
 
   /** Kills one node (SIGKILL by default: a crash, no clean shutdown) and waits for it to exit. */
   async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    const proc = this.node(id).process;
-    if (proc === null || !this.isRunning(id)) return;
-    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-    proc.kill(signal);
-    await exited;
+    const node = this.node(id);
+    if (node.process === null || !this.isRunning(id)) return;
+    node.process.kill(signal);
+    await node.exited;
   }
 
   /** The leader every running node agrees on, once there is one (polls /v1/status). */
