@@ -1,0 +1,298 @@
+/**
+ * Bad input for a live node, each attack bounded in count and time. Every
+ * frame sent as "bad" is first checked with the protocol's own decoder: a
+ * mutation that happens to be a valid frame is skipped (that is good input,
+ * not a fuzz case), so whatever the node does with these frames, it must not
+ * change replicated state.
+ */
+import { connect, type Socket } from "node:net";
+import WebSocket from "ws";
+import { decodeClientFrame, encodeClientFrame, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, PROTOCOL_VERSION, type ClientMessage } from "@ratequeue/protocol";
+import { Prng } from "../sim/prng.js";
+
+export interface AttackTarget {
+  readonly host: string;
+  readonly port: number;
+  /** A key whose sessions may open and close (lifecycle only) but must never change anything else. */
+  readonly fuzzKey: string;
+}
+
+export interface AttackCounts {
+  [name: string]: number;
+}
+
+const OPEN_TIMEOUT_MS = 5_000;
+const CLOSE_WAIT_MS = 5_000;
+/** The close code of every socket we opened, recorded as it closes (a close may come before anyone waits for it). */
+const closeCodes = new WeakMap<WebSocket, number>();
+
+/** Opens a client WebSocket; null if the node refused it (which a flood may legitimately cause). */
+async function open(t: AttackTarget): Promise<WebSocket | null> {
+  const ws = new WebSocket(`ws://${t.host}:${t.port}/v1/client`, { perMessageDeflate: false, handshakeTimeout: OPEN_TIMEOUT_MS });
+  ws.on("error", () => undefined);
+  ws.on("close", (code) => closeCodes.set(ws, code));
+  const ok = await new Promise<boolean>((resolve) => {
+    ws.once("open", () => resolve(true));
+    ws.once("close", () => resolve(false));
+    ws.once("unexpected-response", () => resolve(false));
+  });
+  if (!ok) ws.terminate();
+  return ok ? ws : null;
+}
+
+/** Waits (bounded) for the node to close `ws`; terminates it ourselves after CLOSE_WAIT_MS. Returns the close code. */
+function closedBy(ws: WebSocket): Promise<number | null> {
+  const code = closeCodes.get(ws);
+  if (code !== undefined) return Promise.resolve(code);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      ws.removeAllListeners("close");
+      ws.terminate();
+      resolve(null);
+    }, CLOSE_WAIT_MS);
+    ws.once("close", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** Says hello with the fuzz key and waits for the welcome; null when none came. */
+async function hello(t: AttackTarget): Promise<WebSocket | null> {
+  const ws = await open(t);
+  if (ws === null) return null;
+  ws.send(encodeClientFrame([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: t.fuzzKey }]));
+  const welcomed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), OPEN_TIMEOUT_MS);
+    ws.once("message", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    ws.once("close", () => resolve(false));
+  });
+  if (!welcomed) ws.terminate();
+  return welcomed ? ws : null;
+}
+
+/** Valid frames to mutate: what a real client sends. */
+function seedFrames(): Uint8Array[] {
+  const messages: ClientMessage[][] = [
+    [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: "k".repeat(24) }],
+    [{ type: "acquire", requestId: 7, resource: "target", load: { input: 1200, output: 1024 }, priority: 5, timeoutMs: 1_000 }],
+    [{ type: "release", requestId: 8, leaseId: "3" }],
+    [{ type: "settle", requestId: 9, leaseId: "3", actual: 12 }],
+    [{ type: "cooldown", requestId: 10, resource: "target", retryAfterMs: 1_000 }],
+    [{ type: "heartbeat" }, { type: "cancel", requestId: 7 }],
+  ];
+  return messages.map((m) => encodeClientFrame(m));
+}
+
+/** One mutation of `frame`: flipped bytes, a cut, an insertion, a duplicated span or a splice of two frames. */
+function mutate(frame: Uint8Array, other: Uint8Array, prng: Prng): Uint8Array {
+  const bytes = Array.from(frame);
+  switch (prng.int(0, 4)) {
+    case 0:
+      for (let i = prng.int(1, 4); i > 0; i--) bytes[prng.int(0, bytes.length - 1)] = prng.int(0, 255);
+      break;
+    case 1:
+      bytes.length = prng.int(0, bytes.length - 1);
+      break;
+    case 2:
+      bytes.splice(prng.int(0, bytes.length), 0, ...Array.from({ length: prng.int(1, 16) }, () => prng.int(0, 255)));
+      break;
+    case 3: {
+      const at = prng.int(0, bytes.length - 1);
+      bytes.splice(at, 0, ...bytes.slice(at, at + prng.int(1, 32)));
+      break;
+    }
+    default:
+      return Uint8Array.from([...bytes.slice(0, prng.int(0, bytes.length)), ...Array.from(other).slice(prng.int(0, other.length))]);
+  }
+  return Uint8Array.from(bytes);
+}
+
+function randomBytes(prng: Prng, length: number): Uint8Array {
+  return Uint8Array.from({ length }, () => prng.int(0, 255));
+}
+
+/** Bad unless the protocol decoder accepts it as a whole frame (in the given connection state). */
+function isBad(frame: Uint8Array, beforeHello: boolean): boolean {
+  return !decodeClientFrame(frame, beforeHello ? { maxFrameBytes: MAX_HELLO_FRAME_BYTES } : {}).ok;
+}
+
+/**
+ * Random and mutated frames, one per connection: half sent before hello,
+ * half after a hello with the fuzz key. Each must make the node close that
+ * connection (it may first send an error). Returns how many were sent and
+ * how many the node closed.
+ */
+export async function badFrames(t: AttackTarget, options: { count: number; seed: number }): Promise<AttackCounts> {
+  const prng = new Prng(options.seed);
+  const seeds = seedFrames();
+  const counts: AttackCounts = { sent: 0, closedByNode: 0, skippedValid: 0, refused: 0 };
+  for (let i = 0; i < options.count; i++) {
+    const beforeHello = i % 2 === 0;
+    const frame =
+      prng.chance(0.3)
+        ? randomBytes(prng, prng.int(0, 256))
+        : mutate(seeds[prng.int(0, seeds.length - 1)]!, seeds[prng.int(0, seeds.length - 1)]!, prng);
+    if (!isBad(frame, beforeHello)) {
+      counts.skippedValid!++;
+      continue;
+    }
+    const ws = beforeHello ? await open(t) : await hello(t);
+    if (ws === null) {
+      counts.refused!++;
+      continue;
+    }
+    // Text frames too: the protocol is binary, so any text frame is bad input.
+    ws.send(prng.chance(0.1) ? Buffer.from(frame).toString("latin1") : frame);
+    counts.sent!++;
+    if ((await closedBy(ws)) !== null) counts.closedByNode!++;
+  }
+  return counts;
+}
+
+/** Frames over the size caps: a hello frame over MAX_HELLO_FRAME_BYTES, and frames over MAX_FRAME_BYTES after hello. */
+export async function oversizedFrames(t: AttackTarget, options: { count: number }): Promise<AttackCounts> {
+  const counts: AttackCounts = { sent: 0, closedByNode: 0, refused: 0 };
+  for (let i = 0; i < options.count; i++) {
+    const beforeHello = i % 2 === 0;
+    const ws = beforeHello ? await open(t) : await hello(t);
+    if (ws === null) {
+      counts.refused!++;
+      continue;
+    }
+    ws.send(new Uint8Array(beforeHello ? MAX_HELLO_FRAME_BYTES + 1 + i : MAX_FRAME_BYTES + 1 + i));
+    counts.sent!++;
+    if ((await closedBy(ws)) !== null) counts.closedByNode!++;
+  }
+  return counts;
+}
+
+/** Many WebSocket connections at once that never say hello, held for `holdMs`, then dropped without a close. */
+export async function connectionFlood(t: AttackTarget, options: { connections: number; holdMs: number }): Promise<AttackCounts> {
+  const sockets = await Promise.all(Array.from({ length: options.connections }, () => open(t)));
+  const opened = sockets.filter((s) => s !== null);
+  await new Promise((r) => setTimeout(r, options.holdMs));
+  for (const s of opened) s.terminate();
+  return { attempted: options.connections, opened: opened.length };
+}
+
+/**
+ * Half-open sockets: TCP connections that send part of an upgrade request (or nothing, or half a WebSocket frame
+ * after the upgrade) and then stall for `holdMs`, then vanish without a FIN (destroyed).
+ */
+export async function halfOpenSockets(t: AttackTarget, options: { sockets: number; holdMs: number }): Promise<AttackCounts> {
+  const counts: AttackCounts = { opened: 0, closedByNode: 0 };
+  const sockets: Socket[] = [];
+  for (let i = 0; i < options.sockets; i++) {
+    const s = connect({ host: t.host, port: t.port });
+    s.on("error", () => undefined);
+    s.on("close", () => counts.closedByNode!++);
+    s.once("connect", () => {
+      counts.opened!++;
+      const kind = i % 3;
+      if (kind === 1) s.write(`GET /v1/client HTTP/1.1\r\nHost: ${t.host}\r\nUpgrade: websocket\r\n`); // headers never end
+      if (kind === 2) {
+        s.write(
+          `GET /v1/client HTTP/1.1\r\nHost: ${t.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+        // A masked binary frame header announcing 1000 bytes, then only 3 of them.
+        s.write(Buffer.from([0x82, 0xfe, 0x03, 0xe8, 1, 2, 3, 4, 9, 9, 9]));
+      }
+    });
+    sockets.push(s);
+  }
+  await new Promise((r) => setTimeout(r, options.holdMs));
+  const stillOpen = sockets.filter((s) => !s.destroyed).length;
+  for (const s of sockets) s.destroy();
+  return { ...counts, stillOpenAtEnd: stillOpen };
+}
+
+/** Releases of a lease id that cannot exist, each answered at once with a rejection (never through the log). */
+function unknownReleases(count: number, firstRequestId: number): Uint8Array {
+  // The longest id the protocol takes makes each answer (which quotes it) as large as it can be.
+  const leaseId = "x".repeat(128);
+  return encodeClientFrame(Array.from({ length: count }, (_, i) => ({ type: "release" as const, requestId: firstRequestId + i, leaseId })));
+}
+
+/**
+ * Slow readers: a session that stops reading and keeps sending frames of releases of unknown leases, so the node's
+ * send buffer for it grows until the node drops the connection (CLIENT_BUFFER_MAX_BYTES). Frames are kept small and
+ * spaced (`messagesPerFrame`, `gapMs`) so that the answers to one read stay under one frame's message cap: see
+ * `answerBurst` for what happens above it. Returns how many readers the node dropped within the bound.
+ */
+export async function slowReaders(
+  t: AttackTarget,
+  options: { readers: number; frames: number; messagesPerFrame: number; gapMs: number },
+): Promise<AttackCounts> {
+  const counts: AttackCounts = { readers: 0, droppedByNode: 0, framesSent: 0 };
+  await Promise.all(
+    Array.from({ length: options.readers }, async (_, r) => {
+      const ws = await hello(t);
+      if (ws === null) return;
+      counts.readers!++;
+      // Stop reading: the TCP window fills and the node's writes queue up on its side.
+      (ws as unknown as { _socket: Socket })._socket.pause();
+      let requestId = 1_000_000 * (r + 1);
+      for (let i = 0; i < options.frames && ws.readyState === WebSocket.OPEN; i++) {
+        ws.send(unknownReleases(options.messagesPerFrame, requestId));
+        requestId += options.messagesPerFrame;
+        counts.framesSent!++;
+        await new Promise((res) => setTimeout(res, options.gapMs));
+      }
+      if ((await closedBy(ws)) !== null) counts.droppedByNode!++;
+    }),
+  );
+  return counts;
+}
+
+/**
+ * Two frames of 4,000 valid messages each in one write: the node reads both in one turn and owes 8,000 answers at
+ * once. Returns whether the connection got its answers (a welcome, then rejections) and was not dropped.
+ */
+export async function answerBurst(t: AttackTarget): Promise<{ answered: number; closeCode: number | null }> {
+  const ws = await hello(t);
+  if (ws === null) throw new Error("the fuzz key was not welcomed");
+  let answered = 0;
+  ws.on("message", () => answered++);
+  const socket = (ws as unknown as { _socket: Socket })._socket;
+  socket.cork(); // both frames leave in one segment, so the node decodes them in the same turn
+  ws.send(unknownReleases(4_000, 1));
+  ws.send(unknownReleases(4_000, 4_001));
+  socket.uncork();
+  const closeCode = await closedBy(ws);
+  return { answered, closeCode };
+}
+
+/** Raw bytes on the HTTP port (not HTTP at all), and unauthenticated upgrades to the peer endpoint. */
+export async function garbageAndPeerProbes(t: AttackTarget, options: { count: number; seed: number }): Promise<AttackCounts> {
+  const prng = new Prng(options.seed);
+  const counts: AttackCounts = { garbage: 0, peerProbes: 0, peerRefused: 0 };
+  for (let i = 0; i < options.count; i++) {
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: t.host, port: t.port }, () => s.end(Buffer.from(randomBytes(prng, prng.int(1, 2_000)))));
+      s.on("error", () => resolve());
+      s.on("close", () => resolve());
+      s.setTimeout(CLOSE_WAIT_MS, () => s.destroy());
+      s.resume();
+    });
+    counts.garbage!++;
+    const ws = new WebSocket(`ws://${t.host}:${t.port}/v1/peer`, {
+      headers: { "x-ratequeue-peer": "n9", "x-ratequeue-auth": randomBytes(prng, 16).toString() },
+      handshakeTimeout: OPEN_TIMEOUT_MS,
+    });
+    ws.on("error", () => undefined);
+    const refused = await new Promise<boolean>((resolve) => {
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode === 401));
+      ws.once("open", () => resolve(false));
+      ws.once("close", () => resolve(false));
+    });
+    ws.terminate();
+    counts.peerProbes!++;
+    if (refused) counts.peerRefused!++;
+  }
+  return counts;
+}

@@ -1,0 +1,249 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RateQueue } from "@ratequeue/sdk";
+import { ADMIN_KEY, Cluster, sleep, waitFor, type NodeProcess } from "../cluster/harness.js";
+import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
+import { decodePayload } from "../../packages/node/src/core/ops.js";
+import { answerBurst, badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders, type AttackTarget } from "./attacks.js";
+
+// Issue 6, part 3: bad input under load. While a well-behaved SDK client acquires and releases without pause, a
+// fuzzer throws random and mutated frames, oversized frames, a flood of connections, half-open sockets, slow readers,
+// raw garbage and unauthenticated peer upgrades at the leader. The node must keep serving the good client, keep its
+// memory bounded, and change nothing in the replicated state that the good client did not cause.
+// RQ_FUZZ_SCALE multiplies every attack's size (default 1); RQ_FUZZ_SEED fixes the fuzz cases.
+
+const SCALE = Number(process.env.RQ_FUZZ_SCALE ?? 1);
+const SEED = Number(process.env.RQ_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
+const ROUNDS = Math.max(2, Number(process.env.RQ_FUZZ_ROUNDS ?? 2));
+/**
+ * Stated memory bounds for the leader process (RSS). Peak: at most this much over its RSS just before the fuzzer
+ * starts. No leak: after each later round, at most the second bound over its RSS after the first round (V8 and the
+ * allocator keep freed pages, so RSS after an attack stays near its high-water mark; what must not happen is growth
+ * from round to round).
+ */
+const RSS_PEAK_GROWTH_MAX_MB = 256;
+const RSS_ROUND_GROWTH_MAX_MB = 48;
+
+/** The process's resident set in MB, or NaN once it has exited. */
+function rssMb(pid: number): number {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return Number.NaN;
+  }
+  const line = status.split("\n").find((l) => l.startsWith("VmRSS:"));
+  if (line === undefined) throw new Error(`no VmRSS for ${pid}`);
+  return Number(line.replace(/\D+/g, "")) / 1024;
+}
+
+describe("bad input under load against a live node", () => {
+  let cluster: Cluster;
+  let leader: NodeProcess;
+  let target: AttackTarget;
+  const phases: { name: string; counts: Record<string, number>; goodGrants: number; goodFailures: string[] }[] = [];
+  const goodSessions = new Set<string>();
+  let goodGrants = 0;
+  const goodFailures: string[] = [];
+  let stopGood = false;
+  let goodLoop: Promise<void>;
+  let good: RateQueue;
+  const rss = { beforeMb: 0, peakMb: 0, afterRoundMb: [] as number[] };
+  let baseline: { target: unknown; keys: unknown; names: unknown };
+
+  const replicatedState = async () => {
+    const resources = (await cluster.admin("GET", "/v1/resources")).json as { resources: { name: string }[] };
+    return {
+      target: await cluster.resource("target"),
+      keys: (await cluster.admin("GET", "/v1/keys")).json,
+      names: resources.resources.map((r) => r.name).sort(),
+    };
+  };
+
+  beforeAll(async () => {
+    cluster = await Cluster.start({
+      sessionTtlMs: 2_000,
+      resources: {
+        good: { limits: [{ kind: "concurrency", limit: 4 }, { kind: "rate", limit: 100_000, windowMs: 1_000 }] },
+        target: { limits: [{ kind: "concurrency", limit: 2 }, { kind: "load", limit: 5_000, windowMs: 60_000 }] },
+      },
+    });
+    leader = await cluster.waitForLeader();
+    const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"] } });
+    expect(key.status).toBe(201);
+    target = { host: "127.0.0.1", port: leader.port, fuzzKey: key.json.secret as string };
+    baseline = await replicatedState();
+
+    good = new RateQueue({ url: cluster.urls, apiKey: ADMIN_KEY, clientName: "well-behaved" });
+    goodLoop = (async () => {
+      while (!stopGood) {
+        try {
+          await using lease = await good.acquire("good", { timeoutMs: 10_000 });
+          goodSessions.add(lease.sessionId);
+          goodGrants++;
+        } catch (err) {
+          goodFailures.push(String(err));
+          await sleep(50);
+        }
+      }
+    })();
+    await waitFor(() => goodGrants >= 50, { what: "the good client's first 50 grants", timeoutMs: 30_000 });
+    rss.beforeMb = rssMb(leader.proc!.pid!);
+    rss.peakMb = rss.beforeMb;
+  });
+
+  afterAll(async () => {
+    stopGood = true;
+    await goodLoop;
+    await good?.close();
+    await cluster?.stop();
+  });
+
+  const phase = async (name: string, attack: () => Promise<Record<string, number>>): Promise<void> => {
+    const grantsBefore = goodGrants;
+    const failuresBefore = goodFailures.length;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const mb = rssMb(leader.proc!.pid!);
+        if (Number.isNaN(mb)) break;
+        rss.peakMb = Math.max(rss.peakMb, mb);
+        await sleep(100);
+      }
+    })();
+    const counts = await attack();
+    sampling = false;
+    await sampler;
+    if (!leader.running) {
+      throw new Error(`the leader exited during "${name}" (fuzz seed ${SEED}):\n${leader.output.split("\n").slice(-30).join("\n")}`);
+    }
+    phases.push({ name, counts, goodGrants: goodGrants - grantsBefore, goodFailures: goodFailures.slice(failuresBefore) });
+  };
+
+  it("keeps serving the good client through every attack, with bounded memory, and changes nothing else", async () => {
+    const n = (count: number): number => Math.max(1, Math.round(count * SCALE));
+    for (let round = 0; round < ROUNDS; round++) {
+      const seed = SEED + round * 7;
+      await phase("random and mutated frames", () => badFrames(target, { count: n(300), seed }));
+      await phase("oversized frames", () => oversizedFrames(target, { count: n(20) }));
+      await phase("connection flood", () => connectionFlood(target, { connections: n(1_000), holdMs: 3_000 }));
+      await phase("half-open sockets", () => halfOpenSockets(target, { sockets: n(300), holdMs: 4_000 }));
+      // Slow readers run in their own test below: today they take the node down (see the bug named there).
+      await phase("garbage and peer probes", () => garbageAndPeerProbes(target, { count: n(50), seed: seed + 1 }));
+      // The fuzzer's sessions expire (TTL 2 s) and its sockets are gone: give the node time to free what they held.
+      await sleep(3_000);
+      rss.afterRoundMb.push(rssMb(leader.proc!.pid!));
+    }
+    stopGood = true;
+    await goodLoop;
+    await good.close();
+
+    const report = {
+      seed: SEED,
+      replay: `RQ_FUZZ_SEED=${SEED} RQ_FUZZ_SCALE=${SCALE} npx vitest run test/fuzz-live`,
+      rssMb: { before: +rss.beforeMb.toFixed(1), peak: +rss.peakMb.toFixed(1), afterEachRound: rss.afterRoundMb.map((x) => +x.toFixed(1)) },
+      goodGrants,
+      phases,
+    };
+    console.log(`fuzz-live: ${JSON.stringify(report, null, 1)}`);
+
+    // Every node is still up, and the good client was served during every attack without a single failure.
+    for (const node of cluster.nodes) expect(node.running, `${node.id} running`).toBe(true);
+    expect(goodFailures, `good client failures (replay: ${report.replay})`).toEqual([]);
+    for (const p of phases) expect(p.goodGrants, `good grants during ${p.name}`).toBeGreaterThan(0);
+    // Every bad frame closed its connection; every peer probe was refused; the slow readers were cut off.
+    for (const p of phases) {
+      if (p.name === "random and mutated frames" || p.name === "oversized frames") {
+        expect(p.counts.closedByNode, `${p.name}: closed by the node`).toBe(p.counts.sent);
+        expect(p.counts.sent).toBeGreaterThan(0);
+      }
+      if (p.name === "garbage and peer probes") expect(p.counts.peerRefused).toBe(p.counts.peerProbes);
+    }
+    // Memory: bounded during the attacks, and no growth from one round to the next.
+    expect(rss.peakMb - rss.beforeMb).toBeLessThanOrEqual(RSS_PEAK_GROWTH_MAX_MB);
+    for (const after of rss.afterRoundMb.slice(1)) expect(after - rss.afterRoundMb[0]!).toBeLessThanOrEqual(RSS_ROUND_GROWTH_MAX_MB);
+
+    // Replicated state: the resource the fuzzer aimed at, the keys and the resource list are as before; the good
+    // resource holds nothing once the good client is gone.
+    await waitFor(async () => (await cluster.resource("good")).leasesHeld === 0, { what: "good leases released", timeoutMs: 15_000 });
+    expect(await replicatedState()).toEqual(baseline);
+    expect(await cluster.resource("good")).toMatchObject({ leasesHeld: 0, queued: { default: 0 } });
+
+    // The log: every entry since the start is a tick, a session renewal, the bootstrap, the fuzz key, or an operation
+    // of a good-client session; the fuzzer's sessions only ever opened, heartbeat and closed.
+    await waitFor(
+      async () => {
+        const s = await Promise.all(cluster.nodes.map((x) => x.status()));
+        return s.every((x) => x !== null && x.appliedIndex === s[0]!.appliedIndex);
+      },
+      { what: "every node applied the same entries", timeoutMs: 15_000 },
+    );
+    for (const node of cluster.nodes) await node.kill("SIGTERM");
+    const log = await readNodeLog({ dataDir: leader.dataDir, id: leader.id });
+    const byKind: Record<string, number> = {};
+    const foreign: string[] = [];
+    for (const entry of log.entries) {
+      if (entry.type !== "normal" || entry.data.length === 0) continue;
+      for (const op of decodePayload(entry.data).ops) {
+        let kind: string = op.t;
+        if (op.t === "limiter") {
+          const cmd = op.cmd as { type: string; sessionId?: string };
+          const mine = cmd.sessionId !== undefined && goodSessions.has(cmd.sessionId);
+          const lifecycle = cmd.type === "openSession" || cmd.type === "heartbeat" || cmd.type === "closeSession";
+          kind = cmd.sessionId === undefined ? cmd.type : `${mine ? "good" : "other"}:${cmd.type}`;
+          if (cmd.sessionId === undefined ? !(cmd.type === "tick" || cmd.type === "renewSessions") : !mine && !lifecycle) {
+            foreign.push(`entry ${entry.index}: ${JSON.stringify(cmd)}`);
+          }
+        }
+        byKind[kind] = (byKind[kind] ?? 0) + 1;
+      }
+    }
+    console.log(`fuzz-live: log ${log.commit} entries, operations ${JSON.stringify(byKind)}`);
+    expect(foreign).toEqual([]);
+    expect(byKind.keyAdd).toBe(1);
+    expect(byKind.keyRemove ?? 0).toBe(0);
+    // The good client's grants are all in the log, and nobody else's.
+    const granted = appliedEffects(log).filter((e) => e.effect.type === "granted");
+    expect(granted.every((e) => e.effect.type === "granted" && goodSessions.has(e.effect.sessionId) && e.effect.resource === "good")).toBe(true);
+  }, 300_000);
+});
+
+// BUG (packages/node/src/server/client-socket.ts, SocketLink.flush): every answer produced in one turn goes out in
+// ONE frame, but a frame may carry at most MAX_MESSAGES_PER_FRAME (4,096) messages. When a connection's frames are
+// read in the same turn and owe more answers than that, encodeServerFrame throws "a frame carries 1-4096 messages, not
+// N", encodeFrameSafely's fallback throws the same, and the throw escapes a setImmediate: the node process exits. Any
+// client with a key (even one scoped to one resource) can take a node down: two frames of 4,000 valid releases in one
+// write do it at once, and a slow reader does it as a side effect (while its socket backs up, the node reads dozens of
+// its frames per turn: we saw "not 7800" from 200-message frames). Fix: flush the outbox in frames of at most
+// MAX_MESSAGES_PER_FRAME. Remove `.fails` from both tests below once fixed.
+describe("answers above one frame's message cap (node bug: one frame per turn)", () => {
+  let cluster: Cluster;
+  let target: AttackTarget;
+  let leader: NodeProcess;
+  const lastWords = (): string => leader.output.split("\n").filter((l) => !l.startsWith('{"level":30')).slice(-12).join("\n");
+
+  beforeAll(async () => {
+    cluster = await Cluster.start({ resources: { target: { limits: [{ kind: "concurrency", limit: 2 }] } } });
+    const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"] } });
+    leader = await cluster.waitForLeader();
+    target = { host: "127.0.0.1", port: leader.port, fuzzKey: key.json.secret as string };
+  });
+  afterAll(async () => cluster?.stop());
+
+  it.fails("slow readers are dropped at the send-buffer cap and the node stays up", async () => {
+    const counts = await slowReaders(target, { readers: 3, frames: 1_000, messagesPerFrame: 1_000, gapMs: 1 });
+    await sleep(500);
+    expect(leader.running, `leader still running; its last words:\n${lastWords()}`).toBe(true);
+    expect(counts.droppedByNode).toBe(counts.readers);
+  }, 120_000);
+
+  it.fails("answers 8,000 messages read in one turn and stays up", async () => {
+    if (!leader.running) leader.start(); // the slow readers may already have taken it down
+    leader = await cluster.waitForLeader();
+    target = { ...target, port: leader.port };
+    const burst = await answerBurst(target);
+    await sleep(500);
+    expect(leader.running, `leader still running; its last words:\n${lastWords()}`).toBe(true);
+    expect(burst.answered).toBeGreaterThan(0);
+  }, 60_000);
+});
