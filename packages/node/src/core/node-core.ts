@@ -286,7 +286,11 @@ export class NodeCore {
   }
 
   async #handleReady(rd: Ready): Promise<void> {
-    if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.leader);
+    if (rd.softState !== null) {
+      const wasLeader = this.#role === "leader";
+      this.#onSoftState(rd.softState.role, rd.softState.leader);
+      if (!wasLeader && this.#role === "leader") this.#raiseStampFloor(rd.entries);
+    }
     this.#send(rd.messagesNow);
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       const write = this.#o.store.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, sync: rd.mustSync });
@@ -423,6 +427,20 @@ export class NodeCore {
       if (ops.some((op) => op.t === "limiter" && op.cmd.type === "tick")) this.#tickInFlight = false;
     }
     this.#kick();
+  }
+
+  /**
+   * A new leader's log may hold entries it has not applied yet, stamped by an earlier leader whose clock was
+   * ahead: its own stamps must not go below theirs (SPEC guarantee 6). Found by the node simulator
+   * (test/node-sim, seed 28 with --skew 1000): the limiter clamped log time, so no window broke, but the
+   * stamps in the log went down. Runs before the first proposal of the term is flushed (that is deferred).
+   */
+  #raiseStampFloor(persisting: readonly Entry[]): void {
+    const lo = Math.max(this.#appliedIndex + 1, this.#mem.firstIndex());
+    const unapplied = [...this.#mem.entries(lo, this.#mem.lastIndex() + 1, Infinity), ...persisting];
+    for (const e of unapplied) {
+      if (e.type === "normal" && e.data.length > 0) this.#lastStamp = Math.max(this.#lastStamp, decodePayload(e.data).at);
+    }
   }
 
   /** The leader's clock, never lower than any stamp before it (SPEC guarantee 6). */
