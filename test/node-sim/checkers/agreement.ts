@@ -89,6 +89,7 @@ export class Agreement {
         // Log time as SPEC guarantee 6 defines it, computed here rather than asked of the limiter: the entry's
         // stamp, never lower than any stamp before it.
         const previousMs = this.#logTimeMs;
+        if (payload.at < previousMs) return `entry ${index} is stamped ${payload.at}, below an earlier entry's ${previousMs} (SPEC 6: a leader never stamps lower than the last stamp)`;
         this.#logTimeMs = Math.max(this.#logTimeMs, payload.at);
         this.#onApply(this.#witness.apply(payload), { previousMs, atMs: this.#logTimeMs }, index);
       }
