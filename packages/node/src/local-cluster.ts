@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -22,6 +24,10 @@ export interface LocalClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Where node output goes: "inherit" (dev), "ignore", or "pipe" (kept in `output`). Default "pipe". */
   readonly stdio?: "inherit" | "ignore" | "pipe";
+  /** Serve wss:// and https:// with this certificate; `caFile` is what the nodes (and `waitForLeader`) trust. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /** Extra environment variables for the node processes. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface LocalNode {
@@ -52,6 +58,8 @@ export class LocalCluster {
     private readonly keepData: boolean,
     private readonly argsOf: (node: LocalNode) => string[],
     private readonly stdio: "inherit" | "ignore" | "pipe",
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly ca: Buffer | undefined,
   ) {}
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -66,11 +74,12 @@ export class LocalCluster {
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
     const configFile = join(root, "bootstrap.json");
     await writeFile(configFile, JSON.stringify({ resources: options.resources ?? {} }, null, 2));
+    const secure = options.tls !== undefined;
     const nodes: LocalNode[] = ids.map((id, i) => ({
       id,
       port: ports[i]!,
-      url: `ws://127.0.0.1:${ports[i]}`,
-      httpUrl: `http://127.0.0.1:${ports[i]}`,
+      url: `${secure ? "wss" : "ws"}://127.0.0.1:${ports[i]}`,
+      httpUrl: `${secure ? "https" : "http"}://127.0.0.1:${ports[i]}`,
       dataDir: join(root, id),
       process: null,
       exited: Promise.resolve(),
@@ -85,9 +94,13 @@ export class LocalCluster {
       "--data", n.dataDir,
       "--cluster-secret", clusterSecret,
       "--admin-key", adminKey,
+      ...(options.tls === undefined ? [] : ["--tls-cert", options.tls.certFile, "--tls-key", options.tls.keyFile]),
       ...(options.extraArgs ?? []),
     ];
-    const cluster = new LocalCluster(nodes, adminKey, root, keepData, argsOf, options.stdio ?? "pipe");
+    // A private CA reaches every TLS client in the node (peer links, admin forwarding, the dashboard's polling).
+    const env = { ...process.env, ...options.env, ...(options.tls === undefined ? {} : { NODE_EXTRA_CA_CERTS: options.tls.caFile }) };
+    const ca = options.tls === undefined ? undefined : await readFile(options.tls.caFile);
+    const cluster = new LocalCluster(nodes, adminKey, root, keepData, argsOf, options.stdio ?? "pipe", env, ca);
     for (const n of nodes) cluster.startNode(n.id);
     return cluster;
   }
@@ -111,7 +124,7 @@ export class LocalCluster {
   startNode(id: string): void {
     const n = this.node(id);
     if (this.isRunning(id)) throw new Error(`${id} is already running`);
-    const proc = spawn(process.execPath, this.argsOf(n), { stdio: ["ignore", this.stdio, this.stdio] });
+    const proc = spawn(process.execPath, this.argsOf(n), { stdio: ["ignore", this.stdio, this.stdio], env: this.env });
     if (this.stdio === "pipe") {
       const keep = (d: Buffer): void => {
         n.output = (n.output + d.toString()).slice(-200_000);
@@ -136,7 +149,7 @@ export class LocalCluster {
     const deadline = Date.now() + (options.timeoutMs ?? 20_000);
     while (Date.now() < deadline) {
       const running = this.nodes.filter((n) => this.isRunning(n.id));
-      const statuses = await Promise.all(running.map((n) => status(n)));
+      const statuses = await Promise.all(running.map((n) => status(n, this.ca)));
       const leaders = new Set(statuses.map((s) => s?.leader ?? null));
       const [leader] = [...leaders];
       if (leaders.size === 1 && typeof leader === "string" && leader !== options.not && this.isRunning(leader)) {
@@ -165,13 +178,25 @@ export class LocalCluster {
   }
 }
 
-async function status(n: LocalNode): Promise<{ id: string; role: string; leader: string | null } | null> {
-  try {
-    const res = await fetch(`${n.httpUrl}/v1/status`, { signal: AbortSignal.timeout(1_000) });
-    return (await res.json()) as { id: string; role: string; leader: string | null };
-  } catch {
-    return null;
-  }
+/** A node's /v1/status, or null if it does not answer within a second. */
+function status(n: LocalNode, ca: Buffer | undefined): Promise<{ id: string; role: string; leader: string | null } | null> {
+  return new Promise((resolve) => {
+    const get = n.httpUrl.startsWith("https:") ? httpsGet : httpGet;
+    const req = get(`${n.httpUrl}/v1/status`, { timeout: 1_000, ...(ca === undefined ? {} : { ca }) }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(body) as { id: string; role: string; leader: string | null });
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(null));
+  });
 }
 
 /** Ports the OS reports free right now (bound, then released). */
