@@ -56,6 +56,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const prng = new Prng(options.seed);
   const faults: Record<string, number> = {};
   const livenessFailures: string[] = [];
+  /** Node processes that exited without the nemesis killing them: each is a violation (and is restarted). */
+  const crashes: string[] = [];
   const cluster = await ChaosCluster.start({ resources: RESOURCES, sessionTtlMs: 5_000 });
   try {
     const workers = startWorkers(cluster, options, prng);
@@ -76,6 +78,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Faults come in rounds, each a shuffle of every kind, so even a short run injects each kind once.
     const round: FaultKind[] = [];
     while (Date.now() < faultsEndAt) {
+      crashes.push(...restartCrashed(cluster));
       if (round.length === 0) round.push(...shuffle([...FAULT_KINDS], prng));
       const kind = round.pop()!;
       const holdMs = prng.int(500, 4_000);
@@ -94,6 +97,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const histories = await Promise.all(workers);
     sampling = false;
     await sampler;
+    crashes.push(...restartCrashed(cluster));
 
     // Let every node catch up before the stop, so the logs compare over as long a prefix as possible.
     await waitForSameApplied(cluster, 20_000);
@@ -110,7 +114,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       samples,
       endBoundMs: 8_000,
     });
-    report.violations.push(...livenessFailures);
+    report.violations.push(...crashes, ...livenessFailures);
     report.stats.leaderChanges = leaderChanges;
     const totalFaults = Object.values(faults).reduce((s, n) => s + n, 0);
     log(`nemesis: ${report.stats.ops} operations (${report.stats.granted} granted), ${totalFaults} faults ${JSON.stringify(faults)}`);
@@ -132,6 +136,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await cluster.destroy();
   }
+}
+
+/**
+ * Every node the nemesis did not stop is running: it restarts whatever it killed before returning. A node found
+ * down here crashed by itself; returns one violation per such node, with what it printed that was not a JSON log line
+ * (a stack trace), and restarts it so the run goes on.
+ */
+function restartCrashed(cluster: ChaosCluster): string[] {
+  const found: string[] = [];
+  for (const n of cluster.nodes) {
+    if (n.running || n.proc === null) continue;
+    const lastWords = n.output.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("{")).slice(0, 12).join("\n    ");
+    found.push(`crash: ${n.id} exited by itself (code ${n.proc.exitCode}, signal ${n.proc.signalCode}):\n    ${lastWords}`);
+    n.output = n.output.split("\n").filter((l) => l.startsWith("{")).join("\n"); // report each crash once
+    n.start();
+  }
+  return found;
 }
 
 /** Injects one fault, holds it, heals it. Returns the target's id, or null when the fault could not apply now. */
