@@ -157,6 +157,14 @@ export class RateQueue {
   readonly #pending = new Map<number, Pending>();
   /** Cancels to deliver once connected (a waiter aborted while the link was down). */
   readonly #cancels = new Set<number>();
+  /**
+   * Acquires the caller gave up on (aborted, or timed out locally): a grant
+   * that still arrives for one of them is released at once. Any other grant
+   * for a request no longer pending is a repeat of one already handed out
+   * (the cluster answers a resent request with its original outcome) and is
+   * ignored.
+   */
+  readonly #abandoned = new Set<number>();
   #outbox: ClientMessage[] = [];
   #flushScheduled = false;
   #heartbeatTimer: NodeJS.Timeout | null = null;
@@ -261,8 +269,7 @@ export class RateQueue {
         if (p === undefined) return;
         this.#finish(requestId);
         reject(new CancelledError("the acquire was cancelled by its AbortSignal"));
-        this.#cancels.add(requestId);
-        if (this.#state === "ready") this.#flushCancels();
+        this.#abandon(requestId);
       };
       const pending: PendingAcquire = {
         kind: "acquire",
@@ -280,7 +287,7 @@ export class RateQueue {
         timer = setTimeout(() => {
           if (!this.#pending.has(requestId)) return;
           this.#finish(requestId);
-          this.#cancels.add(requestId);
+          this.#abandon(requestId);
           reject(
             this.#state === "ready"
               ? errorFor("RQ_TIMEOUT", `no answer from the cluster within timeoutMs ${timeoutMs} ms`)
@@ -351,6 +358,13 @@ export class RateQueue {
       });
       return encodeClientFrame(good.length > 0 ? good : [{ type: "heartbeat" }]);
     }
+  }
+
+  /** The caller gave up on an acquire: ask the cluster to drop it, and free its grant if one still comes. */
+  #abandon(requestId: number): void {
+    this.#cancels.add(requestId);
+    this.#abandoned.add(requestId);
+    if (this.#state === "ready") this.#flushCancels();
   }
 
   #flushCancels(): void {
@@ -434,8 +448,8 @@ export class RateQueue {
       case "granted": {
         const p = this.#pending.get(m.requestId);
         if (p === undefined || p.kind !== "acquire") {
-          // A grant for a request we gave up on (timed out or aborted locally): free it at once.
-          if (this.#sessionId !== null) this.#send({ type: "release", requestId: this.#nextRequestId++, leaseId: m.lease.id });
+          // Released at once if the caller gave up on it; otherwise a repeat of a grant already handed out.
+          if (this.#abandoned.delete(m.requestId)) this.#send({ type: "release", requestId: this.#nextRequestId++, leaseId: m.lease.id });
           return;
         }
         this.#finish(m.requestId);
@@ -443,6 +457,7 @@ export class RateQueue {
         return;
       }
       case "rejected": {
+        this.#abandoned.delete(m.requestId);
         const p = this.#finish(m.requestId);
         if (p === undefined) return;
         if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
@@ -465,7 +480,11 @@ export class RateQueue {
     this.#downSince = null;
     for (const n of welcome.nodes) if (n.url !== null && !this.#urls.includes(n.url)) this.#urls.push(n.url);
     this.#startHeartbeats();
-    if (!resumed) this.#cancels.clear(); // the old session's waiters were dropped with it
+    if (!resumed) {
+      // The old session's waiters were dropped and its leases released with it.
+      this.#cancels.clear();
+      this.#abandoned.clear();
+    }
     // Resend everything still pending under its original id: the cluster answers repeats with the original outcome.
     for (const [requestId, p] of this.#pending) {
       if (p.kind === "ack" && p.msg.type !== "cooldown" && !resumed) {
@@ -507,7 +526,7 @@ export class RateQueue {
         const hasOwnTimeout = p.kind === "acquire" && p.msg.timeoutMs !== undefined;
         if (!hasOwnTimeout && now - Math.max(this.#downSince, p.startedAt) >= limitMs) {
           this.#finish(requestId);
-          if (p.kind === "acquire") this.#cancels.add(requestId);
+          if (p.kind === "acquire") this.#abandon(requestId);
           p.reject(new UnavailableError(`no RateQueue node was reachable for ${limitMs} ms; tried ${this.#urls.join(", ")}`));
         }
       }

@@ -141,16 +141,19 @@ export class ClientSessions {
     if (!core.isLeader) return this.#notLeader(conn);
     conn.scope = key.scope;
     conn.keyId = key.id;
+    // Sessions belong to the key that opened them ("admin" for the configured admin key).
+    const owner = key.id ?? "admin";
     conn.state = "opening";
     const ttlMs = hello.ttlMs ?? this.#o.sessionTtlMs;
     const open = (): void => {
       const sessionId = this.#o.env.randomId();
       core
-        .propose({ t: "limiter", cmd: { type: "openSession", sessionId, ttlMs } })
+        .propose({ t: "limiter", cmd: { type: "openSession", sessionId, ttlMs }, owner })
         .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false) : this.#refuseOpen(conn, r)))
         .catch((err: Error) => this.#proposalFailed(conn, err));
     };
-    if (hello.resume === undefined) return open();
+    // Only the key that opened a session may resume it (session ids are secrets too, but keys are the authority).
+    if (hello.resume === undefined || core.state.ownerOf(hello.resume) !== owner) return open();
     // Resuming: a heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
     const resume = hello.resume;
     core

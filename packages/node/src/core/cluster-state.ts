@@ -21,7 +21,14 @@ export class ClusterState {
     readonly limiter: Limiter = new Limiter(),
     readonly keys: KeyTable = new KeyTable(),
     private bootstrappedFlag = false,
+    /** Which API key opened each live session: only that key may resume it. */
+    private readonly owners = new Map<string, string>(),
   ) {}
+
+  /** The key (id, or "admin") that opened a live session, or undefined. */
+  ownerOf(sessionId: string): string | undefined {
+    return this.owners.get(sessionId);
+  }
 
   get bootstrapped(): boolean {
     return this.bootstrappedFlag;
@@ -34,8 +41,14 @@ export class ClusterState {
 
   #applyOp(op: Op, at: number): readonly Effect[] {
     switch (op.t) {
-      case "limiter":
-        return this.limiter.apply({ ...op.cmd, at } as Parameters<Limiter["apply"]>[0]);
+      case "limiter": {
+        const effects = this.limiter.apply({ ...op.cmd, at } as Parameters<Limiter["apply"]>[0]);
+        for (const e of effects) {
+          if (e.type === "session" && op.cmd.type === "openSession" && op.owner !== undefined) this.owners.set(e.sessionId, op.owner);
+          else if (e.type === "sessionEnded") this.owners.delete(e.sessionId);
+        }
+        return effects;
+      }
       case "keyAdd":
         this.keys.add({ ...op.key, createdAt: at });
         return [];
@@ -51,13 +64,14 @@ export class ClusterState {
   }
 
   snapshot(): Uint8Array {
-    return packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag });
+    const owners = [...this.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // a stable order: identical bytes on every node
+    return packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners });
   }
 
   static restore(bytes: Uint8Array): ClusterState {
     if (bytes.length === 0) return new ClusterState();
-    const s = packr.unpack(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean };
+    const s = packr.unpack(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][] };
     if (s.v !== 1) throw new Error(`unknown snapshot version ${s.v}`);
-    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped);
+    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []));
   }
 }

@@ -10,7 +10,13 @@ export type LimiterCommand = Command extends infer C ? (C extends Command ? Omit
  * proposed it recognise it when applied and answer whoever is waiting.
  */
 export type Op =
-  | { readonly t: "limiter"; readonly cmd: LimiterCommand; readonly pid?: string }
+  | {
+      readonly t: "limiter";
+      readonly cmd: LimiterCommand;
+      readonly pid?: string;
+      /** With openSession: the API key (its id, or "admin" for the configured admin key) that owns the session. */
+      readonly owner?: string;
+    }
   | { readonly t: "keyAdd"; readonly key: StoredKey; readonly pid?: string }
   | { readonly t: "keyRemove"; readonly id: string; readonly pid?: string }
   /**

@@ -1,0 +1,111 @@
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { decodeClientFrame, encodeServerFrame, PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from "@ratequeue/protocol";
+import { RateQueue } from "./client.js";
+
+/**
+ * A scripted node: it speaks the real protocol, and the test decides each
+ * answer. For behaviour a real cluster produces only by chance (a repeated
+ * grant after a failover), so the test can produce it every time.
+ */
+class ScriptedNode {
+  readonly received: ClientMessage[] = [];
+  readonly #wss: WebSocketServer;
+  socket: WebSocket | null = null;
+
+  constructor(readonly onMessage: (m: ClientMessage, node: ScriptedNode) => void) {
+    this.#wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    this.#wss.on("connection", (ws) => {
+      this.socket = ws;
+      ws.on("message", (data: Buffer) => {
+        const r = decodeClientFrame(new Uint8Array(data));
+        if (!r.ok) throw new Error(r.error.message);
+        for (const m of r.messages) {
+          this.received.push(m);
+          if (m.type === "hello") {
+            this.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed: false });
+          } else if (m.type === "goodbye") ws.close(1000, "goodbye");
+          else this.onMessage(m, this);
+        }
+      });
+    });
+  }
+
+  static async start(onMessage: (m: ClientMessage, node: ScriptedNode) => void): Promise<ScriptedNode> {
+    const node = new ScriptedNode(onMessage);
+    await new Promise<void>((r) => node.#wss.once("listening", () => r()));
+    nodes.push(node);
+    return node;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${(this.#wss.address() as AddressInfo).port}`;
+  }
+
+  send(...messages: ServerMessage[]): void {
+    this.socket?.send(encodeServerFrame(messages));
+  }
+
+  close(): Promise<void> {
+    for (const c of this.#wss.clients) c.terminate();
+    return new Promise((r) => this.#wss.close(() => r()));
+  }
+}
+
+const lease = (requestId: number) => ({ id: String(requestId), resource: "r", load: 0, grantedAt: 1 });
+const nodes: ScriptedNode[] = [];
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.close();
+});
+
+describe("RateQueue client against a scripted node", () => {
+  it("ignores a repeated grant for a lease it already handed out (never releases it behind the caller's back)", async () => {
+    const node = await ScriptedNode.start((m, n) => {
+      // The cluster answers a resent acquire with its original outcome: the same grant, twice.
+      if (m.type === "acquire") n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) }, { type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+      if (m.type === "release") n.send({ type: "ack", requestId: m.requestId });
+    });
+    const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
+    const held = await rq.acquire("r");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(node.received.filter((m) => m.type === "release")).toEqual([]);
+    await held.release();
+    expect(node.received.filter((m) => m.type === "release")).toHaveLength(1);
+    await rq.close();
+  });
+
+  it("releases a grant that arrives for an acquire the caller aborted", async () => {
+    let grantLater: (() => void) | null = null;
+    const node = await ScriptedNode.start((m, n) => {
+      if (m.type === "acquire") grantLater = () => n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+      if (m.type === "release") n.send({ type: "ack", requestId: m.requestId });
+    });
+    const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
+    const ac = new AbortController();
+    const waiting = rq.acquire("r", { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    ac.abort();
+    await expect(waiting).rejects.toMatchObject({ code: "RQ_CANCELLED" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(node.received.some((m) => m.type === "cancel")).toBe(true);
+    // The grant won the race with the cancel: the client frees it.
+    grantLater!();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(node.received.filter((m) => m.type === "release")).toHaveLength(1);
+    await rq.close();
+  });
+
+  it("sends every acquire issued in the same tick in one frame", async () => {
+    let frames = 0;
+    const node = await ScriptedNode.start((m, n) => {
+      if (m.type === "acquire") n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+    });
+    const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
+    await rq.acquire("r"); // connected and welcomed
+    node.socket!.on("message", () => frames++);
+    await Promise.all(Array.from({ length: 50 }, () => rq.acquire("r")));
+    expect(frames).toBe(1);
+    await rq.close();
+  });
+});
