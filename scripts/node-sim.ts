@@ -75,8 +75,8 @@ async function replayOne(flags: Map<string, string>): Promise<number> {
   const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
   checkScenario(scenario);
   const result = await runNodeSim(scenario);
+  console.log(result.transcript.join("\n"));
   if (!result.ok) {
-    console.log(result.transcript.join("\n"));
     printFailure(seed, result);
   } else {
     console.log(`ok: ${JSON.stringify(result.stats)}`);

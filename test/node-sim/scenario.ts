@@ -36,6 +36,8 @@ export interface Knobs {
   readonly snapshotEvery: number;
   /** Length of the faulty phase in simulated ms. */
   readonly safetyMs: number;
+  /** Process stalls (a long GC or a stopped VM): the node runs nothing for a while, then resumes where it was. */
+  readonly pauses: number;
 }
 
 export interface Scenario {
@@ -64,6 +66,7 @@ export const KNOB_FLAGS: readonly (readonly [flag: string, knob: keyof Knobs, mi
   ["deaths", "deaths", 0, 8],
   ["snapshot-every", "snapshotEvery", 2, 10_000],
   ["safety-ms", "safetyMs", 100, 600_000],
+  ["pauses", "pauses", 0, 10],
 ];
 
 /** A scenario chosen entirely by `seed`: the soak's unit of work. */
@@ -91,6 +94,8 @@ export function scenarioFromSeed(seed: number): Scenario {
     deaths: r.chance(0.2) ? 1 : 0,
     snapshotEvery: r.pick([5, 20, 100]),
     safetyMs: r.int(1500, 3000),
+    // Drawn last, so adding it left every earlier seed's other knobs as they were.
+    pauses: calm ? 0 : r.int(0, 2),
   };
   return { seed, knobs };
 }

@@ -104,7 +104,7 @@ export interface RunStats {
 }
 
 export type RunResult =
-  | { readonly ok: true; readonly stats: RunStats }
+  | { readonly ok: true; readonly stats: RunStats; readonly transcript: readonly string[] }
   | {
       readonly ok: false;
       readonly stats: RunStats;
@@ -127,6 +127,8 @@ interface Incarnation {
   alive: boolean;
   /** NodeCore.start() resolved (it loads the log and builds Raft asynchronously). */
   started: boolean;
+  /** While the process is stalled: nothing of it runs and nothing reaches it before this time. */
+  pausedUntilMs: number;
   readonly core: NodeCore;
   readonly sessions: ClientSessions;
   readonly conns: Set<Conn>;
@@ -308,13 +310,16 @@ export class NodeSimWorld implements ClientWorld {
       this.stats.steps++;
       if (this.#events.peekTimeMs() <= this.nowMs) {
         const { item } = this.#events.pop()!;
-        if (item.owner === null || item.owner.alive) item.fn();
+        const pausedUntilMs = (item.owner as Partial<Incarnation> | null)?.pausedUntilMs ?? 0;
+        // A stalled process runs its timers and continuations when it resumes, in their order.
+        if (pausedUntilMs > this.nowMs) this.#events.push(pausedUntilMs, item);
+        else if (item.owner === null || item.owner.alive) item.fn();
       } else if (this.#peerNet.nextDeliveryMs() <= this.nowMs) {
         const packet = this.#peerNet.takeDue(this.nowMs);
-        if (packet !== undefined) this.#deliverPeer(packet);
+        if (packet !== undefined) this.#whenRunning(packet.to, () => this.#deliverPeer(packet));
       } else {
         const packet = this.#clientNet.takeDue(this.nowMs);
-        if (packet !== undefined) this.#deliverClient(packet);
+        if (packet !== undefined) this.#whenRunning(packet.to, () => this.#deliverClient(packet));
       }
       // Let every promise continuation the step started run (store writes resolving, proposals settling)
       // before the next event: microtasks run in a fixed order, so the run stays deterministic.
@@ -361,7 +366,7 @@ export class NodeSimWorld implements ClientWorld {
 
   #startNode(node: SimNode): void {
     if (node.inc?.alive === true) return;
-    const inc: Incarnation = { alive: true, started: false } as Incarnation;
+    const inc: Incarnation = { alive: true, started: false, pausedUntilMs: 0 } as Incarnation;
     const env: NodeEnv = {
       now: () => EPOCH_MS + node.skewMs + Math.floor(this.nowMs * node.rate),
       setTimer: (fn, ms) => {
@@ -440,6 +445,13 @@ export class NodeSimWorld implements ClientWorld {
     this.stats.crashes++;
     this.#note(`${node.id} crashes (lost ${outcome.lostWrites} unsynced writes${outcome.torn ? ", one torn" : ""})`);
     for (const conn of inc.conns) this.#closeFromServer(conn);
+  }
+
+  /** Runs `deliver` now, or when node `to` resumes if it is stalled (the kernel buffers what arrives meanwhile). */
+  #whenRunning(to: string, deliver: () => void): void {
+    const pausedUntilMs = this.#nodes.get(to)?.inc?.pausedUntilMs ?? 0;
+    if (pausedUntilMs > this.nowMs) this.#events.push(pausedUntilMs, { owner: null, fn: deliver });
+    else deliver();
   }
 
   #deliverPeer(packet: PeerPacket): void {
@@ -552,6 +564,16 @@ export class NodeSimWorld implements ClientWorld {
         });
       }
     }
+    for (let i = 0; i < k.pauses; i++) {
+      const node = this.#nodes.get(r.pick(this.nodeIds))!;
+      const atMs = when();
+      const forMs = r.int(50, 2500);
+      this.at(atMs, null, () => {
+        if (node.inc === null) return;
+        this.#note(`${node.id} stalls for ${forMs} ms`);
+        node.inc.pausedUntilMs = this.nowMs + forMs;
+      });
+    }
     const victims = [...this.#clients];
     for (let i = 0; i < k.deaths && victims.length > 0; i++) {
       const client = victims.splice(r.int(0, victims.length - 1), 1)[0]!;
@@ -590,6 +612,12 @@ export class NodeSimWorld implements ClientWorld {
   #onCommitted(results: readonly OpResult[], time: LogTime): void {
     const atMs = time.atMs;
     for (const r of results) {
+      // A waiter's deadline, from the entry that first brought its acquire (SPEC: a waiter that timed out is
+      // never granted afterwards). Read from the log, not from the limiter.
+      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && r.op.cmd.timeoutMs !== undefined) {
+        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
+        if (!this.#deadlines.has(key)) this.#deadlines.set(key, atMs + r.op.cmd.timeoutMs);
+      }
       for (const e of r.effects) {
         const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
         this.stats.effects[name] = (this.stats.effects[name] ?? 0) + 1;
@@ -604,6 +632,10 @@ export class NodeSimWorld implements ClientWorld {
                 this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
               }
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+              const deadlineMs = this.#deadlines.get(`${e.sessionId}/${e.requestId}`);
+              if (deadlineMs !== undefined && e.grantedAt > deadlineMs) {
+                this.#fail("safety", `${e.sessionId}/${e.requestId} granted at ${e.grantedAt}, after its timeout at ${deadlineMs}`);
+              }
             }
             break;
           case "rejected":
@@ -646,6 +678,8 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   #healedAtMs: number | null = null;
+  /** Log-time deadline of every acquire that carried timeoutMs, by session/request. */
+  readonly #deadlines = new Map<string, number>();
   readonly #grantedLeases = new Set<number>();
 
   /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */
@@ -693,7 +727,7 @@ export class NodeSimWorld implements ClientWorld {
     s.committedIndex = this.#agreement.witnessIndex;
     s.acquires = this.#clients.reduce((n, c) => n + c.stats.acquires, 0);
     s.reconnects = this.#clients.reduce((n, c) => n + c.stats.reconnects, 0);
-    if (v === null) return { ok: true, stats: s };
+    if (v === null) return { ok: true, stats: s, transcript: [...this.#transcript] };
     return { ok: false, stats: s, failure: v.failure, message: v.message, replay: replayCommand(this.#scenario), transcript: [...this.#transcript] };
   }
 }
