@@ -420,12 +420,11 @@ export class NodeSimWorld implements ClientWorld {
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
     const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: SESSION_TTL_MS, nodes });
     Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
-    core.onRoleChange((role, leader) => {
+    core.onRoleChange((role) => {
       if (role === "leader") {
         this.stats.leaderChanges++;
         this.#note(`${node.id} leads term ${core.status().term}`);
       }
-      void leader;
     });
     node.inc = inc;
     node.lastApplied = 0;
@@ -744,4 +743,3 @@ export function runNodeSim(scenario: Scenario, options: { sabotage?: Sabotage } 
   return new NodeSimWorld(scenario, options).run();
 }
 
-export type { Load };
