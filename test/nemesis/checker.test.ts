@@ -20,12 +20,13 @@ const record = (op: number, fields: Partial<AcquireRecord>): AcquireRecord => ({
   load: 0,
   timeoutMs: 3_000,
   startMs: 1_000,
-  endMs: 1_010,
+  endMs: 1_010 + op * 100,
   outcome: "granted",
   sessionId: S,
   leaseId: String(op + 1),
   grantedAt: 1_000 + op * 100,
-  releaseEndMs: 1_020,
+  releaseStartMs: 1_015 + op * 100,
+  releaseEndMs: 1_020 + op * 100,
   ...fields,
 });
 const entry = (index: number, term: number, byte: number) => ({ index, term, type: "normal" as const, data: new Uint8Array([byte]) });
@@ -116,6 +117,16 @@ describe("chaos checker", () => {
       expect.stringContaining("c1#2: acquire took 8001 ms"),
       expect.stringContaining("1 grants no client heard of"), // the hung request's grant never reached it
     ]);
+  });
+
+  it("finds more leases held at once by clients than the concurrency limit (a slot freed behind its holder)", () => {
+    const input = clean();
+    // All three held from 1010 until they call release: 3 > concurrency 2, though the log says nothing is wrong.
+    const histories = [{ client: "c1", records: [0, 1, 2].map((op) => record(op, { endMs: 1_010, releaseStartMs: 2_000 })) }];
+    expect(check({ ...input, histories }).violations).toEqual([expect.stringContaining("clients: 3 leases on chat held at once at 1010")]);
+    // A release and a grant in the same ms: the slot was freed first.
+    const backToBack = [{ client: "c1", records: [record(0, { endMs: 1_010, releaseStartMs: 1_020 }), record(1, { endMs: 1_020 }), record(2, { endMs: 1_020 })] }];
+    expect(check({ ...input, histories: backToBack }).violations).toEqual([]);
   });
 
   it("checks sliding windows as half-open intervals of windowMs", () => {

@@ -236,6 +236,7 @@ function checkClients(
   for (const { effect: e } of input.effects) {
     if (e.type === "sessionEnded" && e.reason === "expired") for (const id of e.releasedLeases) expiredLeases.add(`${e.sessionId}/${id}`);
   }
+  checkClientHolds(input, expiredLeases, fail, stats);
   let unseen = 0;
   let unseenExpired = 0;
   for (const key of logByLease.keys()) {
@@ -245,6 +246,40 @@ function checkClients(
   }
   if (unseen > local) fail(`log has ${unseen} grants no client heard of (outside expired sessions), more than the ${local} requests the SDK failed locally`);
   Object.assign(stats, { ops, granted, serverFailures, localFailures: local, unseenGrants: unseen, unseenGrantsExpiredSessions: unseenExpired, maxAcquireMs: maxEndMs });
+}
+
+/**
+ * Concurrency as the clients lived it: a client holds a lease at least from when it received the grant until it
+ * called release() (the cluster grants before the client hears and frees after it sends), all on this machine's one
+ * clock. So more overlapping holds than a concurrency limit means the cluster let a slot go while its holder still
+ * had it: a double grant of the slot, or a lease freed behind its holder's back. Leases of sessions that expired are
+ * left out (expiry does free a slot its cut-off holder still believes it has).
+ */
+function checkClientHolds(input: CheckInput, expiredLeases: ReadonlySet<string>, fail: (v: string) => void, stats: Record<string, number>): void {
+  for (const [resource, limits] of Object.entries(input.limits)) {
+    if (limits.concurrency === undefined) continue;
+    const events: { atMs: number; delta: number; tag: string }[] = [];
+    for (const h of input.histories) {
+      for (const r of h.records) {
+        if (r.resource !== resource || r.outcome !== "granted" || r.endMs === null || expiredLeases.has(`${r.sessionId}/${r.leaseId}`)) continue;
+        events.push({ atMs: r.endMs, delta: 1, tag: `${r.client}#${r.op}` });
+        events.push({ atMs: r.releaseStartMs ?? Number.POSITIVE_INFINITY, delta: -1, tag: `${r.client}#${r.op}` });
+      }
+    }
+    // At the same ms a release comes first: the cluster freed that slot before it granted the next.
+    events.sort((a, b) => a.atMs - b.atMs || a.delta - b.delta);
+    let held = 0;
+    let peak = 0;
+    for (const e of events) {
+      held += e.delta;
+      peak = Math.max(peak, held);
+      if (held > limits.concurrency) {
+        fail(`clients: ${held} leases on ${resource} held at once at ${e.atMs} (${e.tag} just granted) > concurrency ${limits.concurrency}`);
+        break;
+      }
+    }
+    stats[`peakClientHolds_${resource}`] = peak;
+  }
 }
 
 function loadOf(load: Readonly<Record<string, number>>): number {

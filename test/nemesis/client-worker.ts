@@ -79,6 +79,7 @@ async function loop(): Promise<void> {
       record.grantedAt = lease.grantedAt;
       record.releaseEndMs = null;
       await new Promise((r) => setTimeout(r, Math.floor(random() * 30)));
+      record.releaseStartMs = Date.now();
       try {
         await lease.release();
       } catch (err) {

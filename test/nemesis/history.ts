@@ -17,6 +17,8 @@ export interface AcquireRecord {
   sessionId?: string;
   leaseId?: string;
   grantedAt?: number;
+  /** Granted: when the caller called release() (the lease was surely held until then). */
+  releaseStartMs?: number;
   /** Granted: when the release resolved (null if it never did) and whether it threw. */
   releaseEndMs?: number | null;
   releaseError?: string;
