@@ -16,14 +16,15 @@
 import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
-import { isMain, numberFlag, runCli } from "./lib/cli.js";
-import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
-import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
+import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
+import { clusterFromEnv } from "./lib/environment.js";
+import { EXAMPLE_FLAGS, exampleFlags, exampleSettings, withProviderAndCluster, type ExampleOptions } from "./lib/example-run.js";
+import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
-import { bucketLimit, describeLimit, type ResourceConfig } from "./lib/resource.js";
+import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
 import { countChatTokens } from "./lib/tokens.js";
-import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+import { DEFAULT_LIMITS, bucketBudget, type ApiStats, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "claude-sonnet-5-5";
 
@@ -89,25 +90,13 @@ export async function anthropicWorker(options: AnthropicWorkerOptions): Promise<
   return figures;
 }
 
-export interface AnthropicExampleOptions {
+export interface AnthropicExampleOptions extends ExampleOptions {
   /** Concurrent workers (default 16). */
   readonly workers?: number;
-  /** How long workers start new requests (default 15 s). */
-  readonly durationMs?: number;
   /** The limits RateQueue is told about (DEFAULT_LIMITS for the rest). */
   readonly limits?: Partial<ProviderLimits>;
   /** Percent by which the simulator's rpm, itpm and otpm are tighter than `limits` (default 0). */
   readonly squeezePct?: number;
-  readonly latencyMs?: number;
-  readonly seed?: number;
-  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
-  readonly marginMs?: number;
-  /** max_tokens range of requests (default 64 to 512). */
-  readonly maxTokens?: { readonly min: number; readonly max: number };
-  readonly resource?: string;
-  /** A running cluster (admin key); default RATEQUEUE_URL / RATEQUEUE_API_KEY, else a local one. */
-  readonly cluster?: ClusterTarget;
-  readonly log?: (line: string) => void;
 }
 
 export interface AnthropicExampleResult extends WorkerFigures {
@@ -123,66 +112,59 @@ export interface AnthropicExampleResult extends WorkerFigures {
 
 /** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
 export async function run(options: AnthropicExampleOptions = {}): Promise<AnthropicExampleResult> {
-  const log = options.log ?? (() => undefined);
+  const settings = exampleSettings(options, { resource: "anthropic-sim" });
+  const { limits, resource, seed } = settings;
   const workers = options.workers ?? 16;
-  const durationMs = options.durationMs ?? 15_000;
-  const limits: ProviderLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const squeezePct = options.squeezePct ?? 0;
   if (!(squeezePct >= 0 && squeezePct < 100)) throw new RangeError(`squeezePct must be from 0 to below 100, got ${squeezePct}`);
   const squeeze = (n: number): number => Math.max(1, Math.floor((n * (100 - squeezePct)) / 100));
-  const providerLimits: ProviderLimits = { ...limits, rpm: squeeze(limits.rpm), itpm: squeeze(limits.itpm), otpm: squeeze(limits.otpm) };
-  const resource = options.resource ?? "anthropic-sim";
-  const config = anthropicResource(limits, options.marginMs ?? 1_000);
-  const cluster = options.cluster ?? clusterFromEnv();
-  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
-  const sim = await startProviderSim({ limits: providerLimits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
-  let env: Environment | null = null;
-  let rq: RateQueue | null = null;
-  try {
-    env = await prepareEnvironment({ resource, config, cluster, log });
-    const queue = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "anthropic-workers" });
-    rq = queue;
-    const p = providerLimits;
-    log(`provider simulator: ${sim.url} (${p.rpm} requests, ${p.itpm} input and ${p.otpm} output tokens per ${p.windowMs} ms, ${p.concurrency} in flight)`);
-    if (squeezePct > 0) log(`  ${squeezePct}% tighter than the RateQueue resource believes: expect 429s, each reported with reportLimited`);
-    log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
-    const client = new Anthropic({ apiKey: "sk-ant-simulator", baseURL: sim.url, maxRetries: 0 });
-    const seed = options.seed ?? 1;
-    const { figures, elapsedMs } = await runWorkers({
-      workers,
-      durationMs,
-      worker: (i, signal) =>
-        anthropicWorker({ client, rq: queue, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
-    });
-    const provider = sim.stats().anthropic;
-    const share = (tokens: number, limit: number): number => tokens / bucketBudget({ limit, windowMs: p.windowMs, elapsedMs });
-    return {
-      ...figures,
-      workers,
-      elapsedMs,
-      providerLimits,
-      itpmShare: share(provider.inputTokens, p.itpm),
-      otpmShare: share(provider.outputTokens, p.otpm),
-      provider,
-    };
-  } finally {
-    await rq?.close();
-    await env?.close();
-    await sim.close();
-  }
+  const p: ProviderLimits = { ...limits, rpm: squeeze(limits.rpm), itpm: squeeze(limits.itpm), otpm: squeeze(limits.otpm) };
+  const config = anthropicResource(limits, settings.marginMs);
+  const setup = {
+    settings,
+    simLimits: p,
+    simSummary: `${p.rpm} requests, ${p.itpm} input and ${p.otpm} output tokens per ${p.windowMs} ms, ${p.concurrency} in flight`,
+    simNotes: squeezePct > 0 ? [`  ${squeezePct}% tighter than the RateQueue resource believes: expect 429s, each reported with reportLimited`] : [],
+    config,
+    cluster: options.cluster ?? clusterFromEnv(),
+  };
+  return withProviderAndCluster(setup, async ({ sim, env }) => {
+    const rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "anthropic-workers" });
+    try {
+      const client = new Anthropic({ apiKey: "sk-ant-simulator", baseURL: sim.url, maxRetries: 0 });
+      const { figures, elapsedMs } = await runWorkers({
+        workers,
+        durationMs: settings.durationMs,
+        worker: (i, signal) => anthropicWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: settings.maxTokens }),
+      });
+      const provider = sim.stats().anthropic;
+      const share = (tokens: number, limit: number): number => tokens / bucketBudget({ limit, windowMs: p.windowMs, elapsedMs });
+      return {
+        ...figures,
+        workers,
+        elapsedMs,
+        providerLimits: p,
+        itpmShare: share(provider.inputTokens, p.itpm),
+        otpmShare: share(provider.outputTokens, p.otpm),
+        provider,
+      };
+    } finally {
+      await rq.close();
+    }
+  });
 }
 
 export function formatResult(r: AnthropicExampleResult): string {
-  const n = (x: number): string => x.toLocaleString("en-US");
+  const n = formatCount;
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-  return [
-    `requests done:       ${n(r.requests)}`,
-    `429s received:       ${n(r.limited)}`,
-    `cooldowns reported:  ${n(r.cooldownsReported)} (rq.reportLimited with the provider's retry-after)`,
-    `tokens:              ${n(r.inputTokens)} input + ${n(r.outputTokens)} output`,
-    `share of ITPM used:  ${pct(r.itpmShare)}, of OTPM: ${pct(r.otpmShare)} (of the most the provider's buckets admit in ${(r.elapsedMs / 1000).toFixed(1)} s from full)`,
-    `elapsed:             ${(r.elapsedMs / 1000).toFixed(1)} s`,
-  ].join("\n");
+  return formatRows([
+    ["requests done", n(r.requests)],
+    ["429s received", n(r.limited)],
+    ["cooldowns reported", `${n(r.cooldownsReported)} (rq.reportLimited with the provider's retry-after)`],
+    ["tokens", `${n(r.inputTokens)} input + ${n(r.outputTokens)} output`],
+    ["share of ITPM used", `${pct(r.itpmShare)}, of OTPM: ${pct(r.otpmShare)} (of the most the provider's buckets admit in ${formatSeconds(r.elapsedMs)} from full)`],
+    ["elapsed", formatSeconds(r.elapsedMs)],
+  ]);
 }
 
 const HELP = `Usage: npx tsx --conditions=source examples/anthropic-workers.ts [options]
@@ -213,40 +195,13 @@ Options:
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      workers: { type: "string" },
-      "duration-ms": { type: "string" },
-      rpm: { type: "string" },
-      itpm: { type: "string" },
-      otpm: { type: "string" },
-      concurrency: { type: "string" },
-      "window-ms": { type: "string" },
-      "squeeze-pct": { type: "string" },
-      "latency-ms": { type: "string" },
-      "margin-ms": { type: "string" },
-      resource: { type: "string" },
-      seed: { type: "string" },
-      help: { type: "boolean" },
-    },
+    options: { ...EXAMPLE_FLAGS, ...stringFlags(["workers", "rpm", "itpm", "otpm", "concurrency", "squeeze-pct"]), help: { type: "boolean" } },
   });
   if (values.help === true) return void process.stdout.write(HELP);
-  const limits: Partial<Record<keyof ProviderLimits, number>> = {};
-  for (const key of ["rpm", "itpm", "otpm", "concurrency"] as const) {
-    const v = numberFlag(values[key], `--${key}`, { min: 1 });
-    if (v !== undefined) limits[key] = v;
-  }
-  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
-  if (windowMs !== undefined) limits.windowMs = windowMs;
   const result = await run({
+    ...exampleFlags(values, ["rpm", "itpm", "otpm", "concurrency"]),
     workers: numberFlag(values.workers, "--workers", { min: 1, max: 1_000 }),
-    durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
-    limits,
     squeezePct: numberFlag(values["squeeze-pct"], "--squeeze-pct", { min: 0, max: 99 }),
-    latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
-    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
-    resource: values.resource,
-    seed: numberFlag(values.seed, "--seed", { min: 0 }),
-    log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(`\n${formatResult(result)}\n`);
 }

@@ -12,14 +12,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import OpenAI from "openai";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
-import { isMain, numberFlag, runCli } from "./lib/cli.js";
-import { emptyFigures, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
-import { clusterFromEnv, prepareEnvironment, type ClusterTarget, type Environment } from "./lib/environment.js";
-import { seededRandom, randomInt } from "./lib/prng.js";
-import { randomPrompt } from "./lib/prompts.js";
-import { bucketLimit, describeLimit, type ResourceConfig } from "./lib/resource.js";
-import { countChatTokens } from "./lib/tokens.js";
-import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
+import { clusterFromEnv } from "./lib/environment.js";
+import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleSettings, withProviderAndCluster, type ExampleOptions } from "./lib/example-run.js";
+import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
+import { seededRandom } from "./lib/prng.js";
+import { randomOpenAiRequest } from "./lib/prompts.js";
+import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
+import { DEFAULT_LIMITS, bucketBudget, type ApiStats, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "gpt-4o-mini";
 
@@ -51,14 +51,8 @@ export async function openAiWorker(options: OpenAiWorkerOptions): Promise<Worker
   const { client, rq, resource, signal, random } = options;
   const figures = emptyFigures();
   while (!signal.aborted) {
-    const { system, user } = randomPrompt(random);
-    const messages = [
-      { role: "system" as const, content: system },
-      { role: "user" as const, content: user },
-    ];
-    const maxTokens = randomInt(random, options.maxTokens.min, options.maxTokens.max);
-    // What OpenAI counts against TPM when the request arrives.
-    const reserveTokens = countChatTokens(messages) + maxTokens;
+    // reserveTokens: what OpenAI counts against TPM when the request arrives, prompt tokens + max_tokens.
+    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens);
     let done = false;
     while (!done && !signal.aborted) {
       const send = async (settle: (tokens: number) => Promise<void>): Promise<void> => {
@@ -100,26 +94,11 @@ export async function openAiWorker(options: OpenAiWorkerOptions): Promise<Worker
   return figures;
 }
 
-export interface OpenAiExampleOptions {
+export interface OpenAiExampleOptions extends ExampleOptions {
   /** Concurrent workers (default 16). */
   readonly workers?: number;
-  /** How long workers start new requests (default 15 s). */
-  readonly durationMs?: number;
-  /** The simulator's limits (DEFAULT_LIMITS for the rest). */
-  readonly limits?: Partial<ProviderLimits>;
-  /** The simulator's reply latency (default 200 ms). */
-  readonly latencyMs?: number;
-  readonly seed?: number;
-  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
-  readonly marginMs?: number;
-  /** max_tokens range of requests (default 64 to 512). */
-  readonly maxTokens?: { readonly min: number; readonly max: number };
-  readonly resource?: string;
-  /** A running cluster (admin key); default RATEQUEUE_URL / RATEQUEUE_API_KEY, else a local one. */
-  readonly cluster?: ClusterTarget;
   /** false: the workers send without RateQueue (default true). */
   readonly coordinate?: boolean;
-  readonly log?: (line: string) => void;
 }
 
 export interface OpenAiExampleResult extends WorkerFigures {
@@ -134,60 +113,49 @@ export interface OpenAiExampleResult extends WorkerFigures {
 
 /** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
 export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExampleResult> {
-  const log = options.log ?? (() => undefined);
+  const settings = exampleSettings(options, { resource: "openai-sim" });
+  const { limits, resource, seed } = settings;
   const workers = options.workers ?? 16;
-  const durationMs = options.durationMs ?? 15_000;
-  const limits: ProviderLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const resource = options.resource ?? "openai-sim";
-  const coordinate = options.coordinate ?? true;
-  const config = openAiResource(limits, options.marginMs ?? 1_000);
-  const cluster = coordinate ? (options.cluster ?? clusterFromEnv()) : undefined;
-  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
-  const sim = await startProviderSim({ limits, latencyMs: options.latencyMs ?? 200, seed: options.seed ?? 1 });
-  let env: Environment | null = null;
-  let rq: RateQueue | null = null;
-  try {
-    if (coordinate) {
-      env = await prepareEnvironment({ resource, config, cluster, log });
-      rq = new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
+  const config = openAiResource(limits, settings.marginMs);
+  const cluster = (options.coordinate ?? true) ? (options.cluster ?? clusterFromEnv()) : null;
+  return withProviderAndCluster({ settings, simLimits: limits, simSummary: describeOpenAiLimits(limits), config, cluster }, async ({ sim, env }) => {
+    const rq = env === null ? null : new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });
+    try {
+      const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${sim.url}/v1`, maxRetries: 0 });
+      const { figures, elapsedMs } = await runWorkers({
+        workers,
+        durationMs: settings.durationMs,
+        worker: (i, signal) => openAiWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: settings.maxTokens }),
+      });
+      const provider = sim.stats().openai;
+      return {
+        ...figures,
+        workers,
+        elapsedMs,
+        limits,
+        tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+        provider,
+      };
+    } finally {
+      await rq?.close();
     }
-    log(`provider simulator: ${sim.url} (${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight)`);
-    if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
-    else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
-    const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${sim.url}/v1`, maxRetries: 0 });
-    const seed = options.seed ?? 1;
-    const { figures, elapsedMs } = await runWorkers({
-      workers,
-      durationMs,
-      worker: (i, signal) =>
-        openAiWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: options.maxTokens ?? { min: 64, max: 512 } }),
-    });
-    const provider = sim.stats().openai;
-    return {
-      ...figures,
-      workers,
-      elapsedMs,
-      limits,
-      tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
-      provider,
-    };
-  } finally {
-    await rq?.close();
-    await env?.close();
-    await sim.close();
-  }
+  });
 }
 
 /** The printout: the figures the README promises. */
 export function formatResult(r: OpenAiExampleResult): string {
-  const n = (x: number): string => x.toLocaleString("en-US");
-  return [
-    `requests done:      ${n(r.requests)}`,
-    `429s received:      ${n(r.limited)}${r.cooldownsReported > 0 ? ` (cooldowns reported: ${n(r.cooldownsReported)})` : ""}`,
-    `tokens:             ${n(r.inputTokens)} prompt + ${n(r.outputTokens)} completion = ${n(r.inputTokens + r.outputTokens)}`,
-    `share of TPM used:  ${(r.tpmShare * 100).toFixed(1)}% (of ${n(Math.floor(bucketBudget({ limit: r.limits.tpm, windowMs: r.limits.windowMs, elapsedMs: r.elapsedMs })))} tokens, the most a ${n(r.limits.tpm)} TPM bucket admits in ${(r.elapsedMs / 1000).toFixed(1)} s from full)`,
-    `elapsed:            ${(r.elapsedMs / 1000).toFixed(1)} s`,
-  ].join("\n");
+  const n = formatCount;
+  const budget = bucketBudget({ limit: r.limits.tpm, windowMs: r.limits.windowMs, elapsedMs: r.elapsedMs });
+  return formatRows([
+    ["requests done", n(r.requests)],
+    ["429s received", `${n(r.limited)}${r.cooldownsReported > 0 ? ` (cooldowns reported: ${n(r.cooldownsReported)})` : ""}`],
+    ["tokens", `${n(r.inputTokens)} prompt + ${n(r.outputTokens)} completion = ${n(r.inputTokens + r.outputTokens)}`],
+    [
+      "share of TPM used",
+      `${(r.tpmShare * 100).toFixed(1)}% (of ${n(Math.floor(budget))} tokens, the most a ${n(r.limits.tpm)} TPM bucket admits in ${formatSeconds(r.elapsedMs)} from full)`,
+    ],
+    ["elapsed", formatSeconds(r.elapsedMs)],
+  ]);
 }
 
 const HELP = `Usage: npx tsx --conditions=source examples/openai-workers.ts [options]
@@ -215,38 +183,17 @@ async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      workers: { type: "string" },
-      "duration-ms": { type: "string" },
-      rpm: { type: "string" },
-      tpm: { type: "string" },
-      concurrency: { type: "string" },
-      "window-ms": { type: "string" },
-      "latency-ms": { type: "string" },
-      "margin-ms": { type: "string" },
-      resource: { type: "string" },
-      seed: { type: "string" },
+      ...EXAMPLE_FLAGS,
+      ...stringFlags(["workers", "rpm", "tpm", "concurrency"]),
       "no-ratequeue": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
   if (values.help === true) return void process.stdout.write(HELP);
-  const limits: Partial<Record<keyof ProviderLimits, number>> = {};
-  for (const key of ["rpm", "tpm", "concurrency"] as const) {
-    const v = numberFlag(values[key], `--${key}`, { min: 1 });
-    if (v !== undefined) limits[key] = v;
-  }
-  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
-  if (windowMs !== undefined) limits.windowMs = windowMs;
   const result = await run({
+    ...exampleFlags(values, ["rpm", "tpm", "concurrency"]),
     workers: numberFlag(values.workers, "--workers", { min: 1, max: 1_000 }),
-    durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
-    limits,
-    latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
-    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
-    resource: values.resource,
-    seed: numberFlag(values.seed, "--seed", { min: 0 }),
     coordinate: values["no-ratequeue"] !== true,
-    log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(`\n${formatResult(result)}\n`);
 }

@@ -29,7 +29,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { TokenBucket } from "./lib/bucket.js";
-import { isMain, numberFlag, runCli } from "./lib/cli.js";
+import { isMain, limitFlags, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { countChatTokens, type ChatMessage } from "./lib/tokens.js";
 
@@ -460,25 +460,12 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       port: { type: "string", default: "8080" },
-      rpm: { type: "string" },
-      tpm: { type: "string" },
-      itpm: { type: "string" },
-      otpm: { type: "string" },
-      concurrency: { type: "string" },
-      "window-ms": { type: "string" },
-      "latency-ms": { type: "string" },
-      seed: { type: "string" },
+      ...stringFlags(["rpm", "tpm", "itpm", "otpm", "concurrency", "window-ms", "latency-ms", "seed"]),
       help: { type: "boolean" },
     },
   });
   if (values.help === true) return void process.stdout.write(HELP);
-  const limits: Partial<Record<keyof ProviderLimits, number>> = {};
-  for (const key of ["rpm", "tpm", "itpm", "otpm", "concurrency"] as const) {
-    const v = numberFlag(values[key], `--${key}`, { min: 1 });
-    if (v !== undefined) limits[key] = v;
-  }
-  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
-  if (windowMs !== undefined) limits.windowMs = windowMs;
+  const limits = limitFlags(values, ["rpm", "tpm", "itpm", "otpm", "concurrency"]);
   const sim = await startProviderSim({
     port: numberFlag(values.port, "--port", { min: 0, max: 65_535 }),
     limits,

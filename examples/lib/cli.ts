@@ -26,6 +26,33 @@ export function numberFlag(
   return value;
 }
 
+/** parseArgs option specs for flags that take a value: `stringFlags(["seed"])` is `{ seed: { type: "string" } }`. */
+export function stringFlags<const N extends string>(names: readonly N[]): Record<N, { type: "string" }> {
+  return Object.fromEntries(names.map((name) => [name, { type: "string" }])) as Record<N, { type: "string" }>;
+}
+
+/** The provider-limit flags a script takes, such as --rpm or --itpm (integers from 1). */
+export type LimitFlag = "rpm" | "tpm" | "itpm" | "otpm" | "concurrency";
+
+/**
+ * Parses the limit flags `keys` and --window-ms into provider limits; a flag
+ * that is absent stays absent (the caller's defaults apply). Throws UsageError
+ * naming the flag when one is not an integer from 1.
+ */
+export function limitFlags<K extends LimitFlag>(
+  values: { readonly [key in K | "window-ms"]?: string | undefined },
+  keys: readonly K[],
+): Partial<Record<K | "windowMs", number>> {
+  const limits: Partial<Record<K | "windowMs", number>> = {};
+  for (const key of keys) {
+    const v = numberFlag(values[key], `--${key}`, { min: 1 });
+    if (v !== undefined) limits[key] = v;
+  }
+  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
+  if (windowMs !== undefined) limits.windowMs = windowMs;
+  return limits;
+}
+
 /** Runs a CLI's main: a UsageError or a RangeError prints one line and exits 2; anything else prints its stack and exits 1. */
 export function runCli(name: string, main: () => Promise<void>): void {
   // Ctrl-C or kill: exit through process.exit so "exit" handlers run (a local cluster stops its nodes and removes its data).

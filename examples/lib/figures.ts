@@ -50,3 +50,20 @@ export async function runWorkers(options: {
     ac.abort(); // one worker failed: stop the others
   }
 }
+
+/** A count as the printouts show it: 12,345. */
+export function formatCount(x: number): string {
+  return x.toLocaleString("en-US");
+}
+
+/** Milliseconds as the printouts show them: "15.0 s". */
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A printout of "label:  value" lines, the values aligned two spaces after the longest label. */
+export function formatRows(rows: readonly (readonly [label: string, value: string])[]): string {
+  if (rows.length === 0) throw new RangeError("formatRows needs at least one row");
+  const width = Math.max(...rows.map(([label]) => label.length)) + 3; // the colon and two spaces
+  return rows.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`).join("\n");
+}

@@ -8,11 +8,11 @@
  * the longest gap between consecutive grants around it against the election
  * timeout.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
+import type { ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { prepareEnvironment, type Environment } from "../../examples/lib/environment.js";
+import { forkTypeScript, nextMessage, withTimeout } from "../../examples/lib/fork.js";
 import { startLocalCluster, type LocalCluster } from "../../examples/local-cluster.js";
 import { openAiResource } from "../../examples/openai-workers.js";
 import { bucketBudget, DEFAULT_LIMITS, startProviderSim, type ApiStats, type ProviderLimits, type ProviderSim } from "../../examples/provider-sim.js";
@@ -22,9 +22,9 @@ import { gapAroundKill, quantile, type GapAroundKill } from "./stats.js";
 import type { LoopReport, RunConfig, WorkerMessage } from "./worker.js";
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./worker.ts", import.meta.url));
-// Children run TypeScript through tsx's loader, found from here (the workspace's tsx), whatever the parent runs under.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const READY_TIMEOUT_MS = 60_000;
+/** How errors name a worker process. */
+const WORKER_WHO = "a demo worker process";
 const RESOURCE = "demo-openai";
 /** The cluster's Raft timing, passed to every node explicitly so the report can state it. */
 export const TICK_MS = 50;
@@ -148,8 +148,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       log(`redis-server on 127.0.0.1:${redis.port}`);
     }
     log(`starting ${processes} worker processes (${workers} workers in all)...`);
-    for (let i = 0; i < processes; i++) children.push(forkWorker());
-    await withTimeout(Promise.all(children.map((c) => nextMessage(c, "ready"))), READY_TIMEOUT_MS, "the worker processes were not ready in time");
+    for (let i = 0; i < processes; i++) children.push(forkTypeScript(WORKER_SCRIPT));
+    await withTimeout(
+      Promise.all(children.map((c) => nextMessage<WorkerMessage>(c, { type: "ready", who: WORKER_WHO }))),
+      READY_TIMEOUT_MS,
+      `the worker processes were not ready in time (${READY_TIMEOUT_MS} ms)`,
+    );
 
     const runs: ModeResult[] = [];
     for (const mode of modes) {
@@ -217,9 +221,9 @@ async function runMode(options: {
         seed: options.seed * 1_000 + i,
         maxTokens: options.maxTokens,
       };
-      const reply = nextMessage(child, "done");
+      const reply = nextMessage<Extract<WorkerMessage, { type: "done" }>>(child, { type: "done", who: WORKER_WHO });
       child.send({ type: "go", run } satisfies WorkerMessage);
-      return reply.then((m) => (m as Extract<WorkerMessage, { type: "done" }>).loops);
+      return reply.then((m) => m.loops);
     });
     for (const d of done) d.catch(() => undefined); // a process that fails is reported by Promise.all below, not as unhandled
     let note = "";
@@ -293,34 +297,6 @@ function progressLine(o: { mode: Mode; sim: ProviderSim; startedAtMs: number; du
   );
 }
 
-function forkWorker(): ChildProcess {
-  return fork(WORKER_SCRIPT, [], {
-    execArgv: ["--conditions=source", "--import", TSX_LOADER],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-}
-
-/** The child's next message of `type`; rejects if the child exits first. */
-function nextMessage(child: ChildProcess, type: WorkerMessage["type"]): Promise<WorkerMessage> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: WorkerMessage): void => {
-      if (m.type !== type) return;
-      cleanup();
-      resolve(m);
-    };
-    const onExit = (code: number | null, signal: string | null): void => {
-      cleanup();
-      reject(new Error(`a demo worker process exited (code ${code}, signal ${signal}) before it sent "${type}"`));
-    };
-    const cleanup = (): void => {
-      child.off("message", onMessage);
-      child.off("exit", onExit);
-    };
-    child.on("message", onMessage);
-    child.once("exit", onExit);
-  });
-}
-
 /** Waits for the child to exit, killing it after `timeoutMs`. */
 async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -328,15 +304,6 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   await exited;
   clearTimeout(timer);
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} (${timeoutMs} ms)`)), timeoutMs)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function sum(xs: readonly number[]): number {

@@ -3,7 +3,7 @@
  * (or `pnpm demo`). See scripts/demo/README.md.
  */
 import { parseArgs } from "node:util";
-import { numberFlag, runCli, UsageError } from "../../examples/lib/cli.js";
+import { limitFlags, numberFlag, runCli, stringFlags, UsageError } from "../../examples/lib/cli.js";
 import { bucketBudget } from "../../examples/provider-sim.js";
 import { DEFAULT_MARGIN_MS, DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
 import { MODES, type Mode } from "./gates.js";
@@ -38,29 +38,13 @@ async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      seconds: { type: "string" },
-      workers: { type: "string" },
-      processes: { type: "string" },
-      modes: { type: "string" },
-      rpm: { type: "string" },
-      tpm: { type: "string" },
-      concurrency: { type: "string" },
-      "window-ms": { type: "string" },
-      "latency-ms": { type: "string" },
-      "margin-ms": { type: "string" },
-      seed: { type: "string" },
+      ...stringFlags(["seconds", "workers", "processes", "modes", "rpm", "tpm", "concurrency", "window-ms", "latency-ms", "margin-ms", "seed"]),
       "no-kill": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
   if (values.help === true) return void process.stdout.write(HELP);
-  const limits: { rpm?: number; tpm?: number; concurrency?: number; windowMs?: number } = {};
-  for (const key of ["rpm", "tpm", "concurrency"] as const) {
-    const v = numberFlag(values[key], `--${key}`, { min: 1 });
-    if (v !== undefined) limits[key] = v;
-  }
-  const windowMs = numberFlag(values["window-ms"], "--window-ms", { min: 1 });
-  if (windowMs !== undefined) limits.windowMs = windowMs;
+  const limits = limitFlags(values, ["rpm", "tpm", "concurrency"]);
   const tty = process.stdout.isTTY === true;
   let lastProgressMs = 0;
   const result = await runDemo({

@@ -15,9 +15,9 @@ import { setMaxListeners } from "node:events";
 import { OpenAI } from "../../examples/lib/provider-clients.js";
 import { isMain } from "../../examples/lib/cli.js";
 import { retryAfterMsOf } from "../../examples/lib/figures.js";
-import { randomInt, seededRandom } from "../../examples/lib/prng.js";
-import { randomPrompt } from "../../examples/lib/prompts.js";
-import { countChatTokens, countTokens } from "../../examples/lib/tokens.js";
+import { seededRandom } from "../../examples/lib/prng.js";
+import { randomOpenAiRequest } from "../../examples/lib/prompts.js";
+import { countTokens } from "../../examples/lib/tokens.js";
 import { createGate, type Gate, type GateConfig, type Ticket } from "./gates.js";
 
 export interface RunConfig {
@@ -86,14 +86,8 @@ async function loop(options: {
   const { gate, client, signal, random } = options;
   const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], errors: 0, errorMessages: [] };
   while (!signal.aborted) {
-    const { system, user } = randomPrompt(random);
-    const messages = [
-      { role: "system" as const, content: system },
-      { role: "user" as const, content: user },
-    ];
-    const maxTokens = randomInt(random, options.maxTokens.min, options.maxTokens.max);
-    // What the provider charges against its TPM when the request arrives.
-    const reserveTokens = countChatTokens(messages) + maxTokens;
+    // reserveTokens: what the provider charges against its TPM when the request arrives.
+    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens);
     const readyAtMs = Date.now();
     for (;;) {
       let ticket: Ticket | null;

@@ -1,0 +1,120 @@
+/**
+ * The plumbing the simulator examples share (openai-workers, anthropic-workers,
+ * fleet): their common options and defaults, their common flags, and the
+ * setup around a run: the provider simulator, then the RateQueue cluster with
+ * the example's resource and a worker key, all stopped at the end. The SDK
+ * calls stay in the examples.
+ */
+import { DEFAULT_LIMITS, startProviderSim, type ProviderLimits, type ProviderSim } from "../provider-sim.js";
+import { limitFlags, numberFlag, stringFlags, type LimitFlag } from "./cli.js";
+import { prepareEnvironment, type ClusterTarget, type Environment } from "./environment.js";
+import { describeLimit, type ResourceConfig } from "./resource.js";
+
+/** Options every simulator example takes. */
+export interface ExampleOptions {
+  /** How long workers start new requests (default 15 s). */
+  readonly durationMs?: number;
+  /** The simulator's limits (DEFAULT_LIMITS for the rest). */
+  readonly limits?: Partial<ProviderLimits>;
+  /** The simulator's reply latency (default 200 ms). */
+  readonly latencyMs?: number;
+  /** Seeds prompts and replies (default 1). */
+  readonly seed?: number;
+  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
+  readonly marginMs?: number;
+  /** max_tokens range of requests (default 64 to 512). */
+  readonly maxTokens?: { readonly min: number; readonly max: number };
+  readonly resource?: string;
+  /** A running cluster (admin key); default RATEQUEUE_URL / RATEQUEUE_API_KEY, else a local one. */
+  readonly cluster?: ClusterTarget;
+  readonly log?: (line: string) => void;
+}
+
+/** ExampleOptions with every default filled in (`cluster` stays optional: the example decides). */
+export interface ExampleSettings {
+  readonly durationMs: number;
+  readonly limits: ProviderLimits;
+  readonly latencyMs: number;
+  readonly seed: number;
+  readonly marginMs: number;
+  readonly maxTokens: { readonly min: number; readonly max: number };
+  readonly resource: string;
+  readonly log: (line: string) => void;
+}
+
+export function exampleSettings(options: ExampleOptions, defaults: { readonly resource: string }): ExampleSettings {
+  return {
+    durationMs: options.durationMs ?? 15_000,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    latencyMs: options.latencyMs ?? 200,
+    seed: options.seed ?? 1,
+    marginMs: options.marginMs ?? 1_000,
+    maxTokens: options.maxTokens ?? { min: 64, max: 512 },
+    resource: options.resource ?? defaults.resource,
+    log: options.log ?? (() => undefined),
+  };
+}
+
+interface SetupOptions {
+  readonly settings: ExampleSettings;
+  /** The simulator's limits (settings.limits unless the example makes the provider differ). */
+  readonly simLimits: ProviderLimits;
+  /** What the simulator's limits are, for the first log line. */
+  readonly simSummary: string;
+  /** Log lines after the simulator's. */
+  readonly simNotes?: readonly string[];
+  /** The resource body for settings.resource. */
+  readonly config: ResourceConfig;
+}
+
+/**
+ * Starts the provider simulator, then prepares the cluster (`cluster`, or a
+ * local one when undefined; null uses no RateQueue), logs what runs, calls
+ * `body`, and stops all it started, whatever `body` does.
+ */
+export async function withProviderAndCluster<T, C extends ClusterTarget | undefined | null>(
+  options: SetupOptions & { readonly cluster: C },
+  // `env` is null only when `cluster` may be null.
+  body: (setup: { readonly sim: ProviderSim; readonly env: C extends null ? null : Environment }) => Promise<T>,
+): Promise<T> {
+  const { settings, config } = options;
+  const { resource, log } = settings;
+  // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
+  const sim = await startProviderSim({ limits: options.simLimits, latencyMs: settings.latencyMs, seed: settings.seed });
+  let env: Environment | null = null;
+  try {
+    if (options.cluster !== null) env = await prepareEnvironment({ resource, config, cluster: options.cluster, log });
+    log(`provider simulator: ${sim.url} (${options.simSummary})`);
+    for (const note of options.simNotes ?? []) log(note);
+    if (env !== null) log(`RateQueue: ${env.origin}, resource "${resource}": ${config.limits.map((l) => describeLimit(l)).join(", ")}`);
+    else log("RateQueue: not used (--no-ratequeue): every worker sends as soon as it can");
+    return await body({ sim, env: env as C extends null ? null : Environment });
+  } finally {
+    await env?.close();
+    await sim.close();
+  }
+}
+
+/** The simulator's OpenAI-style limits, for the log. */
+export function describeOpenAiLimits(limits: ProviderLimits): string {
+  return `${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight`;
+}
+
+/** The flags every example takes besides --workers, its limit flags and --help (see exampleFlags). */
+export const EXAMPLE_FLAGS = stringFlags(["duration-ms", "window-ms", "latency-ms", "margin-ms", "resource", "seed"]);
+
+/** Parses EXAMPLE_FLAGS and the limit flags `limitKeys` into ExampleOptions that print their log to stdout. */
+export function exampleFlags<K extends LimitFlag>(
+  values: { readonly [key in K | keyof typeof EXAMPLE_FLAGS]?: string | undefined },
+  limitKeys: readonly K[],
+): ExampleOptions {
+  return {
+    limits: limitFlags(values, limitKeys),
+    durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
+    latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
+    marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
+    resource: values.resource,
+    seed: numberFlag(values.seed, "--seed", { min: 0 }),
+    log: (line) => process.stdout.write(`${line}\n`),
+  };
+}
