@@ -631,6 +631,8 @@ export class NodeSimWorld implements ClientWorld {
                 this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
               }
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+              if (this.#endedSessions.has(e.sessionId)) this.#fail("safety", `lease ${e.leaseId} granted to session ${e.sessionId}, which had ended`);
+              this.#heldBySession(e.sessionId).add(e.leaseId);
               const deadlineMs = this.#deadlines.get(`${e.sessionId}/${e.requestId}`);
               if (deadlineMs !== undefined && e.grantedAt > deadlineMs) {
                 this.#fail("safety", `${e.sessionId}/${e.requestId} granted at ${e.grantedAt}, after its timeout at ${deadlineMs}`);
@@ -646,12 +648,24 @@ export class NodeSimWorld implements ClientWorld {
             this.#limits.settle(e.leaseId, e.load, atMs);
             break;
           case "released":
-            if (e.reason !== "notHeld") this.#limits.release(e.leaseId);
+            if (e.reason !== "notHeld") {
+              this.#limits.release(e.leaseId);
+              this.#heldBySession(e.sessionId).delete(e.leaseId);
+            }
             break;
-          case "sessionEnded":
+          case "sessionEnded": {
+            // SPEC: an ended session's leases are released and its waiters dropped: every lease it still held
+            // (by the grant history, not the limiter's word) must be in the release list, and nothing is
+            // granted to it afterwards.
+            const held = this.#heldBySession(e.sessionId);
+            const missing = [...held].filter((id) => !e.releasedLeases.includes(id));
+            if (missing.length > 0) this.#fail("safety", `session ${e.sessionId} ended (${e.reason}) without releasing lease ${missing[0]}`);
+            held.clear();
+            this.#endedSessions.add(e.sessionId);
             for (const id of e.releasedLeases) this.#limits.release(id);
             if (e.reason === "expired") this.#sessionExpired(e.sessionId);
             break;
+          }
           case "cooldown":
             this.#limits.cooldown(e.resource, e.untilMs);
             break;
@@ -677,6 +691,15 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   #healedAtMs: number | null = null;
+  readonly #endedSessions = new Set<string>();
+  readonly #leasesBySession = new Map<string, Set<number>>();
+
+  #heldBySession(sessionId: string): Set<number> {
+    let held = this.#leasesBySession.get(sessionId);
+    if (held === undefined) this.#leasesBySession.set(sessionId, (held = new Set()));
+    return held;
+  }
+
   /** Log-time deadline of every acquire that carried timeoutMs, by session/request. */
   readonly #deadlines = new Map<string, number>();
   readonly #grantedLeases = new Set<number>();
