@@ -94,6 +94,14 @@ describe("node-sim: the simulator itself", () => {
     }
   }, 60_000);
 
+  it("catches a node that tells a client of a grant the cluster never committed (exactly once, client side)", async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(sabotaged(seed), { sabotage: "phantomGrant" });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(/was told granted:999999/);
+    }
+  }, 60_000);
+
   it("catches a cluster configured with looser limits than the checker's (independent window recomputation)", async () => {
     for (const seed of [1, 2, 4]) {
       const r = await runNodeSim(sabotaged(seed), { sabotage: "looseLimits" });

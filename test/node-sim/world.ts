@@ -171,9 +171,10 @@ interface ClientPacket {
 /**
  * Deliberate bugs, for the simulator's own tests (a checker that never fires proves nothing):
  * `lyingDisk` acknowledges fsyncs it never did; `looseLimits` configures the cluster with every limit doubled
- * while the checker holds it to the real ones.
+ * while the checker holds it to the real ones; `phantomGrant` has nodes tell a client "granted" where the
+ * cluster only queued the request (a grant the cluster never committed).
  */
-export type Sabotage = "lyingDisk" | "looseLimits";
+export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant";
 
 class Violation extends Error {
   constructor(
@@ -484,7 +485,11 @@ export class NodeSimWorld implements ClientWorld {
       const link: ClientLink = {
         send: (message) => {
           if (!conn.serverOpen || !inc.alive) return;
-          this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "data", frame: encodeServerFrame([message]) }, this.nowMs);
+          const sent =
+            this.#sabotage === "phantomGrant" && message.type === "queued"
+              ? { type: "granted" as const, requestId: message.requestId, lease: { id: "999999", resource: "chat", load: 1, grantedAt: 0 } }
+              : message;
+          this.#clientNet.send({ from: node.id, to: conn.id, conn, kind: "data", frame: encodeServerFrame([sent]) }, this.nowMs);
         },
         close: () => {
           if (!inc.alive) return;
