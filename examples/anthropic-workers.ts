@@ -18,13 +18,21 @@ import Anthropic from "@anthropic-ai/sdk";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import { EXAMPLE_FLAGS, exampleFlags, exampleSettings, withProviderAndCluster, type ExampleOptions } from "./lib/example-run.js";
+import {
+  bucketShare,
+  EXAMPLE_FLAGS,
+  exampleFlags,
+  exampleSettings,
+  withProviderAndCluster,
+  type ExampleOptions,
+  type ExampleResult,
+} from "./lib/example-run.js";
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
 import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
 import { countChatTokens } from "./lib/tokens.js";
-import { DEFAULT_LIMITS, bucketBudget, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+import { DEFAULT_LIMITS, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "claude-sonnet-5-5";
 
@@ -99,15 +107,13 @@ export interface AnthropicExampleOptions extends ExampleOptions {
   readonly squeezePct?: number;
 }
 
-export interface AnthropicExampleResult extends WorkerFigures {
+export interface AnthropicExampleResult extends ExampleResult {
   readonly workers: number;
-  readonly elapsedMs: number;
   /** The simulator's limits (tighter than the resource's by squeezePct). */
   readonly providerLimits: ProviderLimits;
   /** Tokens charged over the most the simulator's ITPM / OTPM buckets could admit in elapsedMs from full (0..1). */
   readonly itpmShare: number;
   readonly otpmShare: number;
-  readonly provider: ApiStats;
 }
 
 /** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
@@ -138,14 +144,13 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
         worker: (i, signal) => anthropicWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: settings.maxTokens }),
       });
       const provider = sim.stats().anthropic;
-      const share = (tokens: number, limit: number): number => tokens / bucketBudget({ limit, windowMs: p.windowMs, elapsedMs });
       return {
         ...figures,
         workers,
         elapsedMs,
         providerLimits: p,
-        itpmShare: share(provider.inputTokens, p.itpm),
-        otpmShare: share(provider.outputTokens, p.otpm),
+        itpmShare: bucketShare({ tokens: provider.inputTokens, limit: p.itpm, windowMs: p.windowMs, elapsedMs }),
+        otpmShare: bucketShare({ tokens: provider.outputTokens, limit: p.otpm, windowMs: p.windowMs, elapsedMs }),
         provider,
       };
     } finally {

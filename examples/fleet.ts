@@ -13,11 +13,20 @@ import { fileURLToPath } from "node:url";
 import type { FleetMessage, FleetWorkerConfig } from "./fleet-worker.js";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleSettings, withProviderAndCluster, type ExampleOptions } from "./lib/example-run.js";
+import {
+  bucketShare,
+  describeOpenAiLimits,
+  EXAMPLE_FLAGS,
+  exampleFlags,
+  exampleSettings,
+  withProviderAndCluster,
+  type ExampleOptions,
+  type TpmExampleResult,
+} from "./lib/example-run.js";
 import { addFigures, emptyFigures, formatCount, formatRows, formatSeconds, type WorkerFigures } from "./lib/figures.js";
 import { forkTypeScript, nextMessage, withTimeout } from "./lib/fork.js";
 import { openAiResource } from "./openai-workers.js";
-import { DEFAULT_LIMITS, bucketBudget, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+import { DEFAULT_LIMITS } from "./provider-sim.js";
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./fleet-worker.ts", import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -29,14 +38,9 @@ export interface FleetOptions extends ExampleOptions {
   readonly workersPerProcess?: number;
 }
 
-export interface FleetResult extends WorkerFigures {
+export interface FleetResult extends TpmExampleResult {
   readonly processes: number;
   readonly workersPerProcess: number;
-  readonly elapsedMs: number;
-  readonly limits: ProviderLimits;
-  /** Tokens the provider charged over the most its TPM bucket could admit in elapsedMs from full (0..1). */
-  readonly tpmShare: number;
-  readonly provider: ApiStats;
 }
 
 export async function run(options: FleetOptions = {}): Promise<FleetResult> {
@@ -77,7 +81,7 @@ export async function run(options: FleetOptions = {}): Promise<FleetResult> {
         workersPerProcess,
         elapsedMs,
         limits,
-        tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+        tpmShare: bucketShare({ tokens: provider.totalTokens, limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
         provider,
       };
     } finally {

@@ -14,12 +14,21 @@ import OpenAI from "openai";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleSettings, withProviderAndCluster, type ExampleOptions } from "./lib/example-run.js";
+import {
+  bucketShare,
+  describeOpenAiLimits,
+  EXAMPLE_FLAGS,
+  exampleFlags,
+  exampleSettings,
+  withProviderAndCluster,
+  type ExampleOptions,
+  type TpmExampleResult,
+} from "./lib/example-run.js";
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { seededRandom } from "./lib/prng.js";
 import { randomOpenAiRequest } from "./lib/prompts.js";
 import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
-import { DEFAULT_LIMITS, bucketBudget, type ApiStats, type ProviderLimits } from "./provider-sim.js";
+import { DEFAULT_LIMITS, bucketBudget, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "gpt-4o-mini";
 
@@ -101,14 +110,8 @@ export interface OpenAiExampleOptions extends ExampleOptions {
   readonly coordinate?: boolean;
 }
 
-export interface OpenAiExampleResult extends WorkerFigures {
+export interface OpenAiExampleResult extends TpmExampleResult {
   readonly workers: number;
-  readonly elapsedMs: number;
-  readonly limits: ProviderLimits;
-  /** Tokens the provider charged over the most its TPM bucket could admit in elapsedMs from full (0..1). */
-  readonly tpmShare: number;
-  /** The simulator's own counters (its 429 count must equal `limited`). */
-  readonly provider: ApiStats;
 }
 
 /** Starts what it needs (cluster unless given, simulator, resource), runs the workers for `durationMs`, stops everything. */
@@ -133,7 +136,7 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
         workers,
         elapsedMs,
         limits,
-        tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+        tpmShare: bucketShare({ tokens: provider.totalTokens, limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
         provider,
       };
     } finally {

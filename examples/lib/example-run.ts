@@ -5,9 +5,10 @@
  * the example's resource and a worker key, all stopped at the end. The SDK
  * calls stay in the examples.
  */
-import { DEFAULT_LIMITS, startProviderSim, type ProviderLimits, type ProviderSim } from "../provider-sim.js";
+import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits, type ProviderSim } from "../provider-sim.js";
 import { limitFlags, numberFlag, stringFlags, type LimitFlag } from "./cli.js";
 import { prepareEnvironment, type ClusterTarget, type Environment } from "./environment.js";
+import type { WorkerFigures } from "./figures.js";
 import { describeLimit, type ResourceConfig } from "./resource.js";
 
 /** Options every simulator example takes. */
@@ -53,6 +54,26 @@ export function exampleSettings(options: ExampleOptions, defaults: { readonly re
     resource: options.resource ?? defaults.resource,
     log: options.log ?? (() => undefined),
   };
+}
+
+/** What every simulator example returns: its workers' figures, and the simulator's. */
+export interface ExampleResult extends WorkerFigures {
+  readonly elapsedMs: number;
+  /** The simulator's own counters (its 429 count must equal `limited`). */
+  readonly provider: ApiStats;
+}
+
+/** An OpenAI-style example's result: also the limits and how much of the TPM the run used. */
+export interface TpmExampleResult extends ExampleResult {
+  readonly limits: ProviderLimits;
+  /** Tokens the provider charged over the most its TPM bucket could admit in elapsedMs from full (0..1). */
+  readonly tpmShare: number;
+}
+
+/** `tokens` over the most a bucket of `limit` per `windowMs` admits in `elapsedMs` from full. */
+export function bucketShare(options: { readonly tokens: number; readonly limit: number; readonly windowMs: number; readonly elapsedMs: number }): number {
+  const { tokens, ...bucket } = options;
+  return tokens / bucketBudget(bucket);
 }
 
 interface SetupOptions {
