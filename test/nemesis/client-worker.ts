@@ -7,7 +7,7 @@
  * Usage: tsx test/nemesis/client-worker.ts '<WorkerOptions as JSON>'
  */
 import { writeFileSync } from "node:fs";
-import { RateQueue, RateQueueError } from "@ratequeue/sdk";
+import type * as Sdk from "@ratequeue/sdk";
 import type { AcquireRecord, ClientHistory } from "./history.js";
 
 export interface WorkerOptions {
@@ -22,15 +22,20 @@ export interface WorkerOptions {
   readonly resources: readonly { readonly name: string; readonly loadMax: number }[];
   /** Each acquire waits at most one of these (the server times it out); short ones make timeouts happen. */
   readonly timeoutsMs: readonly number[];
+  /** Each grant is held 0..holdMaxMs before its release. */
+  readonly holdMaxMs: number;
   /** Share of acquires cancelled through an AbortSignal after 0-300 ms. */
   readonly cancelShare: number;
   readonly sessionTtlMs: number;
   readonly unavailableAfterMs: number;
+  /** The SDK to load (a module path); default "@ratequeue/sdk". Lets the run check another build of the SDK. */
+  readonly sdkModule?: string;
   /** After durationMs, the longest the worker waits for its calls to end before it writes its history anyway. */
   readonly drainMs: number;
 }
 
 const options = JSON.parse(process.argv[2] ?? "") as WorkerOptions;
+const { RateQueue, RateQueueError } = (await import(options.sdkModule ?? "@ratequeue/sdk")) as typeof Sdk;
 let seed = options.seed >>> 0;
 /** mulberry32: the workload's own seeded stream (the cluster's behaviour is not seeded, only our choices). */
 const random = (): number => {
@@ -78,7 +83,9 @@ async function loop(): Promise<void> {
       record.leaseId = lease.id;
       record.grantedAt = lease.grantedAt;
       record.releaseEndMs = null;
-      await new Promise((r) => setTimeout(r, Math.floor(random() * 30)));
+      // Hold it a while, as a real call to a provider would: the longer leases are held, the more a slot freed
+      // behind its holder's back shows up as more holders than the concurrency limit (see the checker).
+      await new Promise((r) => setTimeout(r, Math.floor(random() * options.holdMaxMs)));
       record.releaseStartMs = Date.now();
       try {
         await lease.release();

@@ -21,6 +21,8 @@ export interface ChaosOptions {
   /** Concurrent acquire loops per client process. */
   readonly concurrency?: number;
   readonly log?: (line: string) => void;
+  /** The SDK the client processes load (a module path); default "@ratequeue/sdk". */
+  readonly sdkModule?: string;
 }
 
 export interface ChaosResult extends CheckReport {
@@ -51,7 +53,8 @@ type FaultKind = (typeof FAULT_KINDS)[number];
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const replay = `npx tsx scripts/nemesis.ts --seed ${options.seed} --minutes ${(options.durationMs / 60_000).toFixed(2)}`;
+  const sdkFlag = options.sdkModule === undefined ? "" : ` --sdk ${options.sdkModule}`;
+  const replay = `npx tsx scripts/nemesis.ts --seed ${options.seed} --minutes ${(options.durationMs / 60_000).toFixed(2)}${sdkFlag}`;
   log(`nemesis: seed ${options.seed} (replay the fault schedule: ${replay})`);
   const prng = new Prng(options.seed);
   const faults: Record<string, number> = {};
@@ -214,9 +217,11 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
       ],
       timeoutsMs: ACQUIRE_TIMEOUTS_MS,
       cancelShare: 0.05,
+      holdMaxMs: 200,
       sessionTtlMs: 5_000,
       unavailableAfterMs: 15_000,
       drainMs: 40_000,
+      ...(options.sdkModule === undefined ? {} : { sdkModule: options.sdkModule }),
     };
     const proc = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(worker)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
