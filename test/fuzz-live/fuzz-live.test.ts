@@ -208,15 +208,15 @@ describe("bad input under load against a live node", () => {
   }, 300_000);
 });
 
-// BUG (packages/node/src/server/client-socket.ts, SocketLink.flush): every answer produced in one turn goes out in
-// ONE frame, but a frame may carry at most MAX_MESSAGES_PER_FRAME (4,096) messages. When a connection's frames are
+// FIXED BUG (packages/node/src/server/client-socket.ts, SocketLink.flush), kept as a regression test: every answer
+// produced in one turn went out in ONE frame, but a frame may carry at most MAX_MESSAGES_PER_FRAME (4,096) messages. When a connection's frames are
 // read in the same turn and owe more answers than that, encodeServerFrame throws "a frame carries 1-4096 messages, not
 // N", encodeFrameSafely's fallback throws the same, and the throw escapes a setImmediate: the node process exits. Any
 // client with a key (even one scoped to one resource) can take a node down: two frames of 4,000 valid releases in one
 // write do it at once, and a slow reader does it as a side effect (while its socket backs up, the node reads dozens of
 // its frames per turn: we saw "not 7800" from 200-message frames). Fix: flush the outbox in frames of at most
-// MAX_MESSAGES_PER_FRAME. Remove `.fails` from both tests below once fixed.
-describe("answers above one frame's message cap (node bug: one frame per turn)", () => {
+// MAX_MESSAGES_PER_FRAME (done: the outbox now goes out in frames of at most that many).
+describe("answers above one frame's message cap (regression: one frame per turn crashed the node)", () => {
   let cluster: Cluster;
   let target: AttackTarget;
   let leader: NodeProcess;
@@ -230,14 +230,14 @@ describe("answers above one frame's message cap (node bug: one frame per turn)",
   });
   afterAll(async () => cluster?.stop());
 
-  it.fails("slow readers are dropped at the send-buffer cap and the node stays up", async () => {
+  it("slow readers are dropped at the send-buffer cap and the node stays up", async () => {
     const counts = await slowReaders(target, { readers: 3, frames: 1_000, messagesPerFrame: 1_000, gapMs: 1 });
     await sleep(500);
     expect(leader.running, `leader still running; its last words:\n${lastWords()}`).toBe(true);
     expect(counts.droppedByNode).toBe(counts.readers);
   }, 120_000);
 
-  it.fails("answers 8,000 messages read in one turn and stays up", async () => {
+  it("answers 8,000 messages read in one turn and stays up", async () => {
     if (!leader.running) leader.start(); // the slow readers may already have taken it down
     leader = await cluster.waitForLeader();
     target = { ...target, port: leader.port };

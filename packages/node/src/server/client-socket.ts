@@ -9,6 +9,7 @@ import {
   ErrorCode,
   MAX_FRAME_BYTES,
   MAX_HELLO_FRAME_BYTES,
+  MAX_MESSAGES_PER_FRAME,
   type ServerMessage,
 } from "@ratequeue/protocol";
 import type { ClientConnection, ClientSessions } from "../core/client-sessions.js";
@@ -54,7 +55,10 @@ class SocketLink implements ClientLink {
       this.ws.terminate(); // a reader this slow would make us hold its grants in memory without bound
       return;
     }
-    this.ws.send(encodeFrameSafely(messages), { binary: true });
+    // A frame carries at most MAX_MESSAGES_PER_FRAME messages; one turn may owe a client more answers than that.
+    for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) {
+      this.ws.send(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)), { binary: true });
+    }
   }
 
   close(code: number, reason: string): void {
@@ -143,14 +147,19 @@ function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
   try {
     return encodeServerFrame(messages); // validates every message; the fast path
   } catch {
-    return encodeServerFrame(
-      messages.map((m): ServerMessage => {
-        const problem = checkServerMessage(m);
-        if (problem === null) return m;
-        const message = `internal error: could not encode a ${m.type} message (${problem.message})`.slice(0, 1000);
-        return { type: "error", code: ErrorCode.RQ_PROTOCOL, message };
-      }),
-    );
+    const checked = messages.map((m): ServerMessage => {
+      const problem = checkServerMessage(m);
+      if (problem === null) return m;
+      const message = `internal error: could not encode a ${m.type} message (${problem.message})`.slice(0, 1000);
+      return { type: "error", code: ErrorCode.RQ_PROTOCOL, message };
+    });
+    try {
+      return encodeServerFrame(checked);
+    } catch (err) {
+      // Never let an encoding bug escape a setImmediate and take the node down.
+      const message = `internal error: could not encode a frame (${(err as Error).message})`.slice(0, 1000);
+      return encodeServerFrame([{ type: "error", code: ErrorCode.RQ_PROTOCOL, message }]);
+    }
   }
 }
 
