@@ -575,7 +575,8 @@ export class NodeSimWorld implements ClientWorld {
       this.at(atMs, null, () => {
         if (node.inc === null) return;
         this.#note(`${node.id} stalls for ${forMs} ms`);
-        node.inc.pausedUntilMs = this.nowMs + forMs;
+        // A stall never shortens one in progress: what waits for the process keeps its order.
+        node.inc.pausedUntilMs = Math.max(node.inc.pausedUntilMs, this.nowMs + forMs);
       });
     }
     const victims = [...this.#clients];
