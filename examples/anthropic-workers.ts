@@ -18,15 +18,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import {
-  bucketShare,
-  EXAMPLE_FLAGS,
-  exampleFlags,
-  exampleSettings,
-  withProviderAndCluster,
-  type ExampleOptions,
-  type ExampleResult,
-} from "./lib/example-run.js";
+import { bucketShare, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, exampleSettings, withProviderAndCluster, type ExampleOptions, type ExampleResult } from "./lib/example-run.js";
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
@@ -190,10 +182,7 @@ Options:
   --window-ms <n>      the limits' window (default ${DEFAULT_LIMITS.windowMs})
   --squeeze-pct <n>    make the simulator this many percent tighter than the
                        resource (default 0; try 30 to see reportLimited work)
-  --latency-ms <n>     provider reply latency (default 200)
-  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
-  --resource <name>    RateQueue resource (default anthropic-sim)
-  --seed <n>           seeds prompts and replies (default 1)
+${exampleFlagsHelp({ resource: "anthropic-sim" })}
   --help               this text
 `;
 

@@ -13,16 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { FleetMessage, FleetWorkerConfig } from "./fleet-worker.js";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import {
-  bucketShare,
-  describeOpenAiLimits,
-  EXAMPLE_FLAGS,
-  exampleFlags,
-  exampleSettings,
-  withProviderAndCluster,
-  type ExampleOptions,
-  type TpmExampleResult,
-} from "./lib/example-run.js";
+import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, exampleSettings, tpmExampleResult, withProviderAndCluster, type ExampleOptions, type TpmExampleResult } from "./lib/example-run.js";
 import { addFigures, emptyFigures, formatCount, formatRows, formatSeconds, type WorkerFigures } from "./lib/figures.js";
 import { forkTypeScript, nextMessage, withTimeout } from "./lib/fork.js";
 import { openAiResource } from "./openai-workers.js";
@@ -74,16 +65,7 @@ export async function run(options: FleetOptions = {}): Promise<FleetResult> {
       for (const child of children) child.send({ type: "go", durationMs: settings.durationMs } satisfies FleetMessage);
       const figures = (await Promise.all(done)).reduce(addFigures, emptyFigures());
       const elapsedMs = performance.now() - startedAt;
-      const provider = sim.stats().openai;
-      return {
-        ...figures,
-        processes,
-        workersPerProcess,
-        elapsedMs,
-        limits,
-        tpmShare: bucketShare({ tokens: provider.totalTokens, limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
-        provider,
-      };
+      return { ...tpmExampleResult({ figures, elapsedMs, limits, provider: sim.stats().openai }), processes, workersPerProcess };
     } finally {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
@@ -116,10 +98,7 @@ Options:
   --tpm <n>            provider tokens per minute (default ${DEFAULT_LIMITS.tpm})
   --concurrency <n>    provider requests in flight (default ${DEFAULT_LIMITS.concurrency})
   --window-ms <n>      the limits' window (default ${DEFAULT_LIMITS.windowMs})
-  --latency-ms <n>     provider reply latency (default 200)
-  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
-  --resource <name>    RateQueue resource (default fleet-sim)
-  --seed <n>           seeds prompts and replies (default 1)
+${exampleFlagsHelp({ resource: "fleet-sim" })}
   --help               this text
 `;
 

@@ -14,16 +14,7 @@ import OpenAI from "openai";
 import { CancelledError, RateQueue } from "@ratequeue/sdk";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
-import {
-  bucketShare,
-  describeOpenAiLimits,
-  EXAMPLE_FLAGS,
-  exampleFlags,
-  exampleSettings,
-  withProviderAndCluster,
-  type ExampleOptions,
-  type TpmExampleResult,
-} from "./lib/example-run.js";
+import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, exampleSettings, tpmExampleResult, withProviderAndCluster, type ExampleOptions, type TpmExampleResult } from "./lib/example-run.js";
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { seededRandom } from "./lib/prng.js";
 import { randomOpenAiRequest } from "./lib/prompts.js";
@@ -130,15 +121,7 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
         durationMs: settings.durationMs,
         worker: (i, signal) => openAiWorker({ client, rq, resource, signal, random: seededRandom(seed * 1_000 + i), maxTokens: settings.maxTokens }),
       });
-      const provider = sim.stats().openai;
-      return {
-        ...figures,
-        workers,
-        elapsedMs,
-        limits,
-        tpmShare: bucketShare({ tokens: provider.totalTokens, limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
-        provider,
-      };
+      return { ...tpmExampleResult({ figures, elapsedMs, limits, provider: sim.stats().openai }), workers };
     } finally {
       await rq?.close();
     }
@@ -174,10 +157,7 @@ Options:
   --tpm <n>            provider tokens per minute (default ${DEFAULT_LIMITS.tpm})
   --concurrency <n>    provider requests in flight (default ${DEFAULT_LIMITS.concurrency})
   --window-ms <n>      the limits' window (default ${DEFAULT_LIMITS.windowMs})
-  --latency-ms <n>     provider reply latency (default 200)
-  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
-  --resource <name>    RateQueue resource (default openai-sim)
-  --seed <n>           seeds prompts and replies (default 1)
+${exampleFlagsHelp({ resource: "openai-sim" })}
   --no-ratequeue       send without RateQueue, to see the 429s it prevents
   --help               this text
 `;

@@ -76,6 +76,18 @@ export function bucketShare(options: { readonly tokens: number; readonly limit: 
   return tokens / bucketBudget(bucket);
 }
 
+/** An OpenAI-style run's result from its figures and the simulator's OpenAI counters. */
+export function tpmExampleResult(options: {
+  readonly figures: WorkerFigures;
+  readonly elapsedMs: number;
+  readonly limits: ProviderLimits;
+  readonly provider: ApiStats;
+}): TpmExampleResult {
+  const { figures, elapsedMs, limits, provider } = options;
+  const tpmShare = bucketShare({ tokens: provider.totalTokens, limit: limits.tpm, windowMs: limits.windowMs, elapsedMs });
+  return { ...figures, elapsedMs, limits, tpmShare, provider };
+}
+
 interface SetupOptions {
   readonly settings: ExampleSettings;
   /** The simulator's limits (settings.limits unless the example makes the provider differ). */
@@ -119,6 +131,14 @@ export async function withProviderAndCluster<T, C extends ClusterTarget | undefi
 /** The simulator's OpenAI-style limits, for the log. */
 export function describeOpenAiLimits(limits: ProviderLimits): string {
   return `${limits.rpm} requests and ${limits.tpm} tokens per ${limits.windowMs} ms, ${limits.concurrency} in flight`;
+}
+
+/** The --help lines of the common flags that end every example's option list (see EXAMPLE_FLAGS). */
+export function exampleFlagsHelp(defaults: { readonly resource: string }): string {
+  return `  --latency-ms <n>     provider reply latency (default 200)
+  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
+  --resource <name>    RateQueue resource (default ${defaults.resource})
+  --seed <n>           seeds prompts and replies (default 1)`;
 }
 
 /** The flags every example takes besides --workers, its limit flags and --help (see exampleFlags). */

@@ -9,13 +9,13 @@ import type { ChildProcess } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { limitFlags, stringFlags, UsageError } from "../../examples/lib/cli.js";
-import { bucketShare, exampleFlags, exampleSettings } from "../../examples/lib/example-run.js";
-import { formatRows, formatSeconds } from "../../examples/lib/figures.js";
+import { bucketShare, exampleFlags, exampleFlagsHelp, exampleSettings, tpmExampleResult } from "../../examples/lib/example-run.js";
+import { emptyFigures, formatRows, formatSeconds } from "../../examples/lib/figures.js";
 import { nextMessage, withTimeout } from "../../examples/lib/fork.js";
 import { randomInt, seededRandom } from "../../examples/lib/prng.js";
 import { randomOpenAiRequest, randomPrompt } from "../../examples/lib/prompts.js";
 import { countChatTokens } from "../../examples/lib/tokens.js";
-import { bucketBudget, DEFAULT_LIMITS } from "../../examples/provider-sim.js";
+import { bucketBudget, DEFAULT_LIMITS, startProviderSim } from "../../examples/provider-sim.js";
 import { checkProperty } from "./property.js";
 
 const FILE = "test/examples/shared-plumbing.test.ts";
@@ -57,6 +57,23 @@ describe("exampleSettings", () => {
   it("bucketShare is tokens over bucketBudget", () => {
     const bucket = { limit: 60_000, windowMs: 60_000, elapsedMs: 3_000 };
     expect(bucketShare({ tokens: 6_300, ...bucket })).toBeCloseTo(6_300 / bucketBudget(bucket), 12);
+  });
+
+  it("tpmExampleResult keeps the figures and the simulator's counters and adds the TPM share", async () => {
+    const sim = await startProviderSim({ limits: DEFAULT_LIMITS, latencyMs: 0, seed: 1 });
+    try {
+      const provider = { ...sim.stats().openai, totalTokens: 1_234 };
+      const figures = { ...emptyFigures(), requests: 3, inputTokens: 1_000, outputTokens: 234 };
+      const r = tpmExampleResult({ figures, elapsedMs: 2_000, limits: DEFAULT_LIMITS, provider });
+      expect(r).toMatchObject({ ...figures, elapsedMs: 2_000, limits: DEFAULT_LIMITS, provider });
+      expect(r.tpmShare).toBe(bucketShare({ tokens: 1_234, limit: DEFAULT_LIMITS.tpm, windowMs: DEFAULT_LIMITS.windowMs, elapsedMs: 2_000 }));
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it("exampleFlagsHelp names the resource default", () => {
+    expect(exampleFlagsHelp({ resource: "fleet-sim" })).toContain("--resource <name>    RateQueue resource (default fleet-sim)\n");
   });
 });
 
