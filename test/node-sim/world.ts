@@ -320,7 +320,11 @@ export class NodeSimWorld implements ClientWorld {
         if (packet !== undefined) this.#whenRunning(packet.to, () => this.#deliverPeer(packet));
       } else {
         const packet = this.#clientNet.takeDue(this.nowMs);
-        if (packet !== undefined) this.#whenRunning(packet.to, () => this.#deliverClient(packet));
+        if (packet !== undefined) {
+          // A connection the stalled process had not accepted yet dies with it if it crashes meanwhile (reset).
+          const reset = (): void => this.#clientNet.send({ from: packet.to, to: packet.conn.id, conn: packet.conn, kind: "close" }, this.nowMs);
+          this.#whenRunning(packet.to, () => this.#deliverClient(packet), reset);
+        }
       }
       // Let every promise continuation the step started run (store writes resolving, proposals settling)
       // before the next event: microtasks run in a fixed order, so the run stays deterministic.
@@ -447,11 +451,14 @@ export class NodeSimWorld implements ClientWorld {
     for (const conn of inc.conns) this.#closeFromServer(conn);
   }
 
-  /** Runs `deliver` now, or when node `to` resumes if it is stalled (the kernel buffers what arrives meanwhile). */
-  #whenRunning(to: string, deliver: () => void): void {
-    const pausedUntilMs = this.#nodes.get(to)?.inc?.pausedUntilMs ?? 0;
-    if (pausedUntilMs > this.nowMs) this.#events.push(pausedUntilMs, { owner: null, fn: deliver });
-    else deliver();
+  /**
+   * Runs `deliver` now, or when node `to` resumes if it is stalled (the kernel buffers what arrives meanwhile).
+   * If that process crashed before it resumed, what waited for it is lost with it: `lost` runs instead.
+   */
+  #whenRunning(to: string, deliver: () => void, lost: () => void = () => undefined): void {
+    const inc = this.#nodes.get(to)?.inc ?? null;
+    if (inc === null || inc.pausedUntilMs <= this.nowMs) return deliver();
+    this.#events.push(inc.pausedUntilMs, { owner: null, fn: () => (inc.alive ? deliver() : lost()) });
   }
 
   #deliverPeer(packet: PeerPacket): void {
