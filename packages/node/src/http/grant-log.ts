@@ -23,7 +23,8 @@ export class GrantLog {
   readonly #records: GrantLogRecord[] = [];
   #dropped = 0;
 
-  constructor(readonly capacity = 200_000) {}
+  /** 50,000 records: about 10 MB at most, enough for a checker polling every few seconds. */
+  constructor(readonly capacity = 50_000) {}
 
   record(results: readonly OpResult[], at: number, index: number): void {
     for (const r of results) {
