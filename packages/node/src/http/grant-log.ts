@@ -33,11 +33,11 @@ export class GrantLog {
         this.#records.push({ index, at, effect });
       }
     }
+    // Trim in batches (at half again the capacity): a splice per record would move the whole array every time.
+    if (this.#records.length <= this.capacity * 1.5) return;
     const excess = this.#records.length - this.capacity;
-    if (excess > 0) {
-      this.#records.splice(0, excess);
-      this.#dropped += excess;
-    }
+    this.#records.splice(0, excess);
+    this.#dropped += excess;
   }
 
   /** Records with log index >= `sinceIndex`, at most `limit` of them. */
@@ -49,6 +49,8 @@ export class GrantLog {
       if (this.#records[mid]!.index < sinceIndex) lo = mid + 1;
       else hi = mid;
     }
-    return { dropped: this.#dropped, records: this.#records.slice(lo, lo + limit) };
+    const excess = Math.max(0, this.#records.length - this.capacity);
+    lo = Math.max(lo, excess); // hold at most `capacity` records visible, trimmed or not
+    return { dropped: this.#dropped + excess, records: this.#records.slice(lo, lo + limit) };
   }
 }
