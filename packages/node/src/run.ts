@@ -137,6 +137,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  // A connection that never finishes its request head is dropped after 10 s (Node's default is 60 s or more), and
+  // the process never holds more sockets than this, upgraded or not.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.maxConnections = 20_000;
 
   await theCore.start();
   await new Promise<void>((resolve, reject) => {
