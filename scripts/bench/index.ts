@@ -123,7 +123,8 @@ function chart(rows: readonly CompareRow[], c: ClusterBenchResult): string {
   const width = 760;
   const height = 300;
   const colors: Record<string, string> = { ratequeue: "#2563eb", "rate-limiter-flexible": "#dc2626", bottleneck: "#d97706" };
-  const panel = (x0: number, title: string, values: { label: string; value: number; color: string; text: string }[], unit: string): string => {
+  type Bar = { label: string; value: number; color: string; text: string; group?: string };
+  const panel = (x0: number, title: string, values: Bar[], unit: string): string => {
     const w = 340;
     const max = Math.max(...values.map((v) => v.value), 1e-9);
     const barW = Math.min(60, (w - 40) / values.length - 10);
@@ -134,7 +135,8 @@ function chart(rows: readonly CompareRow[], c: ClusterBenchResult): string {
         const y = 240 - h;
         return `<rect x="${x}" y="${y.toFixed(1)}" width="${barW}" height="${h.toFixed(1)}" fill="${v.color}"/>` +
           `<text x="${x + barW / 2}" y="${(y - 4).toFixed(1)}" font-size="10" text-anchor="middle">${v.text}</text>` +
-          `<text x="${x + barW / 2}" y="256" font-size="9" text-anchor="middle">${v.label}</text>`;
+          `<text x="${x + barW / 2}" y="256" font-size="9" text-anchor="middle">${v.label}</text>` +
+          (v.group === undefined ? "" : `<text x="${x + barW + 5}" y="270" font-size="9" text-anchor="middle">${v.group}</text>`);
       })
       .join("");
     return `<text x="${x0 + 10}" y="30" font-size="13" font-weight="bold">${title}</text>` +
@@ -143,14 +145,14 @@ function chart(rows: readonly CompareRow[], c: ClusterBenchResult): string {
   };
   const short = (name: string): string => (name === "rate-limiter-flexible" ? "rlf+Redis" : name === "bottleneck" ? "bottleneck+Redis" : "RateQueue");
   const ops = rows.map((r) => ({ label: short(r.contender), value: r.opsPerSec, color: colors[r.contender]!, text: f(r.opsPerSec) }));
-  const lat = rows.flatMap((r) => [
-    { label: `${short(r.contender)} p50`, value: r.p50Ms, color: colors[r.contender]!, text: f(r.p50Ms, 2) },
+  const lat: Bar[] = rows.flatMap((r) => [
+    { label: "p50", value: r.p50Ms, color: colors[r.contender]!, text: f(r.p50Ms, 2), group: short(r.contender) },
     { label: "p99", value: r.p99Ms, color: colors[r.contender]!, text: f(r.p99Ms, 1) },
   ]);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">` +
     `<rect width="100%" height="100%" fill="white"/>` +
     panel(0, "Operations per second (higher is better)", ops, "same processes, loops and duration for each") +
     panel(390, "Acquire latency (lower is better)", lat, "milliseconds, p50 and p99") +
-    `<text x="10" y="290" font-size="9" fill="#555">RateQueue: 3 nodes, Raft, fsync on; cluster alone: ${f(c.concurrent.grantsPerSecond)} grants/s, p50 ${f(c.concurrent.p50Ms, 2)} ms. ${machine.cores} cores, ${machine.date.slice(0, 10)}.</text>` +
+    `<text x="10" y="292" font-size="9" fill="#555">RateQueue: 3 nodes, Raft, fsync on; cluster alone: ${f(c.concurrent.grantsPerSecond)} grants/s, p50 ${f(c.concurrent.p50Ms, 2)} ms. ${machine.cores} cores, ${machine.date.slice(0, 10)}.</text>` +
     `</svg>\n`;
 }
