@@ -293,7 +293,14 @@ export class NodeCore {
     }
     this.#send(rd.messagesNow);
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
-      const write = this.#o.store.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState, sync: rd.mustSync });
+      // Raft may hand back entries at or below the store's snapshot: when a conflict truncates its unstable tail
+      // between ready() and advance(), advance() cannot mark that tail stable and the next Ready resends it from
+      // its start (as etcd's raft does). Those entries are committed and inside the snapshot; the store refuses
+      // rewrites below it, so skip them here as MemoryStorage.append does. Found by test/node-sim (seed 80380).
+      const entries = rd.snapshot === null && rd.entries.length > 0 && rd.entries[0]!.index <= this.#snapshotIndex
+        ? rd.entries.filter((e) => e.index > this.#snapshotIndex)
+        : rd.entries;
+      const write = this.#o.store.write({ snapshot: rd.snapshot, entries, hardState: rd.hardState, sync: rd.mustSync });
       // Only a write that must be durable holds up what follows. The rest (a hard state whose commit index moved)
       // promises nothing on disk, and the store keeps writes in call order, so applying need not wait a disk
       // round trip for it: on a leader answering one client at a time that wait was a third of each acquire.
