@@ -84,11 +84,11 @@ describe("node-sim: the simulator itself", () => {
     expect(r.ok, r.ok ? "" : r.message).toBe(true);
   }, 60_000);
 
-  // Open bug (packages/raft, not fixed here): a follower stalled for 2.5 s, whose log was compacted by NodeCore
-  // (snapshot at 34, in-memory tail from 15), is probed by a new leader from index 2 and re-emits entries 3..37
-  // in a Ready: a rewrite of committed, compacted entries. The store refuses it (RQ_STORAGE_CORRUPT) and the
-  // node stops. When this starts passing, make it a plain regression test.
-  it.fails("open bug: a compacted follower must not be handed committed entries to rewrite (seed 80380)", async () => {
+  // Found by this simulator: a follower stalled for 2.5 s applied to 34 and compacted its store there; a new
+  // leader's conflicting append truncated Raft's unstable tail between ready() and advance(), so the next Ready
+  // resent entries 3..37; the store refused entries below its snapshot (RQ_STORAGE_CORRUPT) and the node stopped.
+  // Fixed in NodeCore#handleReady (entries at or below the snapshot are skipped, as MemoryStorage.append does).
+  it("regression: a follower whose Raft resends entries below its snapshot keeps running (seed 80380)", async () => {
     const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3";
     const flags = new Map<string, string>();
     const parts = knobs.split(" ");
