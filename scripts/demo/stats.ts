@@ -57,6 +57,7 @@ function longestGap(sorted: readonly number[], from: number, to: number): { gapM
   let best = { gapMs: 0, fromMs: from, toMs: from };
   for (const t of sorted) {
     if (t <= from) continue;
+    if (prev >= to) return best; // a gap that starts at or after the window's end does not touch it
     const gap = { gapMs: t - prev, fromMs: prev, toMs: t };
     if (gap.gapMs > best.gapMs) best = gap;
     prev = t;
