@@ -39,6 +39,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       );
       const { runNode } = await import("./run.js");
       await runNode(config);
+      // Exit now rather than when the event loop drains: a second signal arriving in that drain (Ctrl-C twice)
+      // would find Node's handlers already torn down and kill an otherwise clean exit.
+      process.exit(process.exitCode ?? 0);
     });
 
   program

@@ -178,27 +178,36 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** `ratequeue start`: runs until SIGINT/SIGTERM, or exits 1 if the node hits a fatal error. */
 export async function runNode(config: NodeConfig): Promise<void> {
-  const node = await startNode(config);
+  // Handlers go in first, before anything starts: a signal that arrived while the node was starting took the
+  // default action and killed it. They stay installed for the whole shutdown: a process often gets the same signal
+  // twice (Ctrl-C reaches the whole process group and `ratequeue dev` forwards it too; `timeout` signals the child
+  // and its group), and with `once` the second took the default action in the middle of the clean stop.
   let signals = 0;
-  await new Promise<void>((resolve) => {
-    const watchdog = setInterval(() => {
-      if (node.core.fatalError !== null) {
+  let requestStop: (() => void) | null = null;
+  let logger: Logger | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) return void logger?.info({ signal }, "already stopping");
+    requestStop?.();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const node = await startNode(config);
+  logger = node.logger;
+  if (signals === 0) {
+    await new Promise<void>((resolve) => {
+      const watchdog = setInterval(() => {
+        if (node.core.fatalError !== null) {
+          clearInterval(watchdog);
+          process.exitCode = 1;
+          resolve();
+        }
+      }, 250);
+      requestStop = () => {
         clearInterval(watchdog);
-        process.exitCode = 1;
         resolve();
-      }
-    }, 250);
-    // Handlers stay installed for the whole shutdown: a process often gets the same signal twice (Ctrl-C reaches
-    // the whole process group and `ratequeue dev` forwards it too; `timeout` signals the child and its group).
-    // With `once`, the second signal took the default action and killed the node in the middle of its clean stop.
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (++signals > 1) return void node.logger.info({ signal }, "already stopping");
-      clearInterval(watchdog);
-      resolve();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+      };
+    });
+  }
   const deadline = setTimeout(() => {
     node.logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "clean stop took too long; exiting anyway");
     process.exit(1);
