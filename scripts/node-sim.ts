@@ -11,9 +11,7 @@
  * --crashes --partitions --skew --drift --breaks --deaths --snapshot-every
  * --safety-ms. Exit code 1 when any run failed, 2 on bad arguments.
  */
-import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { runSoak, sourceFingerprint } from "./lib/soak.js";
 import { KNOB_FLAGS, MAX_SEED, applyOverrides, checkScenario, runNodeSim, scenarioFromSeed, type RunResult } from "../test/node-sim/index.js";
 
 const USAGE = `usage: node-sim.ts (--seeds N [--from S] | --minutes M [--from S] | --seed N) [${KNOB_FLAGS.map(([f]) => `--${f} V`).join(" ")}]`;
@@ -45,13 +43,8 @@ function intFlag(flags: Map<string, string>, name: string, fallback: number): nu
 }
 
 /** A fingerprint of the code under test (node core, limiter, raft): a failure replays only against the same code. */
-function sourceFingerprint(): string {
-  const hash = createHash("sha256");
-  for (const rel of ["../packages/node/src/core/", "../packages/limiter/src/", "../packages/limiter/src/windows/", "../packages/raft/src/"]) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    for (const name of readdirSync(dir).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts")).sort()) hash.update(name).update(readFileSync(dir + name));
-  }
-  return hash.digest("hex").slice(0, 12);
+function nodeSourcesFingerprint(): string {
+  return sourceFingerprint(["packages/node/src/core", "packages/limiter/src", "packages/limiter/src/windows", "packages/raft/src"]);
 }
 
 function printFailure(seed: number, result: Extract<RunResult, { ok: false }>): void {
@@ -70,7 +63,7 @@ function knobFlags(flags: Map<string, string>, others: readonly string[]): Map<s
 
 async function replayOne(flags: Map<string, string>): Promise<number> {
   const seed = intFlag(flags, "seed", 0);
-  console.log(`seed ${seed} (sources ${sourceFingerprint()})`);
+  console.log(`seed ${seed} (sources ${nodeSourcesFingerprint()})`);
   const knobs = knobFlags(flags, ["seed"]);
   const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
   checkScenario(scenario);
@@ -93,38 +86,21 @@ async function soak(flags: Map<string, string>): Promise<number> {
   const from = intFlag(flags, "from", minutes === null ? 1 : Date.now() % 1_000_000_000);
   // Knob flags apply to every seed of a soak too (e.g. a harsher soak: --crashes 6 --safety-ms 10000).
   const knobs = knobFlags(flags, ["seeds", "from", "minutes"]);
-  console.log(`seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`} (sources ${sourceFingerprint()})`);
-  const startMs = Date.now();
-  const deadlineMs = minutes === null ? Infinity : startMs + minutes * 60_000;
-  let run = 0;
-  let failed = 0;
-  let simulatedMs = 0;
-  let lastProgressMs = startMs;
-  const progress = (final: boolean): void => {
-    const wallS = Math.max(0.001, (Date.now() - startMs) / 1000);
-    const line = `seeds run ${run}, violations ${failed}, simulated ${(simulatedMs / 1000).toFixed(0)} s in ${wallS.toFixed(1)} s wall, ${(simulatedMs / 1000 / wallS).toFixed(1)} simulated s per wall s`;
-    if (final) console.log(line);
-    else process.stderr.write(`${line}\r`);
-  };
-  for (let seed = from; run < count && Date.now() < deadlineMs && seed <= MAX_SEED; seed++) {
-    const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
-    checkScenario(scenario);
-    const result = await runNodeSim(scenario);
-    run++;
-    simulatedMs += result.stats.simulatedMs;
-    if (!result.ok) {
-      failed++;
-      process.stderr.write("\n");
-      printFailure(seed, result);
-    }
-    if (Date.now() - lastProgressMs > 2000) {
-      lastProgressMs = Date.now();
-      progress(false);
-    }
-  }
-  process.stderr.write("\n");
-  progress(true);
-  return failed === 0 ? 0 : 1;
+  console.log(`seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`} (sources ${nodeSourcesFingerprint()})`);
+  return runSoak({
+    from,
+    count,
+    deadlineMs: minutes === null ? Infinity : Date.now() + minutes * 60_000,
+    maxSeed: MAX_SEED,
+    run: (seed) => {
+      const scenario = applyOverrides(scenarioFromSeed(seed), knobs);
+      checkScenario(scenario);
+      return runNodeSim(scenario);
+    },
+    onFailure: (seed, result) => {
+      if (!result.ok) printFailure(seed, result);
+    },
+  });
 }
 
 async function main(): Promise<number> {

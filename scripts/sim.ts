@@ -11,9 +11,7 @@
  * --snapshot-every --clients --safety-ms. --no-membership leaves membership
  * changes out of seed-chosen schedules. Exit code 1 when any run failed.
  */
-import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { runSoak, sourceFingerprint } from "./lib/soak.js";
 import { MAX_SEED, applyOverrides, replayCommand, runScenario, scenarioFromSeed, type RunResult } from "../test/sim/index.js";
 
 const USAGE = "usage: sim.ts --seeds N [--from S] | --minutes M [--from S] | --seed N [knob flags] [--faults LIST] [--no-membership]";
@@ -49,12 +47,7 @@ function intFlag(flags: Map<string, string>, name: string, fallback: number, max
  * replays only against the same core, and the core changes while we work.
  */
 function coreFingerprint(): string {
-  const dir = fileURLToPath(new URL("../packages/raft/src/", import.meta.url));
-  const hash = createHash("sha256");
-  for (const name of readdirSync(dir).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts")).sort()) {
-    hash.update(name).update(readFileSync(dir + name));
-  }
-  return hash.digest("hex").slice(0, 12);
+  return sourceFingerprint(["packages/raft/src"]);
 }
 
 function printFailure(seed: number, result: Extract<RunResult, { ok: false }>): void {
@@ -81,7 +74,7 @@ function replayOne(flags: Map<string, string>): number {
   return result.ok ? 0 : 1;
 }
 
-function soak(flags: Map<string, string>): number {
+function soak(flags: Map<string, string>): Promise<number> {
   const minutes = flags.has("minutes") ? Number(flags.get("minutes")) : null;
   if (minutes !== null && !(minutes > 0)) throw new Error(`--minutes must be a positive number`);
   const count = minutes === null ? intFlag(flags, "seeds", 100) : Infinity;
@@ -91,38 +84,19 @@ function soak(flags: Map<string, string>): number {
   console.log(
     `seeds from ${from}${minutes === null ? `, ${count} of them` : `, for ${minutes} min`}${membership ? "" : ", no membership changes"} (raft core sources ${coreFingerprint()})`,
   );
-  const startMs = Date.now();
-  const deadlineMs = minutes === null ? Infinity : startMs + minutes * 60_000;
-  let run = 0;
-  let failed = 0;
-  let simulatedMs = 0;
-  let lastProgressMs = startMs;
-  const progress = (final: boolean): void => {
-    const wallS = Math.max(0.001, (Date.now() - startMs) / 1000);
-    const line = `seeds run ${run}, violations ${failed}, simulated ${(simulatedMs / 1000).toFixed(0)} s in ${wallS.toFixed(1)} s wall, ${(simulatedMs / 1000 / wallS).toFixed(0)} simulated s per wall s`;
-    if (final) console.log(line);
-    else process.stderr.write(`${line}\r`);
-  };
-  for (let seed = from; run < count && Date.now() < deadlineMs && seed <= MAX_SEED; seed++) {
-    const result = runScenario(scenarioFromSeed(seed, { membership }));
-    run++;
-    simulatedMs += result.stats.simulatedMs;
-    if (!result.ok) {
-      failed++;
-      process.stderr.write("\n");
-      printFailure(seed, result);
-    }
-    if (Date.now() - lastProgressMs > 2000) {
-      lastProgressMs = Date.now();
-      progress(false);
-    }
-  }
-  process.stderr.write("\n");
-  progress(true);
-  return failed === 0 ? 0 : 1;
+  return runSoak({
+    from,
+    count,
+    deadlineMs: minutes === null ? Infinity : Date.now() + minutes * 60_000,
+    maxSeed: MAX_SEED,
+    run: (seed) => runScenario(scenarioFromSeed(seed, { membership })),
+    onFailure: (seed, result) => {
+      if (!result.ok) printFailure(seed, result);
+    },
+  });
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const flags = parseArgs(process.argv.slice(2));
   if (flags.has("help")) {
     console.log(USAGE);
@@ -132,9 +106,10 @@ function main(): number {
   return flags.has("seed") ? replayOne(flags) : soak(flags);
 }
 
-try {
-  process.exitCode = main();
-} catch (error) {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 2;
-}
+main().then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 2;
+  },
+);
