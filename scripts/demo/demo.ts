@@ -216,7 +216,6 @@ async function runMode(options: {
       const run: RunConfig = {
         gate: options.gateOf(i),
         simUrl: sim.url,
-        durationMs,
         loops,
         seed: options.seed * 1_000 + i,
         maxTokens: options.maxTokens,
@@ -227,19 +226,29 @@ async function runMode(options: {
     });
     for (const d of done) d.catch(() => undefined); // a process that fails is reported by Promise.all below, not as unhandled
     let note = "";
-    const ticker = setInterval(() => options.progress(progressLine({ mode, sim, startedAtMs, durationMs, note })), 1_000);
+    // The run lasts durationMs; with a leader kill, it also lasts at least half of
+    // that after the new leader is known, so every worker has had time to send
+    // again however long the failover took on a loaded machine.
+    let endAtMs = startedAtMs + durationMs;
+    const ticker = setInterval(() => options.progress(progressLine({ mode, sim, startedAtMs, endAtMs, note })), 1_000);
     let kill: { killedId: string; killAtMs: number; newLeaderId: string; newLeaderAfterMs: number } | null = null;
     let loopReports: LoopReport[];
     try {
-      if (options.cluster !== null) {
-        await sleep(durationMs / 2);
-        const leader = await options.cluster.nodes.waitForLeader();
-        const killAtMs = Date.now();
-        await options.cluster.nodes.kill(leader.id, "SIGKILL");
-        note = `  leader ${leader.id} killed`;
-        const next = await options.cluster.nodes.waitForLeader({ not: leader.id });
-        kill = { killedId: leader.id, killAtMs, newLeaderId: next.id, newLeaderAfterMs: Date.now() - killAtMs };
-        note = `  leader ${leader.id} killed, ${next.id} leads`;
+      try {
+        if (options.cluster !== null) {
+          await sleep(durationMs / 2);
+          const leader = await options.cluster.nodes.waitForLeader();
+          const killAtMs = Date.now();
+          await options.cluster.nodes.kill(leader.id, "SIGKILL");
+          note = `  leader ${leader.id} killed`;
+          const next = await options.cluster.nodes.waitForLeader({ not: leader.id });
+          kill = { killedId: leader.id, killAtMs, newLeaderId: next.id, newLeaderAfterMs: Date.now() - killAtMs };
+          note = `  leader ${leader.id} killed, ${next.id} leads`;
+          endAtMs = Math.max(endAtMs, Date.now() + durationMs / 2);
+        }
+        await sleep(Math.max(0, endAtMs - Date.now()));
+      } finally {
+        for (const child of children) if (child.connected) child.send({ type: "stop" } satisfies WorkerMessage);
       }
       loopReports = (await Promise.all(done)).flat();
     } finally {
@@ -250,7 +259,7 @@ async function runMode(options: {
     const waits = loopReports.flatMap((l) => l.waitsMs).sort((a, b) => a - b);
     let leaderKill: LeaderKill | null = null;
     if (kill !== null) {
-      const gapWindow = { beforeMs: Math.min(GAP_BEFORE_KILL_MS, durationMs / 2), afterMs: Math.min(GAP_AFTER_KILL_MS, startedAtMs + durationMs - kill.killAtMs) };
+      const gapWindow = { beforeMs: Math.min(GAP_BEFORE_KILL_MS, durationMs / 2), afterMs: Math.min(GAP_AFTER_KILL_MS, endAtMs - kill.killAtMs) };
       leaderKill = {
         killedId: kill.killedId,
         atMs: kill.killAtMs - startedAtMs,
@@ -287,12 +296,12 @@ export const MODE_TITLES: Record<Mode, string> = {
   ratequeue: "RateQueue (3 nodes)",
 };
 
-function progressLine(o: { mode: Mode; sim: ProviderSim; startedAtMs: number; durationMs: number; note: string }): string {
+function progressLine(o: { mode: Mode; sim: ProviderSim; startedAtMs: number; endAtMs: number; note: string }): string {
   const s = o.sim.stats();
   const elapsedMs = Date.now() - o.startedAtMs;
   const share = s.openai.totalTokens / bucketBudget({ limit: s.limits.tpm, windowMs: s.limits.windowMs, elapsedMs });
   return (
-    `[${MODE_TITLES[o.mode]}] ${(Math.min(elapsedMs, o.durationMs) / 1000).toFixed(0)}/${(o.durationMs / 1000).toFixed(0)} s` +
+    `[${MODE_TITLES[o.mode]}] ${(Math.min(elapsedMs, o.endAtMs - o.startedAtMs) / 1000).toFixed(0)}/${((o.endAtMs - o.startedAtMs) / 1000).toFixed(0)} s` +
     `  requests ${s.openai.completed}  429s ${s.openai.limited}  TPM used ${(share * 100).toFixed(0)}%  in flight ${s.openai.inFlight}${o.note}`
   );
 }

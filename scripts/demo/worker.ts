@@ -3,7 +3,9 @@
  * hand). It stays up for all three runs, so each run starts with loaded
  * workers. Over the IPC channel:
  * -> { type: "ready" } once loaded (tsx, the tokenizer);
- * <- { type: "go", run } -> { type: "done", loops } per run;
+ * <- { type: "go", run }, then <- { type: "stop" } -> { type: "done", loops } per run
+ *    (the parent decides when a run ends: the RateQueue run lasts longer when
+ *    a failover took long, so every worker has time to send after it);
  * <- { type: "exit" }.
  * Each of its `loops` concurrent workers builds a seeded prompt, asks its
  * gate (gates.ts) for a turn to send prompt + max_tokens, sends with the real
@@ -23,8 +25,6 @@ import { createGate, type Gate, type GateConfig, type Ticket } from "./gates.js"
 export interface RunConfig {
   readonly gate: GateConfig;
   readonly simUrl: string;
-  /** How long loops start new requests; requests in flight then finish. */
-  readonly durationMs: number;
   readonly loops: number;
   /** Seeds this process's loops: the same seed gives every run the same workload. */
   readonly seed: number;
@@ -51,27 +51,28 @@ export interface LoopReport {
 export type WorkerMessage =
   | { readonly type: "ready" }
   | { readonly type: "go"; readonly run: RunConfig }
+  | { readonly type: "stop" }
   | { readonly type: "done"; readonly loops: LoopReport[] }
   | { readonly type: "exit" };
 
 const MODEL = "gpt-4o-mini";
 const ERROR_MESSAGES_KEPT = 5;
 
-/** Runs `config.loops` loops until `config.durationMs` has passed, and returns what each did. */
-export async function runLoops(config: RunConfig): Promise<LoopReport[]> {
+/**
+ * Runs `config.loops` loops until `stop` aborts, and returns what each did.
+ * Loops start no new request after the stop; requests in flight finish.
+ */
+export async function runLoops(config: RunConfig, stop: AbortSignal): Promise<LoopReport[]> {
   const gate = createGate(config.gate);
   const client = new OpenAI({ apiKey: "sk-simulator", baseURL: `${config.simUrl}/v1`, maxRetries: 0 });
-  const ac = new AbortController();
-  setMaxListeners(config.loops + 10, ac.signal); // every waiting acquire listens to it
-  const timer = setTimeout(() => ac.abort(), config.durationMs);
+  setMaxListeners(config.loops + 10, stop); // every waiting acquire listens to it
   try {
     return await Promise.all(
       Array.from({ length: config.loops }, (_, i) =>
-        loop({ gate, client, signal: ac.signal, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens }),
+        loop({ gate, client, signal: stop, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens }),
       ),
     );
   } finally {
-    clearTimeout(timer);
     await gate.close();
   }
 }
@@ -141,10 +142,13 @@ async function main(): Promise<void> {
   process.once("disconnect", () => process.exit(1));
   const send = (m: WorkerMessage): Promise<void> => new Promise((resolve, reject) => process.send!(m, undefined, {}, (err) => (err ? reject(err) : resolve())));
   countTokens("warm up"); // builds the encoder now, not inside a timed run
+  let stop: AbortController | null = null;
   process.on("message", (m: WorkerMessage) => {
     if (m.type === "exit") process.exit(0);
+    if (m.type === "stop") stop?.abort();
     if (m.type !== "go") return;
-    runLoops(m.run).then(
+    stop = new AbortController();
+    runLoops(m.run, stop.signal).then(
       (loops) => send({ type: "done", loops }),
       (err: unknown) => {
         process.stderr.write(`demo worker: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
