@@ -65,7 +65,9 @@ export class ClusterState {
 
   snapshot(): Uint8Array {
     const owners = [...this.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // a stable order: identical bytes on every node
-    return packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners });
+    // Copied out of msgpackr's shared buffer: the snapshot is kept until the next one, and a view would keep that
+    // whole buffer alive with it (see encodePayload in ops.ts).
+    return new Uint8Array(packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners }));
   }
 
   static restore(bytes: Uint8Array): ClusterState {
