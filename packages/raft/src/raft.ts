@@ -605,20 +605,6 @@ export class Raft {
     }
   }
 
-  /**
-   * The commit index moved past `previous`. A membership change (or, early in a
-   * term, whatever the new leader inherited: see pendingConfIndex) is announced
-   * to every member at once, since members act on a committed membership
-   * (BUGS.md #1). Otherwise each follower learns the new commit index with the
-   * next append it gets, or the next heartbeat: nothing waits on a follower
-   * applying, and on a busy leader an empty append per commit, with its
-   * answer, was half of all peer messages.
-   */
-  private announceCommit(previous: number): void {
-    if (this.pendingConfIndex > previous || this.leaving) return this.bcastAppend();
-    for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id, false);
-  }
-
   private bcastAppend(): void {
     for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
@@ -724,9 +710,8 @@ export class Raft {
     } else {
       pr.inflights.freeLE(m.index);
     }
-    const committed = this.log.committed;
     if (this.maybeCommit()) {
-      this.announceCommit(committed);
+      this.bcastAppend();
     } else if (wasPaused) {
       this.sendAppend(m.from, true);
     }
@@ -916,8 +901,7 @@ export class Raft {
       // Thesis 10.2.1: the leader wrote its log in parallel with sending it; it
       // counts itself towards a quorum only now that the write is durable.
       const self = this.prs.get(this.id);
-      const committed = this.log.committed;
-      if (self !== undefined && self.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit()) this.announceCommit(committed);
+      if (self !== undefined && self.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit()) this.bcastAppend();
     }
     let applied = this.log.applied;
     if (report.snapshotIndex !== null) applied = Math.max(applied, report.snapshotIndex);
