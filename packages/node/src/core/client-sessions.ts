@@ -132,18 +132,29 @@ export class ClientSessions {
         CloseCode.PROTOCOL,
       );
     }
+    const core = this.#o.core;
+    // Only the leader judges a key or a session to resume: a follower may not have applied a key's creation (or
+    // revocation) yet, and refusing a key the cluster just created would be wrong. So every client is sent on to
+    // the leader first, and a new leader answers only once it has applied what earlier leaders committed: before,
+    // a session opened just before a failover would look unknown, and its resent requests would open a new one.
+    if (!core.isLeader) return this.#notLeader(conn);
+    conn.state = "opening";
+    core.whenCaughtUp(() => this.#admit(conn, hello));
+  }
+
+  #admit(conn: ClientConnection, hello: Hello): void {
+    if (conn.state !== "opening") return; // closed (or redirected) while the new leader caught up
+    const core = this.#o.core;
+    if (!core.isLeader) return this.#notLeader(conn);
     const key = this.#authenticate(hello.apiKey);
     if (key === null) {
       this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
       return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
     }
-    const core = this.#o.core;
-    if (!core.isLeader) return this.#notLeader(conn);
     conn.scope = key.scope;
     conn.keyId = key.id;
     // Sessions belong to the key that opened them ("admin" for the configured admin key).
     const owner = key.id ?? "admin";
-    conn.state = "opening";
     const ttlMs = hello.ttlMs ?? this.#o.sessionTtlMs;
     const open = (): void => {
       const sessionId = this.#o.env.randomId();

@@ -91,6 +91,10 @@ export class NodeCore {
   #lastAt = 0;
   #snapshotIndex = 0;
 
+  /** Index of the entry this node appended on becoming leader: its state is the cluster's once that is applied. */
+  #termStartIndex = Infinity;
+  #caughtUpWaiters: (() => void)[] = [];
+
   /** The latest commit-only hard state, not yet written: it goes to disk with the next synced write. */
   #unwrittenHardState: HardState | null = null;
 
@@ -162,6 +166,7 @@ export class NodeCore {
   /** Stops timers and fails every waiting proposal. The store is the caller's to close. */
   stop(): void {
     this.#stopped = true;
+    this.#caughtUpWaiters = [];
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#failPending(new ProposalLostError("the node is shutting down"));
@@ -234,6 +239,23 @@ export class NodeCore {
 
   get isLeader(): boolean {
     return this.#role === "leader";
+  }
+
+  /**
+   * True on a leader that has applied every entry earlier leaders committed (it has applied the first entry of
+   * its own term). Only then does its state hold every key, resource and session the cluster agreed on.
+   */
+  get isCaughtUpLeader(): boolean {
+    return this.#role === "leader" && this.#appliedIndex >= this.#termStartIndex;
+  }
+
+  /**
+   * Runs `fn` once this node is a caught-up leader, or at once if it is not the leader at all (or already caught
+   * up): `fn` checks the role itself. Waiters are dropped when the node stops.
+   */
+  whenCaughtUp(fn: () => void): void {
+    if (this.#role !== "leader" || this.isCaughtUpLeader) return fn();
+    this.#caughtUpWaiters.push(fn);
   }
 
   /** The last log time applied (the limiter's clock). */
@@ -324,6 +346,7 @@ export class NodeCore {
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
     this.#raw.advance();
+    if (this.#caughtUpWaiters.length > 0 && (this.#role !== "leader" || this.isCaughtUpLeader)) this.#releaseCaughtUpWaiters();
     if (this.#role === "leader") this.#armDeadline();
     await this.#maybeSnapshot();
   }
@@ -348,7 +371,9 @@ export class NodeCore {
     if (leaderChanged || wasLeader !== (role === "leader")) {
       this.#log.info({ role, leader, term: this.#raw.status().term }, "leadership changed");
     }
+    if (!wasLeader && role === "leader") this.#termStartIndex = this.#raw.status().lastIndex; // the new term's no-op
     if (wasLeader && role !== "leader") {
+      this.#termStartIndex = Infinity;
       this.#failPending(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
       this.#batch = [];
       this.#tickInFlight = false;
@@ -360,6 +385,13 @@ export class NodeCore {
       if (!this.#state.bootstrapped) this.#enqueue({ t: "bootstrap", ops: this.#o.bootstrapOps });
     }
     for (const l of this.#roleListeners) l(role, leader);
+    if (role !== "leader" && this.#caughtUpWaiters.length > 0) this.#releaseCaughtUpWaiters();
+  }
+
+  #releaseCaughtUpWaiters(): void {
+    const waiters = this.#caughtUpWaiters;
+    this.#caughtUpWaiters = [];
+    for (const fn of waiters) fn();
   }
 
   #installSnapshot(snapshot: Snapshot): void {

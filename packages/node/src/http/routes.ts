@@ -107,8 +107,9 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     const keyMatch = KEY_PATH.exec(path)!;
     allow(method, ["DELETE"]);
     const id = decodeSegment(keyMatch[1]!);
-    if (!core.state.keys.list().some((k) => k.id === id)) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
+    // The leader decides whether the key exists: a follower may not have applied its creation yet.
     if (!core.isLeader) return forward(ctx, req, res, null);
+    if (!core.state.keys.list().some((k) => k.id === id)) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
     await core.propose({ t: "keyRemove", id });
     ctx.logger.info({ key: id }, "API key deleted");
     res.writeHead(204);
@@ -146,8 +147,9 @@ async function resource(
     const view = core.state.limiter.resource(name);
     return sendJson(res, created ? 201 : 200, view === null ? { name } : viewJson(view));
   }
-  if (core.state.limiter.resource(name) === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
+  // The leader decides whether the resource exists: a follower may not have applied its creation yet.
   if (!core.isLeader) return forward(ctx, req, res, null);
+  if (core.state.limiter.resource(name) === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
   const r = await core.propose({ t: "limiter", cmd: { type: "deleteResource", name } });
   failOnError(r);
   ctx.logger.info({ resource: name }, "resource deleted");

@@ -1,0 +1,91 @@
+import { randomBytes } from "node:crypto";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { PROTOCOL_VERSION, type ServerMessage } from "@ratequeue/protocol";
+import { MemoryStore } from "../storage/memory-store.js";
+import { hashSecret } from "../state/keys.js";
+import { ClientSessions } from "./client-sessions.js";
+import type { ClientLink, NodeEnv } from "./env.js";
+import { NodeCore } from "./node-core.js";
+
+const ADMIN_KEY = "admin-key-for-this-test";
+const logger = pino({ level: "silent" });
+
+const env: NodeEnv = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+  defer: (fn) => void setImmediate(fn),
+  randomId: () => randomBytes(12).toString("base64url"),
+  randomSeed: () => randomBytes(4).readUInt32LE(0),
+  sendPeer: () => undefined, // one voter: no peers
+};
+
+/** A single-voter node on `store` with its client side; resolves once it leads. */
+async function startNode(store: MemoryStore): Promise<{ core: NodeCore; sessions: ClientSessions }> {
+  const core = new NodeCore({
+    id: "n1",
+    voters: ["n1"],
+    store,
+    env,
+    logger,
+    tickMs: 5,
+    electionTicks: 4,
+    heartbeatTicks: 1,
+    snapshotEntries: 1_000_000,
+    bootstrapOps: [],
+  });
+  const sessions = new ClientSessions({ core, env, logger, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: 60_000, nodes: [{ id: "n1", url: "ws://n1" }] });
+  return { core, sessions };
+}
+
+/** A client link that keeps what the node sent it. */
+function recordingLink(): ClientLink & { sent: ServerMessage[]; closed: number | null } {
+  const link = {
+    sent: [] as ServerMessage[],
+    closed: null as number | null,
+    send: (m: ServerMessage) => void link.sent.push(m),
+    close: (code: number) => void (link.closed = code),
+  };
+  return link;
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 2_000 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!ok()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("ClientSessions on a new leader", () => {
+  it("resumes a session opened under the previous leader even when the hello arrives before the new leader applied it", async () => {
+    const store = new MemoryStore();
+    const first = await startNode(store);
+    await first.core.start();
+    await until("the first term's leader", () => first.core.isCaughtUpLeader);
+    const link = recordingLink();
+    first.sessions.receive(first.sessions.connect(link, "first"), [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("a welcome", () => link.sent.some((m) => m.type === "welcome"));
+    const welcome = link.sent.find((m) => m.type === "welcome")!;
+    if (welcome.type !== "welcome") throw new Error("unreachable");
+    first.core.stop();
+
+    // The same data folder, restarted: the session is in the log but not in the state until the new term's
+    // first entry commits and everything before it is applied. A client resuming right as the node takes office
+    // (the role change fires before that apply) must get its session back, not a new one.
+    const second = await startNode(store);
+    const resumed = recordingLink();
+    let stateHadSessionAtHello: boolean | null = null;
+    second.core.onRoleChange((role) => {
+      if (role !== "leader" || stateHadSessionAtHello !== null) return;
+      stateHadSessionAtHello = second.core.state.ownerOf(welcome.sessionId) !== undefined;
+      second.sessions.receive(second.sessions.connect(resumed, "second"), [
+        { type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY, resume: welcome.sessionId },
+      ]);
+    });
+    await second.core.start();
+    await until("an answer to the resume", () => resumed.sent.some((m) => m.type === "welcome" || m.type === "error"));
+    second.core.stop();
+
+    expect(stateHadSessionAtHello, "the hello came before the session was applied (else this test shows nothing)").toBe(false);
+    expect(resumed.sent.find((m) => m.type === "welcome")).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
+  });
+});
