@@ -3,12 +3,15 @@
  * after each round forces a full GC in the leader through the inspector and prints its heap after GC, its RSS,
  * its active handles, and (with --snapshots DIR) writes a heap snapshot per round for diffing with heap-diff.ts.
  *
- *   npx tsx test/fuzz-live/heap-probe.ts [--rounds 4] [--snapshots /tmp/rq-heap] [--only badFrames,...]
+ *   npx tsx test/fuzz-live/heap-probe.ts [--rounds 4] [--snapshots /tmp/rq-heap] [--only slowReaders,...] [--probe follower]
+ *
+ * --only takes attack names: badFrames, oversizedFrames, connectionFlood, halfOpenSockets, slowReaders, garbage.
+ * --probe follower measures a follower instead of the leader (the attacks still hit the leader).
  */
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
-import WebSocket from "ws";
+import { mkdirSync, readFileSync } from "node:fs";
 import { RateQueue } from "@ratequeue/sdk";
 import { ADMIN_KEY, Cluster, sleep, waitFor } from "../cluster/harness.js";
+import { Inspector, inspectorUrl } from "./inspector.js";
 import { badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders } from "./attacks.js";
 
 const arg = (name: string): string | undefined => {
@@ -20,71 +23,12 @@ const SNAPSHOTS = arg("snapshots");
 const ONLY = arg("only")?.split(",");
 const SEED = Number(arg("seed") ?? 1234);
 const SETTLE_MS = Number(arg("settle") ?? 3_000);
-
-class Inspector {
-  #ws: WebSocket;
-  #id = 0;
-  #waiting = new Map<number, (r: any) => void>();
-  onEvent: (method: string, params: any) => void = () => undefined;
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.on("message", (data) => {
-      const m = JSON.parse(data.toString());
-      if (m.id !== undefined) {
-        this.#waiting.get(m.id)?.(m);
-        this.#waiting.delete(m.id);
-      } else this.onEvent(m.method, m.params);
-    });
-  }
-  static async connect(url: string): Promise<Inspector> {
-    const ws = new WebSocket(url, { maxPayload: 1 << 30 });
-    await new Promise((res, rej) => {
-      ws.once("open", res);
-      ws.once("error", rej);
-    });
-    return new Inspector(ws);
-  }
-  call(method: string, params: object = {}): Promise<any> {
-    const id = ++this.#id;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, (m) => (m.error ? reject(new Error(JSON.stringify(m.error))) : resolve(m.result)));
-      this.#ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-  async eval(expression: string): Promise<any> {
-    const r = await this.call("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true });
-    if (r.exceptionDetails) throw new Error(JSON.stringify(r.exceptionDetails));
-    return r.result.value;
-  }
-  async gc(): Promise<void> {
-    for (let i = 0; i < 3; i++) await this.call("HeapProfiler.collectGarbage");
-  }
-  async snapshot(file: string): Promise<void> {
-    const out = createWriteStream(file);
-    this.onEvent = (method, params) => {
-      if (method === "HeapProfiler.addHeapSnapshotChunk") out.write(params.chunk);
-    };
-    await this.call("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
-    await new Promise<void>((r) => out.end(r));
-    this.onEvent = () => undefined;
-  }
-  close(): void {
-    this.#ws.close();
-  }
-}
+const PROBE_FOLLOWER = arg("probe") === "follower";
 
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!;
   return Number(line.replace(/\D+/g, "")) / 1024;
 }
-
-const PROBE = `(() => {
-  const m = process.memoryUsage();
-  const res = {};
-  for (const r of process.getActiveResourcesInfo()) res[r] = (res[r] ?? 0) + 1;
-  const mb = (x) => +(x / 1048576).toFixed(1);
-  return { heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), rssMb: mb(m.rss), resources: res };
-})()`;
 
 async function main(): Promise<void> {
   if (SNAPSHOTS !== undefined) mkdirSync(SNAPSHOTS, { recursive: true });
@@ -99,8 +43,8 @@ async function main(): Promise<void> {
   });
   try {
     const leader = await cluster.waitForLeader();
-    const url = /ws:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+/.exec(leader.output)![0];
-    const insp = await Inspector.connect(url);
+    const probed = PROBE_FOLLOWER ? cluster.nodes.find((n) => n !== leader)! : leader;
+    const insp = await Inspector.connect(inspectorUrl(probed.output));
     const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"] } });
     const target = { host: "127.0.0.1", port: leader.port, fuzzKey: key.json.secret as string };
     const good = new RateQueue({ url: cluster.urls, apiKey: ADMIN_KEY, clientName: "well-behaved" });
@@ -121,11 +65,10 @@ async function main(): Promise<void> {
     })();
     await waitFor(() => grants >= 20, { what: "first grants", timeoutMs: 30_000 });
     const measure = async (label: string): Promise<void> => {
-      await insp.gc();
-      const probe = await insp.eval(PROBE);
-      const status = await leader.status();
-      console.log(JSON.stringify({ label, rssProcMb: +rssMb(leader.proc!.pid!).toFixed(1), lastIndex: status?.lastIndex, sessions: status?.sessions, grants, ...probe }));
-      if (SNAPSHOTS !== undefined) await insp.snapshot(`${SNAPSHOTS}/${label}.heapsnapshot`);
+      const probe = await insp.heapAfterGc();
+      const status = await probed.status();
+      console.log(JSON.stringify({ label, node: `${probed.id} (${status?.role})`, rssProcMb: +rssMb(probed.proc!.pid!).toFixed(1), lastIndex: status?.lastIndex, sessions: status?.sessions, grants, ...probe }));
+      if (SNAPSHOTS !== undefined) await insp.writeHeapSnapshot(`${SNAPSHOTS}/${label}.heapsnapshot`);
     };
     await measure("r0");
     const want = (name: string): boolean => ONLY === undefined || ONLY.includes(name);
