@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, Cluster, sleep, waitFor, type NodeProcess } from "../cluster/harness.js";
+import { ADMIN_KEY, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
 import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
 import { decodePayload } from "../../packages/node/src/core/ops.js";
 import { answerBurst, badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders, type AttackTarget } from "./attacks.js";
@@ -61,10 +61,14 @@ describe("bad input under load against a live node", () => {
   /** The leader's heap after a full GC (through its inspector), with its log's last index, before and after each round. */
   const heap: { before: RetainedSample | null; afterRound: RetainedSample[] } = { before: null, afterRound: [] };
   let inspector: Inspector | null = null;
-  const retained = async (): Promise<RetainedSample> => {
+  const leaderStatus = async (): Promise<NodeStatus & { clientConnections: number }> => {
     const status = await leader.status();
     if (status === null) throw new Error(`the leader did not answer /v1/status (fuzz seed ${SEED})`);
-    return { ...(await inspector!.heapAfterGc()), lastIndex: status.lastIndex };
+    return status as NodeStatus & { clientConnections: number };
+  };
+  const retained = async (): Promise<RetainedSample> => {
+    const status = await leaderStatus();
+    return { ...(await inspector!.heapAfterGc()), lastIndex: status.lastIndex, sessions: status.sessions, clientConnections: status.clientConnections };
   };
   let baseline: { target: unknown; keys: unknown; names: unknown };
 
@@ -163,6 +167,15 @@ describe("bad input under load against a live node", () => {
       rss.afterRoundMb.push(rssMb(leader.proc!.pid!)); // before the forced GC, which would lower it
       heap.afterRound.push(await retained());
     }
+    // Nothing a connection held outlives it: once the fuzzer is done, the leader holds only the good client's
+    // connection and session (per-connection state and the sessions the fuzz key opened are all gone).
+    await waitFor(
+      async () => {
+        const s = await leaderStatus();
+        return s.clientConnections <= 1 && s.sessions <= 1;
+      },
+      { what: "the fuzzer's connections and sessions to be gone from the leader", timeoutMs: 15_000, dump: () => JSON.stringify(heap.afterRound) },
+    );
     // Disconnect now: a process with a debugger attached waits for it to go away before it exits (the nodes are
     // stopped with SIGTERM below).
     inspector?.close();
@@ -175,7 +188,14 @@ describe("bad input under load against a live node", () => {
       seed: SEED,
       replay: `RQ_FUZZ_SEED=${SEED} RQ_FUZZ_SCALE=${SCALE} npx vitest run test/fuzz-live`,
       rssMb: { before: +rss.beforeMb.toFixed(1), peak: +rss.peakMb.toFixed(1), afterEachRound: rss.afterRoundMb.map((x) => +x.toFixed(1)) },
-      retainedAfterGc: [heap.before!, ...heap.afterRound].map((h) => ({ heapUsedMb: h.heapUsedMb, arrayBuffersMb: h.arrayBuffersMb, logLastIndex: h.lastIndex })),
+      retainedAfterGc: [heap.before!, ...heap.afterRound].map((h) => ({
+        heapUsedMb: h.heapUsedMb,
+        arrayBuffersMb: h.arrayBuffersMb,
+        logLastIndex: h.lastIndex,
+        sessions: h.sessions,
+        clientConnections: h.clientConnections,
+        activeResources: h.resources,
+      })),
       goodGrants,
       phases,
     };
@@ -264,6 +284,9 @@ describe("bad input under load against a live node", () => {
 /** What the leader retains after a full GC, with its log's last index at that moment. */
 interface RetainedSample extends HeapAfterGc {
   readonly lastIndex: number;
+  /** Live sessions and open client connections on the leader at that moment (the good client's: 1 each). */
+  readonly sessions: number;
+  readonly clientConnections: number;
 }
 
 // FIXED BUG (packages/node/src/server/client-socket.ts, SocketLink.flush), kept as a regression test: every answer
