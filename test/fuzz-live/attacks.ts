@@ -7,7 +7,15 @@
  */
 import { connect, type Socket } from "node:net";
 import WebSocket from "ws";
-import { decodeClientFrame, encodeClientFrame, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, PROTOCOL_VERSION, type ClientMessage } from "@ratequeue/protocol";
+import {
+  decodeClientFrame,
+  decodeServerFrame,
+  encodeClientFrame,
+  MAX_FRAME_BYTES,
+  MAX_HELLO_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type ClientMessage,
+} from "@ratequeue/protocol";
 import { Prng } from "../sim/prng.js";
 
 export interface AttackTarget {
@@ -265,6 +273,58 @@ export async function answerBurst(t: AttackTarget): Promise<{ answered: number; 
   socket.uncork();
   const closeCode = await closedBy(ws);
   return { answered, closeCode };
+}
+
+/** A reader that stopped reading, left open by `pinningReader` for the caller to measure the node, then close. */
+export interface StalledReader {
+  /** Whether the node has not dropped the stalled connection (yet). */
+  open(): boolean;
+  close(): void;
+  readonly counts: AttackCounts;
+}
+
+/**
+ * Two connections with the fuzz key. One stops reading; its send queue on the node is first pushed past the
+ * kernel's buffers with a few large answers, then it sends one-message frames (each answered at once) between the
+ * frames of 4,000 releases the other, reading, connection sends. Every tiny answer waits in the node's queue for the
+ * stalled one, interleaved with the large answers the node packs for the reader. Returns once the reader has all
+ * its answers, with the stalled connection still open: a node that queues views into a shared encode buffer keeps
+ * those buffers alive for as long as the stalled connection lives (about 0.7 MB per large answer).
+ */
+export async function pinningReader(t: AttackTarget, options: { bigFrames: number; tinyPerBig: number }): Promise<StalledReader> {
+  const reader = await hello(t);
+  const stalled = await hello(t);
+  if (reader === null || stalled === null) throw new Error("the fuzz key was not welcomed");
+  let stalledOpen = true;
+  stalled.on("close", () => (stalledOpen = false));
+  (stalled as unknown as { _socket: Socket })._socket.pause();
+  const fill = 12; // 12 x ~0.7 MB of answers: past the loopback socket buffers, under the node's 8 MiB queue cap
+  for (let i = 0; i < fill; i++) stalled.send(unknownReleases(4_000, 1 + i * 4_000));
+  await new Promise((r) => setTimeout(r, 500));
+  let answered = 0;
+  reader.on("message", (data: Buffer) => {
+    const decoded = decodeServerFrame(new Uint8Array(data));
+    if (decoded.ok) answered += decoded.messages.length;
+  });
+  let requestId = 1_000_000;
+  let tiny = 0;
+  for (let i = 0; i < options.bigFrames && stalledOpen; i++) {
+    reader.send(unknownReleases(4_000, requestId));
+    requestId += 4_000;
+    for (let k = 0; k < options.tinyPerBig; k++) {
+      stalled.send(unknownReleases(1, requestId++));
+      tiny++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  while (answered < options.bigFrames * 4_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  reader.terminate();
+  return {
+    open: () => stalledOpen,
+    close: () => stalled.terminate(),
+    counts: { largeAnswersRead: answered, tinyFramesSent: tiny, fillFrames: fill },
+  };
 }
 
 /** Raw bytes on the HTTP port (not HTTP at all), and unauthenticated upgrades to the peer endpoint. */

@@ -4,7 +4,17 @@ import { RateQueue } from "@ratequeue/sdk";
 import { ADMIN_KEY, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
 import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
 import { decodePayload } from "../../packages/node/src/core/ops.js";
-import { answerBurst, badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders, type AttackTarget } from "./attacks.js";
+import {
+  answerBurst,
+  badFrames,
+  connectionFlood,
+  garbageAndPeerProbes,
+  halfOpenSockets,
+  oversizedFrames,
+  pinningReader,
+  slowReaders,
+  type AttackTarget,
+} from "./attacks.js";
 import { Inspector, inspectorUrl, type HeapAfterGc } from "./inspector.js";
 
 // Issue 6, part 3: bad input under load. While a well-behaved SDK client acquires and releases without pause, a
@@ -327,4 +337,45 @@ describe("answers above one frame's message cap (regression: one frame per turn 
     expect(leader.running, `leader still running; its last words:\n${lastWords()}`).toBe(true);
     expect(burst.answered).toBeGreaterThan(0);
   }, 60_000);
+});
+
+// FIXED LEAK (packages/node/src/server/client-socket.ts, ownBytes), kept as a regression test: every frame the node
+// sent was a view into msgpackr's pack buffer, which the whole process shares. A client that stops reading keeps its
+// frames queued in the node, and each queued frame kept alive the whole shared buffer it was packed into, filled with
+// other connections' frames. With 12 large answers to get past the socket buffers, then one-message frames between
+// another connection's frames of 4,000 releases, a scoped key made the leader hold 357 MB of buffers (RSS 458 MB)
+// with about 0.5 MB of its own answers queued: far below the 8 MiB queue cap that drops slow readers. Frames now get
+// their own bytes (and peer frames too, peer/transport.ts: a stalled follower queues them the same way).
+describe("a stalled reader cannot make the node keep other connections' frames (regression)", () => {
+  /** ArrayBuffers after a full GC, while the stalled connection is open, over the leader's level before it. */
+  const PINNED_MAX_MB = 40;
+  let cluster: Cluster;
+  let target: AttackTarget;
+  let inspector: Inspector | null = null;
+
+  beforeAll(async () => {
+    cluster = await Cluster.start({ execArgv: ["--inspect=127.0.0.1:0"], resources: { target: { limits: [{ kind: "concurrency", limit: 2 }] } } });
+    const leader = await cluster.waitForLeader();
+    const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"] } });
+    target = { host: "127.0.0.1", port: leader.port, fuzzKey: key.json.secret as string };
+    inspector = await Inspector.connect(inspectorUrl(leader.output));
+  });
+  afterAll(async () => {
+    inspector?.close();
+    await cluster?.stop();
+  });
+
+  it("the leader holds about what is queued for the stalled reader, not the buffers its frames were packed in", async () => {
+    const bigFrames = 150;
+    const before = await inspector!.heapAfterGc();
+    const stalled = await pinningReader(target, { bigFrames, tinyPerBig: 5 });
+    const during = await inspector!.heapAfterGc();
+    const stillOpen = stalled.open();
+    stalled.close();
+    console.log(`fuzz-live stalled reader: ${JSON.stringify({ counts: stalled.counts, stillOpen, arrayBuffersMb: { before: before.arrayBuffersMb, during: during.arrayBuffersMb }, rssMb: during.rssMb })}`);
+    // The attack happened in full: all the large answers were packed, and the stalled connection was still queued.
+    expect(stalled.counts.largeAnswersRead).toBe(bigFrames * 4_000);
+    expect(stillOpen, "the stalled connection was still open when the leader was measured").toBe(true);
+    expect(during.arrayBuffersMb - before.arrayBuffersMb).toBeLessThanOrEqual(PINNED_MAX_MB);
+  }, 120_000);
 });

@@ -57,7 +57,7 @@ class SocketLink implements ClientLink {
     }
     // A frame carries at most MAX_MESSAGES_PER_FRAME messages; one turn may owe a client more answers than that.
     for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) {
-      this.ws.send(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)), { binary: true });
+      this.ws.send(ownBytes(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME))), { binary: true });
     }
   }
 
@@ -161,6 +161,17 @@ function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
       return encodeServerFrame([{ type: "error", code: ErrorCode.RQ_PROTOCOL, message }]);
     }
   }
+}
+
+/**
+ * The frame's bytes in a buffer of their own. The encoder returns a view into msgpackr's pack buffer, which the
+ * whole process shares; a frame that waits in a slow reader's send queue would keep that whole buffer (up to
+ * megabytes, filled with everyone else's frames) alive. Measured (test/fuzz-live/pin-probe.ts): a client that stopped
+ * reading, sent 2,645 one-message frames while another connection made the node pack large answers, held 357 MB of
+ * buffers in the node with about 0.5 MB of its own answers queued (far below CLIENT_BUFFER_MAX_BYTES).
+ */
+function ownBytes(frame: Uint8Array): Uint8Array {
+  return new Uint8Array(frame);
 }
 
 /** Module-level listeners find their connection through the socket's symbol field: no closure per connection. */
