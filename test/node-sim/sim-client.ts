@@ -46,6 +46,8 @@ export interface ClientWorkload {
     settle(prng: Prng, load: Load): Load;
     /** A load above the resource's whole capacity (rejected at once with RQ_UNGRANTABLE). */
     readonly tooLarge: Load;
+    /** The resource's lanes, if it has any: acquires pick one (or none: the default lane). */
+    readonly lanes?: readonly string[];
   }[];
   readonly sessionTtlMs: number;
   readonly apiKey: string;
@@ -180,6 +182,7 @@ export class SimClient {
       load: odd >= 2 && odd < 4 ? r.tooLarge : r.load(this.prng),
       ...(mode < 4 ? { timeoutMs: this.prng.int(50, 1500) } : mode === 4 ? { try: true } : {}),
       ...(this.prng.chance(0.3) ? { priority: this.prng.int(1, 20) } : {}),
+      ...(r.lanes !== undefined && this.prng.chance(0.8) ? { lane: odd === 4 ? "no-such-lane" : this.prng.pick(r.lanes) } : {}),
     };
     this.stats.acquires++;
     this.#request(msg);

@@ -43,8 +43,11 @@ export const RESTART_BOUND_MS = 10_000;
 const EPOCH_MS = 1_750_000_000_000;
 const ADMIN_KEY = "node-sim-admin-key";
 
-/** The resources every run configures (bootstrap ops), as the independent checker reads them. */
-export const RESOURCES: readonly ResourceSpec[] = [
+/**
+ * The resources every run configures (bootstrap ops). The independent checker reads their limits; lanes and
+ * reserved capacity only decide which waiter goes first, so they are configuration the checker does not need.
+ */
+export const RESOURCES: readonly (ResourceSpec & { readonly lanes?: Record<string, { weight: number }>; readonly lanePolicy?: "shared" | "strict"; readonly reserved?: Record<string, Record<string, number>> })[] = [
   {
     name: "chat",
     limits: [
@@ -62,6 +65,28 @@ export const RESOURCES: readonly ResourceSpec[] = [
       { kind: "rate", limit: 5, windowMs: 400, window: "bucket" },
     ],
   },
+  {
+    // Weighted lanes sharing capacity, with some of it reserved for the interactive lane.
+    name: "tiers",
+    limits: [
+      { kind: "rate", limit: 10, windowMs: 1000, window: "sliding" },
+      { kind: "load", limit: 60, windowMs: 1000, window: "sliding", dimension: "load" },
+      { kind: "concurrency", limit: 4 },
+    ],
+    reserved: { rate: { interactive: 3 }, concurrency: { interactive: 1 } },
+    lanes: { interactive: { weight: 3 }, batch: { weight: 1 } },
+    lanePolicy: "shared",
+  },
+  {
+    // Strict lanes: each lane capped at its share even when the other is idle.
+    name: "split",
+    limits: [
+      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
+      { kind: "load", limit: 100, windowMs: 1000, window: "bucket", dimension: "load" },
+    ],
+    lanes: { a: { weight: 1 }, b: { weight: 1 } },
+    lanePolicy: "strict",
+  },
 ];
 
 const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
@@ -78,6 +103,9 @@ const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
     tooLarge: { input: 10, output: 151 },
     settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
   },
+  { name: "tiers", load: (p) => p.int(1, 20), tooLarge: 61, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100), lanes: ["interactive", "batch"] },
+  // A lane may use at most half of each strict limit: a load of 51 can never be granted in either lane.
+  { name: "split", load: (p) => p.int(1, 30), tooLarge: 51, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 110) / 100), lanes: ["a", "b"] },
 ];
 
 function amountOf(load: Load, dimension: string): number {
@@ -418,7 +446,14 @@ export class NodeSimWorld implements ClientWorld {
       snapshotEntries: this.#scenario.knobs.snapshotEvery,
       bootstrapOps: RESOURCES.map((r): Op => {
         const limits = this.#sabotage === "looseLimits" ? r.limits.map((l) => ({ ...l, limit: l.limit * 2 })) : r.limits;
-        return { t: "limiter", cmd: { type: "putResource", name: r.name, config: { limits } } };
+        const config = {
+          limits: limits.map((l) => {
+            const reserved = r.reserved?.[l.kind];
+            return reserved === undefined ? l : { ...l, reserved };
+          }),
+          ...(r.lanes === undefined ? {} : { lanes: r.lanes, lanePolicy: r.lanePolicy }),
+        };
+        return { t: "limiter", cmd: { type: "putResource", name: r.name, config } };
       }),
     };
     const core = new NodeCore(options);
