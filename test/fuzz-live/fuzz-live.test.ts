@@ -339,7 +339,7 @@ describe("answers above one frame's message cap (regression: one frame per turn 
   }, 60_000);
 });
 
-// FIXED LEAK (packages/node/src/server/client-socket.ts, ownBytes), kept as a regression test: every frame the node
+// FIXED LEAK (packages/node/src/server/client-socket.ts, SocketLink.flush), kept as a regression test: every frame the node
 // sent was a view into msgpackr's pack buffer, which the whole process shares. A client that stops reading keeps its
 // frames queued in the node, and each queued frame kept alive the whole shared buffer it was packed into, filled with
 // other connections' frames. With 12 large answers to get past the socket buffers, then one-message frames between

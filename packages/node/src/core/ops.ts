@@ -40,8 +40,8 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
  * The entry's bytes in a buffer of their own. msgpackr packs every value, for every Packr in the process (client
  * frames, peer frames, snapshots), into one shared buffer and returns a view of it; once a large frame has grown that
  * buffer (a slow reader's answers: about 1.7 MB), every view keeps the whole buffer alive. An entry stays in the
- * in-memory log until compaction, so as a view each one held megabytes: the leader retained about 37 MB of buffers
- * per fuzz-live round for about 1 MB of entries (test/fuzz-live, README "Memory"). A copy costs one small allocation.
+ * in-memory log until compaction, so as a view each one held megabytes: the leader retained 25-37 MB of buffers per
+ * fuzz-live round for about 1 MB of entries (test/fuzz-live, README "Memory"). A copy costs one small allocation.
  */
 export function encodePayload(payload: EntryPayload): Uint8Array {
   return new Uint8Array(packr.pack(payload));
