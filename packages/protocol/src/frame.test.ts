@@ -178,6 +178,16 @@ describe("frame limits and state", () => {
     expect(Uint8Array.from(first)).toEqual(copy);
   });
 
+  it("returns frames that own their bytes, not views into a shared pack buffer (a queued frame would keep it alive)", () => {
+    // Grow msgpackr's shared buffer first, as a large answer does on a busy node.
+    encodeServerFrame(Array.from({ length: 2000 }, (_, i) => ({ type: "ack" as const, requestId: i + 1 })));
+    for (const side of sides) {
+      const frame = side.encode(fc.sample(side.arbMessage, { seed: 7, numRuns: 1 }));
+      expect(frame.byteOffset, side.name).toBe(0);
+      expect(frame.buffer.byteLength, side.name).toBe(frame.byteLength);
+    }
+  });
+
   it("decodes frames in any order: no per-connection state", () => {
     const frames = [
       encodeClientFrame([{ type: "hello", protocolVersion: 1, apiKey: "k" }]),

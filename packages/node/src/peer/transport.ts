@@ -122,9 +122,7 @@ class OutboundLink {
   send(frame: Uint8Array): boolean {
     const ws = this.#ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > PEER_BUFFER_MAX_BYTES) return false;
-    // A copy: the encoder's frame is a view into msgpackr's process-wide pack buffer, and a frame that waits in the
-    // queue of a stalled peer would keep that whole buffer alive (see SocketLink.flush in server/client-socket.ts).
-    ws.send(new Uint8Array(frame), { binary: true });
+    ws.send(frame, { binary: true });
     return true;
   }
 

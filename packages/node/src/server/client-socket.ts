@@ -56,13 +56,8 @@ class SocketLink implements ClientLink {
       return;
     }
     // A frame carries at most MAX_MESSAGES_PER_FRAME messages; one turn may owe a client more answers than that.
-    // Each frame is sent as a copy: the encoder returns a view into msgpackr's pack buffer, which the whole process
-    // shares, and a frame that waits in a slow reader's queue would keep that whole buffer (megabytes of everyone
-    // else's frames) alive. Measured (test/fuzz-live/pin-probe.ts): a client that stopped reading and sent 2,645
-    // one-message frames, while another connection made the node pack large answers, held 357 MB of buffers in the
-    // node with about 0.5 MB of its own answers queued (far below CLIENT_BUFFER_MAX_BYTES). The copy costs ~25 ns.
     for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) {
-      this.ws.send(new Uint8Array(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME))), { binary: true });
+      this.ws.send(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)), { binary: true });
     }
   }
 
