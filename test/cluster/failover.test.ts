@@ -157,6 +157,27 @@ describe("kill -9 of the leader", () => {
     leader.start();
     await caughtUp(leader, next);
   });
+
+  it("a hello that reaches a survivor during the election is answered when it ends: by the winner, or with the winner's address", async () => {
+    const leader = await cluster.waitForLeader();
+    await leader.kill("SIGKILL");
+    // Before the survivors have elected anyone (their Raft still names the dead leader), but once each has seen its
+    // link to it drop, which is what tells a node that its leader may be gone.
+    const survivors = cluster.nodes.filter((n) => n.id !== leader.id);
+    for (const n of survivors) {
+      await waitFor(async () => (await n.status())?.peers.find((p) => p.id === leader.id)?.connected === false, { what: `${n.id} to lose its link` });
+    }
+    const answers = await Promise.all(survivors.map((n) => RawClient.connect(n.url, ADMIN_KEY)));
+    clients.push(...answers);
+    const next = await cluster.waitForLeader(20_000, leader.id);
+    for (const [i, c] of answers.entries()) {
+      const first = c.received[0];
+      if (survivors[i] === next) expect(first).toMatchObject({ type: "welcome", nodeId: next.id });
+      else expect(first).toEqual({ type: "notLeader", leader: next.id, url: next.url });
+    }
+    leader.start();
+    await caughtUp(leader, next);
+  });
 });
 
 /** Waits until `node` follows `leader` and has applied everything the leader had committed when we asked. */

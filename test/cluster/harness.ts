@@ -34,7 +34,8 @@ export interface NodeStatus {
   appliedIndex: number;
   lastIndex: number;
   sessions: number;
-  peers: { id: string; voter: boolean; url: string | null; match?: number }[];
+  /** `connected`: whether this node's link to that peer is open (absent for the node itself). */
+  peers: { id: string; voter: boolean; url: string | null; connected?: boolean; match?: number }[];
 }
 
 /**

@@ -93,7 +93,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   const theCore = core;
   const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
-  const sessions = new ClientSessions({ core: theCore, env, logger, adminKeyHash, sessionTtlMs: config.sessionTtlMs, nodes });
+  const sessions = new ClientSessions({
+    core: theCore,
+    env,
+    logger,
+    adminKeyHash,
+    sessionTtlMs: config.sessionTtlMs,
+    nodes,
+    // A hello that finds no live leader waits for the election to end, up to two election timeouts.
+    leaderWaitMs: 2 * config.electionTicks * config.tickMs,
+    leaderReachable: (id) => transport.isConnected(id),
+  });
   const clients = new ClientSocketServer(sessions, logger);
   const registry = createMetrics(theCore, () => clients.connectionCount);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
@@ -128,6 +138,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     connections: () => clients.connectionCount,
     dashboard: dashboard.handle,
     grantLog,
+    peerConnected: (id: string) => transport.isConnected(id),
   };
   server.on("request", (req, res) => void handleHttp(httpContext, req, res));
   server.on("upgrade", (req, socket, head) => {

@@ -88,4 +88,17 @@ describe("ClientSessions on a new leader", () => {
     expect(stateHadSessionAtHello, "the hello came before the session was applied (else this test shows nothing)").toBe(false);
     expect(resumed.sent.find((m) => m.type === "welcome")).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
   });
+
+  it("holds a hello that arrives before any leader is known, and answers it when the election ends (not 'no leader, retry')", async () => {
+    const node = await startNode(new MemoryStore());
+    const link = recordingLink();
+    await node.core.start();
+    expect(node.core.leader, "no leader yet: the node has not campaigned").toBeNull();
+    node.sessions.receive(node.sessions.connect(link, "early"), [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    expect(link.sent).toEqual([]); // held, not sent away
+    await until("a welcome", () => link.sent.length > 0);
+    node.core.stop();
+    expect(link.sent[0]).toMatchObject({ type: "welcome", nodeId: "n1" });
+    expect(link.closed).toBeNull();
+  });
 });

@@ -26,7 +26,17 @@ export interface ClientSessionsOptions {
   readonly nodes: readonly NodeInfo[];
   /** Leader heartbeats for attached sessions are batched into one entry this often. */
   readonly heartbeatFlushMs?: number;
+  /** How long a node that knows no leader holds a hello, waiting for an election to end (default 3 s). */
+  readonly leaderWaitMs?: number;
+  /**
+   * Whether this node's link to the leader is up. When it is down, the leader may be dead, and Raft notices only
+   * at the election timeout: a hello is held then as if no leader were known, rather than sent to a node that may
+   * be gone. Default: always up.
+   */
+  readonly leaderReachable?: (leaderId: string) => boolean;
 }
+
+const LEADER_WAIT_MS = 3_000;
 
 type ConnState = "hello" | "opening" | "ready" | "closed";
 
@@ -66,12 +76,15 @@ export class ClientSessions {
   readonly #connections = new Set<ClientConnection>();
   #heartbeatsDue = new Set<string>();
   #heartbeatTimer: TimerHandle | null = null;
+  /** Hellos that reached this node while it knew no leader: answered when an election ends (or after leaderWaitMs). */
+  readonly #awaitingLeader = new Map<ClientConnection, { hello: Hello; timer: TimerHandle }>();
 
   constructor(options: ClientSessionsOptions) {
     this.#o = options;
     options.core.onApply((results) => this.#route(results));
     options.core.onRoleChange((role) => {
-      if (role !== "leader") this.#redirectAll();
+      if (role === "leader") this.#admitAwaitingLeader();
+      else this.#redirectAll();
     });
   }
 
@@ -90,6 +103,11 @@ export class ClientSessions {
     if (conn.state === "closed") return;
     conn.state = "closed";
     this.#connections.delete(conn);
+    const awaiting = this.#awaitingLeader.get(conn);
+    if (awaiting !== undefined) {
+      this.#o.env.clearTimer(awaiting.timer);
+      this.#awaitingLeader.delete(conn);
+    }
     if (conn.sessionId !== null && this.#bySession.get(conn.sessionId) === conn) this.#bySession.delete(conn.sessionId);
     this.#o.logger.info({ session: conn.sessionId, remote: conn.remote }, "client disconnected");
   }
@@ -137,9 +155,35 @@ export class ClientSessions {
     // revocation) yet, and refusing a key the cluster just created would be wrong. So every client is sent on to
     // the leader first, and a new leader answers only once it has applied what earlier leaders committed: before,
     // a session opened just before a failover would look unknown, and its resent requests would open a new one.
-    if (!core.isLeader) return this.#notLeader(conn);
+    if (!core.isLeader) {
+      const leader = core.leader;
+      if (leader === null || this.#o.leaderReachable?.(leader) === false) return this.#awaitLeader(conn, hello);
+      return this.#notLeader(conn);
+    }
     conn.state = "opening";
     core.whenCaughtUp(() => this.#admit(conn, hello));
+  }
+
+  /**
+   * No leader is known (an election is on, or this node is cut off), or the leader looks dead. Rather than send
+   * the client away to poll with back-off, which after a leader's death added a few hundred ms to the election,
+   * hold the hello and answer it the moment a leader is known: admitted here if this node won, sent to the
+   * winner if not. After leaderWaitMs it is answered with whatever this node knows.
+   */
+  #awaitLeader(conn: ClientConnection, hello: Hello): void {
+    conn.state = "opening";
+    const timer = this.#o.env.setTimer(() => {
+      if (this.#awaitingLeader.delete(conn)) this.#notLeader(conn);
+    }, this.#o.leaderWaitMs ?? LEADER_WAIT_MS);
+    this.#awaitingLeader.set(conn, { hello, timer });
+  }
+
+  #admitAwaitingLeader(): void {
+    for (const [conn, { hello, timer }] of [...this.#awaitingLeader]) {
+      this.#o.env.clearTimer(timer);
+      this.#awaitingLeader.delete(conn);
+      this.#o.core.whenCaughtUp(() => this.#admit(conn, hello));
+    }
   }
 
   #admit(conn: ClientConnection, hello: Hello): void {
@@ -339,7 +383,12 @@ export class ClientSessions {
   }
 
   #redirectAll(): void {
-    for (const conn of [...this.#connections]) this.#notLeader(conn);
+    const leader = this.#o.core.leader;
+    const leaderKnown = leader !== null && this.#o.leaderReachable?.(leader) !== false;
+    for (const conn of [...this.#connections]) {
+      if (!leaderKnown && this.#awaitingLeader.has(conn)) continue; // still waiting for the election to end
+      this.#notLeader(conn);
+    }
   }
 
   #notLeader(conn: ClientConnection): void {

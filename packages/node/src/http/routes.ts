@@ -23,6 +23,8 @@ export interface HttpContext {
   readonly dashboard?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Recent applied grant history, for GET /v1/debug/grants. */
   readonly grantLog?: GrantLog;
+  /** Whether this node's link to a peer is open now (shown in /v1/status). */
+  readonly peerConnected?: (id: string) => boolean;
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
@@ -241,6 +243,7 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
       return {
         ...p,
         url: ctx.httpUrls.get(p.id) ?? null,
+        ...(p.id === s.id || ctx.peerConnected === undefined ? {} : { connected: ctx.peerConnected(p.id) }),
         ...(progress === undefined ? {} : { match: progress.match, lag: Math.max(0, s.lastIndex - progress.match), state: progress.state }),
       };
     },

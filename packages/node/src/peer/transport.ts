@@ -70,6 +70,11 @@ export class PeerTransport {
     if (link === undefined || !link.send(frame)) this.#options.onUnreachable?.(peerId);
   }
 
+  /** Whether our link to `peerId` is open now. */
+  isConnected(peerId: string): boolean {
+    return this.#links.get(peerId)?.isOpen() ?? false;
+  }
+
   /** Ids of peers whose outbound link is open. */
   connectedPeers(): string[] {
     return [...this.#links.entries()].filter(([, l]) => l.isOpen()).map(([id]) => id);
