@@ -65,7 +65,8 @@ runs interleaved; medians over ${compare[0]?.runs ?? 0} runs.
 ${formatCompareTable(compare)}
 
 What differs: a RateQueue grant is agreed by a majority of three nodes and fsynced before the client hears of it,
-and the release is a second replicated, fsynced entry; it also queues and wakes waiters in order, settles real usage
+and the release is a second replicated, fsynced entry (the SDK's callback form returns once the release is sent; the
+release reaches the cluster before the loop's next acquire); it also queues and wakes waiters in order, settles real usage
 and survives a node failure. rate-limiter-flexible's \`consume()\` is one Redis command with no queue, no concurrency
 slot and no durability beyond Redis's own (no fsync); bottleneck's clustering mode keeps its state in the same single
 Redis.

@@ -53,6 +53,16 @@ describe("the SDK against a real three-node cluster", () => {
     await rq.reportLimited("openai-gpt4o", { retryAfterMs: 1 });
   });
 
+  it("the callback form returns before its release commits, yet the release is applied before this client's next request", async () => {
+    for (let i = 0; i < 20; i++) {
+      expect(await rq.acquire("single", {}, () => i)).toBe(i);
+      // tryAcquire never waits: it is granted only if the slot is free when it applies, i.e. after the release.
+      const next = await rq.tryAcquire("single");
+      expect(next, `round ${i}`).not.toBeNull();
+      await next!.release();
+    }
+  });
+
   it("releases in the callback form when fn throws, and the handle form on dispose", async () => {
     await expect(rq.acquire("single", {}, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     const lease = await rq.acquire("single", { timeoutMs: 5_000 }); // would time out if the slot were still held

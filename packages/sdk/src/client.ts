@@ -188,7 +188,10 @@ export class RateQueue {
   /**
    * Waits for capacity on `resource` and returns a Lease; or, with `fn`,
    * holds the lease while `fn` runs, releases it when `fn` returns or throws,
-   * and returns `fn`'s result.
+   * and returns `fn`'s result. In that form the result comes back as soon as
+   * the release is sent, without waiting for the cluster to commit it: the
+   * release travels ahead of anything this client sends next, and is resent
+   * after a reconnect like every pending request.
    *
    * @example
    * await using lease = await rq.acquire("anthropic-claude", { load: { input: 1200, output: 1024 } });
@@ -201,7 +204,9 @@ export class RateQueue {
     try {
       return await fn(lease);
     } finally {
-      await lease.release().catch(() => undefined); // the session's expiry frees it if the release cannot be sent
+      // Not awaited (see above): the caller gets fn's result one commit sooner. If the release can never be sent,
+      // the session's expiry frees the slot.
+      lease.release().catch(() => undefined);
     }
   }
 
