@@ -38,12 +38,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   const store = new LevelStore({ path: config.dataDir, nodeId: config.id });
   let core: NodeCore | null = null;
+  let sessions: ClientSessions | null = null;
   const transport = new PeerTransport({
     selfId: config.id,
     clusterSecret: config.clusterSecret,
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
-    onLinkOpen: (peer) => transport.send(peer, encodePeerFrame([{ type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: config.id, to: peer }])),
+    onLinkOpen: (peer) => {
+      transport.send(peer, encodePeerFrame([{ type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: config.id, to: peer }]));
+      sessions?.peerLinkOpened(peer);
+    },
     onFrame: (from, frame) => {
       const decoded = decodePeerFrame(frame);
       if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
@@ -93,7 +97,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   const theCore = core;
   const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
-  const sessions = new ClientSessions({
+  sessions = new ClientSessions({
     core: theCore,
     env,
     logger,

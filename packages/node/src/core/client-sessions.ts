@@ -178,6 +178,12 @@ export class ClientSessions {
     this.#awaitingLeader.set(conn, { hello, timer });
   }
 
+  /** This node's link to `peerId` opened: hellos held because the leader looked unreachable may go to it now. */
+  peerLinkOpened(peerId: string): void {
+    if (this.#awaitingLeader.size === 0 || this.#o.core.isLeader || this.#o.core.leader !== peerId) return;
+    this.#redirectAll();
+  }
+
   #admitAwaitingLeader(): void {
     for (const [conn, { hello, timer }] of [...this.#awaitingLeader]) {
       this.#o.env.clearTimer(timer);

@@ -100,7 +100,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
       const body = await readJsonBody(req);
       const checked = validateKeyBody(body);
       if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid key body", checked.errors);
-      if (!core.isLeader) return forward(ctx, req, res, body);
+      if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, body);
       const { id, secret } = newKeySecret();
       await core.propose({ t: "keyAdd", key: { id, name: checked.name, scope: checked.scope, hash: hashSecret(secret), createdAt: 0 } });
       ctx.logger.info({ key: id, name: checked.name }, "API key created");
@@ -110,7 +110,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     allow(method, ["DELETE"]);
     const id = decodeSegment(keyMatch[1]!);
     // The leader decides whether the key exists: a follower may not have applied its creation yet.
-    if (!core.isLeader) return forward(ctx, req, res, null);
+    if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
     if (!core.state.keys.list().some((k) => k.id === id)) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
     await core.propose({ t: "keyRemove", id });
     ctx.logger.info({ key: id }, "API key deleted");
@@ -141,7 +141,7 @@ async function resource(
     const body = await readJsonBody(req);
     const checked = checkResourceBody(body);
     if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid resource body", checked.details);
-    if (!core.isLeader) return forward(ctx, req, res, body);
+    if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, body);
     const r = await core.propose({ t: "limiter", cmd: { type: "putResource", name, config: body } });
     failOnError(r);
     const created = r.effects.some((e) => e.type === "resourcePut" && e.created);
@@ -150,13 +150,22 @@ async function resource(
     return sendJson(res, created ? 201 : 200, view === null ? { name } : viewJson(view));
   }
   // The leader decides whether the resource exists: a follower may not have applied its creation yet.
-  if (!core.isLeader) return forward(ctx, req, res, null);
+  if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
   if (core.state.limiter.resource(name) === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
   const r = await core.propose({ t: "limiter", cmd: { type: "deleteResource", name } });
   failOnError(r);
   ctx.logger.info({ resource: name }, "resource deleted");
   res.writeHead(204);
   res.end();
+}
+
+/**
+ * True once this node is the leader and has applied what earlier leaders committed (so its state has every key
+ * and resource the cluster agreed on); false, at once or after that wait, if it is not the leader.
+ */
+async function isCaughtUpLeader(core: NodeCore): Promise<boolean> {
+  await new Promise<void>((resolve) => core.whenCaughtUp(resolve));
+  return core.isLeader;
 }
 
 function failOnError(r: OpResult): void {
