@@ -89,6 +89,24 @@ export const RESOURCES: readonly (ResourceSpec & { readonly lanes?: Record<strin
   },
 ];
 
+/**
+ * SPEC (limiter README, strict lanes): lane i of a `strict` resource may use at most floor(limit * weight_i /
+ * total weight) of every limit, even when the other lanes are idle. So each such lane is checked as a resource of
+ * its own, `resource#lane`, with those limits, by a second independent checker fed the lane's grants.
+ */
+const STRICT_LANES: readonly ResourceSpec[] = RESOURCES.flatMap((r) => {
+  if (r.lanePolicy !== "strict" || r.lanes === undefined) return [];
+  const lanes = Object.entries(r.lanes);
+  const total = lanes.reduce((sum, [, l]) => sum + l.weight, 0);
+  return lanes.map(([lane, { weight }]) => ({
+    name: `${r.name}#${lane}`,
+    limits: r.limits.map((l) => ({ ...l, limit: Math.floor((l.limit * weight) / total) })),
+  }));
+});
+
+/** The lane a request without one goes to: the first declared (limiter README). */
+const DEFAULT_LANE = new Map(RESOURCES.flatMap((r) => (r.lanes === undefined ? [] : [[r.name, Object.keys(r.lanes)[0]!] as const])));
+
 const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
   {
     name: "chat",
@@ -117,6 +135,8 @@ export interface RunStats {
   simulatedMs: number;
   wallMs: number;
   grantsChecked: number;
+  /** Grants on strict lanes also checked against their lane's share. */
+  laneGrantsChecked: number;
   clientGrantsVerified: number;
   statesCompared: number;
   committedIndex: number;
@@ -227,6 +247,9 @@ export class NodeSimWorld implements ClientWorld {
   readonly #nodes = new Map<string, SimNode>();
   readonly #clients: SimClient[] = [];
   readonly #limits = new LimitChecker(RESOURCES);
+  readonly #strictLaneLimits = new LimitChecker(STRICT_LANES);
+  /** The lane of each acquire (session/request), from the entry that first brought it. */
+  readonly #lanes = new Map<string, string>();
   readonly #outcomes = new OutcomeChecker();
   readonly #agreement: Agreement;
   readonly #transcript: string[] = [];
@@ -237,6 +260,7 @@ export class NodeSimWorld implements ClientWorld {
     simulatedMs: 0,
     wallMs: 0,
     grantsChecked: 0,
+    laneGrantsChecked: 0,
     clientGrantsVerified: 0,
     statesCompared: 0,
     committedIndex: 0,
@@ -665,6 +689,11 @@ export class NodeSimWorld implements ClientWorld {
         const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
         if (!this.#deadlines.has(key)) this.#deadlines.set(key, atMs + r.op.cmd.timeoutMs);
       }
+      if (r.op.t === "limiter" && r.op.cmd.type === "acquire") {
+        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
+        const lane = r.op.cmd.lane ?? DEFAULT_LANE.get(r.op.cmd.resource);
+        if (lane !== undefined && !this.#lanes.has(key)) this.#lanes.set(key, lane);
+      }
       for (const e of r.effects) {
         const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
         this.stats.effects[name] = (this.stats.effects[name] ?? 0) + 1;
@@ -679,6 +708,10 @@ export class NodeSimWorld implements ClientWorld {
                 this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
               }
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+              const laneResource = `${e.resource}#${this.#lanes.get(`${e.sessionId}/${e.requestId}`)}`;
+              if (STRICT_LANES.some((l) => l.name === laneResource)) {
+                this.#fail("safety", this.#strictLaneLimits.grant({ resource: laneResource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
+              }
               if (this.#endedSessions.has(e.sessionId)) this.#fail("safety", `lease ${e.leaseId} granted to session ${e.sessionId}, which had ended`);
               this.#heldBySession(e.sessionId).add(e.leaseId);
               const deadlineMs = this.#deadlines.get(`${e.sessionId}/${e.requestId}`);
@@ -694,10 +727,12 @@ export class NodeSimWorld implements ClientWorld {
             break;
           case "settled":
             this.#limits.settle(e.leaseId, e.load, atMs);
+            this.#strictLaneLimits.settle(e.leaseId, e.load, atMs);
             break;
           case "released":
             if (e.reason !== "notHeld") {
               this.#limits.release(e.leaseId);
+              this.#strictLaneLimits.release(e.leaseId);
               this.#heldBySession(e.sessionId).delete(e.leaseId);
             }
             break;
@@ -710,12 +745,16 @@ export class NodeSimWorld implements ClientWorld {
             if (missing.length > 0) this.#fail("safety", `session ${e.sessionId} ended (${e.reason}) without releasing lease ${missing[0]}`);
             held.clear();
             this.#endedSessions.add(e.sessionId);
-            for (const id of e.releasedLeases) this.#limits.release(id);
+            for (const id of e.releasedLeases) {
+              this.#limits.release(id);
+              this.#strictLaneLimits.release(id);
+            }
             if (e.reason === "expired") this.#sessionExpired(e.sessionId);
             break;
           }
           case "cooldown":
             this.#limits.cooldown(e.resource, e.untilMs);
+            for (const l of STRICT_LANES) if (l.name.startsWith(`${e.resource}#`)) this.#strictLaneLimits.cooldown(l.name, e.untilMs);
             break;
           default:
             break;
@@ -792,6 +831,7 @@ export class NodeSimWorld implements ClientWorld {
     s.simulatedMs = this.nowMs;
     s.wallMs = performance.now() - startedWallMs;
     s.grantsChecked = this.#limits.grantsChecked;
+    s.laneGrantsChecked = this.#strictLaneLimits.grantsChecked;
     s.clientGrantsVerified = this.#outcomes.clientGrantsVerified;
     s.statesCompared = this.#agreement.statesCompared;
     s.committedIndex = this.#agreement.witnessIndex;
