@@ -104,6 +104,16 @@ const STRICT_LANES: readonly ResourceSpec[] = RESOURCES.flatMap((r) => {
   }));
 });
 
+/**
+ * Per limit of `resource`, the units reserved for lanes other than `lane` (limiter README: a grant for lane L
+ * must leave at least the units reserved for the other lanes unused).
+ */
+function reservedForOthers(resource: string, lane: string | undefined): number[] {
+  const r = RESOURCES.find((x) => x.name === resource);
+  if (r?.reserved === undefined) return [];
+  return r.limits.map((l) => Object.entries(r.reserved![l.kind] ?? {}).reduce((sum, [other, units]) => (other === lane ? sum : sum + units), 0));
+}
+
 /** The lane a request without one goes to: the first declared (limiter README). */
 const DEFAULT_LANE = new Map(RESOURCES.flatMap((r) => (r.lanes === undefined ? [] : [[r.name, Object.keys(r.lanes)[0]!] as const])));
 
@@ -707,8 +717,9 @@ export class NodeSimWorld implements ClientWorld {
               if (e.grantedAt < time.previousMs || e.grantedAt > time.atMs) {
                 this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
               }
-              this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
-              const laneResource = `${e.resource}#${this.#lanes.get(`${e.sessionId}/${e.requestId}`)}`;
+              const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
+              this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
+              const laneResource = `${e.resource}#${lane}`;
               if (STRICT_LANES.some((l) => l.name === laneResource)) {
                 this.#fail("safety", this.#strictLaneLimits.grant({ resource: laneResource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
               }

@@ -44,6 +44,15 @@ describe("LimitChecker (the simulator's brute-force window model)", () => {
     expect(grant(c, 50, { load: 1 })).toMatch(/101 charged/);
   });
 
+  it("reserved capacity: a grant must leave the units reserved for other lanes unused; the lane it is reserved for may use it", () => {
+    const c = new LimitChecker([{ name: "r", limits: [{ kind: "rate", limit: 4, windowMs: 100, window: "sliding" }, { kind: "concurrency", limit: 3 }] }]);
+    const g = (reserved: number[]) => c.grant({ resource: "r", leaseId: ++lease, load: {}, atMs: 10 }, reserved);
+    expect(g([1, 1])).toBeNull(); // 1 of rate 4 - 1 reserved elsewhere; 1 of concurrency 3 - 1
+    expect(g([1, 1])).toBeNull(); // 2 and 2
+    expect(g([0, 0])).toBeNull(); // the reserved lane takes the third: 3 and 3
+    expect(g([1, 0])).toMatch(/rate 4\/100ms sliding, 1 reserved for other lanes\): 4 charged/);
+  });
+
   it("concurrency and cooldown", () => {
     const c = one({ kind: "concurrency", limit: 1 });
     expect(grant(c, 0)).toBeNull();

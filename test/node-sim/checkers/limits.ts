@@ -53,8 +53,14 @@ export class LimitChecker {
     for (const spec of specs) this.#resources.set(spec.name, { spec, grants: [], bucketEvents: [], held: new Set(), cooldownUntilMs: -Infinity });
   }
 
-  /** A committed grant at log time `atMs`. Returns a violation message, or null. */
-  grant(g: { resource: string; leaseId: number; load: Readonly<Record<string, number>>; atMs: number }): string | null {
+  /**
+   * A committed grant at log time `atMs`. Returns a violation message, or null. `reservedForOthers[i]`: units of
+   * limit i reserved for lanes other than this grant's (SPEC: a grant must leave them unused), 0 by default.
+   */
+  grant(
+    g: { resource: string; leaseId: number; load: Readonly<Record<string, number>>; atMs: number },
+    reservedForOthers: readonly number[] = [],
+  ): string | null {
     const r = this.#resources.get(g.resource);
     if (r === undefined) return `grant on resource "${g.resource}", which the scenario never configured`;
     if (this.#leases.has(g.leaseId)) return `lease ${g.leaseId} granted twice`;
@@ -66,8 +72,12 @@ export class LimitChecker {
     this.#leases.set(g.leaseId, { resource: r, grant: record });
     if (g.atMs < r.cooldownUntilMs) return `${g.resource}: lease ${g.leaseId} granted at ${g.atMs}, during a cooldown until ${r.cooldownUntilMs}`;
     for (const [i, limit] of r.spec.limits.entries()) {
-      const problem = this.#check(r, limit, g.atMs);
-      if (problem !== null) return `${g.resource} limit #${i} (${describe(limit)}): ${problem} (grant of lease ${g.leaseId} at ${g.atMs})`;
+      const reserved = reservedForOthers[i] ?? 0;
+      const problem = this.#check(r, limit, g.atMs, reserved);
+      if (problem !== null) {
+        const kept = reserved > 0 ? `, ${reserved} reserved for other lanes` : "";
+        return `${g.resource} limit #${i} (${describe(limit)}${kept}): ${problem} (grant of lease ${g.leaseId} at ${g.atMs})`;
+      }
     }
     return null;
   }
@@ -95,9 +105,11 @@ export class LimitChecker {
     if (r !== undefined) r.cooldownUntilMs = Math.max(r.cooldownUntilMs, untilMs);
   }
 
-  #check(r: ResourceHistory, limit: LimitSpec, nowMs: number): string | null {
+  /** Whether the history breaks `limit` at `nowMs`, when `reserved` of it had to stay unused. */
+  #check(r: ResourceHistory, limit: LimitSpec, nowMs: number, reserved: number): string | null {
+    const cap = limit.limit - reserved;
     if (limit.kind === "concurrency") {
-      return r.held.size > limit.limit ? `${r.held.size} leases held at once` : null;
+      return r.held.size > cap ? `${r.held.size} leases held at once` : null;
     }
     const amount = (load: Readonly<Record<string, number>>): number => (limit.kind === "rate" ? 1 : (load[limit.dimension] ?? 0));
     const W = limit.windowMs;
@@ -112,7 +124,7 @@ export class LimitChecker {
         if (g.atMs <= nowMs - W) break; // stamps never go down: everything earlier is out of both kinds of window
         if (inWindow(g.atMs)) used += amount(g.effective);
       }
-      return used > limit.limit + EPSILON ? `${used} charged in one ${limit.window} window of ${W} ms` : null;
+      return used > cap + EPSILON ? `${used} charged in one ${limit.window} window of ${W} ms` : null;
     }
     // Token bucket of capacity L refilled at L / W: over any interval [s, now] the net charge is at most
     // L + (now - s) * L / W (the bucket starts at most full and refills no faster). Checked for every s that is
@@ -123,7 +135,7 @@ export class LimitChecker {
       const e = events[i]!;
       if (nowMs - e.atMs > BUCKET_LOOKBACK_WINDOWS * W) break;
       net += e.grant && limit.kind === "rate" ? 1 : limit.kind === "rate" ? 0 : (e.delta[limit.dimension] ?? 0);
-      const allowed = limit.limit + ((nowMs - e.atMs) * limit.limit) / W;
+      const allowed = cap + ((nowMs - e.atMs) * limit.limit) / W;
       if (net > allowed + EPSILON) return `${net} charged in [${e.atMs}, ${nowMs}], a token bucket allows ${allowed}`;
     }
     return null;
