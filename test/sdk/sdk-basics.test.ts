@@ -96,6 +96,8 @@ describe("the SDK against a real three-node cluster", () => {
     const err = await rq.acquire("single", { timeoutMs: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as TimeoutError).code).toBe("RQ_TIMEOUT");
+    // The cluster decided it: the error names the request as the cluster's log does.
+    expect((err as TimeoutError).request).toEqual({ sessionId: held.sessionId, requestId: expect.any(Number) });
     await held.release();
   });
 
@@ -103,7 +105,7 @@ describe("the SDK against a real three-node cluster", () => {
     await expect(rq.acquire("no-such-resource")).rejects.toMatchObject({ code: "RQ_UNKNOWN_RESOURCE" });
     await expect(rq.acquire("no-such-resource")).rejects.toBeInstanceOf(UnknownResourceError);
     await expect(rq.acquire("anthropic-claude", { load: { input: 50_000 } })).rejects.toBeInstanceOf(UngrantableError);
-    await expect(rq.acquire("openai-gpt4o", { load: -1 })).rejects.toMatchObject({ code: "RQ_INVALID" });
+    await expect(rq.acquire("openai-gpt4o", { load: -1 })).rejects.toMatchObject({ code: "RQ_INVALID", request: null }); // the SDK refused it
     const bad = new RateQueue({ url: cluster.urls, apiKey: "not-a-real-key-000000" });
     await expect(bad.acquire("openai-gpt4o")).rejects.toBeInstanceOf(UnauthorizedError);
     await bad.close();

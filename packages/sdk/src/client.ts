@@ -466,7 +466,8 @@ export class RateQueue {
         const p = this.#finish(m.requestId);
         if (p === undefined) return;
         if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
-        return p.reject(errorFor(m.code, m.message));
+        const request = this.#sessionId === null ? undefined : { sessionId: this.#sessionId, requestId: m.requestId };
+        return p.reject(errorFor(m.code, m.message, request === undefined ? undefined : { request }));
       }
       case "ack": {
         const p = this.#finish(m.requestId);

@@ -21,97 +21,115 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
  */
 export class RateQueueError extends Error {
   override readonly name: string = "RateQueueError";
+  /**
+   * The request this error answers, as the cluster knows it (its session and request id, the ids in the nodes'
+   * logs and in `/v1/debug/grants`), when the cluster decided the failure; null when the SDK did (no node
+   * reachable, the caller's AbortSignal, an invalid argument).
+   */
+  readonly request: RequestRef | null;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: RateQueueErrorOptions,
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.request = options?.request ?? null;
   }
+}
+
+/** A request as the cluster identifies it. */
+export interface RequestRef {
+  readonly sessionId: string;
+  readonly requestId: number;
+}
+
+export interface RateQueueErrorOptions {
+  readonly cause?: unknown;
+  readonly request?: RequestRef;
 }
 
 /** The request waited `timeoutMs` in the queue without a grant. Retry later or raise the timeout. */
 export class TimeoutError extends RateQueueError {
   override readonly name = "TimeoutError";
-  constructor(message: string) {
-    super(ErrorCode.TIMEOUT, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
   }
 }
 
 /** The request was cancelled through its AbortSignal before it was granted. */
 export class CancelledError extends RateQueueError {
   override readonly name = "CancelledError";
-  constructor(message: string) {
-    super(ErrorCode.CANCELLED, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.CANCELLED, message, options);
   }
 }
 
 /** No resource (or lane) of that name: create it with the admin API (PUT /v1/resources/{name}) or fix the name. */
 export class UnknownResourceError extends RateQueueError {
   override readonly name = "UnknownResourceError";
-  constructor(message: string) {
-    super(ErrorCode.UNKNOWN_RESOURCE, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.UNKNOWN_RESOURCE, message, options);
   }
 }
 
 /** The request can never be granted (its load exceeds a limit's whole capacity): split it or raise the limit. */
 export class UngrantableError extends RateQueueError {
   override readonly name = "UngrantableError";
-  constructor(message: string) {
-    super(ErrorCode.UNGRANTABLE, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.UNGRANTABLE, message, options);
   }
 }
 
 /** The request or an option is malformed (e.g. a negative load): fix the call. */
 export class InvalidError extends RateQueueError {
   override readonly name = "InvalidError";
-  constructor(message: string) {
-    super(ErrorCode.INVALID, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.INVALID, message, options);
   }
 }
 
 /** The API key is unknown or revoked: check RATEQUEUE_API_KEY. */
 export class UnauthorizedError extends RateQueueError {
   override readonly name = "UnauthorizedError";
-  constructor(message: string) {
-    super(ErrorCode.UNAUTHORIZED, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.UNAUTHORIZED, message, options);
   }
 }
 
 /** The API key may not use this resource: use a key whose scope covers it. */
 export class ForbiddenError extends RateQueueError {
   override readonly name = "ForbiddenError";
-  constructor(message: string) {
-    super(ErrorCode.FORBIDDEN, message);
+  constructor(message: string, options?: RateQueueErrorOptions) {
+    super(ErrorCode.FORBIDDEN, message, options);
   }
 }
 
 /** No RateQueue node could be reached in time (or the client was closed). Check the URLs and the cluster's health. */
 export class UnavailableError extends RateQueueError {
   override readonly name = "UnavailableError";
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: RateQueueErrorOptions) {
     super(ErrorCode.UNAVAILABLE, message, options);
   }
 }
 
 /** The error class for a code received from a node. */
-export function errorFor(code: string, message: string): RateQueueError {
+export function errorFor(code: string, message: string, options?: RateQueueErrorOptions): RateQueueError {
   switch (code) {
     case ErrorCode.TIMEOUT:
-      return new TimeoutError(`${message}: no capacity within the timeout; retry later or raise timeoutMs`);
+      return new TimeoutError(`${message}: no capacity within the timeout; retry later or raise timeoutMs`, options);
     case ErrorCode.CANCELLED:
-      return new CancelledError(message);
+      return new CancelledError(message, options);
     case ErrorCode.UNKNOWN_RESOURCE:
-      return new UnknownResourceError(`${message}: create the resource with the admin API or fix its name`);
+      return new UnknownResourceError(`${message}: create the resource with the admin API or fix its name`, options);
     case ErrorCode.UNGRANTABLE:
-      return new UngrantableError(`${message}: this request can never fit; split it or raise the limit`);
+      return new UngrantableError(`${message}: this request can never fit; split it or raise the limit`, options);
     case ErrorCode.UNAUTHORIZED:
-      return new UnauthorizedError(`${message}: check the apiKey (RATEQUEUE_API_KEY)`);
+      return new UnauthorizedError(`${message}: check the apiKey (RATEQUEUE_API_KEY)`, options);
     case ErrorCode.FORBIDDEN:
-      return new ForbiddenError(`${message}: use a key whose scope covers this resource`);
+      return new ForbiddenError(`${message}: use a key whose scope covers this resource`, options);
     case ErrorCode.UNAVAILABLE:
-      return new UnavailableError(message);
+      return new UnavailableError(message, options);
     default:
-      return new InvalidError(message);
+      return new InvalidError(message, options);
   }
 }

@@ -15,6 +15,8 @@ export {
   ForbiddenError,
   InvalidError,
   RateQueueError,
+  type RateQueueErrorOptions,
+  type RequestRef,
   TimeoutError,
   UnauthorizedError,
   UnavailableError,
