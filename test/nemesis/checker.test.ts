@@ -52,6 +52,25 @@ describe("chaos checker", () => {
     expect(r.stats).toMatchObject({ logGrants: 3, granted: 3, ops: 3 });
   });
 
+  it("holds a failure the cluster decided to the log: a timeout the log ended as timedOut passes, one it granted fails", () => {
+    const input = clean();
+    const failed = record(3, { outcome: "failed", code: "RQ_TIMEOUT", message: "waited", failedRequest: { sessionId: S, requestId: 9 } });
+    const timedOut: AppliedEffect = {
+      index: 9,
+      at: 1_400,
+      effect: { type: "timedOut", sessionId: S, requestId: "9", resource: "chat", code: "RQ_TIMEOUT", message: "waited" } as Effect,
+    };
+    const ok = check({ ...input, effects: [...input.effects, timedOut], histories: [{ client: "c1", records: [...input.histories[0]!.records, failed] }] });
+    expect(ok.violations).toEqual([]);
+    expect(ok.stats.failuresMatchedToLog).toBe(1);
+    const lying = check({
+      ...input,
+      effects: [...input.effects, grant(9, 7, 1_900), released(7)],
+      histories: [{ client: "c1", records: [...input.histories[0]!.records, failed] }],
+    });
+    expect(lying.violations.join("\n")).toMatch(/failed with RQ_TIMEOUT for sess-a\/9, the log ended it with \[granted\]/);
+  });
+
   it("counts a repeated answer (same lease, same stamp) once, not as a second grant", () => {
     const input = clean();
     const r = check({ ...input, effects: [...input.effects, grant(2, 3, 1_200)] });

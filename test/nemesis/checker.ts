@@ -20,6 +20,14 @@ export interface AdminSample {
   readonly leasesHeld: number;
 }
 
+/** Failures the limiter decides (so they are in the log), by the SDK code the client saw: the log's ending. */
+const LOGGED_FAILURES: Readonly<Record<string, string>> = {
+  RQ_TIMEOUT: "timedOut",
+  RQ_CANCELLED: "cancelled",
+  RQ_UNKNOWN_RESOURCE: "rejected:RQ_UNKNOWN_RESOURCE",
+  RQ_UNGRANTABLE: "rejected:RQ_UNGRANTABLE",
+};
+
 export interface CheckInput {
   readonly logs: readonly NodeLog[];
   /** Effects of the longest committed log. */
@@ -184,12 +192,21 @@ function checkClients(
     logByLease.set(key, [...(logByLease.get(key) ?? []), g]);
   }
 
+  // Every effect that ended a request, by session/request id: what the log decided for each failure a client saw.
+  const endings = new Map<string, string[]>();
+  for (const { effect: e } of input.effects) {
+    if (e.type !== "granted" && e.type !== "rejected" && e.type !== "timedOut" && e.type !== "cancelled") continue;
+    const key = `${e.sessionId}/${e.requestId}`;
+    endings.set(key, [...(endings.get(key) ?? []), e.type === "rejected" ? `rejected:${e.code}` : e.type]);
+  }
+
   const seen = new Set<string>();
   const clientGrants: { resource: string; at: number; load: number }[] = [];
   let ops = 0;
   let granted = 0;
   let local = 0;
   let serverFailures = 0;
+  let matchedFailures = 0;
   let maxEndMs = 0;
   for (const h of input.histories) {
     for (const r of h.records) {
@@ -206,6 +223,15 @@ function checkClients(
       if (r.outcome === "failed") {
         if (isLocalOutcome(r)) local++;
         else serverFailures++;
+        const expected = LOGGED_FAILURES[r.code ?? ""];
+        if (r.failedRequest !== undefined && expected !== undefined) {
+          // The limiter decided this failure, in the log: the log must say the same, and never grant that request.
+          const key = `${r.failedRequest.sessionId}/${r.failedRequest.requestId}`;
+          const logged = endings.get(key) ?? [];
+          if (!logged.includes(expected) || logged.includes("granted")) {
+            fail(`${tag}: the client failed with ${r.code} for ${key}, the log ended it with [${logged.join(", ")}]`);
+          } else matchedFailures++;
+        }
         continue;
       }
       granted++;
@@ -245,7 +271,7 @@ function checkClients(
     else unseen++;
   }
   if (unseen > local) fail(`log has ${unseen} grants no client heard of (outside expired sessions), more than the ${local} requests the SDK failed locally`);
-  Object.assign(stats, { ops, granted, serverFailures, localFailures: local, unseenGrants: unseen, unseenGrantsExpiredSessions: unseenExpired, maxAcquireMs: maxEndMs });
+  Object.assign(stats, { ops, granted, serverFailures, failuresMatchedToLog: matchedFailures, localFailures: local, unseenGrants: unseen, unseenGrantsExpiredSessions: unseenExpired, maxAcquireMs: maxEndMs });
 }
 
 /**

@@ -98,6 +98,7 @@ async function loop(): Promise<void> {
       record.outcome = "failed";
       record.code = err instanceof RateQueueError ? err.code : "NOT_AN_RQ_ERROR";
       record.message = err instanceof Error ? err.message : String(err);
+      if (err instanceof RateQueueError && err.request !== null) record.failedRequest = { ...err.request };
       await new Promise((r) => setTimeout(r, 20)); // do not spin while no node is reachable
     } finally {
       if (abortTimer !== null) clearTimeout(abortTimer);

@@ -10,9 +10,10 @@ export interface AcquireRecord {
   /** When the acquire ended (granted or failed); null if it never ended (a hang). */
   endMs: number | null;
   outcome: "granted" | "failed" | null;
-  /** Failed: the SDK error code and message. */
+  /** Failed: the SDK error code and message, and the request as the cluster knows it when the cluster decided. */
   code?: string;
   message?: string;
+  failedRequest?: { sessionId: string; requestId: number };
   /** Granted: what the cluster answered. */
   sessionId?: string;
   leaseId?: string;
