@@ -7,6 +7,8 @@ import { PeerProxy } from "./peer-proxy.js";
 export interface ChaosClusterOptions {
   readonly resources: Record<string, unknown>;
   readonly sessionTtlMs?: number;
+  /** More `ratequeue start` flags, for every node. */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -56,6 +58,7 @@ export class ChaosCluster {
         "--election-ticks", "10",
         "--snapshot-entries", "100000000",
         "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
+        ...(options.extraArgs ?? []),
       ];
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });

@@ -25,6 +25,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--election-ticks <n>", "election timeout in ticks (default 10)")
     .option("--heartbeat-ticks <n>", "leader heartbeat interval in ticks (default 1)")
     .option("--session-ttl-ms <ms>", "default client session TTL (default 10000)")
+    .option("--leader-wait-ms <ms>", "how long a node without a live leader holds a client's hello for an election to end (default 2 election timeouts)")
     .option("--snapshot-entries <n>", "snapshot and compact the log every n entries (default 10000)")
     .option("--log-level <level>", "trace, debug, info, warn, error, fatal or silent (default info)")
     .option("--pretty-logs", "human-readable logs instead of JSON lines")

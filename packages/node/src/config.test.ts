@@ -30,6 +30,7 @@ describe("node configuration", () => {
     expect([...c.peers.keys()]).toEqual(["n1", "n2", "n3"]);
     expect(c.peers.get("n3")).toEqual({ host: "127.0.0.1", port: 7403 });
     expect(c.sessionTtlMs).toBe(10_000);
+    expect(c.leaderWaitMs).toBe(1_000); // two election timeouts of 10 ticks x 50 ms
     expect(c.adminKey).toBeNull();
     expect(c.tls).toBeNull();
   });
@@ -40,6 +41,9 @@ describe("node configuration", () => {
     expect(c.id).toBe("n1");
     expect(c.tickMs).toBe(20);
     expect(c.electionTicks).toBe(12);
+    expect(c.leaderWaitMs).toBe(2 * 12 * 20); // follows the election timeout unless set
+    expect(resolveConfig({ leaderWaitMs: "250" }, {}, base).leaderWaitMs).toBe(250);
+    expect(problemsOf(() => resolveConfig({ leaderWaitMs: "-1" }, {}, base))).toEqual([expect.stringContaining("leaderWaitMs must be an integer")]);
   });
 
   it("lists every problem at once, each naming its setting", () => {

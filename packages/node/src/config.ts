@@ -23,6 +23,8 @@ export interface NodeConfig {
   readonly heartbeatTicks: number;
   /** Default session TTL given to clients that do not ask for one. */
   readonly sessionTtlMs: number;
+  /** How long a node that knows no live leader holds a client's hello, waiting for an election to end. */
+  readonly leaderWaitMs: number;
   /** Take a snapshot and compact the log after this many applied entries. */
   readonly snapshotEntries: number;
   readonly logLevel: LogLevel;
@@ -64,6 +66,7 @@ const SETTINGS = {
   electionTicks: "RATEQUEUE_ELECTION_TICKS",
   heartbeatTicks: "RATEQUEUE_HEARTBEAT_TICKS",
   sessionTtlMs: "RATEQUEUE_SESSION_TTL_MS",
+  leaderWaitMs: "RATEQUEUE_LEADER_WAIT_MS",
   snapshotEntries: "RATEQUEUE_SNAPSHOT_ENTRIES",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
@@ -160,6 +163,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const heartbeatTicks = int("heartbeatTicks", 1, 1, 1_000);
   if (heartbeatTicks >= electionTicks) problems.push("heartbeatTicks must be smaller than electionTicks");
   const sessionTtlMs = int("sessionTtlMs", 10_000, 100, 3_600_000);
+  const leaderWaitMs = int("leaderWaitMs", 2 * electionTicks * tickMs, 0, 600_000); // default: two election timeouts
   const snapshotEntries = int("snapshotEntries", 10_000, 10, 100_000_000);
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
@@ -185,6 +189,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     electionTicks,
     heartbeatTicks,
     sessionTtlMs,
+    leaderWaitMs,
     snapshotEntries,
     logLevel: logLevelText as LogLevel,
     prettyLogs,

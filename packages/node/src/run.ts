@@ -104,8 +104,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     adminKeyHash,
     sessionTtlMs: config.sessionTtlMs,
     nodes,
-    // A hello that finds no live leader waits for the election to end, up to two election timeouts.
-    leaderWaitMs: 2 * config.electionTicks * config.tickMs,
+    leaderWaitMs: config.leaderWaitMs,
     leaderReachable: (id) => transport.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
