@@ -466,8 +466,8 @@ export class RateQueue {
         const p = this.#finish(m.requestId);
         if (p === undefined) return;
         if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
-        const request = this.#sessionId === null ? undefined : { sessionId: this.#sessionId, requestId: m.requestId };
-        return p.reject(errorFor(m.code, m.message, request === undefined ? undefined : { request }));
+        const request = this.#sessionId === null ? {} : { request: { sessionId: this.#sessionId, requestId: m.requestId } };
+        return p.reject(errorFor(m.code, m.message, request));
       }
       case "ack": {
         const p = this.#finish(m.requestId);

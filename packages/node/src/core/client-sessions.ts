@@ -155,11 +155,7 @@ export class ClientSessions {
     // revocation) yet, and refusing a key the cluster just created would be wrong. So every client is sent on to
     // the leader first, and a new leader answers only once it has applied what earlier leaders committed: before,
     // a session opened just before a failover would look unknown, and its resent requests would open a new one.
-    if (!core.isLeader) {
-      const leader = core.leader;
-      if (leader === null || this.#o.leaderReachable?.(leader) === false) return this.#awaitLeader(conn, hello);
-      return this.#notLeader(conn);
-    }
+    if (!core.isLeader) return this.#liveLeader() === null ? this.#awaitLeader(conn, hello) : this.#notLeader(conn);
     conn.state = "opening";
     core.whenCaughtUp(() => this.#admit(conn, hello));
   }
@@ -388,9 +384,14 @@ export class ClientSessions {
     }
   }
 
-  #redirectAll(): void {
+  /** The leader, if one is known and this node's link to it is up; null while a client is better off waiting. */
+  #liveLeader(): string | null {
     const leader = this.#o.core.leader;
-    const leaderKnown = leader !== null && this.#o.leaderReachable?.(leader) !== false;
+    return leader !== null && this.#o.leaderReachable?.(leader) !== false ? leader : null;
+  }
+
+  #redirectAll(): void {
+    const leaderKnown = this.#liveLeader() !== null;
     for (const conn of [...this.#connections]) {
       if (!leaderKnown && this.#awaitingLeader.has(conn)) continue; // still waiting for the election to end
       this.#notLeader(conn);

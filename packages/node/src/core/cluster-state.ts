@@ -1,15 +1,12 @@
-import { Packr } from "msgpackr";
 import { Limiter, type Effect } from "@ratequeue/limiter";
 import { KeyTable, type StoredKey } from "../state/keys.js";
-import type { EntryPayload, Op } from "./ops.js";
+import { packPlain, unpackPlain, type EntryPayload, type Op } from "./ops.js";
 
 /** What applying one op produced: the limiter's effects, or the key table's answer. */
 export interface OpResult {
   readonly op: Op;
   readonly effects: readonly Effect[];
 }
-
-const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /**
  * The replicated application state: the limiter, the API keys and the
@@ -65,14 +62,12 @@ export class ClusterState {
 
   snapshot(): Uint8Array {
     const owners = [...this.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // a stable order: identical bytes on every node
-    // Copied out of msgpackr's shared buffer: the snapshot is kept until the next one, and a view would keep that
-    // whole buffer alive with it (see encodePayload in ops.ts).
-    return new Uint8Array(packr.pack({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners }));
+    return packPlain({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners });
   }
 
   static restore(bytes: Uint8Array): ClusterState {
     if (bytes.length === 0) return new ClusterState();
-    const s = packr.unpack(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][] };
+    const s = unpackPlain(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][] };
     if (s.v !== 1) throw new Error(`unknown snapshot version ${s.v}`);
     return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []));
   }

@@ -33,18 +33,28 @@ export interface EntryPayload {
   readonly ops: readonly Op[];
 }
 
-/** Plain MessagePack: log bytes must not depend on any per-process encoder state. */
+/** Plain MessagePack: replicated bytes (log entries, state snapshots) must not depend on any per-process encoder state. */
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /**
- * The entry's bytes in a buffer of their own. msgpackr packs every value, for every Packr in the process (client
- * frames, peer frames, snapshots), into one shared buffer and returns a view of it; once a large frame has grown that
- * buffer (a slow reader's answers: about 1.7 MB), every view keeps the whole buffer alive. An entry stays in the
- * in-memory log until compaction, so as a view each one held megabytes: the leader retained 25-37 MB of buffers per
- * fuzz-live round for about 1 MB of entries (test/fuzz-live, README "Memory"). A copy costs one small allocation.
+ * `value` as plain MessagePack, in a buffer of its own. msgpackr packs every value, for every Packr in the process
+ * (client frames, peer frames, snapshots), into one shared buffer and returns a view of it; once a large frame has
+ * grown that buffer (a slow reader's answers: about 1.7 MB), every view keeps the whole buffer alive. Entries stay in
+ * the in-memory log until compaction and a snapshot until the next one, so as views they held megabytes each: the
+ * leader retained 25-37 MB of buffers per fuzz-live round for about 1 MB of entries (test/fuzz-live, README
+ * "Memory"). A copy costs one small allocation.
  */
+export function packPlain(value: unknown): Uint8Array {
+  return new Uint8Array(packr.pack(value));
+}
+
+/** The inverse of packPlain. */
+export function unpackPlain(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
 export function encodePayload(payload: EntryPayload): Uint8Array {
-  return new Uint8Array(packr.pack(payload));
+  return packPlain(payload);
 }
 
 /**
@@ -53,7 +63,7 @@ export function encodePayload(payload: EntryPayload): Uint8Array {
  * must stop the node rather than guess.
  */
 export function decodePayload(bytes: Uint8Array): EntryPayload {
-  const value = packr.unpack(bytes) as EntryPayload;
+  const value = unpackPlain(bytes) as EntryPayload;
   if (typeof value !== "object" || value === null || typeof value.at !== "number" || !Array.isArray(value.ops)) {
     throw new Error("corrupt log entry payload");
   }
