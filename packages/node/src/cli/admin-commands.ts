@@ -46,7 +46,7 @@ export function readJsonFile(path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new CliError(`${path}: not valid JSON (${(err as Error).message}); resource files are JSON`, 2);
+    throw new CliError(`${path}: not valid JSON (${(err as Error).message.replace(/\s+/g, " ")}); resource files are JSON`, 2);
   }
 }
 
