@@ -463,6 +463,7 @@ export class RateQueue {
       }
       case "rejected": {
         this.#abandoned.delete(m.requestId);
+        if (m.code === "RQ_SESSION_EXPIRED") return this.#sessionLost(ws, m.requestId);
         const p = this.#finish(m.requestId);
         if (p === undefined) return;
         if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
@@ -475,6 +476,21 @@ export class RateQueue {
         return;
       }
     }
+  }
+
+  /**
+   * The session ended before the cluster applied request `requestId`, so none of it happened there. A
+   * release or settle is done (its lease went with the session); anything else stays pending and is sent
+   * again in a new session, which closing this connection starts.
+   */
+  #sessionLost(ws: WebSocket, requestId: number): void {
+    this.#sessionId = null;
+    const p = this.#pending.get(requestId);
+    if (p?.kind === "ack" && p.msg.type !== "cooldown") {
+      this.#finish(requestId);
+      p.resolve();
+    }
+    ws.close();
   }
 
   #ready(welcome: Welcome): void {
