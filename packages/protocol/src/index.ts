@@ -5,7 +5,7 @@
 export { Bounds, NAME_PATTERN } from "./bounds.js";
 export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
-export type { DecodeOptions } from "./frame.js";
+export type { DecodeOptions, EncodeOptions, FrameEncoding } from "./frame.js";
 export {
   PROTOCOL_VERSION,
   MAX_FRAME_BYTES,
