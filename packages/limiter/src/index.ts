@@ -9,6 +9,7 @@ export {
   Bounds,
   DEFAULT_PRIORITY,
   DEFAULT_TTL_MS,
+  defaultDeliveryMarginMs,
   isValidName,
   nameProblem,
   validateResourceConfig,

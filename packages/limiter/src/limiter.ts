@@ -68,7 +68,7 @@ type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
 /** Lane fairness: while a lane's head is blocked on its turn, others may run ahead by at most this much virtual time. */
 const OVERTAKE_VT = 1;
 
-const MAGIC = "RQL1";
+const MAGIC = "RQL2";
 
 /**
  * @example
@@ -713,12 +713,14 @@ export class Limiter {
       const old = oldIdx >= 0 ? (unused.splice(oldIdx, 1)[0] as LimitRuntime) : null;
       const window = old?.window ?? newWindow(lc, lc.limit);
       if (window instanceof BucketWindow) window.setLimit(at, lc.limit);
+      if (window !== null && old !== null) window.setMargin(at, (lc as { deliveryMarginMs: number }).deliveryMarginMs);
       let laneWindows: Window[] | null = null;
       if (strict && lc.kind !== "concurrency") {
         laneWindows = config.lanes.map((lane, i) => {
           const oldLane = previous && old?.laneWindows ? old.laneWindows[previous.lanes.findIndex((p) => p.name === lane.name)] : undefined;
           const w = oldLane ?? (newWindow(lc, shares?.[i] ?? 0) as Window);
           if (w instanceof BucketWindow) w.setLimit(at, shares?.[i] ?? 0);
+          if (oldLane !== undefined) w.setMargin(at, lc.deliveryMarginMs);
           return w;
         });
       }
@@ -1013,11 +1015,11 @@ function decodeWindow(rd: Reader, config: LimitConfig, limit: number): Window {
   if (config.kind === "concurrency") throw new SnapshotError("concurrency limits have no window");
   switch (config.window) {
     case "sliding":
-      return SlidingWindow.decode(rd, config.windowMs);
+      return SlidingWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return FixedWindow.decode(rd, config.windowMs);
+      return FixedWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return BucketWindow.decode(rd, config.windowMs, limit);
+      return BucketWindow.decode(rd, config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 
@@ -1090,11 +1092,22 @@ function ungrantable(r: Resource, laneIdx: number, load: LoadVector): string | n
   for (let i = 0; i < r.limits.length; i++) {
     const lim = r.limits[i] as LimitRuntime;
     const amount = amountFor(lim.config, load);
-    const cap = Math.min(lim.capByLane[laneIdx] as number, lim.laneShare?.[laneIdx] ?? Infinity);
+    const laneCap = lim.capByLane[laneIdx] as number;
+    const share = lim.laneShare?.[laneIdx] ?? Infinity;
+    // A bucket holds back what refills during the delivery margin.
+    const cap =
+      lim.window === null
+        ? Math.min(laneCap, share)
+        : Math.min(lim.window.capacity(laneCap), lim.laneWindows === null ? Infinity : (lim.laneWindows[laneIdx] as Window).capacity(share));
     if (amount > cap) {
       const c = lim.config;
       const what = c.kind === "concurrency" ? "concurrency" : c.kind === "rate" ? `rate per ${c.windowMs} ms` : `load "${c.dimension}" per ${c.windowMs} ms`;
-      const of = cap < c.limit ? ` (limit ${c.limit}, of which this lane may use ${cap})` : "";
+      const held = lim.window !== null && c.kind !== "concurrency" && c.window === "bucket" && c.deliveryMarginMs > 0;
+      const of = held
+        ? ` (limit ${c.limit} less what refills in its ${c.deliveryMarginMs} ms delivery margin${Math.min(laneCap, share) < c.limit ? ", of the lane's share" : ""})`
+        : cap < c.limit
+          ? ` (limit ${c.limit}, of which this lane may use ${cap})`
+          : "";
       return `needs ${amount} but limit #${i} (${what}) has capacity ${cap}${of}`;
     }
   }

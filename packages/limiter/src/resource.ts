@@ -118,11 +118,11 @@ export function newWindow(config: LimitConfig, limit: number): Window | null {
   if (config.kind === "concurrency") return null;
   switch (config.window) {
     case "sliding":
-      return new SlidingWindow(config.windowMs);
+      return new SlidingWindow(config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return new FixedWindow(config.windowMs);
+      return new FixedWindow(config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return new BucketWindow(config.windowMs, limit);
+      return new BucketWindow(config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 

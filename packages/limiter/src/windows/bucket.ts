@@ -10,6 +10,14 @@ import type { Window } from "./window.js";
  *
  * Settle charges or refunds the difference now (a refund never raises the
  * level above capacity), as the SPEC says: "more charges the difference".
+ *
+ * With a delivery margin D, `limit * D / windowMs` units (what refills in D)
+ * are held back: grants fill the bucket up to `cap - limit * D / windowMs`.
+ * Grants made in any interval [u, v] then total at most
+ * `cap - limit * D / windowMs + limit * (v - u) / windowMs`, so requests
+ * arriving in [s, t] (granted in [s - D, t]) total at most
+ * `cap + limit * (t - s) / windowMs`: a provider's bucket counting at arrival
+ * never runs dry. The long-run rate is not reduced at all.
  */
 export class BucketWindow implements Window {
   private debtScaled = 0;
@@ -18,7 +26,21 @@ export class BucketWindow implements Window {
   constructor(
     readonly windowMs: number,
     private limit: number,
+    private marginMs: number,
   ) {}
+
+  setMargin(_at: number, marginMs: number): void {
+    this.marginMs = marginMs;
+  }
+
+  /** What the bucket may fill up to, scaled by windowMs: the cap minus what refills in D. */
+  private fillScaled(cap: number): number {
+    return cap * this.windowMs - this.limit * this.marginMs;
+  }
+
+  capacity(cap: number): number {
+    return Math.floor(this.fillScaled(cap) / this.windowMs);
+  }
 
   /** A config change of the limit: refill up to `at` at the old rate, then use the new one. */
   setLimit(at: number, limit: number): void {
@@ -41,13 +63,13 @@ export class BucketWindow implements Window {
 
   fits(at: number, amount: number, cap: number): boolean {
     this.refill(at);
-    return this.debtScaled + amount * this.windowMs <= cap * this.windowMs;
+    return this.debtScaled + amount * this.windowMs <= this.fillScaled(cap);
   }
 
   fitAt(at: number, amount: number, cap: number): number {
     this.refill(at);
-    if (amount > cap) return Infinity;
-    const excess = this.debtScaled + amount * this.windowMs - cap * this.windowMs;
+    if (amount > this.capacity(cap)) return Infinity;
+    const excess = this.debtScaled + amount * this.windowMs - this.fillScaled(cap);
     if (excess <= 0) return at;
     return this.limit === 0 ? Infinity : at + Math.ceil(excess / this.limit);
   }
@@ -78,8 +100,8 @@ export class BucketWindow implements Window {
     w.uint(this.lastAt);
   }
 
-  static decode(r: Reader, windowMs: number, limit: number): BucketWindow {
-    const win = new BucketWindow(windowMs, limit);
+  static decode(r: Reader, windowMs: number, limit: number, marginMs: number): BucketWindow {
+    const win = new BucketWindow(windowMs, limit, marginMs);
     win.debtScaled = r.uint();
     win.lastAt = r.uint();
     return win;
