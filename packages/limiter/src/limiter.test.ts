@@ -141,7 +141,7 @@ describe("delivery margin (SPEC guarantee 7: the provider counts at arrival, up 
     expect(bad({ deliveryMarginMs: 2000, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([
       { path: "limits/0", message: "the resource's deliveryMarginMs must be between 0 and 1000 (at most this limit's windowMs)" },
     ]);
-    expect(bad({ deliveryMarginMs: -1, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([{ path: "deliveryMarginMs", message: "must be between 0 and 2147483648" }]);
+    expect(bad({ deliveryMarginMs: -1, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([{ path: "deliveryMarginMs", message: `must be between 0 and ${31 * 86_400_000}` }]);
     expect(bad({ limits: [{ kind: "rate", limit: 1, windowMs: 1000, deliveryMarginMs: 1.5 }] })).toMatchObject([{ path: "limits/0/deliveryMarginMs" }]);
     expect(bad({ limits: [{ kind: "concurrency", limit: 1, deliveryMarginMs: 10 }] })).toEqual([
       { path: "limits/0/deliveryMarginMs", message: "unknown field for a concurrency limit" },
@@ -210,6 +210,58 @@ describe("scale", () => {
     expect(granted(l.apply({ type: "tick", at: 60_000 }))).toEqual(["late"]);
     expect(granted(acquire(l, 60_000, "one-more", { load: 7 }))).toEqual(["one-more"]);
     expect(only(acquire(l, 60_000, "too-many", { load: 7 })).type).toBe("queued");
+  });
+});
+
+describe("ranges: windows up to 31 days, limits up to 1e12, on every algorithm", () => {
+  const DAY = 86_400_000;
+
+  it("accepts a 31-day window and a 1e12 limit on every algorithm, and refuses one ms more", () => {
+    for (const window of ["sliding", "fixed", "bucket"]) {
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY, { window })] }).ok, window).toBe(true);
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY + 1, { window })] }).ok, window).toBe(false);
+    }
+  });
+
+  it("bucket: a 1e12-token, 31-day bucket refills exactly (no drift however the refills are split)", () => {
+    const W = 31 * DAY;
+    const L = 1e12;
+    // Exact reference: after e ms a drained bucket holds floor(e * L / W) whole units.
+    const refilled = (e: number): number => Number((BigInt(e) * BigInt(L)) / BigInt(W));
+    const l = setup({ limits: [tokens(L, W, { window: "bucket" })] });
+    expect(granted(acquire(l, 0, "all", { load: L }))).toEqual(["all"]);
+    let t = 0;
+    // Refill in awkward steps (each a tick), then ask for exactly what the reference says is there.
+    for (const step of [1, 7, 999, 86_399_999, 3, 12_345_678]) {
+      t += step;
+      l.apply({ type: "heartbeat", at: t, sessionId: "s" }); // keeps the 1-day session open
+    }
+    const have = refilled(t);
+    expect(have).toBeGreaterThan(2 ** 53 / W); // the product e * L is far beyond 2^53
+    expect(only(acquire(l, t, "one-too-many", { load: have + 1, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, t, "exact", { load: have }))).toEqual(["exact"]);
+    // A waiter for n units is granted at the first ms at which n units have refilled, not a ms earlier or later.
+    const n = 12_345_678_901;
+    expect(only(acquire(l, t, "wait", { load: n })).type).toBe("queued");
+    const due = t + Number((BigInt(n) * BigInt(W) + BigInt(L) - 1n) / BigInt(L));
+    expect(l.nextDeadline()).toBe(due);
+    expect(granted(l.apply({ type: "tick", at: due - 1 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: due }))).toEqual(["wait"]);
+  });
+
+  it("sliding and fixed: a 31-day window of 1e12 tokens counts exactly to its last unit", () => {
+    const W = 31 * DAY;
+    for (const window of ["sliding", "fixed"]) {
+      const l = setup({ limits: [tokens(1e12, W, { window })] });
+      expect(granted(acquire(l, 0, "a", { load: 1e12 - 1 }))).toEqual(["a"]);
+      expect(granted(acquire(l, 1, "b", { load: 1 }))).toEqual(["b"]);
+      expect(only(acquire(l, 2, "c", { load: 1 })).type, window).toBe("queued");
+      for (let half = 1; half < 62; half++) {
+        expect(granted(l.apply({ type: "heartbeat", at: (half * DAY) / 2, sessionId: "s" })), `${window} half-day ${half}`).toEqual([]);
+      }
+      expect(granted(l.apply({ type: "tick", at: W - 1 })), window).toEqual([]);
+      expect(granted(l.apply({ type: "tick", at: W })), window).toEqual(["c"]);
+    }
   });
 });
 

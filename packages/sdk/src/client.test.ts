@@ -96,6 +96,26 @@ describe("RateQueue client against a scripted node", () => {
     await rq.close();
   });
 
+  it("treats RQ_SESSION_EXPIRED as a lost session: release() resolves, an acquire is sent again in a new session", async () => {
+    let acquires = 0;
+    const node = await ScriptedNode.start((m, n) => {
+      // The session expires on the cluster while these are in flight: the state machine knows no such session.
+      if (m.type === "release") n.send({ type: "rejected", requestId: m.requestId, code: "RQ_SESSION_EXPIRED", message: "session s1 is not open" });
+      if (m.type === "acquire") {
+        if (++acquires === 2) n.send({ type: "rejected", requestId: m.requestId, code: "RQ_SESSION_EXPIRED", message: "session s1 is not open" });
+        else n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+      }
+    });
+    const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
+    const held = await rq.acquire("r");
+    await expect(held.release()).resolves.toBeUndefined();
+    const next = await rq.acquire("r");
+    expect(acquires).toBe(3);
+    expect(node.received.filter((m) => m.type === "hello")).toHaveLength(3); // each lost session starts a new one
+    expect(next.resource).toBe("r");
+    await rq.close();
+  });
+
   it("sends every acquire issued in the same tick in one frame", async () => {
     let frames = 0;
     const node = await ScriptedNode.start((m, n) => {

@@ -129,6 +129,9 @@ export function errorFor(code: string, message: string, options?: RateQueueError
       return new ForbiddenError(`${message}: use a key whose scope covers this resource`, options);
     case ErrorCode.UNAVAILABLE:
       return new UnavailableError(message, options);
+    case "RQ_SESSION_EXPIRED":
+      // The client handles it (a new session); a caller only sees it as the cluster being unreachable.
+      return new UnavailableError(`${message}: the session expired; the client opens a new one`, options);
     default:
       return new InvalidError(message, options);
   }
