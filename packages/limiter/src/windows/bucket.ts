@@ -33,7 +33,7 @@ export class BucketWindow implements Window {
   constructor(
     readonly windowMs: number,
     private limit: number,
-    private marginMs: number,
+    private readonly marginMs: number,
   ) {
     this.hold();
   }
@@ -49,10 +49,6 @@ export class BucketWindow implements Window {
     this.hold();
   }
 
-  setMargin(_at: number, marginMs: number): void {
-    this.marginMs = marginMs;
-    this.hold();
-  }
 
   capacity(cap: number): number {
     return cap - this.holdUnits - (this.holdFrac > 0 ? 1 : 0);
@@ -104,6 +100,10 @@ export class BucketWindow implements Window {
   charge(at: number, amount: number): void {
     this.refill(at);
     this.debt += amount;
+  }
+
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount);
   }
 
   adjust(at: number, _seq: number, _grantedAt: number, diff: number): void {

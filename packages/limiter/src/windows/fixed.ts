@@ -22,15 +22,9 @@ export class FixedWindow implements Window {
 
   constructor(
     readonly windowMs: number,
-    private marginMs: number,
+    private readonly marginMs: number,
   ) {}
 
-  /** A larger margin carries the whole current bucket (its grants' times are not kept). */
-  setMargin(at: number, marginMs: number): void {
-    this.roll(at);
-    if (marginMs > this.marginMs) this.carry = this.used;
-    this.marginMs = marginMs;
-  }
 
   capacity(cap: number): number {
     return cap;
@@ -66,6 +60,10 @@ export class FixedWindow implements Window {
     this.roll(at);
     this.used += amount;
     if (this.inTail(at)) this.carry += amount;
+  }
+
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount);
   }
 
   adjust(at: number, _seq: number, grantedAt: number, diff: number): void {

@@ -13,8 +13,6 @@ import type { Reader, Writer } from "../codec.js";
  * `cap` (README, "Fidelity").
  */
 export interface Window {
-  /** The delivery margin D in ms (0 <= D <= windowMs). A config change may set a new one. */
-  setMargin(at: number, marginMs: number): void;
   /** The largest amount that can ever fit under `cap` (a bucket holds some capacity back); may be negative. */
   capacity(cap: number): number;
   /** Whether `amount` more units fit under `cap` at `at`. */
@@ -23,6 +21,11 @@ export interface Window {
   fitAt(at: number, amount: number, cap: number): number;
   /** Charges `amount` for grant `seq` at `at`. The caller checked {@link fits}. */
   charge(at: number, amount: number, seq: number): void;
+  /**
+   * Charges `amount` at `at` for no grant of its own: the increase a settle
+   * reports for a grant made before this window existed (see history.ts).
+   */
+  chargeExtra(at: number, amount: number): void;
   /**
    * Re-charges grant `seq` (granted at `grantedAt`) by `diff` units (settle).
    * A grant that has left the window is not visible any more and changes nothing.
