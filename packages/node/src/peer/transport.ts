@@ -47,6 +47,11 @@ export interface PeerTransportOptions {
   readonly onFrame: (from: string, frame: Uint8Array) => void;
   /** Called when our link to a peer is open and authenticated. */
   readonly onLinkOpen?: (peerId: string) => void;
+  /**
+   * Called when our open link to a peer closed: its process exited or its connection broke. A follower takes a
+   * closed link to its leader as a sign the leader may be dead (NodeCore.leaderLinkLost).
+   */
+  readonly onLinkClosed?: (peerId: string) => void;
   /** Called when a send to a peer was dropped (link down or backpressure), so Raft can probe it again. */
   readonly onUnreachable?: (peerId: string) => void;
   /** Extra options for outbound sockets (e.g. a CA for wss://). */
@@ -263,9 +268,13 @@ class OutboundLink {
     ws.on("error", () => undefined);
     ws.on("close", (code, reason) => {
       if (this.#ws === ws) this.#ws = null;
-      if (code === PEER_AUTH_CLOSE_CODE) logger.error({ peer: peerId, reason: reason.toString() }, "peer refused our hello (check the cluster secret)");
-      else if (this.#wasOpen) logger.warn({ peer: peerId }, "peer link closed");
+      const wasOpen = this.#wasOpen;
       this.#wasOpen = false;
+      if (code === PEER_AUTH_CLOSE_CODE) logger.error({ peer: peerId, reason: reason.toString() }, "peer refused our hello (check the cluster secret)");
+      if (wasOpen) {
+        if (code !== PEER_AUTH_CLOSE_CODE) logger.warn({ peer: peerId }, "peer link closed");
+        if (!this.#closed) this.options.onLinkClosed?.(peerId);
+      }
       this.#scheduleReconnect();
     });
   }
