@@ -1,4 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
+import { keysCommand, resourcesCommand, statusCommand } from "./cli/admin-commands.js";
+import { CliError } from "./cli/admin-client.js";
 import { ConfigError, resolveConfig, settingsFromEnv, settingsFromFile, type RawSettings } from "./config.js";
 
 const VERSION = "0.1.0";
@@ -56,12 +58,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       await runDev(opts);
     });
 
+  program.addCommand(resourcesCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(statusCommand());
+
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof CliError) {
       process.stderr.write(`ratequeue: ${err.message}\n`);
-      process.exit(2);
+      process.exit(err instanceof CliError ? err.exitCode : 2);
     }
     throw err;
   }

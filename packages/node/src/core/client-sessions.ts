@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Effect } from "@ratequeue/limiter";
+import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
 import {
   ErrorCode,
   PROTOCOL_VERSION,
@@ -278,8 +278,6 @@ export class ClientSessions {
             message: `too many acquires waiting on this connection (at most ${PENDING_ACQUIRES_MAX})`,
           });
         }
-        conn.pendingAcquires.add(requestId);
-        if (m.try === true) conn.tryRequests.add(requestId);
         const cmd: LimiterCommand = {
           type: "acquire",
           sessionId,
@@ -290,6 +288,10 @@ export class ClientSessions {
           ...(m.lane === undefined ? {} : { lane: m.lane }),
           ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
         };
+        const problem = refusal(cmd);
+        if (problem !== null) return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: problem });
+        conn.pendingAcquires.add(requestId);
+        if (m.try === true) conn.tryRequests.add(requestId);
         // The answer (granted / queued / rejected) is routed from the applied effects by session.
         core
           .propose({ t: "limiter", cmd })
@@ -334,6 +336,8 @@ export class ClientSessions {
 
   /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
   #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
+    const problem = refusal(cmd);
+    if (problem !== null) return conn.link.send({ type: "rejected", requestId, code: ErrorCode.RQ_INVALID, message: problem });
     this.#o.core
       .propose({ t: "limiter", cmd })
       .then((r) => {
@@ -427,6 +431,14 @@ export class ClientSessions {
 
 function hasEffect(r: OpResult, type: Effect["type"]): boolean {
   return r.effects.some((e) => e.type === type);
+}
+
+/**
+ * Why the state machine would refuse `cmd` (its shape, names and the ranges of the one bounds table), or
+ * null. Checked before proposing, so a request the limiter refuses never reaches the log.
+ */
+function refusal(cmd: LimiterCommand): string | null {
+  return commandProblem({ ...cmd, at: 0 } as Command);
 }
 
 function forbidden(resource: string): string {
