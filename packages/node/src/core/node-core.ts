@@ -59,6 +59,14 @@ interface Pending {
   reject(err: Error): void;
 }
 
+interface HandOver {
+  readonly waiters: ((heir: NodeId | null) => void)[];
+  /** Voters already asked to take over in this handover. */
+  readonly tried: Set<NodeId>;
+  readonly deadline: TimerHandle;
+  retry: TimerHandle | null;
+}
+
 /** Listener for applied operations: every node calls it for every op, in log order. */
 /** `at` is the log time after the entry; `index` the entry's log index. */
 export type ApplyListener = (results: readonly OpResult[], at: number, index: number) => void;
@@ -121,6 +129,9 @@ export class NodeCore {
   #deadlineAt: number | null = null;
   #tickInFlight = false;
 
+  // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
+  #handOver: HandOver | null = null;
+
   readonly #applyListeners: ApplyListener[] = [];
   readonly #proposeListeners: ProposeListener[] = [];
   readonly #roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
@@ -175,6 +186,7 @@ export class NodeCore {
   stop(): void {
     this.#stopped = true;
     this.#caughtUpWaiters = [];
+    this.#endHandOver(null);
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#failPending(new ProposalLostError("the node is shutting down"));
@@ -195,6 +207,47 @@ export class NodeCore {
 
   reportUnreachable(peer: NodeId): void {
     if (!this.#stopped) this.#raw.reportUnreachable(peer);
+  }
+
+  /**
+   * Hands leadership to the most caught-up voter (Raft's leadership transfer, thesis 3.10) and resolves with the
+   * new leader's id once this node follows it, or with null after `timeoutMs` (this node then goes on leading, or
+   * knows no leader). Meant for a planned stop or removal: the clients of this node learn where the new leader is
+   * (ClientSessions redirects them on the role change) before it goes. While it runs, proposals are held rather
+   * than refused: they are proposed if this node is still the leader at the end, and fail as ProposalLostError
+   * (the client resends to the new leader) if not. A transfer that stalls (its target is down) is retried with
+   * the next voter every election timeout. On a node that is not the leader it resolves at once with the leader
+   * it knows.
+   *
+   * @example const heir = await core.handOver(1_000); // then stop: clients are already on their way to `heir`
+   */
+  handOver(timeoutMs: number): Promise<NodeId | null> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`handOver: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (this.#stopped) return Promise.resolve(null);
+    if (this.#role !== "leader") return Promise.resolve(this.#leader === this.id ? null : this.#leader);
+    return new Promise<NodeId | null>((resolve) => {
+      if (this.#handOver !== null) return void this.#handOver.waiters.push(resolve);
+      const env = this.#o.env;
+      const handOver: HandOver = {
+        waiters: [resolve],
+        tried: new Set(),
+        deadline: env.setTimer(() => this.#endHandOver(null), timeoutMs),
+        retry: null,
+      };
+      this.#handOver = handOver;
+      const attempt = (): void => {
+        if (this.#handOver !== handOver || this.#role !== "leader") return;
+        this.#transferToBestVoter(handOver.tried);
+        this.#kick();
+        handOver.retry = env.setTimer(attempt, this.#o.electionTicks * this.#o.tickMs);
+      };
+      attempt();
+    });
+  }
+
+  /** Whether a handover is running (proposals are held meanwhile). */
+  get handingOver(): boolean {
+    return this.#handOver !== null;
   }
 
   /**
@@ -402,6 +455,45 @@ export class NodeCore {
     }
     for (const l of this.#roleListeners) l(role, leader);
     if (role !== "leader" && this.#caughtUpWaiters.length > 0) this.#releaseCaughtUpWaiters();
+    // Ends a handover after the listeners ran, so that clients were already told of the new leader.
+    if (this.#handOver !== null && role !== "leader" && leader !== null) this.#endHandOver(leader);
+  }
+
+  /**
+   * Asks Raft to transfer leadership to the voter with the longest log, preferring voters not tried yet (a
+   * stalled transfer's target may be down). Logs the choice.
+   */
+  #transferToBestVoter(tried: Set<NodeId>): void {
+    const s = this.#raw.status();
+    const candidates = s.confState.voters
+      .filter((v) => v !== this.id)
+      .map((id) => ({ id, match: s.progress?.[id]?.match ?? 0 }))
+      .sort((a, b) => b.match - a.match || (a.id < b.id ? -1 : 1));
+    if (candidates.length === 0) return void this.#log.warn("no other voter to hand leadership to");
+    if (candidates.every((c) => tried.has(c.id))) tried.clear();
+    const target = candidates.find((c) => !tried.has(c.id))!;
+    tried.add(target.id);
+    const result = this.#raw.transferLeadership(target.id);
+    this.#log.info({ to: target.id, match: target.match, lastIndex: s.lastIndex, term: s.term, outcome: result.outcome }, "handing leadership over");
+  }
+
+  /** Resolves the handover's waiters; proposals held meanwhile go out if this node still leads. */
+  #endHandOver(heir: NodeId | null): void {
+    const handOver = this.#handOver;
+    if (handOver === null) return;
+    this.#handOver = null;
+    this.#o.env.clearTimer(handOver.deadline);
+    if (handOver.retry !== null) this.#o.env.clearTimer(handOver.retry);
+    if (heir !== null) this.#log.info({ to: heir, term: this.#raw.status().term }, "leadership handed over");
+    else if (!this.#stopped) this.#log.warn({ role: this.#role }, "leadership handover did not finish in time");
+    if (this.#role === "leader" && this.#batch.length > 0 && !this.#batchScheduled) {
+      this.#batchScheduled = true;
+      this.#o.env.defer(() => {
+        this.#batchScheduled = false;
+        this.#flushBatch();
+      });
+    }
+    for (const resolve of handOver.waiters) resolve(heir);
   }
 
   #releaseCaughtUpWaiters(): void {
@@ -472,6 +564,7 @@ export class NodeCore {
   }
 
   #flushBatch(): void {
+    if (this.#handOver !== null && this.#role === "leader") return; // held: Raft refuses proposals during a transfer
     const ops = this.#batch;
     this.#batch = [];
     if (ops.length === 0 || this.#stopped) return;
