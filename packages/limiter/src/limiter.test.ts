@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { Limiter } from "./limiter.js";
+import { Limiter, type LimiterOptions } from "./limiter.js";
 import type { Command, Effect, Load } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
 
 /** A small driver: one resource "r", one long-lived session "s". */
-function setup(config: unknown, options: { finishedPerSession?: number } = {}): Limiter {
+function setup(config: unknown, options: LimiterOptions = {}): Limiter {
   const l = new Limiter(options);
   expect(l.apply({ type: "putResource", at: 0, name: "r", config })).toEqual([{ type: "resourcePut", name: "r", created: true }]);
   l.apply({ type: "openSession", at: 0, sessionId: "s", ttlMs: 86_400_000 });
@@ -383,6 +383,96 @@ describe("exactly once", () => {
     expect(only(acquire(l, 1, "c", { resource: "missing" })).type).toBe("rejected");
     // "a" was forgotten: the id is treated as new.
     expect(granted(acquire(l, 1, "a"))).toEqual(["a"]);
+  });
+});
+
+describe("configuration changes keep usage already granted (SPEC guarantee 8)", () => {
+  const put = (l: Limiter, at: number, config: unknown): Effect[] => l.apply({ type: "putResource", at, name: "r", config });
+
+  it("a longer window counts the grants already made: 3 per 60 s used up, then windowMs 60001, grants nothing more", () => {
+    const l = setup({ limits: [rate(3, 60_000)] });
+    for (const id of ["a", "b", "c"]) expect(granted(acquire(l, 10, id))).toEqual([id]);
+    put(l, 20, { limits: [rate(3, 60_001)] });
+    expect(only(acquire(l, 21, "d")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(10 + 60_001); // when a, b and c leave the new window, not the old one
+    expect(granted(l.apply({ type: "tick", at: 60_010 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 60_011 }))).toEqual(["d"]);
+  });
+
+  it("a new algorithm counts the grants already made (sliding to fixed, to bucket, and back)", () => {
+    for (const window of ["fixed", "bucket"]) {
+      const l = setup({ limits: [rate(3, 1000)] });
+      for (const id of ["a", "b", "c"]) acquire(l, 500, id);
+      put(l, 600, { limits: [rate(3, 1000, window)] });
+      expect(only(acquire(l, 601, "d", { timeoutMs: 0 })).type, window).toBe("timedOut");
+      put(l, 700, { limits: [rate(3, 1000)] });
+      expect(only(acquire(l, 701, "e", { timeoutMs: 0 })).type, window).toBe("timedOut");
+    }
+  });
+
+  it("a limit moved to another dimension counts what was charged in that dimension", () => {
+    const l = setup({ limits: [tokens(100, 60_000, { dimension: "input" }), tokens(100, 60_000, { dimension: "output" })] });
+    acquire(l, 0, "a", { load: { input: 10, output: 90 } });
+    put(l, 1, { limits: [tokens(100, 60_000, { dimension: "output" }), tokens(100, 60_000, { dimension: "input", window: "bucket" })] });
+    put(l, 2, { limits: [tokens(100, 60_000, { dimension: "input" }), tokens(100, 60_000, { dimension: "output", window: "fixed" })] });
+    expect(only(acquire(l, 3, "b", { load: { input: 0, output: 11 }, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: { input: 0, output: 10 } }))).toEqual(["c"]);
+  });
+
+  it("a resource deleted and created again counts what the deleted one granted", () => {
+    const l = setup({ limits: [tokens(100, 60_000)] });
+    acquire(l, 0, "a", { load: 80 });
+    l.apply({ type: "deleteResource", at: 1, name: "r" });
+    put(l, 2, { limits: [tokens(100, 60_000, { window: "bucket" })] });
+    expect(only(acquire(l, 3, "b", { load: 21, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: 20 }))).toEqual(["c"]);
+  });
+
+  it("a settle after a change charges its increase in the rebuilt window", () => {
+    const l = setup({ limits: [tokens(100, 1000)] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 10 }), "a");
+    put(l, 1, { limits: [tokens(100, 2000)] });
+    l.apply({ type: "settle", at: 2, sessionId: "s", leaseId: a, actual: 95 });
+    expect(only(acquire(l, 3, "b", { load: 6, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: 5 }))).toEqual(["c"]);
+  });
+
+  it("a lowered rate limit grants nothing until usage is below the new limit", () => {
+    const l = setup({ limits: [rate(10, 1000)] });
+    for (let i = 0; i < 5; i++) acquire(l, i, `a${i}`);
+    put(l, 10, { limits: [rate(3, 1000)] });
+    expect(only(acquire(l, 11, "b")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1002); // a0..a2 (granted at 0..2) must leave: then a3, a4 and b make 3
+    expect(granted(l.apply({ type: "tick", at: 1001 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 1002 }))).toEqual(["b"]);
+  });
+
+  it("a lowered concurrency limit keeps the leases held and grants the next only below the new limit", () => {
+    const l = setup({ limits: [concurrency(3)] });
+    const leases = ["a", "b", "c"].map((id) => leaseOf(acquire(l, 0, id), id));
+    put(l, 1, { limits: [concurrency(1)] });
+    expect(l.resource("r")?.leasesHeld).toBe(3);
+    expect(only(acquire(l, 2, "d")).type).toBe("queued");
+    expect(granted(l.apply({ type: "release", at: 3, sessionId: "s", leaseId: leases[0] as number }))).toEqual([]);
+    expect(granted(l.apply({ type: "release", at: 4, sessionId: "s", leaseId: leases[1] as number }))).toEqual([]);
+    expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["d"]);
+  });
+
+  it("a merged (bounded) history never under-counts: a window lengthened after 500 grants still counts each of them", () => {
+    const l = setup({ limits: [rate(1000, 100)] }, { historyEntries: 8 });
+    const at: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      at.push(i * 2);
+      acquire(l, i * 2, `g${i}`);
+    }
+    put(l, 1000, { limits: [rate(300, 1000)] });
+    // Exactly: grants at t > 1000 - 1000 = 0 count, i.e. 499 of them, more than 300; and the window frees one by one.
+    for (let t = 1000; t <= 2000; t += 37) {
+      const exact = at.filter((g) => g > t - 1000 && g <= t).length;
+      const fits = only(acquire(l, t, `probe${t}`, { timeoutMs: 0 })).type === "granted";
+      if (fits) at.push(t);
+      expect(exact < 300 || !fits, `granted at ${t} with ${exact} grants in the window`).toBe(true);
+    }
   });
 });
 

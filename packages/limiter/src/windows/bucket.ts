@@ -67,6 +67,10 @@ export class BucketWindow implements Window {
     this.debt += amount;
   }
 
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount);
+  }
+
   adjust(at: number, _seq: number, _grantedAt: number, diff: number): void {
     this.refill(at);
     this.debt += diff;

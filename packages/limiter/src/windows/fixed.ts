@@ -37,6 +37,10 @@ export class FixedWindow implements Window {
     this.used += amount;
   }
 
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount);
+  }
+
   adjust(at: number, _seq: number, grantedAt: number, diff: number): void {
     this.roll(at);
     if (Math.floor(grantedAt / this.windowMs) !== this.index) return; // its bucket has passed

@@ -72,6 +72,8 @@ export class SlidingWindow implements Window {
   }
 
   charge(at: number, amount: number, seq: number): void {
+    // Seqs only grow (equal ones allowed: a charge for no grant of its own repeats the last); lookups take the first.
+    if (this.seqs.length > this.head && seq < (this.seqs[this.seqs.length - 1] as number)) throw new Error("sliding window: seq went back");
     this.ats.push(at);
     this.amounts.push(amount);
     this.seqs.push(seq);
@@ -79,22 +81,26 @@ export class SlidingWindow implements Window {
     this.changes++;
   }
 
-  private indexOf(seq: number): number {
-    let lo = this.head;
-    let hi = this.seqs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = this.seqs[mid] as number;
-      if (s === seq) return mid;
-      if (s < seq) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+  /** Charges `amount` at `at` for no grant of its own (a settle's increase on a grant this log does not hold). */
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount, this.seqs.length > this.head ? (this.seqs[this.seqs.length - 1] as number) : 0);
   }
 
-  adjust(at: number, seq: number, _grantedAt: number, diff: number): void {
+  /** The entry of grant `seq` made at `grantedAt`, or -1 (the first entry with that seq: extras come after it). */
+  private indexOf(seq: number, grantedAt: number): number {
+    let lo = this.head;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.seqs[mid] as number) < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.seqs.length && this.seqs[lo] === seq && this.ats[lo] === grantedAt ? lo : -1;
+  }
+
+  adjust(at: number, seq: number, grantedAt: number, diff: number): void {
     this.expire(at);
-    const i = this.indexOf(seq);
+    const i = this.indexOf(seq, grantedAt);
     if (i < 0) return;
     const next = (this.amounts[i] as number) + diff;
     if (next < 0) throw new Error("sliding window: settle below zero");
@@ -132,7 +138,7 @@ export class SlidingWindow implements Window {
       const at = r.uint();
       const amount = r.uint();
       const seq = r.uint();
-      if (seq <= lastSeq) throw new SnapshotError("sliding window log out of order");
+      if (seq < lastSeq) throw new SnapshotError("sliding window log out of order");
       lastSeq = seq;
       win.charge(at, amount, seq);
     }

@@ -15,6 +15,11 @@ export interface Window {
   /** Charges `amount` for grant `seq` at `at`. The caller checked {@link fits}. */
   charge(at: number, amount: number, seq: number): void;
   /**
+   * Charges `amount` at `at` for no grant of its own: the increase a settle
+   * reports for a grant made before this window existed (see history.ts).
+   */
+  chargeExtra(at: number, amount: number): void;
+  /**
    * Re-charges grant `seq` (granted at `grantedAt`) by `diff` units (settle).
    * A grant that has left the window is not visible any more and changes nothing.
    */
