@@ -41,8 +41,9 @@ function only(effects: Effect[]): Effect {
   return effects[0] as Effect;
 }
 
-const rate = (limit: number, windowMs: number, window = "sliding") => ({ kind: "rate", limit, windowMs, window });
-const tokens = (limit: number, windowMs: number, extra: object = {}) => ({ kind: "load", limit, windowMs, ...extra });
+// Scenarios of the algorithms' own arithmetic use no delivery margin; "delivery margin" below covers it.
+const rate = (limit: number, windowMs: number, window = "sliding", deliveryMarginMs = 0) => ({ kind: "rate", limit, windowMs, window, deliveryMarginMs });
+const tokens = (limit: number, windowMs: number, extra: object = {}) => ({ kind: "load", limit, windowMs, deliveryMarginMs: 0, ...extra });
 const concurrency = (limit: number) => ({ kind: "concurrency", limit });
 
 describe("windows", () => {
@@ -86,6 +87,73 @@ describe("windows", () => {
     expect(granted(acquire(l, 0, "a", { load: { input: 1200, output: 1000 } }))).toEqual(["a"]);
     expect(only(acquire(l, 1, "b", { load: { input: 100, output: 1 } })).type).toBe("queued"); // output is full
     expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1200, 1000]);
+  });
+});
+
+describe("delivery margin (SPEC guarantee 7: the provider counts at arrival, up to D later)", () => {
+  it("sliding: a grant stays counted for windowMs + D", () => {
+    const l = setup({ limits: [rate(2, 1000, "sliding", 100)] });
+    expect(granted([...acquire(l, 0, "a"), ...acquire(l, 400, "b")])).toEqual(["a", "b"]);
+    expect(only(acquire(l, 500, "c")).type).toBe("queued");
+    // "a" may reach the provider at 100; a provider window ending at 1099 would still hold it.
+    expect(l.nextDeadline()).toBe(1100);
+    expect(granted(l.apply({ type: "tick", at: 1099 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 1100 }))).toEqual(["c"]);
+  });
+
+  it("fixed: a grant in the last D ms of a bucket also counts in the next one", () => {
+    const l = setup({ limits: [rate(2, 1000, "fixed", 100)] });
+    expect(granted([...acquire(l, 500, "early"), ...acquire(l, 900, "late")])).toEqual(["early", "late"]);
+    // "late" (at 900) may arrive at 1000: the provider's bucket [1000, 2000) may count it.
+    expect(granted([...acquire(l, 1000, "x"), ...acquire(l, 1000, "y")])).toEqual(["x"]);
+    expect(l.nextDeadline()).toBe(2000);
+    expect(l.resource("r")?.usage[0]?.used).toBe(2);
+    expect(granted(l.apply({ type: "tick", at: 2000 }))).toEqual(["y"]);
+  });
+
+  it("bucket: holds back what refills during D, and keeps its full rate", () => {
+    const l = setup({ limits: [tokens(1000, 1000, { window: "bucket", deliveryMarginMs: 100 })] });
+    // Capacity 1000 less 100 (what refills in 100 ms at 1 unit per ms).
+    expect(granted(acquire(l, 0, "a", { load: 900 }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "b", { load: 250 })).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(250); // still 1 unit per ms
+    expect(granted(l.apply({ type: "tick", at: 250 }))).toEqual(["b"]);
+    const e = only(acquire(l, 300, "huge", { load: 901 }));
+    expect(e).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE" });
+    expect((e as { message: string }).message).toContain("100 ms delivery margin");
+  });
+
+  it("defaults to min(1 s, windowMs / 40); a resource may set it for all its limits, a limit for itself", () => {
+    const v = validateResourceConfig({ limits: [{ kind: "rate", limit: 1, windowMs: 60_000 }, { kind: "rate", limit: 1, windowMs: 1000 }, { kind: "concurrency", limit: 1 }] });
+    expect(v.ok && v.config.limits.map((x) => ("deliveryMarginMs" in x ? x.deliveryMarginMs : null))).toEqual([1000, 25, null]);
+    const r = validateResourceConfig({ deliveryMarginMs: 300, limits: [{ kind: "rate", limit: 1, windowMs: 60_000 }, { kind: "load", limit: 1, windowMs: 1000, deliveryMarginMs: 0 }] });
+    expect(r.ok && r.config.limits.map((x) => ("deliveryMarginMs" in x ? x.deliveryMarginMs : null))).toEqual([300, 0]);
+  });
+
+  it("refuses a margin longer than the window, negative or fractional, and on a concurrency limit", () => {
+    const bad = (config: object): unknown => {
+      const v = validateResourceConfig(config);
+      return v.ok ? null : v.errors;
+    };
+    expect(bad({ limits: [{ kind: "rate", limit: 1, windowMs: 1000, deliveryMarginMs: 1001 }] })).toEqual([
+      { path: "limits/0/deliveryMarginMs", message: "must be between 0 and 1000 (at most the limit's windowMs)" },
+    ]);
+    expect(bad({ deliveryMarginMs: 2000, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([
+      { path: "limits/0", message: "the resource's deliveryMarginMs must be between 0 and 1000 (at most this limit's windowMs)" },
+    ]);
+    expect(bad({ deliveryMarginMs: -1, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([{ path: "deliveryMarginMs", message: `must be between 0 and ${31 * 86_400_000}` }]);
+    expect(bad({ limits: [{ kind: "rate", limit: 1, windowMs: 1000, deliveryMarginMs: 1.5 }] })).toMatchObject([{ path: "limits/0/deliveryMarginMs" }]);
+    expect(bad({ limits: [{ kind: "concurrency", limit: 1, deliveryMarginMs: 10 }] })).toEqual([
+      { path: "limits/0/deliveryMarginMs", message: "unknown field for a concurrency limit" },
+    ]);
+  });
+
+  it("a new margin on a live resource keeps the usage already granted", () => {
+    const l = setup({ limits: [rate(2, 1000, "sliding", 0)] });
+    expect(granted([...acquire(l, 0, "a"), ...acquire(l, 10, "b")])).toEqual(["a", "b"]);
+    l.apply({ type: "putResource", at: 20, name: "r", config: { limits: [rate(2, 1000, "sliding", 500)] } });
+    expect(only(acquire(l, 30, "c")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1500);
   });
 });
 

@@ -1073,11 +1073,11 @@ function decodeWindow(rd: Reader, config: LimitConfig, limit: number): Window {
   if (config.kind === "concurrency") throw new SnapshotError("concurrency limits have no window");
   switch (config.window) {
     case "sliding":
-      return SlidingWindow.decode(rd, config.windowMs);
+      return SlidingWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return FixedWindow.decode(rd, config.windowMs);
+      return FixedWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return BucketWindow.decode(rd, config.windowMs, limit);
+      return BucketWindow.decode(rd, config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 
@@ -1150,11 +1150,22 @@ function ungrantable(r: Resource, laneIdx: number, load: LoadVector): string | n
   for (let i = 0; i < r.limits.length; i++) {
     const lim = r.limits[i] as LimitRuntime;
     const amount = amountFor(lim.config, load);
-    const cap = Math.min(lim.capByLane[laneIdx] as number, lim.laneShare?.[laneIdx] ?? Infinity);
+    const laneCap = lim.capByLane[laneIdx] as number;
+    const share = lim.laneShare?.[laneIdx] ?? Infinity;
+    // A bucket holds back what refills during the delivery margin.
+    const cap =
+      lim.window === null
+        ? Math.min(laneCap, share)
+        : Math.min(lim.window.capacity(laneCap), lim.laneWindows === null ? Infinity : (lim.laneWindows[laneIdx] as Window).capacity(share));
     if (amount > cap) {
       const c = lim.config;
       const what = c.kind === "concurrency" ? "concurrency" : c.kind === "rate" ? `rate per ${c.windowMs} ms` : `load "${c.dimension}" per ${c.windowMs} ms`;
-      const of = cap < c.limit ? ` (limit ${c.limit}, of which this lane may use ${cap})` : "";
+      const held = lim.window !== null && c.kind !== "concurrency" && c.window === "bucket" && c.deliveryMarginMs > 0;
+      const of = held
+        ? ` (limit ${c.limit} less what refills in its ${c.deliveryMarginMs} ms delivery margin${Math.min(laneCap, share) < c.limit ? ", of the lane's share" : ""})`
+        : cap < c.limit
+          ? ` (limit ${c.limit}, of which this lane may use ${cap})`
+          : "";
       return `needs ${amount} but limit #${i} (${what}) has capacity ${cap}${of}`;
     }
   }

@@ -120,7 +120,8 @@ export function limitKey(config: LimitConfig): string {
   if (config.kind === "concurrency") return "concurrency";
   const dim = config.kind === "load" ? config.dimension : "";
   const size = config.window === "bucket" ? `|${config.limit}` : "";
-  return `${config.kind}|${dim}|${config.window}|${config.windowMs}${size}`;
+  // A new delivery margin rebuilds the window from the history, as if it had always had that margin.
+  return `${config.kind}|${dim}|${config.window}|${config.windowMs}|${config.deliveryMarginMs}${size}`;
 }
 
 /** A fresh window for `config` that has counted every charge of `history` (see history.ts). */
@@ -138,11 +139,11 @@ export function newWindow(config: LimitConfig, limit: number): Window | null {
   if (config.kind === "concurrency") return null;
   switch (config.window) {
     case "sliding":
-      return new SlidingWindow(config.windowMs);
+      return new SlidingWindow(config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return new FixedWindow(config.windowMs);
+      return new FixedWindow(config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return new BucketWindow(config.windowMs, limit);
+      return new BucketWindow(config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 

@@ -2,9 +2,13 @@ import { Reader, SnapshotError, type Writer } from "../codec.js";
 import type { Window } from "./window.js";
 
 /**
- * Sliding window with an exact per-grant log: no interval of `windowMs`
- * consecutive ms ever holds more than the cap. A grant at `t` stays counted
- * through `t + windowMs - 1` and leaves at `t + windowMs`.
+ * Sliding window with an exact per-grant log, counted over `windowMs + D`
+ * (D the delivery margin): no interval of `windowMs + D` consecutive ms ever
+ * holds grants of more than the cap. A grant at `t` stays counted through
+ * `t + windowMs + D - 1` and leaves at `t + windowMs + D`. That is what a
+ * provider's log of `windowMs` sees when every grant arrives within D of its
+ * stamp: the grants arriving in (a - windowMs, a] were stamped in
+ * (a - windowMs - D, a], an interval of windowMs + D.
  *
  * Memory: one entry (time, amount, seq) per grant still inside the window,
  * kept in parallel arrays used as a deque with a running sum, so charge and
@@ -25,11 +29,24 @@ export class SlidingWindow implements Window {
   private changes = 0;
   private cached = { changes: -1, amount: 0, cap: 0, fitAt: 0 };
 
-  constructor(readonly windowMs: number) {}
+  /** windowMs + D: how long a grant stays counted. */
+  private readonly spanMs: number;
+
+  constructor(
+    readonly windowMs: number,
+    marginMs: number,
+  ) {
+    this.spanMs = windowMs + marginMs;
+  }
+
+
+  capacity(cap: number): number {
+    return cap;
+  }
 
   /** Drops the grants that have left the window at `at`. */
   private expire(at: number): void {
-    const cutoff = at - this.windowMs;
+    const cutoff = at - this.spanMs;
     const ats = this.ats;
     let head = this.head;
     while (head < ats.length && (ats[head] as number) <= cutoff) {
@@ -64,7 +81,7 @@ export class SlidingWindow implements Window {
     for (let i = this.head; i < this.ats.length; i++) {
       sum -= this.amounts[i] as number;
       if (sum + amount <= cap) {
-        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.windowMs };
+        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.spanMs };
         return this.cached.fitAt;
       }
     }
@@ -114,7 +131,7 @@ export class SlidingWindow implements Window {
   }
 
   usedAt(at: number): number {
-    const cutoff = at - this.windowMs;
+    const cutoff = at - this.spanMs;
     let sum = this.sum;
     for (let i = this.head; i < this.ats.length && (this.ats[i] as number) <= cutoff; i++) sum -= this.amounts[i] as number;
     return sum;
@@ -130,8 +147,8 @@ export class SlidingWindow implements Window {
     }
   }
 
-  static decode(r: Reader, windowMs: number): SlidingWindow {
-    const win = new SlidingWindow(windowMs);
+  static decode(r: Reader, windowMs: number, marginMs: number): SlidingWindow {
+    const win = new SlidingWindow(windowMs, marginMs);
     const n = r.count();
     let lastSeq = 0;
     for (let i = 0; i < n; i++) {
