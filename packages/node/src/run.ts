@@ -62,6 +62,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       if (raft.length > 0) core?.stepPeer(from, raft);
     },
     onUnreachable: (peer) => core?.reportUnreachable(peer),
+    onLinkClosed: (peer) => core?.leaderLinkLost(peer),
   });
 
   const env: NodeEnv = {

@@ -210,6 +210,22 @@ export class NodeCore {
   }
 
   /**
+   * This node's link to `peer` closed (the peer's process exited, or the connection broke). If `peer` is the
+   * leader this node follows, the leader may be dead: rather than wait out a whole election timeout of silence,
+   * the follower counts one election timeout as elapsed now. It then stops honouring the leader's lease (it
+   * grants pre-votes) and campaigns after the random part of its timeout alone, 0 to `electionTicks` ticks, so
+   * that the followers that saw the link drop do not all campaign at once. Pre-vote keeps this from disturbing a
+   * live leader: a campaign wins only if a majority also stopped hearing from it. A stopped (SIGSTOP) or
+   * partitioned leader whose connections stay open is found by the election timeout as before.
+   */
+  leaderLinkLost(peer: NodeId): void {
+    if (this.#stopped || this.#role !== "follower" || this.#leader !== peer) return;
+    this.#log.info({ leader: peer, term: this.#raw.status().term }, "link to the leader closed: its lease is given up early");
+    for (let i = 0; i < this.#o.electionTicks && this.#raw.status().role === "follower"; i++) this.#raw.tick();
+    this.#kick();
+  }
+
+  /**
    * Hands leadership to the most caught-up voter (Raft's leadership transfer, thesis 3.10) and resolves with the
    * new leader's id once this node follows it, or with null after `timeoutMs` (this node then goes on leading, or
    * knows no leader). Meant for a planned stop or removal: the clients of this node learn where the new leader is
