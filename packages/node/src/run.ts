@@ -57,7 +57,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
 
   const env: NodeEnv = {
-    now: () => Date.now(),
+    monotonicNow: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (h: TimerHandle) => clearTimeout(h as NodeJS.Timeout),
     defer: (fn) => void setImmediate(fn),
@@ -110,6 +111,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       return limiter.resourceNames().flatMap((name) => limiter.resource(name, atMs) ?? []);
     },
     logTime: () => theCore.logTime,
+    // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
+    now: () => theCore.clusterNow(),
     authorize: (secret) => {
       if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
       const scope = theCore.state.keys.verify(secret)?.scope ?? null;
