@@ -37,7 +37,7 @@ export interface PeerTransportOptions {
 /**
  * Node-to-node links over WebSocket at /v1/peer.
  *
- * Each node dials every other node and sends only on the link it dialled;
+ * Each node dials every other member and sends only on the link it dialled;
  * it receives on the links others dialled to it. A dialling node proves it
  * knows the cluster secret with an HMAC over (from, to, time) in the upgrade
  * request's headers; a link without a valid proof is refused with 401 before
@@ -49,6 +49,7 @@ export class PeerTransport {
   readonly #options: PeerTransportOptions;
   readonly #links = new Map<string, OutboundLink>();
   readonly #server: WebSocketServer;
+  #started = false;
   #closed = false;
 
   constructor(options: PeerTransportOptions) {
@@ -61,7 +62,29 @@ export class PeerTransport {
 
   /** Starts dialling every peer. */
   start(): void {
+    this.#started = true;
     for (const link of this.#links.values()) link.connect();
+  }
+
+  /**
+   * Replaces the set of peers this node dials (membership changed): new peers are dialled, links to peers no
+   * longer listed are closed, and a peer whose address changed is dialled at the new one.
+   */
+  setPeers(peers: readonly PeerAddress[]): void {
+    if (this.#closed) return;
+    const wanted = new Map(peers.filter((p) => p.id !== this.#options.selfId).map((p) => [p.id, p]));
+    for (const [id, link] of this.#links) {
+      if (wanted.get(id)?.url === link.peer.url) continue;
+      link.close();
+      this.#links.delete(id);
+      this.#options.logger.info({ peer: id }, "peer link dropped (membership changed)");
+    }
+    for (const [id, peer] of wanted) {
+      if (this.#links.has(id)) continue;
+      const link = new OutboundLink(peer, this.#options);
+      this.#links.set(id, link);
+      if (this.#started) link.connect();
+    }
   }
 
   /** Sends one frame to a peer, or drops it (and reports) when the link cannot take it now. */
@@ -83,8 +106,10 @@ export class PeerTransport {
   /** For the HTTP server's "upgrade" event on PEER_PATH. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const from = verifyPeerHeaders(req, this.#options.selfId, this.#options.clusterSecret, Date.now());
-    if (typeof from !== "string" || !this.#links.has(from)) {
-      const reason = typeof from === "string" ? `unknown peer ${from}` : from.reason;
+    // Any node that proves the cluster secret is heard, even one this node does not know yet: a node restarted with
+    // an old membership learns the new members only from a leader it may not know. Raft drops removed nodes' messages.
+    if (typeof from !== "string" || from === this.#options.selfId) {
+      const reason = typeof from === "string" ? "a peer claiming this node's own id" : from.reason;
       this.#options.logger.warn({ remote: req.socket.remoteAddress, reason }, "peer link refused");
       socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
