@@ -145,6 +145,58 @@ describe("scale", () => {
   });
 });
 
+describe("ranges: windows up to 31 days, limits up to 1e12, on every algorithm", () => {
+  const DAY = 86_400_000;
+
+  it("accepts a 31-day window and a 1e12 limit on every algorithm, and refuses one ms more", () => {
+    for (const window of ["sliding", "fixed", "bucket"]) {
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY, { window })] }).ok, window).toBe(true);
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY + 1, { window })] }).ok, window).toBe(false);
+    }
+  });
+
+  it("bucket: a 1e12-token, 31-day bucket refills exactly (no drift however the refills are split)", () => {
+    const W = 31 * DAY;
+    const L = 1e12;
+    // Exact reference: after e ms a drained bucket holds floor(e * L / W) whole units.
+    const refilled = (e: number): number => Number((BigInt(e) * BigInt(L)) / BigInt(W));
+    const l = setup({ limits: [tokens(L, W, { window: "bucket" })] });
+    expect(granted(acquire(l, 0, "all", { load: L }))).toEqual(["all"]);
+    let t = 0;
+    // Refill in awkward steps (each a tick), then ask for exactly what the reference says is there.
+    for (const step of [1, 7, 999, 86_399_999, 3, 12_345_678]) {
+      t += step;
+      l.apply({ type: "heartbeat", at: t, sessionId: "s" }); // keeps the 1-day session open
+    }
+    const have = refilled(t);
+    expect(have).toBeGreaterThan(2 ** 53 / W); // the product e * L is far beyond 2^53
+    expect(only(acquire(l, t, "one-too-many", { load: have + 1, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, t, "exact", { load: have }))).toEqual(["exact"]);
+    // A waiter for n units is granted at the first ms at which n units have refilled, not a ms earlier or later.
+    const n = 12_345_678_901;
+    expect(only(acquire(l, t, "wait", { load: n })).type).toBe("queued");
+    const due = t + Number((BigInt(n) * BigInt(W) + BigInt(L) - 1n) / BigInt(L));
+    expect(l.nextDeadline()).toBe(due);
+    expect(granted(l.apply({ type: "tick", at: due - 1 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: due }))).toEqual(["wait"]);
+  });
+
+  it("sliding and fixed: a 31-day window of 1e12 tokens counts exactly to its last unit", () => {
+    const W = 31 * DAY;
+    for (const window of ["sliding", "fixed"]) {
+      const l = setup({ limits: [tokens(1e12, W, { window })] });
+      expect(granted(acquire(l, 0, "a", { load: 1e12 - 1 }))).toEqual(["a"]);
+      expect(granted(acquire(l, 1, "b", { load: 1 }))).toEqual(["b"]);
+      expect(only(acquire(l, 2, "c", { load: 1 })).type, window).toBe("queued");
+      for (let half = 1; half < 62; half++) {
+        expect(granted(l.apply({ type: "heartbeat", at: (half * DAY) / 2, sessionId: "s" })), `${window} half-day ${half}`).toEqual([]);
+      }
+      expect(granted(l.apply({ type: "tick", at: W - 1 })), window).toEqual([]);
+      expect(granted(l.apply({ type: "tick", at: W })), window).toEqual(["c"]);
+    }
+  });
+});
+
 describe("settle", () => {
   it("reporting less returns capacity to the window, and a waiter gets it at once", () => {
     const l = setup({ limits: [tokens(1000, 60_000)] });

@@ -68,7 +68,7 @@ type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
 /** Lane fairness: while a lane's head is blocked on its turn, others may run ahead by at most this much virtual time. */
 const OVERTAKE_VT = 1;
 
-const MAGIC = "RQL1";
+const MAGIC = "RQL2";
 
 /**
  * @example

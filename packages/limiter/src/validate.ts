@@ -13,28 +13,14 @@ import type {
   ValidationIssue,
   WindowAlgorithm,
 } from "./types.js";
+import { Bounds, NAME_PATTERN } from "@ratequeue/protocol/bounds";
 
-/** Bounds. Every input is bounded so arithmetic stays exact in float64 integers. */
-export const Bounds = {
-  nameLengthMax: 128,
-  limitsMax: 32,
-  lanesMax: 32,
-  dimensionsMax: 16,
-  /** Limits and loads are integers up to 1e12 (a trillion tokens). */
-  unitsMax: 1e12,
-  windowMsMax: 2 ** 31,
-  weightMax: 1000,
-  priorityMax: 1000,
-  timeoutMsMax: 2 ** 31,
-  ttlMsMax: 86_400_000,
-  /** Stamps are integer ms; 2^52 leaves room to add any bounded duration. */
-  atMax: 2 ** 52,
-} as const;
+/** The bounds of every input (one table for all layers): arithmetic stays exact in float64 integers. */
+export { Bounds };
 
 export const DEFAULT_PRIORITY = 10;
 export const DEFAULT_TTL_MS = 10_000;
 
-const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
 
 /** True for a valid resource, lane, dimension, session or request name. */
 export function isValidName(value: unknown): value is string {
@@ -45,7 +31,7 @@ export function isValidName(value: unknown): value is string {
 export function nameProblem(value: unknown): string | null {
   if (typeof value !== "string") return "must be a string";
   if (value.length === 0 || value.length > Bounds.nameLengthMax) return "must be 1 to 128 characters";
-  if (!NAME_RE.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
+  if (!NAME_PATTERN.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
   // Names become object keys (loads, lanes, reserved); this one would set a prototype instead.
   if (value === "__proto__") return 'must not be "__proto__"';
   return null;
@@ -201,10 +187,6 @@ function validateLimit(
   if (window !== "sliding" && window !== "fixed" && window !== "bucket") {
     mark(`${path}/window`, 'must be "sliding", "fixed" or "bucket"');
   }
-  // A bucket keeps its level in units of 1/windowMs so refill is exact integer math.
-  if (window === "bucket" && !lp && !wp && limit * windowMs > Number.MAX_SAFE_INTEGER) {
-    mark(`${path}`, "a bucket's limit * windowMs must not exceed 2^53 - 1");
-  }
   let dimension = "load";
   if (kind === "load" && raw.dimension !== undefined) {
     const dp = nameProblem(raw.dimension);
@@ -328,7 +310,7 @@ export function commandProblem(command: unknown): string | null {
       const hasUntil = command.untilMs !== undefined;
       const hasAfter = command.retryAfterMs !== undefined;
       if (hasUntil === hasAfter) return "cooldown: give exactly one of untilMs and retryAfterMs";
-      return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.timeoutMsMax);
+      return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.retryAfterMsMax);
     }
     default:
       return null;

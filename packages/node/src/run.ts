@@ -197,11 +197,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     "node started",
   );
 
+  const theSessions = sessions;
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info("node stopping");
       joiner?.stop();
+      // A planned stop is invisible to clients: a leader hands leadership over first (bounded), and every client
+      // is told where the leader is before its connection closes, so it resumes there at once.
+      if (theCore.isLeader && theCore.fatalError === null) await theCore.handOver(handOverTimeoutMs(config));
+      theSessions.goAway();
+      await clients.drain(CLIENT_DRAIN_MS);
       theCore.stop();
       dashboard.close();
       await clients.close();
@@ -216,6 +222,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
 /** A clean stop that takes longer than this is abandoned: the process exits 1 (the log is crash-safe). */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How long a stopping node waits for its clients to close after telling them where the leader is. */
+const CLIENT_DRAIN_MS = 1_000;
+
+/**
+ * How long a stopping leader waits for its successor: two election timeouts (a transfer normally takes one round
+ * trip and a synced vote; Raft gives up on a target after one election timeout, and one retry goes to the next
+ * voter), within the clean-stop budget.
+ */
+export function handOverTimeoutMs(config: Pick<NodeConfig, "electionTicks" | "tickMs">): number {
+  return Math.min(2 * config.electionTicks * config.tickMs, SHUTDOWN_TIMEOUT_MS / 2);
+}
 
 /** `ratequeue start`: runs until SIGINT/SIGTERM, or exits 1 if the node hits a fatal error. */
 export async function runNode(config: NodeConfig): Promise<void> {

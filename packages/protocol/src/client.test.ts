@@ -80,7 +80,7 @@ describe("client frames: round trips", () => {
   it("writes a hello self-describing, so a decoder without our record table can read it", () => {
     const bytes = encodeClientFrame([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: "k" }]);
     const plain = new Unpackr({ mapsAsObjects: true }).unpack(bytes) as unknown;
-    expect(plain).toEqual([{ t: 1, protocolVersion: PROTOCOL_VERSION, apiKey: "k", clientName: null, clientVersion: null, resume: null, ttlMs: null }]);
+    expect(plain).toEqual([{ t: 1, protocolVersion: PROTOCOL_VERSION, apiKey: "k", clientName: null, clientVersion: null, resume: null, ttlMs: null, encoding: null }]);
   });
 
   it("round-trips random valid batches (property)", () => {
@@ -231,9 +231,10 @@ describe("client frames: bad input gets a specific error", () => {
     { name: "a frame over the byte cap", frame: new Uint8Array(MAX_FRAME_BYTES + 1), code: "RQ_FRAME_TOO_LARGE", says: "1048577 bytes exceeds the 1048576-byte cap" },
   ];
 
-  for (const c of cases) {
-    it(c.name, () => {
-      const result = decodeClientFrame(c.frame);
+  // The plain decoder (a plain client's frames, every first frame) must refuse exactly what the records decoder does.
+  for (const [c, encoding] of cases.flatMap((c) => (["records", "plain"] as const).map((e) => [c, e] as const))) {
+    it(`${c.name} (${encoding} decoder)`, () => {
+      const result = decodeClientFrame(c.frame, { encoding });
       expect(result.ok).toBe(false);
       if (result.ok) return;
       expect(result.error.code).toBe(c.code);

@@ -2,10 +2,21 @@
  * Client -> node messages (/v1/client): their wire records and readers.
  */
 import type { ProtocolError } from "./codes.js";
-import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type DecodeOptions, type MessageCodec } from "./frame.js";
+import {
+  checkMessage,
+  decodeFrame,
+  defineDirection,
+  encodeFrame,
+  readVersion,
+  type DecodeOptions,
+  type EncodeOptions,
+  type FrameEncoding,
+  type MessageCodec,
+} from "./frame.js";
 import {
   API_KEY,
   CLIENT_INFO,
+  ENCODING,
   ID,
   loadToWire,
   LANE,
@@ -43,7 +54,7 @@ import type {
 const hello: MessageCodec<Hello> = {
   type: "hello",
   tag: 1,
-  fields: ["protocolVersion", "apiKey", "clientName", "clientVersion", "resume", "ttlMs"],
+  fields: ["protocolVersion", "apiKey", "clientName", "clientVersion", "resume", "ttlMs", "encoding"],
   handshake: true,
   toWire: (m) => ({
     t: 1,
@@ -53,6 +64,7 @@ const hello: MessageCodec<Hello> = {
     clientVersion: m.clientVersion ?? null,
     resume: m.resume ?? null,
     ttlMs: m.ttlMs ?? null,
+    encoding: m.encoding ?? null,
   }),
   read: (w) => {
     const message: { -readonly [K in keyof Hello]: Hello[K] } = {
@@ -68,6 +80,8 @@ const hello: MessageCodec<Hello> = {
     if (resume !== undefined) message.resume = resume;
     const ttlMs = readOptionalInt(w, "ttlMs", MIN_TTL_MS, MAX_TTL_MS);
     if (ttlMs !== undefined) message.ttlMs = ttlMs;
+    const encoding = readOptionalString(w, "encoding", ENCODING);
+    if (encoding !== undefined) message.encoding = encoding as FrameEncoding;
     return message;
   },
 };
@@ -175,12 +189,13 @@ export const clientDirection = defineDirection<ClientMessage>({
 /**
  * Encodes client messages as one frame (send everything issued in the same
  * tick together). Throws ProtocolEncodeError if a message would be refused.
+ * `{ encoding: "plain" }` writes MessagePack maps instead of msgpackr records.
  *
  * @example
  * ws.send(encodeClientFrame([{ type: "acquire", requestId: 7, resource: "openai-gpt4o", load: 1200 }]));
  */
-export function encodeClientFrame(messages: readonly ClientMessage[]): Uint8Array {
-  return encodeFrame(clientDirection, messages);
+export function encodeClientFrame(messages: readonly ClientMessage[], options?: EncodeOptions): Uint8Array {
+  return encodeFrame(clientDirection, messages, options);
 }
 
 /**

@@ -185,6 +185,8 @@ export const DIMENSION: StringKind = {
 };
 export const API_KEY: StringKind = { what: "an API key (1-256 printable ASCII, no spaces)", maxChars: MAX_API_KEY_CHARS, pattern: /^[\x21-\x7e]+$/ };
 export const CLIENT_INFO: StringKind = { what: "1-64 printable ASCII characters", maxChars: MAX_CLIENT_INFO_CHARS, pattern: /^[\x20-\x7e]+$/ };
+/** The hello's frame encodings (frame.ts FrameEncoding). */
+export const ENCODING: StringKind = { what: 'an encoding ("records" or "plain")', maxChars: 7, pattern: /^(?:records|plain)$/ };
 export const WS_URL: StringKind = { what: "a ws:// or wss:// URL", maxChars: MAX_URL_CHARS, pattern: /^wss?:\/\/[\x21-\x7e]+$/ };
 
 export const readRequestId = (w: Wire, field = "requestId"): number => readInt(w, field, 1, MAX_REQUEST_ID);

@@ -9,6 +9,14 @@
  * self-describing (msgpackr writes their record definitions inline), so a
  * node and a client that disagree about the table can still read each
  * other's version and refuse cleanly.
+ *
+ * The `plain` encoding (docs/protocol.md) is for clients without msgpackr: every
+ * record is a MessagePack map with string keys, with the same values. Both
+ * encodings decode to the same records and are validated by the same readers.
+ * They must be decoded apart: msgpackr's record table claims the bytes
+ * 0x40-0x59, which plain MessagePack uses for the integers 64-89. A plain
+ * decoder (no table) reads plain frames and self-describing ones, so it also
+ * reads the first frame of every connection (a hello, never table-encoded).
  */
 import { Packr, Unpackr } from "msgpackr";
 import "./bigint-guard.js";
@@ -74,6 +82,8 @@ const sharedPackr = new Packr({
   shouldShareStructure: () => false,
 });
 const selfDescribingPackr = new Packr({ useRecords: true });
+// Plain MessagePack: every record written as a map with string keys, no msgpackr extension.
+const plainPackr = new Packr({ useRecords: false });
 
 /** The decoder's table, and the original record objects to put back after every frame. */
 const decoderTable: string[][] = RECORD_TABLE.map((shape) => shape.slice());
@@ -91,13 +101,21 @@ const unpackr = new Unpackr({
 });
 
 /**
+ * Without a shared table: reads plain MessagePack, and msgpackr records only
+ * where the frame defines them inline (which msgpackr 2.1.4 forgets after
+ * each frame when the Unpackr was given no table).
+ */
+const plainUnpackr = new Unpackr({ mapsAsObjects: true, structuredClone: false });
+
+/**
  * Decodes a frame's bytes, then puts the record table back as it was. A
  * frame may define records inline under ids that our table uses (every
  * self-describing frame does); msgpackr 2.1.4 keeps such definitions in the
  * table it was given, which would change how every later frame on every
  * connection decodes. Restoring after each frame keeps decoding stateless.
  */
-function unpackStateless(bytes: Uint8Array): unknown {
+function unpackStateless(bytes: Uint8Array, encoding: FrameEncoding): unknown {
+  if (encoding === "plain") return plainUnpackr.unpack(bytes);
   try {
     return unpackr.unpack(bytes);
   } finally {
@@ -174,7 +192,11 @@ export function checkMessage<M extends { readonly type: string }>(direction: Dir
  * refuse, or a frame over the cap: both are caller bugs. The frame owns its
  * bytes, so the caller may queue it for as long as it likes.
  */
-export function encodeFrame<M extends { readonly type: string }>(direction: Direction<M>, messages: readonly M[]): Uint8Array {
+export function encodeFrame<M extends { readonly type: string }>(
+  direction: Direction<M>,
+  messages: readonly M[],
+  options: EncodeOptions = {},
+): Uint8Array {
   if (messages.length === 0 || messages.length > MAX_MESSAGES_PER_FRAME) {
     throw new ProtocolEncodeError(problem("RQ_PROTOCOL", `a frame carries 1-${MAX_MESSAGES_PER_FRAME} messages, not ${messages.length}`));
   }
@@ -186,7 +208,8 @@ export function encodeFrame<M extends { readonly type: string }>(direction: Dire
     wires[i] = checked.wire;
     handshake ||= checked.handshake;
   }
-  const bytes = (handshake ? selfDescribingPackr : sharedPackr).pack(wires);
+  const packr = options.encoding === "plain" ? plainPackr : handshake ? selfDescribingPackr : sharedPackr;
+  const bytes = packr.pack(wires);
   if (bytes.byteLength > direction.maxFrameBytes) {
     throw new ProtocolEncodeError(problem("RQ_FRAME_TOO_LARGE", `frame of ${bytes.byteLength} bytes exceeds ${direction.maxFrameBytes}`));
   }
@@ -197,7 +220,24 @@ export function encodeFrame<M extends { readonly type: string }>(direction: Dire
   return new Uint8Array(bytes);
 }
 
+/**
+ * How records are written: `records` (msgpackr's shared record table, the
+ * default and the Node SDK's) or `plain` (MessagePack maps with string keys,
+ * readable by any MessagePack library). Decoders read both.
+ */
+export type FrameEncoding = "records" | "plain";
+
+export interface EncodeOptions {
+  /** Default `records` (frames holding a handshake message are then self-describing). */
+  readonly encoding?: FrameEncoding;
+}
+
 export interface DecodeOptions {
+  /**
+   * Default `records`. Use `plain` for every frame from a client whose hello asked for it, and for a
+   * connection's first frame (a hello is never table-encoded, and a plain one may hold the integers 64-89).
+   */
+  readonly encoding?: FrameEncoding;
   /** A lower byte cap for this frame than the direction's, e.g. MAX_HELLO_FRAME_BYTES for a first frame. */
   readonly maxFrameBytes?: number;
 }
@@ -217,7 +257,7 @@ export function decodeFrame<M extends { readonly type: string }>(
   if (bytes.byteLength === 0) return { ok: false, error: problem("RQ_PROTOCOL", "empty frame") };
   let value: unknown;
   try {
-    value = unpackStateless(bytes);
+    value = unpackStateless(bytes, options.encoding ?? "records");
   } catch (error) {
     return { ok: false, error: problem("RQ_PROTOCOL", `not a MessagePack frame: ${errorText(error).slice(0, 200)}`) };
   }

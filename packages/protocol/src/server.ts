@@ -2,7 +2,7 @@
  * Node -> client messages (/v1/client): their wire records and readers.
  */
 import type { ProtocolError } from "./codes.js";
-import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type MessageCodec } from "./frame.js";
+import { checkMessage, decodeFrame, defineDirection, encodeFrame, readVersion, type DecodeOptions, type EncodeOptions, type MessageCodec } from "./frame.js";
 import {
   FieldError,
   ID,
@@ -169,18 +169,19 @@ export const serverDirection = defineDirection<ServerMessage>({
 
 /**
  * Encodes node -> client messages as one frame. Throws ProtocolEncodeError
- * if a message would be refused by the client.
+ * if a message would be refused by the client. Pass `{ encoding: "plain" }`
+ * to a client whose hello asked for it.
  *
  * @example
  * ws.send(encodeServerFrame([{ type: "ack", requestId: 9 }]));
  */
-export function encodeServerFrame(messages: readonly ServerMessage[]): Uint8Array {
-  return encodeFrame(serverDirection, messages);
+export function encodeServerFrame(messages: readonly ServerMessage[], options?: EncodeOptions): Uint8Array {
+  return encodeFrame(serverDirection, messages, options);
 }
 
 /** Decodes and validates one node -> client frame. Never throws. */
-export function decodeServerFrame(bytes: Uint8Array): DecodeResult<ServerMessage> {
-  return decodeFrame(serverDirection, bytes);
+export function decodeServerFrame(bytes: Uint8Array, options?: DecodeOptions): DecodeResult<ServerMessage> {
+  return decodeFrame(serverDirection, bytes, options);
 }
 
 /**

@@ -68,6 +68,7 @@ export const arbClientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
       clientVersion: fc.stringMatching(/^[\x20-\x7e]{1,64}$/),
       resume: arbId,
       ttlMs: fc.integer({ min: MIN_TTL_MS, max: MAX_TTL_MS }),
+      encoding: fc.constantFrom("records" as const, "plain" as const),
     },
     { requiredKeys: ["type", "protocolVersion", "apiKey"] },
   ),

@@ -23,6 +23,11 @@ export interface Hello {
   readonly resume?: string;
   /** Requested session TTL; the node's default when absent. */
   readonly ttlMs?: number;
+  /**
+   * How the node writes every frame to this client: `records` (msgpackr records, the default) or `plain`
+   * (MessagePack maps, for clients without msgpackr). The client may write either; the node reads both.
+   */
+  readonly encoding?: "records" | "plain";
 }
 
 /** Ask for capacity. Answered by `granted`, or `queued` then `granted`, or `rejected`. */

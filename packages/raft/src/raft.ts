@@ -62,6 +62,8 @@ export interface AdvanceReport {
   readonly lastEntry: { readonly index: number; readonly term: number } | null;
   readonly snapshotIndex: number | null;
   readonly committedEntries: readonly Entry[];
+  /** The campaign whose own vote was handed out with this Ready (see `Raft.takeSelfVote`), or null. */
+  readonly selfVote: number | null;
 }
 
 /**
@@ -110,6 +112,15 @@ export class Raft {
   private readsBeforeCommit: { context: Uint8Array; requester: NodeId }[] = [];
   private outgoingSnapshots = new Map<NodeId, OutgoingSnapshot>();
   private readonly incomingSnapshot = new SnapshotAssembler();
+  /**
+   * Numbers campaigns; any role change starts a new number, so a self-vote
+   * from an earlier campaign is never counted.
+   */
+  private campaignSeq = 0;
+  /** A follower told to campaign (timeoutNow) in this term while a conf change was unapplied. */
+  private transferCampaignTerm = 0;
+  /** The current campaign's own vote, not yet handed out in a Ready. */
+  private selfVoteUnissued: number | null = null;
 
   constructor(private readonly cfg: ResolvedConfig) {
     this.id = cfg.id;
@@ -181,7 +192,20 @@ export class Raft {
   }
 
   hasPendingWork(): boolean {
-    return this.needsBroadcast || this.needsReadHeartbeat;
+    return this.needsBroadcast || this.needsReadHeartbeat || this.selfVoteUnissued !== null;
+  }
+
+  /** Hands the current campaign's own vote to a Ready; counted at its advance(). */
+  takeSelfVote(): number | null {
+    const seq = this.selfVoteUnissued;
+    this.selfVoteUnissued = null;
+    return seq;
+  }
+
+  private countSelfVote(seq: number): void {
+    if (seq !== this.campaignSeq || (this.role !== "candidate" && this.role !== "precandidate")) return;
+    this.votes.set(this.id, true);
+    this.tally();
   }
 
   private publicRole(): Role {
@@ -204,8 +228,28 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      if (this.hasUnappliedConfChange()) return;
       this.campaign(this.cfg.preVote ? "preVote" : "vote", false);
+    } else if (!this.promotable() && this.leader !== null && this.electionElapsed >= this.cfg.electionTicks) {
+      // A learner (or a node removed without hearing of it) that has not heard from its leader in
+      // an election timeout stops naming it: proposals are refused, not forwarded into silence.
+      this.leader = null;
     }
+  }
+
+  /**
+   * True when a committed conf change is not applied yet. A node must not
+   * campaign then (as etcd): it would count votes with a membership the
+   * cluster has already moved past. The RawNode contract lets ticks and
+   * messages arrive between ready() and advance(), so this can happen.
+   */
+  private hasUnappliedConfChange(): boolean {
+    for (let lo = this.log.applied + 1; lo <= this.log.committed; ) {
+      const batch = this.log.slice(lo, this.log.committed + 1, this.cfg.maxSizePerMsgBytes);
+      if (batch.some((e) => e.type === "confChange")) return true;
+      lo += batch.length;
+    }
+    return false;
   }
 
   private tickLeader(): void {
@@ -319,6 +363,8 @@ export class Raft {
     this.reads.clear();
     this.readsBeforeCommit = [];
     this.outgoingSnapshots.clear();
+    this.campaignSeq++;
+    this.selfVoteUnissued = null;
   }
 
   private campaign(kind: "preVote" | "vote", transfer: boolean): void {
@@ -328,8 +374,11 @@ export class Raft {
     // A new campaign supersedes requests of an earlier one that were not handed out yet.
     this.msgsNow = this.msgsNow.filter((m) => m.type !== "preVote");
     this.msgsAfterPersist = this.msgsAfterPersist.filter((m) => m.type !== "vote");
-    this.votes.set(this.id, true);
-    if (this.tally() !== "pending") return;
+    // The candidate's own vote counts only once the Ready carrying its new
+    // term and vote is durable (at advance()), as any other voter's does: a
+    // sole voter that won before then could send entries of a term it may
+    // forget in a crash, and then fill the same index differently.
+    this.selfVoteUnissued = this.campaignSeq;
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
     for (const id of this.conf.voters) {
@@ -506,7 +555,10 @@ export class Raft {
         return;
       case "timeoutNow":
         // Leadership transfer (thesis 3.10): campaign at once, skipping pre-vote.
-        if (this.promotable()) this.campaign("vote", true);
+        if (!this.promotable()) return;
+        // Asked to campaign with a conf change still to apply: do it once it is applied.
+        if (this.hasUnappliedConfChange()) this.transferCampaignTerm = this.term;
+        else this.campaign("vote", true);
         return;
       case "readIndexResponse":
         this.readStates.push({ index: m.index, context: m.context });
@@ -802,7 +854,16 @@ export class Raft {
 
   // ---------------------------------------------------------------- local requests
 
+  /** A refusal for a node that applied its own removal: it can never take part again. */
+  private refuseIfRemoved(): Refused | null {
+    // A removed leader that is handing over keeps its own refusal (TRANSFERRING).
+    if (this.role === "leader" || !this.conf.removed.includes(this.id)) return null;
+    return this.refuse("NODE_ID_REMOVED", `${this.id} was removed from the cluster`);
+  }
+
   propose(data: Uint8Array): ProposeResult {
+    const removed = this.refuseIfRemoved();
+    if (removed !== null) return removed;
     if (this.role === "leader") {
       if (this.leadTransferee !== null || this.leaving) return this.refuse("TRANSFERRING", "a leadership transfer is in progress");
       const index = this.appendEntries([data], "normal");
@@ -843,6 +904,8 @@ export class Raft {
   }
 
   readIndex(context: Uint8Array): ReadIndexResult {
+    const removed = this.refuseIfRemoved();
+    if (removed !== null) return removed;
     if (this.role === "leader") {
       this.handleReadIndex(context, this.id);
       return { outcome: "accepted" };
@@ -853,6 +916,8 @@ export class Raft {
   }
 
   transferLeadership(to: NodeId): TransferResult {
+    const removed = this.refuseIfRemoved();
+    if (removed !== null) return removed;
     if (this.role !== "leader") {
       if (this.leader === null) return this.refuse("NO_LEADER", "no leader is known");
       this.send({ from: this.id, type: "transferLeader", to: this.leader, term: 0, transferee: to });
@@ -913,6 +978,12 @@ export class Raft {
       if (entry.type === "confChange" && entry.index > restoredSince) this.applyConfChangeEntry(entry);
     }
     this.log.applied = Math.max(this.log.applied, Math.min(applied, this.log.applying));
+    if (report.selfVote !== null) this.countSelfVote(report.selfVote);
+    if (this.transferCampaignTerm !== 0 && !this.hasUnappliedConfChange()) {
+      const asked = this.transferCampaignTerm === this.term && this.role === "follower" && this.promotable();
+      this.transferCampaignTerm = 0;
+      if (asked) this.campaign("vote", true);
+    }
   }
 
   private applyConfChangeEntry(entry: Entry): void {

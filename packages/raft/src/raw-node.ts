@@ -138,6 +138,7 @@ export class RawNode {
       lastEntry: lastEntry === undefined ? null : { index: lastEntry.index, term: lastEntry.term },
       snapshotIndex: snapshot === null ? null : snapshot.meta.index,
       committedEntries,
+      selfVote: r.takeSelfVote(),
     };
     return rd;
   }

@@ -14,7 +14,6 @@ import {
   type ProposeResult,
   type Ready,
   type Role,
-  type TransferResult,
   type Snapshot,
   type Status,
 } from "@ratequeue/raft";
@@ -63,6 +62,14 @@ export class ProposalLostError extends Error {
 interface Pending {
   resolve(result: OpResult): void;
   reject(err: Error): void;
+}
+
+interface HandOver {
+  readonly waiters: ((heir: NodeId | null) => void)[];
+  /** Voters already asked to take over in this handover. */
+  readonly tried: Set<NodeId>;
+  readonly deadline: TimerHandle;
+  retry: TimerHandle | null;
 }
 
 /** Listener for applied operations: every node calls it for every op, in log order. */
@@ -121,6 +128,9 @@ export class NodeCore {
   #deadlineAt: number | null = null;
   #tickInFlight = false;
 
+  // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
+  #handOver: HandOver | null = null;
+
   readonly #applyListeners: ApplyListener[] = [];
   readonly #membershipListeners: ((conf: ConfState) => void)[] = [];
   #startedEmpty = false;
@@ -178,6 +188,7 @@ export class NodeCore {
   stop(): void {
     this.#stopped = true;
     this.#caughtUpWaiters = [];
+    this.#endHandOver(null);
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#failPending(new ProposalLostError("the node is shutting down"));
@@ -198,6 +209,47 @@ export class NodeCore {
 
   reportUnreachable(peer: NodeId): void {
     if (!this.#stopped) this.#raw.reportUnreachable(peer);
+  }
+
+  /**
+   * Hands leadership to the most caught-up voter (Raft's leadership transfer, thesis 3.10) and resolves with the
+   * new leader's id once this node follows it, or with null after `timeoutMs` (this node then goes on leading, or
+   * knows no leader). Meant for a planned stop or removal: the clients of this node learn where the new leader is
+   * (ClientSessions redirects them on the role change) before it goes. While it runs, proposals are held rather
+   * than refused: they are proposed if this node is still the leader at the end, and fail as ProposalLostError
+   * (the client resends to the new leader) if not. A transfer that stalls (its target is down) is retried with
+   * the next voter every election timeout. On a node that is not the leader it resolves at once with the leader
+   * it knows.
+   *
+   * @example const heir = await core.handOver(1_000); // then stop: clients are already on their way to `heir`
+   */
+  handOver(timeoutMs: number): Promise<NodeId | null> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`handOver: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (this.#stopped) return Promise.resolve(null);
+    if (this.#role !== "leader") return Promise.resolve(this.#leader === this.id ? null : this.#leader);
+    return new Promise<NodeId | null>((resolve) => {
+      if (this.#handOver !== null) return void this.#handOver.waiters.push(resolve);
+      const env = this.#o.env;
+      const handOver: HandOver = {
+        waiters: [resolve],
+        tried: new Set(),
+        deadline: env.setTimer(() => this.#endHandOver(null), timeoutMs),
+        retry: null,
+      };
+      this.#handOver = handOver;
+      const attempt = (): void => {
+        if (this.#handOver !== handOver || this.#role !== "leader") return;
+        this.#transferToBestVoter(handOver.tried);
+        this.#kick();
+        handOver.retry = env.setTimer(attempt, this.#o.electionTicks * this.#o.tickMs);
+      };
+      attempt();
+    });
+  }
+
+  /** Whether a handover is running (proposals are held meanwhile). */
+  get handingOver(): boolean {
+    return this.#handOver !== null;
   }
 
   /**
@@ -295,13 +347,6 @@ export class NodeCore {
   proposeConfChange(change: ConfChange): ProposeResult {
     if (this.#stopped) return { outcome: "refused", code: "NOT_LEADER", leader: null, message: "the node is shutting down" };
     const result = this.#raw.proposeConfChange(change);
-    this.#kick();
-    return result;
-  }
-
-  /** Asks Raft to hand leadership to voter `to` (abandoned after an election timeout). */
-  transferLeadership(to: NodeId): TransferResult {
-    const result = this.#raw.transferLeadership(to);
     this.#kick();
     return result;
   }
@@ -427,6 +472,45 @@ export class NodeCore {
     }
     for (const l of this.#roleListeners) l(role, leader);
     if (role !== "leader" && this.#caughtUpWaiters.length > 0) this.#releaseCaughtUpWaiters();
+    // Ends a handover after the listeners ran, so that clients were already told of the new leader.
+    if (this.#handOver !== null && role !== "leader" && leader !== null) this.#endHandOver(leader);
+  }
+
+  /**
+   * Asks Raft to transfer leadership to the voter with the longest log, preferring voters not tried yet (a
+   * stalled transfer's target may be down). Logs the choice.
+   */
+  #transferToBestVoter(tried: Set<NodeId>): void {
+    const s = this.#raw.status();
+    const candidates = s.confState.voters
+      .filter((v) => v !== this.id)
+      .map((id) => ({ id, match: s.progress?.[id]?.match ?? 0 }))
+      .sort((a, b) => b.match - a.match || (a.id < b.id ? -1 : 1));
+    if (candidates.length === 0) return void this.#log.warn("no other voter to hand leadership to");
+    if (candidates.every((c) => tried.has(c.id))) tried.clear();
+    const target = candidates.find((c) => !tried.has(c.id))!;
+    tried.add(target.id);
+    const result = this.#raw.transferLeadership(target.id);
+    this.#log.info({ to: target.id, match: target.match, lastIndex: s.lastIndex, term: s.term, outcome: result.outcome }, "handing leadership over");
+  }
+
+  /** Resolves the handover's waiters; proposals held meanwhile go out if this node still leads. */
+  #endHandOver(heir: NodeId | null): void {
+    const handOver = this.#handOver;
+    if (handOver === null) return;
+    this.#handOver = null;
+    this.#o.env.clearTimer(handOver.deadline);
+    if (handOver.retry !== null) this.#o.env.clearTimer(handOver.retry);
+    if (heir !== null) this.#log.info({ to: heir, term: this.#raw.status().term }, "leadership handed over");
+    else if (!this.#stopped) this.#log.warn({ role: this.#role }, "leadership handover did not finish in time");
+    if (this.#role === "leader" && this.#batch.length > 0 && !this.#batchScheduled) {
+      this.#batchScheduled = true;
+      this.#o.env.defer(() => {
+        this.#batchScheduled = false;
+        this.#flushBatch();
+      });
+    }
+    for (const resolve of handOver.waiters) resolve(heir);
   }
 
   #membershipChanged(): void {
@@ -504,6 +588,7 @@ export class NodeCore {
   }
 
   #flushBatch(): void {
+    if (this.#handOver !== null && this.#role === "leader") return; // held: Raft refuses proposals during a transfer
     const ops = this.#batch;
     this.#batch = [];
     if (ops.length === 0 || this.#stopped) return;

@@ -48,7 +48,7 @@ export async function handleMembers(
   const id = decodeSegment(target);
   if (!(await isCaughtUpLeader(ctx.core))) return forward(ctx, req, res, null);
   if (id === ctx.core.id) {
-    const heir = await exclusive(`hand over before removing ${id}`, () => handOver(ctx, membership, id));
+    const heir = await exclusive(`hand over before removing ${id}`, () => handOver(ctx, id));
     ctx.logger.info({ heir }, "leadership handed over before removing this node; forwarding the removal");
     return forward(ctx, req, res, null, true);
   }
@@ -144,28 +144,21 @@ async function removeMember(ctx: HttpContext, membership: Membership, id: NodeId
   logger.info({ member: id }, "member removed");
 }
 
-/** Hands leadership to the most caught-up healthy voter other than `leaving`; resolves with the new leader. */
-async function handOver(ctx: HttpContext, membership: Membership, leaving: NodeId): Promise<NodeId> {
+/**
+ * Hands leadership over (core.handOver: to the most caught-up voter) before this leader removes itself; resolves
+ * with the new leader. Refused first if the other voters could not make a quorum without this one.
+ */
+async function handOver(ctx: HttpContext, leaving: NodeId): Promise<NodeId> {
   const { core } = ctx;
   const status = core.status();
-  const candidates = status.confState.voters.filter((v) => v !== leaving && isHealthy(ctx, status, v));
-  candidates.sort((a, b) => (status.progress?.[b]?.match ?? 0) - (status.progress?.[a]?.match ?? 0));
-  const heir = candidates[0];
-  if (heir === undefined) {
-    throw new HttpError(409, "RQ_QUORUM", `no other voter is reachable and in sync to take over from ${leaving}; removing it would leave no leader`);
+  const others = status.confState.voters.filter((v) => v !== leaving);
+  if (others.length === 0) throw new HttpError(409, "RQ_QUORUM", "cannot remove the last voter");
+  checkQuorum(ctx, status, others, new Set(), `removing ${leaving}`);
+  const heir = await core.handOver(APPLY_TIMEOUT_MS);
+  if (heir === null || heir === leaving) {
+    throw new HttpError(503, "RQ_UNAVAILABLE", `leadership could not be handed over in time before removing ${leaving}; retry`);
   }
-  checkQuorum(ctx, status, status.confState.voters.filter((v) => v !== leaving), new Set(), `removing ${leaving}`);
-  const result = core.transferLeadership(heir);
-  if (result.outcome !== "accepted") throw new HttpError(503, "RQ_UNAVAILABLE", `could not hand leadership to ${heir}: ${"message" in result ? result.message : result.outcome}`);
-  await waitUntil(
-    ctx,
-    APPLY_TIMEOUT_MS,
-    () => core.leader !== null && core.leader !== leaving && membership.addressOf(core.leader) !== null,
-    `leadership to move to ${heir}`,
-    undefined,
-    true,
-  );
-  return core.leader!;
+  return heir;
 }
 
 /**

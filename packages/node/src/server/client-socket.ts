@@ -10,6 +10,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_HELLO_FRAME_BYTES,
   MAX_MESSAGES_PER_FRAME,
+  type FrameEncoding,
   type ServerMessage,
 } from "@ratequeue/protocol";
 import type { ClientConnection, ClientSessions } from "../core/client-sessions.js";
@@ -33,6 +34,11 @@ class SocketLink implements ClientLink {
   #outbox: ServerMessage[] = [];
   #flushScheduled = false;
   conn: ClientConnection | null = null;
+  /**
+   * How this client's frames are written, from its hello (docs/protocol.md); null until the first frame is read.
+   * Until then the node only ever sends an `error`, which is written plain: both decoders read that frame.
+   */
+  encoding: FrameEncoding | null = null;
 
   constructor(
     readonly ws: TrackedSocket,
@@ -57,7 +63,7 @@ class SocketLink implements ClientLink {
     }
     // A frame carries at most MAX_MESSAGES_PER_FRAME messages; one turn may owe a client more answers than that.
     for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) {
-      this.ws.send(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)), { binary: true });
+      this.ws.send(encodeFrameSafely(messages.slice(i, i + MAX_MESSAGES_PER_FRAME), this.encoding ?? "plain"), { binary: true });
     }
   }
 
@@ -108,6 +114,12 @@ export class ClientSocketServer {
     return this.#wss.clients.size;
   }
 
+  /** Resolves once every client connection has closed, or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#pinger);
     this.#sessions.closeAll(CloseCode.SHUTTING_DOWN, "the node is shutting down");
@@ -143,9 +155,10 @@ export class ClientSocketServer {
  * Encodes a batch; a message the encoder refuses (a bug on our side) is
  * replaced by an error message rather than taking the node down.
  */
-function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
+function encodeFrameSafely(messages: ServerMessage[], encoding: FrameEncoding): Uint8Array {
+  const options = { encoding };
   try {
-    return encodeServerFrame(messages); // validates every message; the fast path
+    return encodeServerFrame(messages, options); // validates every message; the fast path
   } catch {
     const checked = messages.map((m): ServerMessage => {
       const problem = checkServerMessage(m);
@@ -154,14 +167,18 @@ function encodeFrameSafely(messages: ServerMessage[]): Uint8Array {
       return { type: "error", code: ErrorCode.RQ_PROTOCOL, message };
     });
     try {
-      return encodeServerFrame(checked);
+      return encodeServerFrame(checked, options);
     } catch (err) {
       // Never let an encoding bug escape a setImmediate and take the node down.
       const message = `internal error: could not encode a frame (${(err as Error).message})`.slice(0, 1000);
-      return encodeServerFrame([{ type: "error", code: ErrorCode.RQ_PROTOCOL, message }]);
+      return encodeServerFrame([{ type: "error", code: ErrorCode.RQ_PROTOCOL, message }], options);
     }
   }
 }
+
+const FIRST_FRAME = { maxFrameBytes: MAX_HELLO_FRAME_BYTES, encoding: "plain" } as const;
+const PLAIN_FRAME = { encoding: "plain" } as const;
+const RECORDS_FRAME = { encoding: "records" } as const;
 
 /** Module-level listeners find their connection through the socket's symbol field: no closure per connection. */
 function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boolean): void {
@@ -172,9 +189,15 @@ function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boole
     link.close(CloseCode.PROTOCOL, "text frame");
     return;
   }
-  // Until the hello is done the client is unauthenticated: its frame gets the small cap.
-  const options = link.conn.state === "hello" ? { maxFrameBytes: MAX_HELLO_FRAME_BYTES } : undefined;
+  // The first frame (a hello) is unauthenticated: it gets the small cap. It is never table-encoded, so the plain
+  // decoder reads it whatever the client's encoding; the hello names the encoding of every later frame.
+  const first = link.encoding === null;
+  const options = first ? FIRST_FRAME : link.encoding === "plain" ? PLAIN_FRAME : RECORDS_FRAME;
   const result = decodeClientFrame(toBytes(data), options);
+  if (first && result.ok) {
+    const hello = result.messages[0];
+    link.encoding = hello?.type === "hello" ? (hello.encoding ?? "records") : "plain";
+  }
   if (!result.ok) {
     link.send({ type: "error", code: result.error.code, message: result.error.message });
     link.close(CloseCode.PROTOCOL, result.error.message.slice(0, 120));
