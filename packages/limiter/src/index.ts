@@ -10,6 +10,7 @@ export {
   commandProblem,
   DEFAULT_PRIORITY,
   DEFAULT_TTL_MS,
+  defaultDeliveryMarginMs,
   isValidName,
   nameProblem,
   validateResourceConfig,

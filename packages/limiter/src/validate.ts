@@ -21,6 +21,15 @@ export { Bounds };
 export const DEFAULT_PRIORITY = 10;
 export const DEFAULT_TTL_MS = 10_000;
 
+/**
+ * The delivery margin a windowed limit gets when neither it nor its resource
+ * names one: 1 s (a failover and the trip to the provider), but never more
+ * than 1/40 of the window, so it never costs more than 1/41 (2.4%) of the
+ * quota. README, "Fidelity".
+ */
+export function defaultDeliveryMarginMs(windowMs: number): number {
+  return Math.min(1000, Math.floor(windowMs / 40));
+}
 
 /** True for a valid resource, lane, dimension, session or request name. */
 export function isValidName(value: unknown): value is string {
@@ -53,15 +62,17 @@ export type ConfigResult =
   | { readonly ok: false; readonly errors: readonly ValidationIssue[] };
 
 const LIMIT_KEYS: Record<string, readonly string[]> = {
-  rate: ["kind", "limit", "windowMs", "window", "reserved"],
-  load: ["kind", "limit", "windowMs", "window", "dimension", "reserved"],
+  rate: ["kind", "limit", "windowMs", "window", "deliveryMarginMs", "reserved"],
+  load: ["kind", "limit", "windowMs", "window", "deliveryMarginMs", "dimension", "reserved"],
   concurrency: ["kind", "limit", "reserved"],
 };
 
 /**
  * Validates the body of `PUT /v1/resources/{name}` and returns a normalized
  * config (defaults filled in: window "sliding", dimension "load", policy
- * "shared", default lane = the first lane) or every problem found.
+ * "shared", default lane = the first lane, each windowed limit's
+ * `deliveryMarginMs` from the resource's or {@link defaultDeliveryMarginMs})
+ * or every problem found.
  *
  * @example
  * const r = validateResourceConfig({ limits: [{ kind: "rate", limit: 2, windowMs: 1000 }] });
@@ -76,7 +87,13 @@ export function validateResourceConfig(input: unknown): ConfigResult {
     return { ok: false, errors: [{ path: "", message: "must be an object" }] };
   }
   for (const key of Object.keys(input)) {
-    if (!["limits", "lanes", "lanePolicy", "defaultLane"].includes(key)) fail(key, "unknown field");
+    if (!["limits", "lanes", "lanePolicy", "defaultLane", "deliveryMarginMs"].includes(key)) fail(key, "unknown field");
+  }
+  let resourceMargin: number | null = null;
+  if (input.deliveryMarginMs !== undefined) {
+    const mp = intProblem(input.deliveryMarginMs, 0, Bounds.windowMsMax);
+    if (mp) fail("deliveryMarginMs", mp);
+    else resourceMargin = input.deliveryMarginMs as number;
   }
 
   const lanes: LaneConfig[] = [];
@@ -124,7 +141,7 @@ export function validateResourceConfig(input: unknown): ConfigResult {
     if (input.limits.length === 0) fail("limits", "must hold at least one limit");
     if (input.limits.length > Bounds.limitsMax) fail("limits", `at most ${Bounds.limitsMax} limits`);
     input.limits.forEach((raw: unknown, i: number) => {
-      const limit = validateLimit(raw, `limits/${i}`, laneNames, fail);
+      const limit = validateLimit(raw, `limits/${i}`, laneNames, resourceMargin, fail);
       if (limit) limits.push(limit);
     });
   }
@@ -136,6 +153,7 @@ function validateLimit(
   raw: unknown,
   path: string,
   laneNames: ReadonlySet<string>,
+  resourceMargin: number | null,
   fail: (path: string, message: string) => void,
 ): LimitConfig | null {
   if (!isPlainObject(raw)) {
@@ -187,6 +205,14 @@ function validateLimit(
   if (window !== "sliding" && window !== "fixed" && window !== "bucket") {
     mark(`${path}/window`, 'must be "sliding", "fixed" or "bucket"');
   }
+  // The margin may not exceed the window: a fixed window then carries a grant into one next bucket at most,
+  // and a bucket holds back at most its whole capacity.
+  const deliveryMarginMs = raw.deliveryMarginMs ?? resourceMargin ?? (wp ? 0 : defaultDeliveryMarginMs(windowMs));
+  const mp = intProblem(deliveryMarginMs, 0, wp ? Bounds.windowMsMax : windowMs);
+  if (mp) {
+    if (raw.deliveryMarginMs !== undefined) mark(`${path}/deliveryMarginMs`, `${mp} (at most the limit's windowMs)`);
+    else mark(path, `the resource's deliveryMarginMs ${mp} (at most this limit's windowMs)`);
+  }
   let dimension = "load";
   if (kind === "load" && raw.dimension !== undefined) {
     const dp = nameProblem(raw.dimension);
@@ -194,9 +220,10 @@ function validateLimit(
     else dimension = raw.dimension as string;
   }
   if (before.size > 0) return null;
+  const margin = deliveryMarginMs as number;
   return kind === "rate"
-    ? { kind, limit, windowMs, window, reserved }
-    : { kind, limit, windowMs, window, dimension, reserved };
+    ? { kind, limit, windowMs, window, deliveryMarginMs: margin, reserved }
+    : { kind, limit, windowMs, window, deliveryMarginMs: margin, dimension, reserved };
 }
 
 /** Why a load (number or object of dimension to units) is invalid, or null. Allocates nothing. */

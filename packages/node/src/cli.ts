@@ -24,6 +24,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--advertise <host:port>", "the address peers and clients reach this node at (default: --listen) (RATEQUEUE_ADVERTISE)")
     .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
     .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
+    .option("--previous-cluster-secret <secret>", "while rotating the cluster secret: the old one, still accepted from peers (RATEQUEUE_PREVIOUS_CLUSTER_SECRET)")
     .option("--admin-key <key>", "bootstrap admin API key, 16+ characters (RATEQUEUE_ADMIN_KEY)")
     .option("--tick-ms <ms>", "Raft tick in ms (default 50)")
     .option("--election-ticks <n>", "election timeout in ticks (default 10)")

@@ -13,21 +13,56 @@ import type { Window } from "./window.js";
  *
  * Settle charges or refunds the difference now (a refund never raises the
  * level above capacity), as the SPEC says: "more charges the difference".
+ *
+ * With a delivery margin D, `limit * D / windowMs` units (what refills in D)
+ * are held back: grants fill the bucket up to `cap - limit * D / windowMs`.
+ * Grants made in any interval [u, v] then total at most
+ * `cap - limit * D / windowMs + limit * (v - u) / windowMs`, so requests
+ * arriving in [s, t] (granted in [s - D, t]) total at most
+ * `cap + limit * (t - s) / windowMs`: a provider's bucket counting at arrival
+ * never runs dry. The long-run rate is not reduced at all.
  */
 export class BucketWindow implements Window {
   private debt = 0;
   private frac = 0;
   private lastAt = 0;
+  /** What is held back, `holdUnits + holdFrac / windowMs` = limit * D / windowMs (0 <= holdFrac < windowMs). */
+  private holdUnits = 0;
+  private holdFrac = 0;
 
   constructor(
     readonly windowMs: number,
     private limit: number,
-  ) {}
+    private readonly marginMs: number,
+  ) {
+    this.hold();
+  }
+
+  private hold(): void {
+    [this.holdUnits, this.holdFrac] = mulAddDiv(this.limit, this.marginMs, 0, this.windowMs);
+  }
 
   /** A config change of the limit: refill up to `at` at the old rate, then use the new one. */
   setLimit(at: number, limit: number): void {
     this.refill(at);
     this.limit = limit;
+    this.hold();
+  }
+
+
+  capacity(cap: number): number {
+    return cap - this.holdUnits - (this.holdFrac > 0 ? 1 : 0);
+  }
+
+  /**
+   * How far over its fill line the bucket would be after `amount` more, in 1/windowMs units:
+   * (debt + frac/windowMs + amount) - (cap - hold), times windowMs. Fits when <= 0. Exact: the
+   * whole-unit part x is compared first, so nothing large is multiplied.
+   */
+  private excess(amount: number, cap: number): { whole: number; scaled: number } {
+    const whole = this.debt + amount + this.holdUnits - cap;
+    const parts = this.frac + this.holdFrac; // 0 <= parts < 2 * windowMs
+    return { whole, scaled: whole >= 1 || whole <= -2 ? Math.sign(whole) : whole * this.windowMs + parts };
   }
 
   /** The debt `[units, frac]` at `at >= lastAt`, without changing anything. */
@@ -47,17 +82,17 @@ export class BucketWindow implements Window {
 
   fits(at: number, amount: number, cap: number): boolean {
     this.refill(at);
-    // debt + frac/windowMs + amount <= cap, in integers.
-    return this.debt + amount + (this.frac > 0 ? 1 : 0) <= cap;
+    return this.excess(amount, cap).scaled <= 0;
   }
 
   fitAt(at: number, amount: number, cap: number): number {
     this.refill(at);
-    if (amount > cap) return Infinity;
-    if (this.debt + amount + (this.frac > 0 ? 1 : 0) <= cap) return at;
+    if (amount > this.capacity(cap)) return Infinity;
+    const { whole, scaled } = this.excess(amount, cap);
+    if (scaled <= 0) return at;
     if (this.limit === 0) return Infinity;
-    // The first e with e * limit / windowMs >= (debt + amount - cap) + frac / windowMs.
-    const [q, r] = mulAddDiv(this.debt + amount - cap, this.windowMs, this.frac, this.limit);
+    // The first e with e * limit >= whole * windowMs + frac + holdFrac (> 0, so whole >= -1).
+    const [q, r] = whole >= 0 ? mulAddDiv(whole, this.windowMs, this.frac + this.holdFrac, this.limit) : mulAddDiv(scaled, 1, 0, this.limit);
     const t = at + q + (r > 0 ? 1 : 0);
     return Number.isSafeInteger(t) ? t : Infinity;
   }
@@ -65,6 +100,10 @@ export class BucketWindow implements Window {
   charge(at: number, amount: number): void {
     this.refill(at);
     this.debt += amount;
+  }
+
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount);
   }
 
   adjust(at: number, _seq: number, _grantedAt: number, diff: number): void {
@@ -88,8 +127,8 @@ export class BucketWindow implements Window {
     w.uint(this.lastAt);
   }
 
-  static decode(r: Reader, windowMs: number, limit: number): BucketWindow {
-    const win = new BucketWindow(windowMs, limit);
+  static decode(r: Reader, windowMs: number, limit: number, marginMs: number): BucketWindow {
+    const win = new BucketWindow(windowMs, limit, marginMs);
     win.debt = r.uint();
     win.frac = r.uint();
     win.lastAt = r.uint();
