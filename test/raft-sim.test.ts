@@ -41,6 +41,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc.record({
   readers: fc.integer({ min: 0, max: 2 }),
   chunkBytes: fc.constantFrom(1 << 20, 64, 8),
   jitterMs: fc.integer({ min: 0, max: 3 }),
+  latePermille: fc.constantFrom(0, 100, 500),
 });
 
 const node = fc.integer({ min: 1, max: 5 });
