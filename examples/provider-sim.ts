@@ -6,8 +6,11 @@
  * request exceeds them. `GET /stats` (and `stats()`) count requests, 429s and
  * tokens, so an example can report the share of the token limit it used.
  *
- * Limits, each a continuously refilling token bucket (an idle account starts
- * full), kept separately per API (they stand for two providers):
+ * Limits, each counted when the request arrives with one algorithm
+ * (`algorithm`, lib/windows.ts): a continuously refilling token bucket (the
+ * default; an idle account starts full), an exact sliding log, or
+ * clock-aligned fixed windows. Kept separately per API (they stand for two
+ * providers):
  * - OpenAI-style: `rpm`, `tpm` (prompt tokens + max_tokens at arrival,
  *   corrected to prompt + completion tokens when the reply is sent) and
  *   `concurrency` (requests in flight).
@@ -16,6 +19,13 @@
  *   Anthropic documents) and `concurrency`.
  * A request is admitted only if every limit has room, and then charged on all
  * of them at once; a 429 charges nothing.
+ *
+ * Like a real provider it sits behind a network and takes a variable time to
+ * answer: each request is counted a seeded `networkDelayMs` + uniform
+ * 0..`networkJitterMs` after it reaches the simulator's socket, and its reply
+ * leaves after another such delay, plus `latencyMs` + 0..`latencyJitterMs` of
+ * "generation". A delay that varies from request to request is what lets an
+ * earlier request arrive after a later one.
  *
  * @example
  * const sim = await startProviderSim({ limits: { rpm: 600, tpm: 60_000 }, latencyMs: 200, seed: 1 });
@@ -28,7 +38,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { TokenBucket } from "./lib/bucket.js";
+import { PROVIDER_ALGORITHMS, providerWindow, type ProviderAlgorithm, type ProviderWindow } from "./lib/windows.js";
 import { isMain, limitFlags, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { countChatTokens, type ChatMessage } from "./lib/tokens.js";
@@ -57,11 +67,18 @@ export const DEFAULT_LIMITS: ProviderLimits = {
   windowMs: 60_000,
 };
 
+export type { ProviderAlgorithm };
+
 export interface ProviderSimOptions {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
   readonly port?: number;
   /** Any subset; the rest come from DEFAULT_LIMITS. */
   readonly limits?: Partial<ProviderLimits>;
+  /** How every per-window limit counts: "bucket" (default), "sliding" (exact log) or "fixed" (clock-aligned). */
+  readonly algorithm?: ProviderAlgorithm;
+  /** One-way network delay each way (default 0), plus a seeded uniform 0..networkJitterMs (default 0). */
+  readonly networkDelayMs?: number;
+  readonly networkJitterMs?: number;
   /** How long a reply takes to "generate" (default 200 ms), plus a seeded uniform 0..latencyJitterMs. */
   readonly latencyMs?: number;
   readonly latencyJitterMs?: number;
@@ -95,6 +112,7 @@ export interface ApiStats {
 
 export interface ProviderStats {
   readonly limits: ProviderLimits;
+  readonly algorithm: ProviderAlgorithm;
   /** Ms since the simulator started. */
   readonly elapsedMs: number;
   readonly openai: ApiStats;
@@ -105,6 +123,7 @@ export interface ProviderSim {
   /** e.g. "http://127.0.0.1:41234"; OpenAI clients take `${url}/v1` as baseURL, Anthropic clients `url`. */
   readonly url: string;
   readonly limits: ProviderLimits;
+  readonly algorithm: ProviderAlgorithm;
   /** A snapshot of the counters. */
   stats(): ProviderStats;
   close(): Promise<void>;
@@ -120,13 +139,21 @@ export function bucketBudget(options: { limit: number; windowMs: number; elapsed
   return options.limit + (options.limit / options.windowMs) * Math.max(0, options.elapsedMs);
 }
 
+/**
+ * The most a sliding log of `limit` per `windowMs` admits over `elapsedMs`:
+ * `limit` in each window, `limit * ceil(elapsedMs / windowMs)`.
+ */
+export function slidingBudget(options: { limit: number; windowMs: number; elapsedMs: number }): number {
+  return options.limit * Math.max(1, Math.ceil(options.elapsedMs / options.windowMs));
+}
+
 const MAX_BODY_BYTES = 1 << 20;
 
 type Api = "openai" | "anthropic";
 
 /** One API's limits and counters. */
 class Endpoint {
-  readonly buckets: Record<string, TokenBucket>;
+  readonly buckets: Record<string, ProviderWindow>;
   readonly stats: ApiStats = {
     requests: 0,
     completed: 0,
@@ -144,10 +171,11 @@ class Endpoint {
   constructor(
     readonly api: Api,
     readonly limits: ProviderLimits,
+    algorithm: ProviderAlgorithm,
     nowMs: number,
   ) {
     const names = api === "openai" ? (["rpm", "tpm"] as const) : (["rpm", "itpm", "otpm"] as const);
-    this.buckets = Object.fromEntries(names.map((n) => [n, new TokenBucket(limits[n], limits.windowMs, nowMs)]));
+    this.buckets = Object.fromEntries(names.map((n) => [n, providerWindow(algorithm, limits[n], limits.windowMs, nowMs)]));
   }
 }
 
@@ -165,16 +193,32 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
   const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
   const latencyMs = checkMs(options.latencyMs ?? 200, "latencyMs");
   const latencyJitterMs = checkMs(options.latencyJitterMs ?? 0, "latencyJitterMs");
+  const networkDelayMs = checkMs(options.networkDelayMs ?? 0, "networkDelayMs");
+  const networkJitterMs = checkMs(options.networkJitterMs ?? 0, "networkJitterMs");
+  const algorithm = options.algorithm ?? "bucket";
+  if (!PROVIDER_ALGORITHMS.includes(algorithm)) throw new RangeError(`algorithm must be one of ${PROVIDER_ALGORITHMS.join(", ")}, got ${String(algorithm)}`);
   const defaultMaxTokens = options.defaultMaxTokens ?? 1024;
   if (!Number.isInteger(defaultMaxTokens) || defaultMaxTokens < 1) throw new RangeError("defaultMaxTokens must be an integer >= 1");
   const now = options.now ?? Date.now;
   const random = seededRandom(options.seed ?? 1);
   const startedAtMs = now();
   const endpoints: Record<Api, Endpoint> = {
-    openai: new Endpoint("openai", limits, startedAtMs),
-    anthropic: new Endpoint("anthropic", limits, startedAtMs),
+    openai: new Endpoint("openai", limits, algorithm, startedAtMs),
+    anthropic: new Endpoint("anthropic", limits, algorithm, startedAtMs),
   };
   const timers = new Set<NodeJS.Timeout>();
+  const sleep = (ms: number): Promise<void> =>
+    ms <= 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            resolve();
+          }, ms);
+          timers.add(timer);
+        });
+  /** One network crossing: drawn per request and per direction from the seeded generator. */
+  const networkMs = (): number => networkDelayMs + (networkJitterMs === 0 ? 0 : random() * networkJitterMs);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? "/", "http://sim").pathname;
@@ -191,6 +235,7 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
       return sendError(res, api, parsed.status, "invalid_request_error", parsed.message);
     }
     const charge = parsed.value;
+    await sleep(networkMs()); // the trip from the worker: the request is counted when it arrives
     endpoint.stats.requests++;
     const at = now();
     const refusal = admit(endpoint, charge, at);
@@ -206,29 +251,27 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
       const headers = { "retry-after": String(retryAfterS) };
       return sendError(res, api, 429, "rate_limit_error", refusal.message, headers, refusal.limit === "rpm" ? "requests" : "tokens");
     }
-    for (const [name, cost] of Object.entries(charge.costs)) endpoint.buckets[name]!.take(at, cost);
+    const tickets: Record<string, number> = {};
+    for (const [name, cost] of Object.entries(charge.costs)) tickets[name] = endpoint.buckets[name]!.take(at, cost);
     endpoint.stats.inFlight++;
     endpoint.stats.maxInFlight = Math.max(endpoint.stats.maxInFlight, endpoint.stats.inFlight);
     if (endpoint.stats.inFlight > limits.concurrency) throw new Error("invariant: more requests in flight than the concurrency limit");
 
     const outputTokens = randomInt(random, 1, charge.maxTokens);
     const delayMs = latencyMs + (latencyJitterMs === 0 ? 0 : random() * latencyJitterMs);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resolve();
-      }, delayMs);
-      timers.add(timer);
-    });
+    const backMs = networkMs();
+    await sleep(delayMs);
 
     // The end-of-request correction: the output reserved as max_tokens becomes what was generated.
     const refundTokens = charge.maxTokens - outputTokens;
-    endpoint.buckets[api === "openai" ? "tpm" : "otpm"]!.adjust(now(), -refundTokens);
+    const corrected = api === "openai" ? "tpm" : "otpm";
+    endpoint.buckets[corrected]!.adjust(now(), -refundTokens, tickets[corrected] as number);
     endpoint.stats.inFlight--; // before the reply leaves, so a client that sends again at once finds the slot free
     endpoint.stats.completed++;
     endpoint.stats.inputTokens += charge.inputTokens;
     endpoint.stats.outputTokens += outputTokens;
     endpoint.stats.totalTokens += charge.inputTokens + outputTokens;
+    await sleep(backMs); // the trip back to the worker
     sendJson(res, 200, api === "openai" ? openAiReply(charge, outputTokens) : anthropicReply(charge, outputTokens));
   };
 
@@ -238,7 +281,7 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
       ...structuredClone(e.stats),
       available: Object.fromEntries(Object.entries(e.buckets).map(([name, b]) => [name, Math.floor(b.level(at))])),
     });
-    return { limits, elapsedMs: at - startedAtMs, openai: view(endpoints.openai), anthropic: view(endpoints.anthropic) };
+    return { limits, algorithm, elapsedMs: at - startedAtMs, openai: view(endpoints.openai), anthropic: view(endpoints.anthropic) };
   };
 
   const server = createServer((req, res) => {
@@ -265,7 +308,7 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
     });
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, limits, stats: snapshot, close, [Symbol.asyncDispose]: close };
+  return { url: `http://127.0.0.1:${port}`, limits, algorithm, stats: snapshot, close, [Symbol.asyncDispose]: close };
 }
 
 /** null if the request fits every limit now, else why not and when it would (Infinity: never). */
@@ -439,8 +482,10 @@ function checkMs(value: number, name: string): number {
 const HELP = `Usage: npx tsx --conditions=source examples/provider-sim.ts [options]
 
 A local LLM provider simulator: OpenAI-style POST /v1/chat/completions and
-Anthropic-style POST /v1/messages on 127.0.0.1, with per-minute token-bucket
-limits, 429 + retry-after when exceeded, and GET /stats. Ctrl-C stops it.
+Anthropic-style POST /v1/messages on 127.0.0.1, with per-minute limits counted
+when each request arrives (token bucket, exact sliding log or clock-aligned
+fixed window), 429 + retry-after when exceeded, a seeded variable network
+delay and reply time, and GET /stats. Ctrl-C stops it.
 
 Options:
   --port <n>            port (default 8080; 0 picks a free one)
@@ -450,8 +495,12 @@ Options:
   --otpm <n>            Anthropic-style output tokens per window (default ${DEFAULT_LIMITS.otpm})
   --concurrency <n>     requests in flight, each API (default ${DEFAULT_LIMITS.concurrency})
   --window-ms <n>       the window the limits refill over (default ${DEFAULT_LIMITS.windowMs})
+  --algorithm <a>       bucket | sliding | fixed (default bucket)
   --latency-ms <n>      reply latency (default 200)
-  --seed <n>            seeds completion lengths (default 1)
+  --latency-jitter-ms <n>  plus a seeded uniform 0..n ms (default 0)
+  --network-delay-ms <n>   one-way network delay each way (default 0)
+  --network-jitter-ms <n>  plus a seeded uniform 0..n ms each way (default 0)
+  --seed <n>            seeds completion lengths, latencies and delays (default 1)
   --help                this text
 `;
 
@@ -460,7 +509,7 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       port: { type: "string", default: "8080" },
-      ...stringFlags(["rpm", "tpm", "itpm", "otpm", "concurrency", "window-ms", "latency-ms", "seed"]),
+      ...stringFlags(["rpm", "tpm", "itpm", "otpm", "concurrency", "window-ms", "algorithm", "latency-ms", "latency-jitter-ms", "network-delay-ms", "network-jitter-ms", "seed"]),
       help: { type: "boolean" },
     },
   });
@@ -470,10 +519,20 @@ async function main(argv: string[]): Promise<void> {
     port: numberFlag(values.port, "--port", { min: 0, max: 65_535 }),
     limits,
     latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }) ?? 200,
+    latencyJitterMs: numberFlag(values["latency-jitter-ms"], "--latency-jitter-ms", { min: 0 }) ?? 0,
+    networkDelayMs: numberFlag(values["network-delay-ms"], "--network-delay-ms", { min: 0 }) ?? 0,
+    networkJitterMs: numberFlag(values["network-jitter-ms"], "--network-jitter-ms", { min: 0 }) ?? 0,
+    algorithm: algorithmFlag(values.algorithm),
     seed: numberFlag(values.seed, "--seed", { min: 0 }) ?? 1,
   });
   process.stdout.write(`provider simulator on ${sim.url} (OpenAI baseURL ${sim.url}/v1, Anthropic baseURL ${sim.url}, stats ${sim.url}/stats)\n`);
-  process.stdout.write(`limits: ${JSON.stringify(sim.limits)}\n`);
+  process.stdout.write(`limits: ${JSON.stringify(sim.limits)} (${sim.algorithm})\n`);
+}
+
+function algorithmFlag(value: string | undefined): ProviderAlgorithm {
+  if (value === undefined) return "bucket";
+  if (!(PROVIDER_ALGORITHMS as readonly string[]).includes(value)) throw new RangeError(`--algorithm must be one of ${PROVIDER_ALGORITHMS.join(", ")}, got ${value}`);
+  return value as ProviderAlgorithm;
 }
 
 if (isMain(import.meta.url)) runCli("provider-sim", () => main(process.argv.slice(2)));

@@ -48,6 +48,52 @@ describe("provider simulator", () => {
     expect(stats).toMatchObject({ requests: 8, completed: 6, limited: 2, limitedBy: { rpm: 2 } });
   });
 
+  it("sliding log: a request is refused while the window ending at its arrival is full, admitted once the oldest leaves", async () => {
+    await start({ limits: { rpm: 3, concurrency: 100 }, algorithm: "sliding" });
+    expect(sim!.algorithm).toBe("sliding");
+    expect((await chat(10)).status).toBe(200); // at t
+    clockMs += 20_000;
+    expect((await chat(10)).status).toBe(200); // t + 20 s
+    expect((await chat(10)).status).toBe(200);
+    const limited = await chat(10);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("40"); // the first leaves at t + 60 s
+    clockMs += 39_999;
+    expect((await chat(10)).status).toBe(429); // a bucket would have refilled 2.9 requests by now
+    clockMs += 1;
+    expect((await chat(10)).status).toBe(200);
+    expect((await chat(10)).status).toBe(429);
+  });
+
+  it("fixed window: clock-aligned, so the count resets at each minute boundary", async () => {
+    clockMs = 60_000 * 1000 + 59_000; // one second before a boundary
+    await start({ limits: { rpm: 2, concurrency: 100 }, algorithm: "fixed" });
+    expect((await chat(10)).status).toBe(200);
+    expect((await chat(10)).status).toBe(200);
+    const limited = await chat(10);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("1");
+    clockMs += 1_000;
+    expect((await chat(10)).status).toBe(200);
+    expect((await chat(10)).status).toBe(200); // 4 within 1 s across the boundary: what fixed windows allow
+    expect((await chat(10)).status).toBe(429);
+  });
+
+  it("a network delay lies between the worker and the provider, each way", async () => {
+    sim = await startProviderSim({ latencyMs: 0, networkDelayMs: 5, networkJitterMs: 40, seed: 7, limits: { concurrency: 100 } });
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      expect((await chat(10)).status).toBe(200);
+      times.push(performance.now() - t0);
+    }
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(8); // two crossings of at least 5 ms each (a lower bound only)
+  });
+
+  it("refuses an unknown algorithm", async () => {
+    await expect(startProviderSim({ algorithm: "leaky" as never })).rejects.toThrow(/algorithm must be one of bucket, sliding, fixed/);
+  });
+
   it("counts TPM as prompt tokens + max_tokens at arrival, and corrects to the actual usage when the reply is sent", async () => {
     await start({ limits: { tpm: 1_000, concurrency: 100 }, latencyMs: 300 });
     const promptTokens = countChatTokens(user("Hello there"));

@@ -7,8 +7,10 @@ export { Limiter, type LimiterOptions } from "./limiter.js";
 export { SnapshotError } from "./codec.js";
 export {
   Bounds,
+  commandProblem,
   DEFAULT_PRIORITY,
   DEFAULT_TTL_MS,
+  defaultDeliveryMarginMs,
   isValidName,
   nameProblem,
   validateResourceConfig,

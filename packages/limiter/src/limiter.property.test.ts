@@ -19,15 +19,22 @@ const SESSIONS = ["s0", "s1", "s2"];
 
 const windowArb = fc.constantFrom("sliding", "fixed", "bucket");
 const windowMsArb = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 10 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 120 }) });
+/** A delivery margin of 0 to the whole window, in quarters of it; null leaves the default. */
+const marginArb = fc.option(fc.integer({ min: 0, max: 4 }), { nil: null });
+const withMargin = <T extends { windowMs: number; quarters: number | null }>({ quarters, ...l }: T): Omit<T, "quarters"> =>
+  quarters === null ? l : { ...l, deliveryMarginMs: Math.floor((l.windowMs * quarters) / 4) };
 const limitArb = fc.oneof(
-  fc.record({ kind: fc.constant("rate"), limit: fc.integer({ min: 1, max: 6 }), windowMs: windowMsArb, window: windowArb }),
-  fc.record({
-    kind: fc.constant("load"),
-    limit: fc.integer({ min: 1, max: 100 }),
-    windowMs: windowMsArb,
-    window: windowArb,
-    dimension: fc.constantFrom("load", "out"),
-  }),
+  fc.record({ kind: fc.constant("rate"), limit: fc.integer({ min: 1, max: 6 }), windowMs: windowMsArb, window: windowArb, quarters: marginArb }).map(withMargin),
+  fc
+    .record({
+      kind: fc.constant("load"),
+      limit: fc.integer({ min: 1, max: 100 }),
+      windowMs: windowMsArb,
+      window: windowArb,
+      dimension: fc.constantFrom("load", "out"),
+      quarters: marginArb,
+    })
+    .map(withMargin),
   fc.record({ kind: fc.constant("concurrency"), limit: fc.integer({ min: 1, max: 4 }) }),
 );
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { Limiter } from "./limiter.js";
+import { Limiter, type LimiterOptions } from "./limiter.js";
 import type { Command, Effect, Load } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
 
 /** A small driver: one resource "r", one long-lived session "s". */
-function setup(config: unknown, options: { finishedPerSession?: number } = {}): Limiter {
+function setup(config: unknown, options: LimiterOptions = {}): Limiter {
   const l = new Limiter(options);
   expect(l.apply({ type: "putResource", at: 0, name: "r", config })).toEqual([{ type: "resourcePut", name: "r", created: true }]);
   l.apply({ type: "openSession", at: 0, sessionId: "s", ttlMs: 86_400_000 });
@@ -41,8 +41,9 @@ function only(effects: Effect[]): Effect {
   return effects[0] as Effect;
 }
 
-const rate = (limit: number, windowMs: number, window = "sliding") => ({ kind: "rate", limit, windowMs, window });
-const tokens = (limit: number, windowMs: number, extra: object = {}) => ({ kind: "load", limit, windowMs, ...extra });
+// Scenarios of the algorithms' own arithmetic use no delivery margin; "delivery margin" below covers it.
+const rate = (limit: number, windowMs: number, window = "sliding", deliveryMarginMs = 0) => ({ kind: "rate", limit, windowMs, window, deliveryMarginMs });
+const tokens = (limit: number, windowMs: number, extra: object = {}) => ({ kind: "load", limit, windowMs, deliveryMarginMs: 0, ...extra });
 const concurrency = (limit: number) => ({ kind: "concurrency", limit });
 
 describe("windows", () => {
@@ -86,6 +87,73 @@ describe("windows", () => {
     expect(granted(acquire(l, 0, "a", { load: { input: 1200, output: 1000 } }))).toEqual(["a"]);
     expect(only(acquire(l, 1, "b", { load: { input: 100, output: 1 } })).type).toBe("queued"); // output is full
     expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1200, 1000]);
+  });
+});
+
+describe("delivery margin (SPEC guarantee 7: the provider counts at arrival, up to D later)", () => {
+  it("sliding: a grant stays counted for windowMs + D", () => {
+    const l = setup({ limits: [rate(2, 1000, "sliding", 100)] });
+    expect(granted([...acquire(l, 0, "a"), ...acquire(l, 400, "b")])).toEqual(["a", "b"]);
+    expect(only(acquire(l, 500, "c")).type).toBe("queued");
+    // "a" may reach the provider at 100; a provider window ending at 1099 would still hold it.
+    expect(l.nextDeadline()).toBe(1100);
+    expect(granted(l.apply({ type: "tick", at: 1099 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 1100 }))).toEqual(["c"]);
+  });
+
+  it("fixed: a grant in the last D ms of a bucket also counts in the next one", () => {
+    const l = setup({ limits: [rate(2, 1000, "fixed", 100)] });
+    expect(granted([...acquire(l, 500, "early"), ...acquire(l, 900, "late")])).toEqual(["early", "late"]);
+    // "late" (at 900) may arrive at 1000: the provider's bucket [1000, 2000) may count it.
+    expect(granted([...acquire(l, 1000, "x"), ...acquire(l, 1000, "y")])).toEqual(["x"]);
+    expect(l.nextDeadline()).toBe(2000);
+    expect(l.resource("r")?.usage[0]?.used).toBe(2);
+    expect(granted(l.apply({ type: "tick", at: 2000 }))).toEqual(["y"]);
+  });
+
+  it("bucket: holds back what refills during D, and keeps its full rate", () => {
+    const l = setup({ limits: [tokens(1000, 1000, { window: "bucket", deliveryMarginMs: 100 })] });
+    // Capacity 1000 less 100 (what refills in 100 ms at 1 unit per ms).
+    expect(granted(acquire(l, 0, "a", { load: 900 }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "b", { load: 250 })).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(250); // still 1 unit per ms
+    expect(granted(l.apply({ type: "tick", at: 250 }))).toEqual(["b"]);
+    const e = only(acquire(l, 300, "huge", { load: 901 }));
+    expect(e).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE" });
+    expect((e as { message: string }).message).toContain("100 ms delivery margin");
+  });
+
+  it("defaults to min(1 s, windowMs / 40); a resource may set it for all its limits, a limit for itself", () => {
+    const v = validateResourceConfig({ limits: [{ kind: "rate", limit: 1, windowMs: 60_000 }, { kind: "rate", limit: 1, windowMs: 1000 }, { kind: "concurrency", limit: 1 }] });
+    expect(v.ok && v.config.limits.map((x) => ("deliveryMarginMs" in x ? x.deliveryMarginMs : null))).toEqual([1000, 25, null]);
+    const r = validateResourceConfig({ deliveryMarginMs: 300, limits: [{ kind: "rate", limit: 1, windowMs: 60_000 }, { kind: "load", limit: 1, windowMs: 1000, deliveryMarginMs: 0 }] });
+    expect(r.ok && r.config.limits.map((x) => ("deliveryMarginMs" in x ? x.deliveryMarginMs : null))).toEqual([300, 0]);
+  });
+
+  it("refuses a margin longer than the window, negative or fractional, and on a concurrency limit", () => {
+    const bad = (config: object): unknown => {
+      const v = validateResourceConfig(config);
+      return v.ok ? null : v.errors;
+    };
+    expect(bad({ limits: [{ kind: "rate", limit: 1, windowMs: 1000, deliveryMarginMs: 1001 }] })).toEqual([
+      { path: "limits/0/deliveryMarginMs", message: "must be between 0 and 1000 (at most the limit's windowMs)" },
+    ]);
+    expect(bad({ deliveryMarginMs: 2000, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([
+      { path: "limits/0", message: "the resource's deliveryMarginMs must be between 0 and 1000 (at most this limit's windowMs)" },
+    ]);
+    expect(bad({ deliveryMarginMs: -1, limits: [{ kind: "rate", limit: 1, windowMs: 1000 }] })).toEqual([{ path: "deliveryMarginMs", message: `must be between 0 and ${31 * 86_400_000}` }]);
+    expect(bad({ limits: [{ kind: "rate", limit: 1, windowMs: 1000, deliveryMarginMs: 1.5 }] })).toMatchObject([{ path: "limits/0/deliveryMarginMs" }]);
+    expect(bad({ limits: [{ kind: "concurrency", limit: 1, deliveryMarginMs: 10 }] })).toEqual([
+      { path: "limits/0/deliveryMarginMs", message: "unknown field for a concurrency limit" },
+    ]);
+  });
+
+  it("a new margin on a live resource keeps the usage already granted", () => {
+    const l = setup({ limits: [rate(2, 1000, "sliding", 0)] });
+    expect(granted([...acquire(l, 0, "a"), ...acquire(l, 10, "b")])).toEqual(["a", "b"]);
+    l.apply({ type: "putResource", at: 20, name: "r", config: { limits: [rate(2, 1000, "sliding", 500)] } });
+    expect(only(acquire(l, 30, "c")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1500);
   });
 });
 
@@ -142,6 +210,58 @@ describe("scale", () => {
     expect(granted(l.apply({ type: "tick", at: 60_000 }))).toEqual(["late"]);
     expect(granted(acquire(l, 60_000, "one-more", { load: 7 }))).toEqual(["one-more"]);
     expect(only(acquire(l, 60_000, "too-many", { load: 7 })).type).toBe("queued");
+  });
+});
+
+describe("ranges: windows up to 31 days, limits up to 1e12, on every algorithm", () => {
+  const DAY = 86_400_000;
+
+  it("accepts a 31-day window and a 1e12 limit on every algorithm, and refuses one ms more", () => {
+    for (const window of ["sliding", "fixed", "bucket"]) {
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY, { window })] }).ok, window).toBe(true);
+      expect(validateResourceConfig({ limits: [tokens(1e12, 31 * DAY + 1, { window })] }).ok, window).toBe(false);
+    }
+  });
+
+  it("bucket: a 1e12-token, 31-day bucket refills exactly (no drift however the refills are split)", () => {
+    const W = 31 * DAY;
+    const L = 1e12;
+    // Exact reference: after e ms a drained bucket holds floor(e * L / W) whole units.
+    const refilled = (e: number): number => Number((BigInt(e) * BigInt(L)) / BigInt(W));
+    const l = setup({ limits: [tokens(L, W, { window: "bucket" })] });
+    expect(granted(acquire(l, 0, "all", { load: L }))).toEqual(["all"]);
+    let t = 0;
+    // Refill in awkward steps (each a tick), then ask for exactly what the reference says is there.
+    for (const step of [1, 7, 999, 86_399_999, 3, 12_345_678]) {
+      t += step;
+      l.apply({ type: "heartbeat", at: t, sessionId: "s" }); // keeps the 1-day session open
+    }
+    const have = refilled(t);
+    expect(have).toBeGreaterThan(2 ** 53 / W); // the product e * L is far beyond 2^53
+    expect(only(acquire(l, t, "one-too-many", { load: have + 1, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, t, "exact", { load: have }))).toEqual(["exact"]);
+    // A waiter for n units is granted at the first ms at which n units have refilled, not a ms earlier or later.
+    const n = 12_345_678_901;
+    expect(only(acquire(l, t, "wait", { load: n })).type).toBe("queued");
+    const due = t + Number((BigInt(n) * BigInt(W) + BigInt(L) - 1n) / BigInt(L));
+    expect(l.nextDeadline()).toBe(due);
+    expect(granted(l.apply({ type: "tick", at: due - 1 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: due }))).toEqual(["wait"]);
+  });
+
+  it("sliding and fixed: a 31-day window of 1e12 tokens counts exactly to its last unit", () => {
+    const W = 31 * DAY;
+    for (const window of ["sliding", "fixed"]) {
+      const l = setup({ limits: [tokens(1e12, W, { window })] });
+      expect(granted(acquire(l, 0, "a", { load: 1e12 - 1 }))).toEqual(["a"]);
+      expect(granted(acquire(l, 1, "b", { load: 1 }))).toEqual(["b"]);
+      expect(only(acquire(l, 2, "c", { load: 1 })).type, window).toBe("queued");
+      for (let half = 1; half < 62; half++) {
+        expect(granted(l.apply({ type: "heartbeat", at: (half * DAY) / 2, sessionId: "s" })), `${window} half-day ${half}`).toEqual([]);
+      }
+      expect(granted(l.apply({ type: "tick", at: W - 1 })), window).toEqual([]);
+      expect(granted(l.apply({ type: "tick", at: W })), window).toEqual(["c"]);
+    }
   });
 });
 
@@ -331,6 +451,96 @@ describe("exactly once", () => {
     expect(only(acquire(l, 1, "c", { resource: "missing" })).type).toBe("rejected");
     // "a" was forgotten: the id is treated as new.
     expect(granted(acquire(l, 1, "a"))).toEqual(["a"]);
+  });
+});
+
+describe("configuration changes keep usage already granted (SPEC guarantee 8)", () => {
+  const put = (l: Limiter, at: number, config: unknown): Effect[] => l.apply({ type: "putResource", at, name: "r", config });
+
+  it("a longer window counts the grants already made: 3 per 60 s used up, then windowMs 60001, grants nothing more", () => {
+    const l = setup({ limits: [rate(3, 60_000)] });
+    for (const id of ["a", "b", "c"]) expect(granted(acquire(l, 10, id))).toEqual([id]);
+    put(l, 20, { limits: [rate(3, 60_001)] });
+    expect(only(acquire(l, 21, "d")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(10 + 60_001); // when a, b and c leave the new window, not the old one
+    expect(granted(l.apply({ type: "tick", at: 60_010 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 60_011 }))).toEqual(["d"]);
+  });
+
+  it("a new algorithm counts the grants already made (sliding to fixed, to bucket, and back)", () => {
+    for (const window of ["fixed", "bucket"]) {
+      const l = setup({ limits: [rate(3, 1000)] });
+      for (const id of ["a", "b", "c"]) acquire(l, 500, id);
+      put(l, 600, { limits: [rate(3, 1000, window)] });
+      expect(only(acquire(l, 601, "d", { timeoutMs: 0 })).type, window).toBe("timedOut");
+      put(l, 700, { limits: [rate(3, 1000)] });
+      expect(only(acquire(l, 701, "e", { timeoutMs: 0 })).type, window).toBe("timedOut");
+    }
+  });
+
+  it("a limit moved to another dimension counts what was charged in that dimension", () => {
+    const l = setup({ limits: [tokens(100, 60_000, { dimension: "input" }), tokens(100, 60_000, { dimension: "output" })] });
+    acquire(l, 0, "a", { load: { input: 10, output: 90 } });
+    put(l, 1, { limits: [tokens(100, 60_000, { dimension: "output" }), tokens(100, 60_000, { dimension: "input", window: "bucket" })] });
+    put(l, 2, { limits: [tokens(100, 60_000, { dimension: "input" }), tokens(100, 60_000, { dimension: "output", window: "fixed" })] });
+    expect(only(acquire(l, 3, "b", { load: { input: 0, output: 11 }, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: { input: 0, output: 10 } }))).toEqual(["c"]);
+  });
+
+  it("a resource deleted and created again counts what the deleted one granted", () => {
+    const l = setup({ limits: [tokens(100, 60_000)] });
+    acquire(l, 0, "a", { load: 80 });
+    l.apply({ type: "deleteResource", at: 1, name: "r" });
+    put(l, 2, { limits: [tokens(100, 60_000, { window: "bucket" })] });
+    expect(only(acquire(l, 3, "b", { load: 21, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: 20 }))).toEqual(["c"]);
+  });
+
+  it("a settle after a change charges its increase in the rebuilt window", () => {
+    const l = setup({ limits: [tokens(100, 1000)] });
+    const a = leaseOf(acquire(l, 0, "a", { load: 10 }), "a");
+    put(l, 1, { limits: [tokens(100, 2000)] });
+    l.apply({ type: "settle", at: 2, sessionId: "s", leaseId: a, actual: 95 });
+    expect(only(acquire(l, 3, "b", { load: 6, timeoutMs: 0 })).type).toBe("timedOut");
+    expect(granted(acquire(l, 3, "c", { load: 5 }))).toEqual(["c"]);
+  });
+
+  it("a lowered rate limit grants nothing until usage is below the new limit", () => {
+    const l = setup({ limits: [rate(10, 1000)] });
+    for (let i = 0; i < 5; i++) acquire(l, i, `a${i}`);
+    put(l, 10, { limits: [rate(3, 1000)] });
+    expect(only(acquire(l, 11, "b")).type).toBe("queued");
+    expect(l.nextDeadline()).toBe(1002); // a0..a2 (granted at 0..2) must leave: then a3, a4 and b make 3
+    expect(granted(l.apply({ type: "tick", at: 1001 }))).toEqual([]);
+    expect(granted(l.apply({ type: "tick", at: 1002 }))).toEqual(["b"]);
+  });
+
+  it("a lowered concurrency limit keeps the leases held and grants the next only below the new limit", () => {
+    const l = setup({ limits: [concurrency(3)] });
+    const leases = ["a", "b", "c"].map((id) => leaseOf(acquire(l, 0, id), id));
+    put(l, 1, { limits: [concurrency(1)] });
+    expect(l.resource("r")?.leasesHeld).toBe(3);
+    expect(only(acquire(l, 2, "d")).type).toBe("queued");
+    expect(granted(l.apply({ type: "release", at: 3, sessionId: "s", leaseId: leases[0] as number }))).toEqual([]);
+    expect(granted(l.apply({ type: "release", at: 4, sessionId: "s", leaseId: leases[1] as number }))).toEqual([]);
+    expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["d"]);
+  });
+
+  it("a merged (bounded) history never under-counts: a window lengthened after 500 grants still counts each of them", () => {
+    const l = setup({ limits: [rate(1000, 100)] }, { historyEntries: 8 });
+    const at: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      at.push(i * 2);
+      acquire(l, i * 2, `g${i}`);
+    }
+    put(l, 1000, { limits: [rate(300, 1000)] });
+    // Exactly: grants at t > 1000 - 1000 = 0 count, i.e. 499 of them, more than 300; and the window frees one by one.
+    for (let t = 1000; t <= 2000; t += 37) {
+      const exact = at.filter((g) => g > t - 1000 && g <= t).length;
+      const fits = only(acquire(l, t, `probe${t}`, { timeoutMs: 0 })).type === "granted";
+      if (fits) at.push(t);
+      expect(exact < 300 || !fits, `granted at ${t} with ${exact} grants in the window`).toBe(true);
+    }
   });
 });
 

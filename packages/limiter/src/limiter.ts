@@ -12,6 +12,7 @@
  */
 import { Reader, SnapshotError, Writer } from "./codec.js";
 import { LaneQueue } from "./lane-queue.js";
+import { History, HISTORY_ENTRIES_DEFAULT } from "./history.js";
 import { MinHeap } from "./min-heap.js";
 import {
   IMPLICIT_LANE,
@@ -19,6 +20,7 @@ import {
   capsByLane,
   limitKey,
   newWindow,
+  replayedWindow,
   shareOf,
   type LaneRuntime,
   type Lease,
@@ -37,7 +39,7 @@ import {
   type ResourceConfig,
   type ResourceView,
 } from "./types.js";
-import { DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, validateResourceConfig } from "./validate.js";
+import { Bounds, DEFAULT_PRIORITY, DEFAULT_TTL_MS, commandProblem, validateResourceConfig } from "./validate.js";
 import { BucketWindow } from "./windows/bucket.js";
 import { FixedWindow } from "./windows/fixed.js";
 import { SlidingWindow } from "./windows/sliding.js";
@@ -49,6 +51,11 @@ export interface LimiterOptions {
    * retries (live waiters and leases are always remembered). Default 64.
    */
   readonly finishedPerSession?: number;
+  /**
+   * Most entries each resource's usage history keeps (see history.ts): past
+   * it, older charges are merged, which only ever over-counts. Default 2048.
+   */
+  readonly historyEntries?: number;
 }
 
 interface Session {
@@ -68,7 +75,7 @@ type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
 /** Lane fairness: while a lane's head is blocked on its turn, others may run ahead by at most this much virtual time. */
 const OVERTAKE_VT = 1;
 
-const MAGIC = "RQL1";
+const MAGIC = "RQL2";
 
 /**
  * @example
@@ -84,7 +91,10 @@ export class Limiter {
   private sessionSeq = 0;
   private resourceSeq = 0;
   private readonly finishedPerSession: number;
+  private readonly historyEntries: number;
   private readonly resources = new Map<string, Resource>();
+  /** The usage history of deleted resources, until it ages out: a re-created resource counts it. */
+  private readonly tombstones = new Map<string, History>();
   private readonly sessions = new Map<string, Session>();
   private readonly leases = new Map<number, Lease>();
   // Lazy-deletion heaps; entries are checked against live state when they surface.
@@ -99,6 +109,9 @@ export class Limiter {
     const n = options.finishedPerSession ?? 64;
     if (!Number.isInteger(n) || n < 0 || n > 100_000) throw new RangeError("finishedPerSession must be an integer 0..100000");
     this.finishedPerSession = n;
+    const h = options.historyEntries ?? HISTORY_ENTRIES_DEFAULT;
+    if (!Number.isInteger(h) || h < 4 || h > 1_000_000) throw new RangeError("historyEntries must be an integer 4..1000000");
+    this.historyEntries = h;
   }
 
   // ---------------------------------------------------------------- queries
@@ -498,6 +511,8 @@ export class Limiter {
         if (lim.laneWindows !== null) (lim.laneWindows[l] as Window).charge(at, amount, id);
       }
     }
+    r.history.expire(at);
+    r.history.push(at, 1, load);
     const requestId = record.requestId;
     const lease: Lease = {
       record,
@@ -656,9 +671,26 @@ export class Limiter {
     for (let i = 0; i < r.limits.length; i++) {
       const lim = r.limits[i] as LimitRuntime;
       const diff = diffs[i] as number;
-      if (diff === 0 || lim.window === null || lease.id < lim.sinceSeq) continue;
-      lim.window.adjust(at, lease.id, lease.grantedAt, diff);
-      if (lim.laneWindows !== null && lease.laneIdx >= 0) (lim.laneWindows[lease.laneIdx] as Window).adjust(at, lease.id, lease.grantedAt, diff);
+      if (diff === 0 || lim.window === null) continue;
+      const laneWindow = lim.laneWindows !== null && lease.laneIdx >= 0 ? (lim.laneWindows[lease.laneIdx] as Window) : null;
+      if (lease.id >= lim.sinceSeq) {
+        lim.window.adjust(at, lease.id, lease.grantedAt, diff);
+        laneWindow?.adjust(at, lease.id, lease.grantedAt, diff);
+      } else if (diff > 0) {
+        // Granted before this window was built from the history: the increase is charged now, a refund is kept.
+        lim.window.chargeExtra(at, diff);
+        laneWindow?.chargeExtra(at, diff);
+      }
+    }
+    const increase: Record<string, number> = {};
+    let increased = false;
+    for (const k in next) {
+      const up = (next[k] as number) - (Object.hasOwn(lease.load, k) ? (lease.load[k] as number) : 0);
+      if (up > 0) [increase[k], increased] = [up, true];
+    }
+    if (increased) {
+      r.history.expire(at);
+      r.history.push(at, 0, increase);
     }
     lease.load = next;
     if (r.waiting > 0) this.dirty.add(r);
@@ -685,9 +717,12 @@ export class Limiter {
       out.push({ ...errorEffect("putResource", ErrorCode.INVALID, `invalid configuration for "${name}": ${result.errors.map((e) => `${e.path || "(body)"}: ${e.message}`).join("; ")}`), details: result.errors });
       return;
     }
+    this.pruneTombstones(at);
     const existing = this.resources.get(name);
     if (existing === undefined) {
-      const r = this.buildResource(name, ++this.resourceSeq, result.config, null, at);
+      const history = this.tombstones.get(name) ?? new History(Bounds.windowMsMax, this.historyEntries);
+      this.tombstones.delete(name);
+      const r = this.buildResource(name, ++this.resourceSeq, result.config, null, history);
       this.resources.set(name, r);
       out.push({ type: "resourcePut", name, created: true });
       return;
@@ -697,11 +732,12 @@ export class Limiter {
   }
 
   /**
-   * Builds a resource's runtime for `config`. Window state carries over from
-   * `previous` for limits with the same kind, dimension, algorithm and
-   * windowMs (a changed `limit` keeps its usage); other limits start empty.
+   * Builds a resource's runtime for `config`. A limit with the same key as
+   * one of `previous` (kind, dimension, algorithm, windowMs, and a bucket's
+   * size) keeps its window; any other is built from `history`, so it counts
+   * everything already charged as if it had always been defined this way.
    */
-  private buildResource(name: string, seq: number, config: ResourceConfig, previous: Resource | null, at: number): Resource {
+  private buildResource(name: string, seq: number, config: ResourceConfig, previous: Resource | null, history: History): Resource {
     const laneNames = config.lanes.map((l) => l.name);
     const strict = config.lanePolicy === "strict" && config.lanes.length > 0;
     const totalWeight = config.lanes.reduce((sum, l) => sum + l.weight, 0);
@@ -711,8 +747,8 @@ export class Limiter {
       const shares = strict ? config.lanes.map((l) => shareOf(lc.limit, l.weight, totalWeight)) : null;
       const oldIdx = unused.findIndex((o) => o.key === key);
       const old = oldIdx >= 0 ? (unused.splice(oldIdx, 1)[0] as LimitRuntime) : null;
-      const window = old?.window ?? newWindow(lc, lc.limit);
-      if (window instanceof BucketWindow) window.setLimit(at, lc.limit);
+      const window = old !== null ? old.window : replayedWindow(lc, lc.limit, history);
+      const at = this.now;
       let laneWindows: Window[] | null = null;
       if (strict && lc.kind !== "concurrency") {
         laneWindows = config.lanes.map((lane, i) => {
@@ -757,7 +793,16 @@ export class Limiter {
       waiting: 0,
       wakeAt: null,
       vtFloor: previous?.vtFloor ?? 0,
+      history,
     };
+  }
+
+  /** Forgets deleted resources' histories once nothing in them can be counted. */
+  private pruneTombstones(at: number): void {
+    for (const [name, h] of this.tombstones) {
+      h.expire(at);
+      if (h.size === 0) this.tombstones.delete(name);
+    }
   }
 
   /** Replaces a resource's config in place; waiting requests are re-checked against it. */
@@ -765,7 +810,7 @@ export class Limiter {
     const waiters: Waiter[] = [];
     for (const lane of old.lanes) waiters.push(...lane.queue.inOrder());
     waiters.sort((a, b) => a.seq - b.seq);
-    const next = this.buildResource(old.name, old.seq, config, old, at);
+    const next = this.buildResource(old.name, old.seq, config, old, old.history);
     Object.assign(old, next); // keep the object: waiters, leases and heaps point at it
     const r = old;
     for (const lease of r.leases.values()) {
@@ -818,6 +863,9 @@ export class Limiter {
     }
     this.resources.delete(name);
     this.dirty.delete(r);
+    this.pruneTombstones(this.now);
+    r.history.expire(this.now);
+    if (r.history.size > 0) this.tombstones.set(name, r.history);
     out.push({ type: "resourceDeleted", name });
   }
 
@@ -827,7 +875,7 @@ export class Limiter {
   snapshot(): Uint8Array {
     const w = new Writer();
     w.str(MAGIC);
-    for (const n of [this.now, this.grantSeq, this.arrivalSeq, this.sessionSeq, this.resourceSeq, this.finishedPerSession]) w.uint(n);
+    for (const n of [this.now, this.grantSeq, this.arrivalSeq, this.sessionSeq, this.resourceSeq, this.finishedPerSession, this.historyEntries]) w.uint(n);
     w.uint(this.sessions.size);
     for (const s of this.sessions.values()) {
       w.str(s.id);
@@ -880,6 +928,12 @@ export class Limiter {
         writeLoad(w, lease.load);
         w.uint(lease.grantedAt);
       }
+      r.history.encode(w, writeLoad);
+    }
+    w.uint(this.tombstones.size);
+    for (const [name, h] of this.tombstones) {
+      w.str(name);
+      h.encode(w, writeLoad);
     }
     return w.bytes();
   }
@@ -896,8 +950,8 @@ export class Limiter {
 
   private static decode(rd: Reader): Limiter {
     if (rd.str() !== MAGIC) throw new SnapshotError("not a limiter snapshot");
-    const [now, grantSeq, arrivalSeq, sessionSeq, resourceSeq, finishedPerSession] = [rd.uint(), rd.uint(), rd.uint(), rd.uint(), rd.uint(), rd.uint()];
-    const m = new Limiter({ finishedPerSession: finishedPerSession as number });
+    const [now, grantSeq, arrivalSeq, sessionSeq, resourceSeq, finishedPerSession, historyEntries] = [rd.uint(), rd.uint(), rd.uint(), rd.uint(), rd.uint(), rd.uint(), rd.uint()];
+    const m = new Limiter({ finishedPerSession: finishedPerSession as number, historyEntries: historyEntries as number });
     Object.assign(m, { now, grantSeq, arrivalSeq, sessionSeq, resourceSeq });
     for (let n = rd.count(); n > 0; n--) {
       const s: Session = { id: rd.str(), seq: rd.uint(), ttlMs: rd.uint(), expiresAt: rd.uint(), requests: new Map(), finished: [], finishedStart: 0, finishedCount: 0 };
@@ -924,7 +978,7 @@ export class Limiter {
       const seq = rd.uint();
       const parsed = validateResourceConfig(JSON.parse(rd.str()));
       if (!parsed.ok) throw new SnapshotError(`bad config for ${name}`);
-      const r = m.buildResource(name, seq, parsed.config, null, 0);
+      const r = m.buildResource(name, seq, parsed.config, null, new History(Bounds.windowMsMax, m.historyEntries));
       r.cooldownUntil = rd.uint();
       const wakeAt = rd.optUint();
       r.vtFloor = rd.f64le();
@@ -970,11 +1024,17 @@ export class Limiter {
           if (lim.laneHeld !== null && laneIdx >= 0) lim.laneHeld[laneIdx]!++;
         }
       }
+      r.history = History.decode(rd, Bounds.windowMsMax, m.historyEntries, readLoad);
       // After the waiters: enqueue() lifts an idle lane's virtual time, which must not happen on restore.
       r.lanes.forEach((lane, i) => (lane.vt = vts[i] as number));
       r.wakeAt = wakeAt;
       if (wakeAt !== null) m.wakes.push(wakeAt, r.seq, r);
       m.resources.set(name, r);
+    }
+    for (let n = rd.count(); n > 0; n--) {
+      const name = rd.str();
+      if (m.resources.has(name) || m.tombstones.has(name)) throw new SnapshotError(`tombstone for a live or repeated name ${name}`);
+      m.tombstones.set(name, History.decode(rd, Bounds.windowMsMax, m.historyEntries, readLoad));
     }
     if (!rd.done()) throw new SnapshotError("trailing bytes after snapshot");
     for (const s of m.sessions.values()) {
@@ -1013,11 +1073,11 @@ function decodeWindow(rd: Reader, config: LimitConfig, limit: number): Window {
   if (config.kind === "concurrency") throw new SnapshotError("concurrency limits have no window");
   switch (config.window) {
     case "sliding":
-      return SlidingWindow.decode(rd, config.windowMs);
+      return SlidingWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return FixedWindow.decode(rd, config.windowMs);
+      return FixedWindow.decode(rd, config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return BucketWindow.decode(rd, config.windowMs, limit);
+      return BucketWindow.decode(rd, config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 
@@ -1090,11 +1150,22 @@ function ungrantable(r: Resource, laneIdx: number, load: LoadVector): string | n
   for (let i = 0; i < r.limits.length; i++) {
     const lim = r.limits[i] as LimitRuntime;
     const amount = amountFor(lim.config, load);
-    const cap = Math.min(lim.capByLane[laneIdx] as number, lim.laneShare?.[laneIdx] ?? Infinity);
+    const laneCap = lim.capByLane[laneIdx] as number;
+    const share = lim.laneShare?.[laneIdx] ?? Infinity;
+    // A bucket holds back what refills during the delivery margin.
+    const cap =
+      lim.window === null
+        ? Math.min(laneCap, share)
+        : Math.min(lim.window.capacity(laneCap), lim.laneWindows === null ? Infinity : (lim.laneWindows[laneIdx] as Window).capacity(share));
     if (amount > cap) {
       const c = lim.config;
       const what = c.kind === "concurrency" ? "concurrency" : c.kind === "rate" ? `rate per ${c.windowMs} ms` : `load "${c.dimension}" per ${c.windowMs} ms`;
-      const of = cap < c.limit ? ` (limit ${c.limit}, of which this lane may use ${cap})` : "";
+      const held = lim.window !== null && c.kind !== "concurrency" && c.window === "bucket" && c.deliveryMarginMs > 0;
+      const of = held
+        ? ` (limit ${c.limit} less what refills in its ${c.deliveryMarginMs} ms delivery margin${Math.min(laneCap, share) < c.limit ? ", of the lane's share" : ""})`
+        : cap < c.limit
+          ? ` (limit ${c.limit}, of which this lane may use ${cap})`
+          : "";
       return `needs ${amount} but limit #${i} (${what}) has capacity ${cap}${of}`;
     }
   }

@@ -3,6 +3,7 @@
  * (each a waiting line) and the leases it has granted. The scheduling rules
  * live in limiter.ts; this file holds the data and the per-limit arithmetic.
  */
+import type { History } from "./history.js";
 import type { LaneQueue, Queued } from "./lane-queue.js";
 import type { Effect, LimitConfig, LoadVector, ResourceConfig } from "./types.js";
 import { BucketWindow } from "./windows/bucket.js";
@@ -104,25 +105,45 @@ export interface Resource {
   wakeAt: number | null;
   /** The virtual time of the latest grant: a lane that becomes busy starts here. */
   vtFloor: number;
+  /** What it has charged, replayed into a limit whose definition changes. */
+  history: History;
 }
 
 export const IMPLICIT_LANE = "default";
 
+/**
+ * Limits with the same key count the same usage the same way, so a config
+ * change keeps their window as it is. A bucket's level depends on its size
+ * too (it refills at limit / windowMs); sliding and fixed counts do not.
+ */
 export function limitKey(config: LimitConfig): string {
   if (config.kind === "concurrency") return "concurrency";
   const dim = config.kind === "load" ? config.dimension : "";
-  return `${config.kind}|${dim}|${config.window}|${config.windowMs}`;
+  const size = config.window === "bucket" ? `|${config.limit}` : "";
+  // A new delivery margin rebuilds the window from the history, as if it had always had that margin.
+  return `${config.kind}|${dim}|${config.window}|${config.windowMs}|${config.deliveryMarginMs}${size}`;
+}
+
+/** A fresh window for `config` that has counted every charge of `history` (see history.ts). */
+export function replayedWindow(config: LimitConfig, limit: number, history: History): Window | null {
+  const window = newWindow(config, limit);
+  if (window === null || config.kind === "concurrency") return window;
+  for (const e of history) {
+    const amount = config.kind === "rate" ? e.count : Object.hasOwn(e.load, config.dimension) ? (e.load[config.dimension] as number) : 0;
+    if (amount > 0) window.charge(e.at, amount, 0);
+  }
+  return window;
 }
 
 export function newWindow(config: LimitConfig, limit: number): Window | null {
   if (config.kind === "concurrency") return null;
   switch (config.window) {
     case "sliding":
-      return new SlidingWindow(config.windowMs);
+      return new SlidingWindow(config.windowMs, config.deliveryMarginMs);
     case "fixed":
-      return new FixedWindow(config.windowMs);
+      return new FixedWindow(config.windowMs, config.deliveryMarginMs);
     case "bucket":
-      return new BucketWindow(config.windowMs, limit);
+      return new BucketWindow(config.windowMs, limit, config.deliveryMarginMs);
   }
 }
 

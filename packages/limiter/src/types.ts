@@ -31,6 +31,8 @@ export type LimitConfig =
       readonly limit: number;
       readonly windowMs: number;
       readonly window: WindowAlgorithm;
+      /** How late after its grant a request may reach the provider with the provider still under the limit (README, "Fidelity"). */
+      readonly deliveryMarginMs: number;
       readonly reserved: Reserved;
     }
   | {
@@ -38,6 +40,7 @@ export type LimitConfig =
       readonly limit: number;
       readonly windowMs: number;
       readonly window: WindowAlgorithm;
+      readonly deliveryMarginMs: number;
       readonly dimension: string;
       readonly reserved: Reserved;
     }

@@ -13,28 +13,23 @@ import type {
   ValidationIssue,
   WindowAlgorithm,
 } from "./types.js";
+import { Bounds, NAME_PATTERN } from "@ratequeue/protocol/bounds";
 
-/** Bounds. Every input is bounded so arithmetic stays exact in float64 integers. */
-export const Bounds = {
-  nameLengthMax: 128,
-  limitsMax: 32,
-  lanesMax: 32,
-  dimensionsMax: 16,
-  /** Limits and loads are integers up to 1e12 (a trillion tokens). */
-  unitsMax: 1e12,
-  windowMsMax: 2 ** 31,
-  weightMax: 1000,
-  priorityMax: 1000,
-  timeoutMsMax: 2 ** 31,
-  ttlMsMax: 86_400_000,
-  /** Stamps are integer ms; 2^52 leaves room to add any bounded duration. */
-  atMax: 2 ** 52,
-} as const;
+/** The bounds of every input (one table for all layers): arithmetic stays exact in float64 integers. */
+export { Bounds };
 
 export const DEFAULT_PRIORITY = 10;
 export const DEFAULT_TTL_MS = 10_000;
 
-const NAME_RE = /^[A-Za-z0-9._:/-]{1,128}$/;
+/**
+ * The delivery margin a windowed limit gets when neither it nor its resource
+ * names one: 1 s (a failover and the trip to the provider), but never more
+ * than 1/40 of the window, so it never costs more than 1/41 (2.4%) of the
+ * quota. README, "Fidelity".
+ */
+export function defaultDeliveryMarginMs(windowMs: number): number {
+  return Math.min(1000, Math.floor(windowMs / 40));
+}
 
 /** True for a valid resource, lane, dimension, session or request name. */
 export function isValidName(value: unknown): value is string {
@@ -45,7 +40,7 @@ export function isValidName(value: unknown): value is string {
 export function nameProblem(value: unknown): string | null {
   if (typeof value !== "string") return "must be a string";
   if (value.length === 0 || value.length > Bounds.nameLengthMax) return "must be 1 to 128 characters";
-  if (!NAME_RE.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
+  if (!NAME_PATTERN.test(value)) return "may contain only A-Z a-z 0-9 . _ : / -";
   // Names become object keys (loads, lanes, reserved); this one would set a prototype instead.
   if (value === "__proto__") return 'must not be "__proto__"';
   return null;
@@ -67,15 +62,17 @@ export type ConfigResult =
   | { readonly ok: false; readonly errors: readonly ValidationIssue[] };
 
 const LIMIT_KEYS: Record<string, readonly string[]> = {
-  rate: ["kind", "limit", "windowMs", "window", "reserved"],
-  load: ["kind", "limit", "windowMs", "window", "dimension", "reserved"],
+  rate: ["kind", "limit", "windowMs", "window", "deliveryMarginMs", "reserved"],
+  load: ["kind", "limit", "windowMs", "window", "deliveryMarginMs", "dimension", "reserved"],
   concurrency: ["kind", "limit", "reserved"],
 };
 
 /**
  * Validates the body of `PUT /v1/resources/{name}` and returns a normalized
  * config (defaults filled in: window "sliding", dimension "load", policy
- * "shared", default lane = the first lane) or every problem found.
+ * "shared", default lane = the first lane, each windowed limit's
+ * `deliveryMarginMs` from the resource's or {@link defaultDeliveryMarginMs})
+ * or every problem found.
  *
  * @example
  * const r = validateResourceConfig({ limits: [{ kind: "rate", limit: 2, windowMs: 1000 }] });
@@ -90,7 +87,13 @@ export function validateResourceConfig(input: unknown): ConfigResult {
     return { ok: false, errors: [{ path: "", message: "must be an object" }] };
   }
   for (const key of Object.keys(input)) {
-    if (!["limits", "lanes", "lanePolicy", "defaultLane"].includes(key)) fail(key, "unknown field");
+    if (!["limits", "lanes", "lanePolicy", "defaultLane", "deliveryMarginMs"].includes(key)) fail(key, "unknown field");
+  }
+  let resourceMargin: number | null = null;
+  if (input.deliveryMarginMs !== undefined) {
+    const mp = intProblem(input.deliveryMarginMs, 0, Bounds.windowMsMax);
+    if (mp) fail("deliveryMarginMs", mp);
+    else resourceMargin = input.deliveryMarginMs as number;
   }
 
   const lanes: LaneConfig[] = [];
@@ -138,7 +141,7 @@ export function validateResourceConfig(input: unknown): ConfigResult {
     if (input.limits.length === 0) fail("limits", "must hold at least one limit");
     if (input.limits.length > Bounds.limitsMax) fail("limits", `at most ${Bounds.limitsMax} limits`);
     input.limits.forEach((raw: unknown, i: number) => {
-      const limit = validateLimit(raw, `limits/${i}`, laneNames, fail);
+      const limit = validateLimit(raw, `limits/${i}`, laneNames, resourceMargin, fail);
       if (limit) limits.push(limit);
     });
   }
@@ -150,6 +153,7 @@ function validateLimit(
   raw: unknown,
   path: string,
   laneNames: ReadonlySet<string>,
+  resourceMargin: number | null,
   fail: (path: string, message: string) => void,
 ): LimitConfig | null {
   if (!isPlainObject(raw)) {
@@ -201,9 +205,13 @@ function validateLimit(
   if (window !== "sliding" && window !== "fixed" && window !== "bucket") {
     mark(`${path}/window`, 'must be "sliding", "fixed" or "bucket"');
   }
-  // A bucket keeps its level in units of 1/windowMs so refill is exact integer math.
-  if (window === "bucket" && !lp && !wp && limit * windowMs > Number.MAX_SAFE_INTEGER) {
-    mark(`${path}`, "a bucket's limit * windowMs must not exceed 2^53 - 1");
+  // The margin may not exceed the window: a fixed window then carries a grant into one next bucket at most,
+  // and a bucket holds back at most its whole capacity.
+  const deliveryMarginMs = raw.deliveryMarginMs ?? resourceMargin ?? (wp ? 0 : defaultDeliveryMarginMs(windowMs));
+  const mp = intProblem(deliveryMarginMs, 0, wp ? Bounds.windowMsMax : windowMs);
+  if (mp) {
+    if (raw.deliveryMarginMs !== undefined) mark(`${path}/deliveryMarginMs`, `${mp} (at most the limit's windowMs)`);
+    else mark(path, `the resource's deliveryMarginMs ${mp} (at most this limit's windowMs)`);
   }
   let dimension = "load";
   if (kind === "load" && raw.dimension !== undefined) {
@@ -212,9 +220,10 @@ function validateLimit(
     else dimension = raw.dimension as string;
   }
   if (before.size > 0) return null;
+  const margin = deliveryMarginMs as number;
   return kind === "rate"
-    ? { kind, limit, windowMs, window, reserved }
-    : { kind, limit, windowMs, window, dimension, reserved };
+    ? { kind, limit, windowMs, window, deliveryMarginMs: margin, reserved }
+    : { kind, limit, windowMs, window, deliveryMarginMs: margin, dimension, reserved };
 }
 
 /** Why a load (number or object of dimension to units) is invalid, or null. Allocates nothing. */
@@ -328,7 +337,7 @@ export function commandProblem(command: unknown): string | null {
       const hasUntil = command.untilMs !== undefined;
       const hasAfter = command.retryAfterMs !== undefined;
       if (hasUntil === hasAfter) return "cooldown: give exactly one of untilMs and retryAfterMs";
-      return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.timeoutMsMax);
+      return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.retryAfterMsMax);
     }
     default:
       return null;

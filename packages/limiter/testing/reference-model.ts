@@ -182,7 +182,7 @@ export class ReferenceModel {
     if (!parsed.ok) throw new Error("validated");
     const load = parsed.load;
     if (this.unknownDimension(load)) return reject("RQ_INVALID");
-    if ((this.config as ResourceConfig).limits.some((lim) => cost(lim, load) > lim.limit)) return reject("RQ_UNGRANTABLE");
+    if ((this.config as ResourceConfig).limits.some((lim) => cost(lim, load) > capacity(lim))) return reject("RQ_UNGRANTABLE");
     const w: Waiter = { seq: ++this.arrivalSeq, sessionId: c.sessionId, requestId: c.requestId, priority: c.priority ?? DEFAULT_PRIORITY, load, deadline: c.timeoutMs === undefined ? Infinity : at + c.timeoutMs };
     const queued: Effect = { type: "queued", ...base };
     s.records.set(c.requestId, { state: "waiting", outcome: queued });
@@ -255,7 +255,8 @@ export class ReferenceModel {
     if (t < this.cooldownUntil) return false;
     return (this.config as ResourceConfig).limits.every((lim, i) => {
       if (lim.kind !== "concurrency" && lim.window === "bucket") {
-        return bucketDebtScaled(lim.limit, lim.windowMs, t, this.bucketEvents.get(i) ?? []) + cost(lim, load) * lim.windowMs <= lim.limit * lim.windowMs;
+        const fill = lim.limit * lim.windowMs - lim.limit * lim.deliveryMarginMs; // what refills in the margin is held back
+        return bucketDebtScaled(lim.limit, lim.windowMs, t, this.bucketEvents.get(i) ?? []) + cost(lim, load) * lim.windowMs <= fill;
       }
       return usage(lim, t, this.grants, []) + cost(lim, load) <= lim.limit;
     });
@@ -270,15 +271,27 @@ export function cost(lim: LimitConfig, load: LoadVector): number {
   return lim.kind === "load" ? (Object.hasOwn(load, lim.dimension) ? (load[lim.dimension] as number) : 0) : 1;
 }
 
+/** The largest load one request may have under this limit: a bucket holds back what refills in the delivery margin. */
+export function capacity(lim: LimitConfig): number {
+  if (lim.kind === "concurrency" || lim.window !== "bucket") return lim.limit;
+  return Math.floor((lim.limit * lim.windowMs - lim.limit * lim.deliveryMarginMs) / lim.windowMs);
+}
+
 /**
  * Usage of one limit at time t by brute force over every grant ever made
  * (`events` feeds bucket limits: each grant's charge and each settle's
- * difference, at the time it happened).
+ * difference, at the time it happened). With a delivery margin D, a sliding
+ * window counts a grant for windowMs + D, and a fixed bucket also counts the
+ * grants stamped in the last D ms before it starts.
  */
 export function usage(lim: LimitConfig, t: number, grants: readonly { at: number; load: LoadVector; released: boolean }[], events: readonly { at: number; units: number }[]): number {
   if (lim.kind === "concurrency") return grants.filter((g) => !g.released).length;
-  if (lim.window === "sliding") return sum(grants.filter((g) => g.at > t - lim.windowMs && g.at <= t).map((g) => cost(lim, g.load)));
-  if (lim.window === "fixed") return sum(grants.filter((g) => Math.floor(g.at / lim.windowMs) === Math.floor(t / lim.windowMs)).map((g) => cost(lim, g.load)));
+  const d = lim.deliveryMarginMs;
+  if (lim.window === "sliding") return sum(grants.filter((g) => g.at > t - lim.windowMs - d && g.at <= t).map((g) => cost(lim, g.load)));
+  if (lim.window === "fixed") {
+    const start = Math.floor(t / lim.windowMs) * lim.windowMs;
+    return sum(grants.filter((g) => g.at >= start - d && g.at < start + lim.windowMs).map((g) => cost(lim, g.load)));
+  }
   return bucketDebtScaled(lim.limit, lim.windowMs, t, events) / lim.windowMs;
 }
 

@@ -62,10 +62,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       if (raft.length > 0) core?.stepPeer(from, raft);
     },
     onUnreachable: (peer) => core?.reportUnreachable(peer),
+    onLinkClosed: (peer) => core?.leaderLinkLost(peer),
   });
 
   const env: NodeEnv = {
-    now: () => Date.now(),
+    monotonicNow: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (h: TimerHandle) => clearTimeout(h as NodeJS.Timeout),
     defer: (fn) => void setImmediate(fn),
@@ -118,6 +120,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       return limiter.resourceNames().flatMap((name) => limiter.resource(name, atMs) ?? []);
     },
     logTime: () => theCore.logTime,
+    // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
+    now: () => theCore.clusterNow(),
     authorize: (secret) => {
       if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
       const scope = theCore.state.keys.verify(secret)?.scope ?? null;
@@ -171,10 +175,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     "node started",
   );
 
+  const theSessions = sessions;
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info("node stopping");
+      // A planned stop is invisible to clients: a leader hands leadership over first (bounded), and every client
+      // is told where the leader is before its connection closes, so it resumes there at once.
+      if (theCore.isLeader && theCore.fatalError === null) await theCore.handOver(handOverTimeoutMs(config));
+      theSessions.goAway();
+      await clients.drain(CLIENT_DRAIN_MS);
       theCore.stop();
       dashboard.close();
       await clients.close();
@@ -189,6 +199,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
 /** A clean stop that takes longer than this is abandoned: the process exits 1 (the log is crash-safe). */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** How long a stopping node waits for its clients to close after telling them where the leader is. */
+const CLIENT_DRAIN_MS = 1_000;
+
+/**
+ * How long a stopping leader waits for its successor: two election timeouts (a transfer normally takes one round
+ * trip and a synced vote; Raft gives up on a target after one election timeout, and one retry goes to the next
+ * voter), within the clean-stop budget.
+ */
+export function handOverTimeoutMs(config: Pick<NodeConfig, "electionTicks" | "tickMs">): number {
+  return Math.min(2 * config.electionTicks * config.tickMs, SHUTDOWN_TIMEOUT_MS / 2);
+}
 
 /** `ratequeue start`: runs until SIGINT/SIGTERM, or exits 1 if the node hits a fatal error. */
 export async function runNode(config: NodeConfig): Promise<void> {

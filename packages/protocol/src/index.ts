@@ -2,6 +2,7 @@
  * @ratequeue/protocol: the wire format shared by the node and the SDK.
  * Pure code: no sockets, no clock. See README.md.
  */
+export { Bounds, NAME_PATTERN } from "./bounds.js";
 export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
 export type { DecodeOptions, EncodeOptions, FrameEncoding } from "./frame.js";

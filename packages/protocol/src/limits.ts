@@ -2,9 +2,10 @@
  * The protocol version and every cap the decoders enforce. A value outside a
  * cap is refused with RQ_PROTOCOL (or RQ_FRAME_TOO_LARGE for the byte caps).
  * Caps are small enough that a hostile frame cannot make a node allocate or
- * loop without bound, and never stricter than packages/limiter's own bounds:
- * a request the state machine would refuse should be refused alone, as
- * RQ_INVALID, not close its connection as a bad frame.
+ * loop without bound, and never stricter than the bounds table (bounds.ts,
+ * which the limiter, the node and the SDK use): a request out of those bounds
+ * is refused alone, as RQ_INVALID, by the node before it reaches the log, not
+ * by closing its connection as a bad frame. bounds.test.ts checks this.
  */
 
 /**

@@ -1,5 +1,7 @@
 import WebSocket from "ws";
 import {
+  Bounds,
+  NAME_PATTERN,
   checkClientMessage,
   decodeServerFrame,
   encodeClientFrame,
@@ -57,6 +59,8 @@ const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2_000;
 /** Grace given to the server to answer a timed-out request before the SDK gives up on its own. */
 const TIMEOUT_GRACE_MS = 5_000;
+/** setTimeout fires at once for delays above 2^31 - 1 ms. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
 const CONNECT_TIMEOUT_MS = 5_000;
 
 interface PendingAcquire {
@@ -147,6 +151,8 @@ export class RateQueue {
   readonly #urls: string[];
   #urlIndex = 0;
   #preferredUrl: string | null = null;
+  /** The node whose connection was just lost: the next attempt tries another node first. */
+  #lostUrl: string | null = null;
   #ws: WebSocket | null = null;
   #state: "idle" | "connecting" | "ready" | "closed" = "idle";
   #sessionId: string | null = null;
@@ -222,8 +228,8 @@ export class RateQueue {
   async reportLimited(resource: string, options: { retryAfterMs: number }): Promise<void> {
     checkResource(resource);
     const ms = options?.retryAfterMs;
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > 86_400_000) {
-      throw new InvalidError("reportLimited: retryAfterMs must be a number of ms from 0 to 86400000");
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0 || ms > Bounds.retryAfterMsMax) {
+      throw new InvalidError(`reportLimited: retryAfterMs must be a number of ms from 0 to ${Bounds.retryAfterMsMax}`);
     }
     await this._sendAcked(null, (requestId) => ({ type: "cooldown", requestId, resource, retryAfterMs: Math.ceil(ms) }));
   }
@@ -243,15 +249,15 @@ export class RateQueue {
   #acquire(resource: string, options: AcquireOptions, isTry: boolean): Promise<Lease | null> {
     checkResource(resource);
     if (options.load !== undefined) checkLoad(options.load, "load");
-    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > 1_000)) {
-      throw new InvalidError("priority must be an integer from 0 to 1000 (default 10, higher first)");
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 0 || options.priority > Bounds.priorityMax)) {
+      throw new InvalidError(`priority must be an integer from 0 to ${Bounds.priorityMax} (default 10, higher first)`);
     }
-    if (options.lane !== undefined && (typeof options.lane !== "string" || !/^[A-Za-z0-9._:/-]{1,64}$/.test(options.lane))) {
-      throw new InvalidError("lane must be 1-64 characters of A-Z a-z 0-9 . _ : / -");
+    if (options.lane !== undefined && (typeof options.lane !== "string" || !NAME_PATTERN.test(options.lane))) {
+      throw new InvalidError("lane must be 1-128 characters of A-Z a-z 0-9 . _ : / -");
     }
     const timeoutMs = options.timeoutMs;
-    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 86_400_000)) {
-      throw new InvalidError("timeoutMs must be a number of ms from 0 to 86400000");
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > Bounds.timeoutMsMax)) {
+      throw new InvalidError(`timeoutMs must be a number of ms from 0 to ${Bounds.timeoutMsMax}`);
     }
     const signal = options.signal;
     if (signal?.aborted === true) return Promise.reject(new CancelledError("the acquire was aborted before it was sent"));
@@ -298,7 +304,7 @@ export class RateQueue {
               ? errorFor("RQ_TIMEOUT", `no answer from the cluster within timeoutMs ${timeoutMs} ms`)
               : new UnavailableError(`no RateQueue node was reachable within timeoutMs (${timeoutMs} ms); tried ${this.#urls.join(", ")}`),
           );
-        }, timeoutMs + (this.#state === "ready" ? TIMEOUT_GRACE_MS : 0));
+        }, Math.min(TIMER_MS_MAX, timeoutMs + (this.#state === "ready" ? TIMEOUT_GRACE_MS : 0)));
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#pending.set(requestId, pending);
@@ -385,8 +391,10 @@ export class RateQueue {
     this.#state = "connecting";
     this.#downSince ??= Date.now();
     this.#armWatchdog();
-    const url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    let url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    if (this.#preferredUrl === null && url === this.#lostUrl && this.#urls.length > 1) url = this.#urls[this.#urlIndex++ % this.#urls.length]!;
     this.#preferredUrl = null;
+    this.#lostUrl = null;
     const ws = new WebSocket(`${url}/v1/client`, {
       ...this.#options.webSocketOptions,
       perMessageDeflate: false,
@@ -416,12 +424,16 @@ export class RateQueue {
         ws.terminate();
         return;
       }
-      for (const m of decoded.messages) this.#onMessage(ws, m);
+      for (const m of decoded.messages) {
+        if (this.#ws !== ws) return; // redirected: the rest of the frame belongs to a connection given up
+        this.#onMessage(ws, m);
+      }
     });
     ws.on("error", () => undefined);
     ws.on("close", () => {
       if (this.#ws !== ws) return;
       this.#ws = null;
+      this.#lostUrl = url; // the node may be down: the next attempt goes to another one
       this.#down();
     });
   }
@@ -431,12 +443,15 @@ export class RateQueue {
       case "welcome":
         return this.#ready(m);
       case "notLeader":
-        // Go straight to the leader when the node names it; otherwise try the next node after a back-off.
+        // Go straight to the leader when the node names it, at once (without waiting for the close handshake);
+        // otherwise try the next node after a back-off.
         if (m.url !== null) {
           this.#preferredUrl = m.url;
           this.#backoffMs = BACKOFF_MIN_MS;
         }
+        this.#ws = null;
         ws.close();
+        this.#down();
         return;
       case "error":
         if (m.code === "RQ_UNAUTHORIZED") {
@@ -598,25 +613,25 @@ export class RateQueue {
 }
 
 function checkResource(resource: unknown): void {
-  if (typeof resource !== "string" || !/^[A-Za-z0-9._:/-]{1,128}$/.test(resource)) {
+  if (typeof resource !== "string" || !NAME_PATTERN.test(resource)) {
     throw new InvalidError(`resource ${JSON.stringify(resource)} is not a resource name (1-128 of A-Z a-z 0-9 . _ : / -)`);
   }
 }
 
 function checkLoad(load: unknown, what: string): void {
   // Loads are whole units (tokens), as the cluster counts them exactly.
-  const ok = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 1e12;
+  const ok = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= Bounds.unitsMax;
   if (typeof load === "number") {
-    if (!ok(load)) throw new InvalidError(`${what} must be a whole number from 0 to 1e12, got ${load}`);
+    if (!ok(load)) throw new InvalidError(`${what} must be a whole number from 0 to ${Bounds.unitsMax}, got ${load}`);
     return;
   }
   if (typeof load !== "object" || load === null || Array.isArray(load)) {
     throw new InvalidError(`${what} must be a number or an object of dimension -> amount, e.g. { input: 1200, output: 1024 }`);
   }
   const entries = Object.entries(load);
-  if (entries.length === 0 || entries.length > 16) throw new InvalidError(`${what} must name 1 to 16 dimensions`);
+  if (entries.length === 0 || entries.length > Bounds.dimensionsMax) throw new InvalidError(`${what} must name 1 to ${Bounds.dimensionsMax} dimensions`);
   for (const [dim, n] of entries) {
-    if (!/^[A-Za-z0-9._:/-]{1,64}$/.test(dim)) throw new InvalidError(`${what}: "${dim}" is not a dimension name`);
-    if (!ok(n)) throw new InvalidError(`${what}.${dim} must be a whole number from 0 to 1e12, got ${String(n)}`);
+    if (!NAME_PATTERN.test(dim) || dim === "__proto__") throw new InvalidError(`${what}: "${dim}" is not a dimension name`);
+    if (!ok(n)) throw new InvalidError(`${what}.${dim} must be a whole number from 0 to ${Bounds.unitsMax}, got ${String(n)}`);
   }
 }

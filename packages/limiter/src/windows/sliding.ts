@@ -2,9 +2,13 @@ import { Reader, SnapshotError, type Writer } from "../codec.js";
 import type { Window } from "./window.js";
 
 /**
- * Sliding window with an exact per-grant log: no interval of `windowMs`
- * consecutive ms ever holds more than the cap. A grant at `t` stays counted
- * through `t + windowMs - 1` and leaves at `t + windowMs`.
+ * Sliding window with an exact per-grant log, counted over `windowMs + D`
+ * (D the delivery margin): no interval of `windowMs + D` consecutive ms ever
+ * holds grants of more than the cap. A grant at `t` stays counted through
+ * `t + windowMs + D - 1` and leaves at `t + windowMs + D`. That is what a
+ * provider's log of `windowMs` sees when every grant arrives within D of its
+ * stamp: the grants arriving in (a - windowMs, a] were stamped in
+ * (a - windowMs - D, a], an interval of windowMs + D.
  *
  * Memory: one entry (time, amount, seq) per grant still inside the window,
  * kept in parallel arrays used as a deque with a running sum, so charge and
@@ -25,11 +29,24 @@ export class SlidingWindow implements Window {
   private changes = 0;
   private cached = { changes: -1, amount: 0, cap: 0, fitAt: 0 };
 
-  constructor(readonly windowMs: number) {}
+  /** windowMs + D: how long a grant stays counted. */
+  private readonly spanMs: number;
+
+  constructor(
+    readonly windowMs: number,
+    marginMs: number,
+  ) {
+    this.spanMs = windowMs + marginMs;
+  }
+
+
+  capacity(cap: number): number {
+    return cap;
+  }
 
   /** Drops the grants that have left the window at `at`. */
   private expire(at: number): void {
-    const cutoff = at - this.windowMs;
+    const cutoff = at - this.spanMs;
     const ats = this.ats;
     let head = this.head;
     while (head < ats.length && (ats[head] as number) <= cutoff) {
@@ -64,7 +81,7 @@ export class SlidingWindow implements Window {
     for (let i = this.head; i < this.ats.length; i++) {
       sum -= this.amounts[i] as number;
       if (sum + amount <= cap) {
-        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.windowMs };
+        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.spanMs };
         return this.cached.fitAt;
       }
     }
@@ -72,6 +89,8 @@ export class SlidingWindow implements Window {
   }
 
   charge(at: number, amount: number, seq: number): void {
+    // Seqs only grow (equal ones allowed: a charge for no grant of its own repeats the last); lookups take the first.
+    if (this.seqs.length > this.head && seq < (this.seqs[this.seqs.length - 1] as number)) throw new Error("sliding window: seq went back");
     this.ats.push(at);
     this.amounts.push(amount);
     this.seqs.push(seq);
@@ -79,22 +98,26 @@ export class SlidingWindow implements Window {
     this.changes++;
   }
 
-  private indexOf(seq: number): number {
-    let lo = this.head;
-    let hi = this.seqs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = this.seqs[mid] as number;
-      if (s === seq) return mid;
-      if (s < seq) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+  /** Charges `amount` at `at` for no grant of its own (a settle's increase on a grant this log does not hold). */
+  chargeExtra(at: number, amount: number): void {
+    this.charge(at, amount, this.seqs.length > this.head ? (this.seqs[this.seqs.length - 1] as number) : 0);
   }
 
-  adjust(at: number, seq: number, _grantedAt: number, diff: number): void {
+  /** The entry of grant `seq` made at `grantedAt`, or -1 (the first entry with that seq: extras come after it). */
+  private indexOf(seq: number, grantedAt: number): number {
+    let lo = this.head;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.seqs[mid] as number) < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.seqs.length && this.seqs[lo] === seq && this.ats[lo] === grantedAt ? lo : -1;
+  }
+
+  adjust(at: number, seq: number, grantedAt: number, diff: number): void {
     this.expire(at);
-    const i = this.indexOf(seq);
+    const i = this.indexOf(seq, grantedAt);
     if (i < 0) return;
     const next = (this.amounts[i] as number) + diff;
     if (next < 0) throw new Error("sliding window: settle below zero");
@@ -108,7 +131,7 @@ export class SlidingWindow implements Window {
   }
 
   usedAt(at: number): number {
-    const cutoff = at - this.windowMs;
+    const cutoff = at - this.spanMs;
     let sum = this.sum;
     for (let i = this.head; i < this.ats.length && (this.ats[i] as number) <= cutoff; i++) sum -= this.amounts[i] as number;
     return sum;
@@ -124,15 +147,15 @@ export class SlidingWindow implements Window {
     }
   }
 
-  static decode(r: Reader, windowMs: number): SlidingWindow {
-    const win = new SlidingWindow(windowMs);
+  static decode(r: Reader, windowMs: number, marginMs: number): SlidingWindow {
+    const win = new SlidingWindow(windowMs, marginMs);
     const n = r.count();
     let lastSeq = 0;
     for (let i = 0; i < n; i++) {
       const at = r.uint();
       const amount = r.uint();
       const seq = r.uint();
-      if (seq <= lastSeq) throw new SnapshotError("sliding window log out of order");
+      if (seq < lastSeq) throw new SnapshotError("sliding window log out of order");
       lastSeq = seq;
       win.charge(at, amount, seq);
     }

@@ -12,7 +12,8 @@ const ADMIN_KEY = "admin-key-for-this-test";
 const logger = pino({ level: "silent" });
 
 const env: NodeEnv = {
-  now: () => Date.now(),
+  monotonicNow: () => performance.now(),
+  wallNow: () => Date.now(),
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
   defer: (fn) => void setImmediate(fn),
@@ -99,6 +100,32 @@ describe("ClientSessions on a new leader", () => {
     await until("a welcome", () => link.sent.length > 0);
     node.core.stop();
     expect(link.sent[0]).toMatchObject({ type: "welcome", nodeId: "n1" });
+    expect(link.closed).toBeNull();
+  });
+
+  it("refuses a request out of the bounds table before it reaches the log (a priority of 5000 is never committed)", async () => {
+    const node = await startNode(new MemoryStore());
+    await node.core.start();
+    await until("leadership", () => node.core.isCaughtUpLeader);
+    const link = recordingLink();
+    const conn = node.sessions.connect(link, "c");
+    node.sessions.receive(conn, [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("a welcome", () => link.sent.some((m) => m.type === "welcome"));
+    await until("the session applied", () => node.core.status().applied === node.core.status().lastIndex);
+    const before = node.core.status().lastIndex;
+    node.sessions.receive(conn, [
+      { type: "acquire", requestId: 1, resource: "r", priority: 5000 },
+      { type: "acquire", requestId: 2, resource: "r", load: 1.5 },
+      { type: "cooldown", requestId: 3, resource: "r", retryAfterMs: 2 ** 31 + 1 },
+    ]);
+    await new Promise((r) => setTimeout(r, 50));
+    node.core.stop();
+    expect(link.sent.filter((m) => m.type === "rejected")).toEqual([
+      expect.objectContaining({ requestId: 1, code: "RQ_INVALID", message: expect.stringContaining("priority") }),
+      expect.objectContaining({ requestId: 2, code: "RQ_INVALID", message: expect.stringContaining("whole number") }),
+      expect.objectContaining({ requestId: 3, code: "RQ_INVALID", message: expect.stringContaining("retryAfterMs") }),
+    ]);
+    expect(node.core.status().lastIndex, "nothing was proposed").toBe(before);
     expect(link.closed).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Effect } from "@ratequeue/limiter";
+import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
 import {
   ErrorCode,
   PROTOCOL_VERSION,
@@ -76,8 +76,13 @@ export class ClientSessions {
   readonly #connections = new Set<ClientConnection>();
   #heartbeatsDue = new Set<string>();
   #heartbeatTimer: TimerHandle | null = null;
-  /** Hellos that reached this node while it knew no leader: answered when an election ends (or after leaderWaitMs). */
-  readonly #awaitingLeader = new Map<ClientConnection, { hello: Hello; timer: TimerHandle }>();
+  /**
+   * Connections waiting for a leader to be known (answered when an election ends, or after leaderWaitMs): hellos
+   * that reached this node while it knew no leader (`hello` set), and clients of this node when it lost leadership
+   * with no successor known yet (`hello` null), so that they are sent straight to the new leader rather than away
+   * to search with back-off.
+   */
+  readonly #awaitingLeader = new Map<ClientConnection, { hello: Hello | null; timer: TimerHandle }>();
 
   constructor(options: ClientSessionsOptions) {
     this.#o = options;
@@ -103,13 +108,22 @@ export class ClientSessions {
     if (conn.state === "closed") return;
     conn.state = "closed";
     this.#connections.delete(conn);
-    const awaiting = this.#awaitingLeader.get(conn);
-    if (awaiting !== undefined) {
-      this.#o.env.clearTimer(awaiting.timer);
-      this.#awaitingLeader.delete(conn);
-    }
+    this.#dropAwaiting(conn);
     if (conn.sessionId !== null && this.#bySession.get(conn.sessionId) === conn) this.#bySession.delete(conn.sessionId);
     this.#o.logger.info({ session: conn.sessionId, remote: conn.remote }, "client disconnected");
+  }
+
+  /**
+   * Planned stop: every client is told where the leader is (`notLeader` naming it, or naming nobody if this node
+   * is the leader or knows none) and its connection is closed, so it goes straight there instead of finding out
+   * by a dropped connection. Call after `NodeCore.handOver`.
+   */
+  goAway(): void {
+    const leader = this.#o.core.leader === this.#o.core.id ? null : this.#o.core.leader;
+    for (const conn of [...this.#connections]) {
+      this.#dropAwaiting(conn);
+      this.#notLeader(conn, leader);
+    }
   }
 
   /** Closes every connection (shutdown). */
@@ -166,8 +180,9 @@ export class ClientSessions {
    * hold the hello and answer it the moment a leader is known: admitted here if this node won, sent to the
    * winner if not. After leaderWaitMs it is answered with whatever this node knows.
    */
-  #awaitLeader(conn: ClientConnection, hello: Hello): void {
-    conn.state = "opening";
+  #awaitLeader(conn: ClientConnection, hello: Hello | null): void {
+    if (hello !== null) conn.state = "opening";
+    if (this.#awaitingLeader.has(conn)) return;
     const timer = this.#o.env.setTimer(() => {
       if (this.#awaitingLeader.delete(conn)) this.#notLeader(conn);
     }, this.#o.leaderWaitMs ?? LEADER_WAIT_MS);
@@ -184,12 +199,23 @@ export class ClientSessions {
     for (const [conn, { hello, timer }] of [...this.#awaitingLeader]) {
       this.#o.env.clearTimer(timer);
       this.#awaitingLeader.delete(conn);
-      this.#o.core.whenCaughtUp(() => this.#admit(conn, hello));
+      // A client held since this node lost leadership had requests in flight that failed with it: it must
+      // reconnect (here) and resend them, so it is redirected to this node rather than kept.
+      if (hello === null) this.#notLeader(conn);
+      else this.#o.core.whenCaughtUp(() => this.#admit(conn, hello));
     }
   }
 
+  #dropAwaiting(conn: ClientConnection): void {
+    const awaiting = this.#awaitingLeader.get(conn);
+    if (awaiting === undefined) return;
+    this.#o.env.clearTimer(awaiting.timer);
+    this.#awaitingLeader.delete(conn);
+  }
+
   #admit(conn: ClientConnection, hello: Hello): void {
-    if (conn.state !== "opening") return; // closed (or redirected) while the new leader caught up
+    // Closed (or redirected) while the new leader caught up, or held for the next leader after losing leadership.
+    if (conn.state !== "opening" || this.#awaitingLeader.has(conn)) return;
     const core = this.#o.core;
     if (!core.isLeader) return this.#notLeader(conn);
     const key = this.#authenticate(hello.apiKey);
@@ -263,6 +289,14 @@ export class ClientSessions {
       this.#armHeartbeatFlush();
       return;
     }
+    if (this.#awaitingLeader.has(conn)) {
+      // Held until the next leader is known; the client resends its requests there. A goodbye just closes.
+      if (m.type === "goodbye") {
+        conn.link.close(CloseCode.NORMAL, "goodbye");
+        this.disconnected(conn);
+      }
+      return;
+    }
     if (!core.isLeader) return this.#notLeader(conn);
     switch (m.type) {
       case "acquire": {
@@ -278,8 +312,6 @@ export class ClientSessions {
             message: `too many acquires waiting on this connection (at most ${PENDING_ACQUIRES_MAX})`,
           });
         }
-        conn.pendingAcquires.add(requestId);
-        if (m.try === true) conn.tryRequests.add(requestId);
         const cmd: LimiterCommand = {
           type: "acquire",
           sessionId,
@@ -290,6 +322,10 @@ export class ClientSessions {
           ...(m.lane === undefined ? {} : { lane: m.lane }),
           ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
         };
+        const problem = refusal(cmd);
+        if (problem !== null) return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: problem });
+        conn.pendingAcquires.add(requestId);
+        if (m.try === true) conn.tryRequests.add(requestId);
         // The answer (granted / queued / rejected) is routed from the applied effects by session.
         core
           .propose({ t: "limiter", cmd })
@@ -334,6 +370,8 @@ export class ClientSessions {
 
   /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
   #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
+    const problem = refusal(cmd);
+    if (problem !== null) return conn.link.send({ type: "rejected", requestId, code: ErrorCode.RQ_INVALID, message: problem });
     this.#o.core
       .propose({ t: "limiter", cmd })
       .then((r) => {
@@ -345,7 +383,7 @@ export class ClientSessions {
   }
 
   #proposalFailed(conn: ClientConnection, err: Error): void {
-    if (conn.state === "closed") return;
+    if (conn.state === "closed" || this.#awaitingLeader.has(conn)) return; // a held client is redirected later
     if (err instanceof NotLeaderError) return this.#notLeader(conn);
     // Leadership moved (or the node stops) with the request in flight: the client reconnects and
     // resends under the same ids; exactly-once makes the resend safe whether or not this one applied.
@@ -390,16 +428,23 @@ export class ClientSessions {
     return leader !== null && this.#o.leaderReachable?.(leader) !== false ? leader : null;
   }
 
+  /**
+   * This node is not the leader: every client goes to the live leader. With none known (an election is on, or this
+   * node just handed leadership over and has not heard from its successor), clients are held until one is, so
+   * that they go straight to it. A connection that has not said hello yet is left alone.
+   */
   #redirectAll(): void {
     const leaderKnown = this.#liveLeader() !== null;
     for (const conn of [...this.#connections]) {
-      if (!leaderKnown && this.#awaitingLeader.has(conn)) continue; // still waiting for the election to end
-      this.#notLeader(conn);
+      if (conn.state === "hello") continue;
+      if (leaderKnown) {
+        this.#dropAwaiting(conn);
+        this.#notLeader(conn);
+      } else this.#awaitLeader(conn, null);
     }
   }
 
-  #notLeader(conn: ClientConnection): void {
-    const leader = this.#o.core.leader;
+  #notLeader(conn: ClientConnection, leader = this.#o.core.leader): void {
     const url = this.#o.nodes.find((n) => n.id === leader)?.url ?? null;
     conn.link.send({ type: "notLeader", leader, url });
     conn.link.close(CloseCode.NOT_LEADER, "not the leader");
@@ -427,6 +472,14 @@ export class ClientSessions {
 
 function hasEffect(r: OpResult, type: Effect["type"]): boolean {
   return r.effects.some((e) => e.type === type);
+}
+
+/**
+ * Why the state machine would refuse `cmd` (its shape, names and the ranges of the one bounds table), or
+ * null. Checked before proposing, so a request the limiter refuses never reaches the log.
+ */
+function refusal(cmd: LimiterCommand): string | null {
+  return commandProblem({ ...cmd, at: 0 } as Command);
 }
 
 function forbidden(resource: string): string {

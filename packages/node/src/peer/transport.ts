@@ -28,6 +28,11 @@ export interface PeerTransportOptions {
   readonly onFrame: (from: string, frame: Uint8Array) => void;
   /** Called when our link to a peer opens (e.g. to send a hello first). */
   readonly onLinkOpen?: (peerId: string) => void;
+  /**
+   * Called when our open link to a peer closed: its process exited or its connection broke. A follower takes a
+   * closed link to its leader as a sign the leader may be dead (NodeCore.leaderLinkLost).
+   */
+  readonly onLinkClosed?: (peerId: string) => void;
   /** Called when a send to a peer was dropped (link down or backpressure), so Raft can probe it again. */
   readonly onUnreachable?: (peerId: string) => void;
   /** Extra options for outbound sockets (e.g. a CA for wss://). */
@@ -156,8 +161,12 @@ class OutboundLink {
     ws.on("error", () => undefined);
     ws.on("close", () => {
       if (this.#ws === ws) this.#ws = null;
-      if (this.#wasOpen) this.options.logger.warn({ peer: this.peer.id }, "peer link closed");
+      const wasOpen = this.#wasOpen;
       this.#wasOpen = false;
+      if (wasOpen) {
+        this.options.logger.warn({ peer: this.peer.id }, "peer link closed");
+        if (!this.#closed) this.options.onLinkClosed?.(this.peer.id);
+      }
       this.#scheduleReconnect();
     });
   }

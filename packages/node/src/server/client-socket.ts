@@ -114,6 +114,12 @@ export class ClientSocketServer {
     return this.#wss.clients.size;
   }
 
+  /** Resolves once every client connection has closed, or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#pinger);
     this.#sessions.closeAll(CloseCode.SHUTTING_DOWN, "the node is shutting down");
