@@ -56,6 +56,7 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
       checkQuorum: k.checkQuorum === 1,
       maxSizePerMsgBytes: k.msgBytes,
       maxInflightMsgs: 64,
+      snapshotChunkBytes: k.chunkBytes,
     },
     tickMs: TICK_MS,
     tickDriftMs: k.driftMs,
@@ -73,6 +74,11 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
     snapshotKeepEntries: 2,
     workload: { clients: k.clients, thinkMinMs: 5, thinkMaxMs: 60, retryAfterMs: 300 },
     membershipChanges: scenario.faults.some((f) => f.kind === "addNode" || f.kind === "removeNode"),
+    stepDuringSync: k.asyncSync === 1,
+    electionCrashRate: k.electionCrashPermille / 1000,
+    leaderCutRate: k.leaderCutPermille / 1000,
+    readers: k.readers,
+    tickJitterMs: k.jitterMs,
   };
 }
 
@@ -90,6 +96,7 @@ export function runScenario(scenario: Scenario, testing: { sabotage?: ClusterOpt
     c.workload.start();
     c.runForMs(scenario.knobs.safetyMs);
     phase.safety = false;
+    c.nemesisOn = false;
     const livenessMs = livenessPhase(c, new Prng(scenario.seed).fork());
     c.checkAcknowledgedDurable();
     return { ok: true, stats: statsOf(c, livenessMs) };
@@ -241,6 +248,12 @@ function possibleConfigs(c: SimCluster): NodeId[][] {
       if (entry?.type === "confChange") conf = changeConf(conf, decodeConfChange(entry.data));
     }
     out.set(conf.voters.join(","), [...conf.voters]);
+    // A change the leader accepted but has not written yet (its driver was busy) may still commit.
+    for (const accepted of c.acceptedConfChanges()) {
+      if (accepted.node !== id || accepted.index <= d.volatileLog.lastIndex()) continue;
+      conf = changeConf(conf, accepted.change);
+      out.set(conf.voters.join(","), [...conf.voters]);
+    }
   }
   return [...out.values()];
 }
