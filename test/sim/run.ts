@@ -29,6 +29,8 @@ export interface RunStats {
   messagesDelivered: number;
   /** Simulated ms the healed majority took to elect a leader and commit every pending proposal. */
   livenessMs: number;
+  /** ReadIndex answers checked against what was acknowledged before each read. */
+  readsAnswered: number;
 }
 
 export type RunResult =
@@ -289,6 +291,7 @@ function statsOf(c: SimCluster, livenessMs: number): RunStats {
     snapshotsTaken,
     messagesDelivered: c.network.stats.delivered,
     livenessMs,
+    readsAnswered: c.readsAnswered,
   };
 }
 
@@ -305,5 +308,6 @@ function emptyStats(): RunStats {
     snapshotsTaken: 0,
     messagesDelivered: 0,
     livenessMs: 0,
+    readsAnswered: 0,
   };
 }
