@@ -242,7 +242,7 @@ function chooseCore(c: SimCluster, prng: Prng): NodeId[] {
 }
 
 /** Voters of each node's applied configuration and of its log's latest configuration. */
-function possibleConfigs(c: SimCluster): NodeId[][] {
+export function possibleConfigs(c: SimCluster): NodeId[][] {
   const out = new Map<string, NodeId[]>();
   for (const id of c.nodeIds()) {
     const d = c.driver(id);
