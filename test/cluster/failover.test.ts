@@ -168,6 +168,9 @@ describe("kill -9 of the leader", () => {
     for (const n of survivors) {
       await waitFor(async () => (await n.status())?.peers.find((p) => p.id === leader.id)?.connected === false, { what: `${n.id} to lose its link` });
     }
+    // Each survivor took the closed link as a sign of the leader's death and gave up its lease early (it grants
+    // pre-votes at once and campaigns after the random part of its election timeout only).
+    for (const n of survivors) expect(await n.waitForOutput(new RegExp(`"leader":"${leader.id}".*link to the leader closed`))).toBeTruthy();
     const answers = await Promise.all(survivors.map((n) => RawClient.connect(n.url, ADMIN_KEY)));
     clients.push(...answers);
     const next = await cluster.waitForLeader(20_000, leader.id);

@@ -13,6 +13,8 @@ class ScriptedNode {
   readonly received: ClientMessage[] = [];
   readonly #wss: WebSocketServer;
   socket: WebSocket | null = null;
+  /** Answers a hello instead of the default welcome, when set. */
+  onHello: ((ws: WebSocket, node: ScriptedNode) => void) | null = null;
 
   constructor(readonly onMessage: (m: ClientMessage, node: ScriptedNode) => void) {
     this.#wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
@@ -23,7 +25,8 @@ class ScriptedNode {
         if (!r.ok) throw new Error(r.error.message);
         for (const m of r.messages) {
           this.received.push(m);
-          if (m.type === "hello") {
+          if (m.type === "hello" && this.onHello !== null) this.onHello(ws, this);
+          else if (m.type === "hello") {
             this.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed: false });
           } else if (m.type === "goodbye") ws.close(1000, "goodbye");
           else this.onMessage(m, this);
@@ -126,6 +129,50 @@ describe("RateQueue client against a scripted node", () => {
     node.socket!.on("message", () => frames++);
     await Promise.all(Array.from({ length: 50 }, () => rq.acquire("r")));
     expect(frames).toBe(1);
+    await rq.close();
+  });
+
+  it("goes to the node a notLeader names at once, without waiting for the old connection to finish closing", async () => {
+    const leader = await ScriptedNode.start((m, n) => {
+      if (m.type === "acquire") n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+    });
+    const follower = await ScriptedNode.start(() => undefined);
+    // The follower names the leader, then stops reading: the client's close frame is never answered, so a client
+    // that waits for the close handshake (30 s in ws) before reconnecting would still be waiting.
+    follower.onHello = (ws) => {
+      ws.send(encodeServerFrame([{ type: "notLeader", leader: "n2", url: leader.url }]));
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    };
+    const rq = new RateQueue({ url: follower.url, apiKey: "k".repeat(20) });
+    const granted = await Promise.race([rq.acquire("r"), new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+    expect(granted).not.toBeNull();
+    expect(leader.received.filter((m) => m.type === "hello")).toHaveLength(1);
+    await rq.close();
+  });
+
+  it("after losing its connection, tries another node before the one that was lost", async () => {
+    const a = await ScriptedNode.start((m, n) => {
+      if (m.type === "acquire") n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+    });
+    let crashed = false;
+    const b = await ScriptedNode.start((m, n) => {
+      if (m.type !== "acquire") return;
+      if (crashed) return n.send({ type: "granted", requestId: m.requestId, lease: lease(m.requestId) });
+      crashed = true;
+      n.socket!.terminate(); // the connection drops with the acquire in flight
+    });
+    // The first node names b as the leader; the client works with b until b's connection drops.
+    let redirected = false;
+    a.onHello = (ws, n) => {
+      if (redirected) return n.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed: true });
+      redirected = true;
+      ws.send(encodeServerFrame([{ type: "notLeader", leader: "n2", url: b.url }]));
+    };
+    const rq = new RateQueue({ url: [a.url, b.url], apiKey: "k".repeat(20) });
+    await rq.acquire("r");
+    // Round robin alone would dial b again (it is next in the list after a); the lost node is skipped once.
+    expect(b.received.filter((m) => m.type === "hello")).toHaveLength(1);
+    expect(a.received.filter((m) => m.type === "hello")).toHaveLength(2);
     await rq.close();
   });
 });

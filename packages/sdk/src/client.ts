@@ -151,6 +151,8 @@ export class RateQueue {
   readonly #urls: string[];
   #urlIndex = 0;
   #preferredUrl: string | null = null;
+  /** The node whose connection was just lost: the next attempt tries another node first. */
+  #lostUrl: string | null = null;
   #ws: WebSocket | null = null;
   #state: "idle" | "connecting" | "ready" | "closed" = "idle";
   #sessionId: string | null = null;
@@ -389,8 +391,10 @@ export class RateQueue {
     this.#state = "connecting";
     this.#downSince ??= Date.now();
     this.#armWatchdog();
-    const url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    let url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    if (this.#preferredUrl === null && url === this.#lostUrl && this.#urls.length > 1) url = this.#urls[this.#urlIndex++ % this.#urls.length]!;
     this.#preferredUrl = null;
+    this.#lostUrl = null;
     const ws = new WebSocket(`${url}/v1/client`, {
       ...this.#options.webSocketOptions,
       perMessageDeflate: false,
@@ -420,12 +424,16 @@ export class RateQueue {
         ws.terminate();
         return;
       }
-      for (const m of decoded.messages) this.#onMessage(ws, m);
+      for (const m of decoded.messages) {
+        if (this.#ws !== ws) return; // redirected: the rest of the frame belongs to a connection given up
+        this.#onMessage(ws, m);
+      }
     });
     ws.on("error", () => undefined);
     ws.on("close", () => {
       if (this.#ws !== ws) return;
       this.#ws = null;
+      this.#lostUrl = url; // the node may be down: the next attempt goes to another one
       this.#down();
     });
   }
@@ -435,12 +443,15 @@ export class RateQueue {
       case "welcome":
         return this.#ready(m);
       case "notLeader":
-        // Go straight to the leader when the node names it; otherwise try the next node after a back-off.
+        // Go straight to the leader when the node names it, at once (without waiting for the close handshake);
+        // otherwise try the next node after a back-off.
         if (m.url !== null) {
           this.#preferredUrl = m.url;
           this.#backoffMs = BACKOFF_MIN_MS;
         }
+        this.#ws = null;
         ws.close();
+        this.#down();
         return;
       case "error":
         if (m.code === "RQ_UNAUTHORIZED") {
