@@ -5,8 +5,7 @@
 import { parseArgs } from "node:util";
 import { limitFlags, numberFlag, runCli, stringFlags, UsageError } from "../../examples/lib/cli.js";
 import { algorithmFlag } from "../../examples/lib/example-run.js";
-import { bucketBudget } from "../../examples/provider-sim.js";
-import { DEFAULT_MARGIN_MS, DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
+import { DEFAULT_MARGIN_MS, DEMO_LIMITS, tpmBudget, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
 import { MODES, type Mode } from "./gates.js";
 
 const HELP = `Usage: npx tsx --conditions=source scripts/demo/index.ts [options]   (or: pnpm demo [options])
@@ -115,9 +114,9 @@ export function formatDemo(r: DemoResult): string {
   const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   const lines = [
     `${r.workers} workers in ${r.processes} processes, ${r.secondsPerMode} s per run, one quota: ${n(l.rpm)} requests and ${n(l.tpm)} tokens ` +
-      `per ${n(l.windowMs)} ms window (RPM and TPM, a minute compressed), ${l.concurrency} in flight; every limit a refilling bucket`,
-    `share of TPM used = tokens the provider charged / the most its TPM bucket admits in the run from full ` +
-      `(${n(bucketBudget({ limit: l.tpm, windowMs: l.windowMs, elapsedMs: r.secondsPerMode * 1000 }))} tokens in ${r.secondsPerMode} s)`,
+      `per ${n(l.windowMs)} ms window (RPM and TPM, a minute compressed), ${l.concurrency} in flight; every limit counted at arrival (${r.algorithm})`,
+    `share of TPM used = tokens the provider charged / the most its TPM limit admits in the run ` +
+      `(${n(tpmBudget(r.algorithm, l, r.secondsPerMode * 1000))} tokens in ${r.secondsPerMode} s)`,
     "",
     ...table.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("   ")),
   ];
