@@ -79,7 +79,8 @@ describe("node-sim: the simulator itself", () => {
 
   it("regression: a new leader never stamps below an unapplied entry of a leader whose clock was ahead (SPEC 6)", async () => {
     // Found by this simulator: seed 28 with 1 s of clock skew committed an entry stamped below the one before it
-    // (NodeCore raised its stamp floor only from applied entries). Fixed in NodeCore#raiseStampFloor.
+    // (NodeCore raised its stamp floor only from applied entries). Now NodeCore#learnStamps feeds the stamp clock
+    // every stamp that reaches the log before the new leader's first proposal can flush.
     const r = await runNodeSim(applyOverrides(scenarioFromSeed(28), new Map([["skew", "1000"], ["pauses", "0"]])));
     expect(r.ok, r.ok ? "" : r.message).toBe(true);
   }, 60_000);
@@ -97,6 +98,15 @@ describe("node-sim: the simulator itself", () => {
     expect(r.ok, r.ok ? "" : r.message).toBe(true);
   }, 60_000);
 
+  it("wall clocks an hour off and jumping forward and back during the run neither speed up nor freeze log time (SPEC 6)", async () => {
+    // The provider's view counts every grant on true time; the time checker bounds log time against it both ways.
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(applyOverrides(scenarioFromSeed(seed), new Map([["skew", "3600000"], ["drift", "100"], ["clients", "3"]])));
+      expect(r.ok, r.ok ? "" : failureText(seed, r)).toBe(true);
+      expect(r.stats.providerGrantsChecked).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
   // A checker that never fires proves nothing: each sabotage must be caught on every seed tried.
   const sabotaged = (seed: number) => applyOverrides(scenarioFromSeed(seed), new Map([["flush", "0"], ["clients", "4"], ["pauses", "0"]]));
 
@@ -112,6 +122,17 @@ describe("node-sim: the simulator itself", () => {
       const r = await runNodeSim(sabotaged(seed), { sabotage: "phantomGrant" });
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.message).toMatch(/was told granted:999999/);
+    }
+  }, 60_000);
+
+  it("catches monotonic clocks 3% fast (log time ahead of true time) and 3% slow (log time frozen)", async () => {
+    for (const seed of [1, 2, 3]) {
+      const fast = await runNodeSim(sabotaged(seed), { sabotage: "fastMonotonic" });
+      expect(fast.ok).toBe(false);
+      if (!fast.ok) expect(fast.message).toMatch(/ran ahead of true time/);
+      const slow = await runNodeSim(sabotaged(seed), { sabotage: "slowMonotonic" });
+      expect(slow.ok).toBe(false);
+      if (!slow.ok) expect(slow.message).toMatch(/log time froze/);
     }
   }, 60_000);
 

@@ -24,7 +24,7 @@ export interface Knobs {
   readonly crashes: number;
   /** Partitions (one node isolated, or a minority cut off) during the faulty phase. */
   readonly partitions: number;
-  /** Clock skew: each node's clock is offset by up to this many ms, and may jump by as much once. */
+  /** Wall-clock skew: each node's wall clock is offset by up to this many ms, and jumps by as much up to three times. */
   readonly skewMs: number;
   /** Clock drift: each node's clock runs at 1 ± up to this per mille. */
   readonly driftPermille: number;
@@ -60,7 +60,7 @@ export const KNOB_FLAGS: readonly (readonly [flag: string, knob: keyof Knobs, mi
   ["torn", "tornPermille", 0, 1000],
   ["crashes", "crashes", 0, 10],
   ["partitions", "partitions", 0, 10],
-  ["skew", "skewMs", 0, 5000],
+  ["skew", "skewMs", 0, 3_600_000],
   ["drift", "driftPermille", 0, 100],
   ["breaks", "breakPermille", 0, 500],
   ["deaths", "deaths", 0, 8],
@@ -88,7 +88,7 @@ export function scenarioFromSeed(seed: number): Scenario {
     tornPermille: r.pick([0, 300, 800]),
     crashes: calm ? 0 : r.int(0, 3),
     partitions: calm ? 0 : r.int(0, 2),
-    skewMs: r.pick([0, 20, 200, 1000]),
+    skewMs: r.pick([0, 20, 200, 1000, 120_000]),
     driftPermille: r.pick([0, 1, 20]),
     breakPermille: calm ? 0 : r.pick([0, 10, 40]),
     deaths: r.chance(0.2) ? 1 : 0,

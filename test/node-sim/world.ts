@@ -21,9 +21,11 @@ import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";
 import { LimitChecker, type ResourceSpec } from "./checkers/limits.js";
 import { OutcomeChecker } from "./checkers/outcomes.js";
+import { ProviderView, TrueTimeChecker } from "./checkers/true-time.js";
 import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
+import { NodeClocks } from "./clocks.js";
 
 /** Raft timing of every run: a tick is 10 simulated ms, elections time out after 100-200 ms. */
 export const TICK_MS = 10;
@@ -39,8 +41,6 @@ export const SESSION_TTL_MS = 2_000;
 export const LIVENESS_BOUND_MS = 30_000;
 /** After a full power loss and restart, every node must re-apply everything committed before it within this. */
 export const RESTART_BOUND_MS = 10_000;
-/** Log time starts at a realistic epoch, so a negative skew is still a valid clock. */
-const EPOCH_MS = 1_750_000_000_000;
 const ADMIN_KEY = "node-sim-admin-key";
 
 /**
@@ -147,6 +147,10 @@ export interface RunStats {
   grantsChecked: number;
   /** Grants on strict lanes also checked against their lane's share. */
   laneGrantsChecked: number;
+  /** Grants checked again on true time, as a provider counts (SPEC 6). */
+  providerGrantsChecked: number;
+  /** Most log time fell behind true time across one change of leader (ms). */
+  failoverLagMaxMs: number;
   clientGrantsVerified: number;
   statesCompared: number;
   committedIndex: number;
@@ -198,8 +202,7 @@ interface SimNode {
   readonly prng: Prng;
   /** The latest entry this node wrote at each index (what it applies there). */
   readonly written: Map<number, Entry>;
-  skewMs: number;
-  readonly rate: number;
+  readonly clocks: NodeClocks;
   inc: Incarnation | null;
   lastApplied: number;
 }
@@ -232,7 +235,12 @@ interface ClientPacket {
  * while the checker holds it to the real ones; `phantomGrant` has nodes tell a client "granted" where the
  * cluster only queued the request (a grant the cluster never committed).
  */
-export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant";
+export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant" | "fastMonotonic" | "slowMonotonic";
+
+/** `fastMonotonic` and `slowMonotonic`: every node's monotonic clock runs 3% off, far beyond what stamps allow for. */
+function monotonicRateOf(sabotage: Sabotage | null): number | undefined {
+  return sabotage === "fastMonotonic" ? 1.03 : sabotage === "slowMonotonic" ? 0.97 : undefined;
+}
 
 class Violation extends Error {
   constructor(
@@ -257,6 +265,9 @@ export class NodeSimWorld implements ClientWorld {
   readonly #nodes = new Map<string, SimNode>();
   readonly #clients: SimClient[] = [];
   readonly #limits = new LimitChecker(RESOURCES);
+  /** SPEC 6 on the simulation's true time, and every limit as a provider counting on true time sees it. */
+  readonly #trueTime = new TrueTimeChecker();
+  readonly #provider = new ProviderView(RESOURCES, this.#trueTime);
   readonly #strictLaneLimits = new LimitChecker(STRICT_LANES);
   /** The lane of each acquire (session/request), from the entry that first brought it. */
   readonly #lanes = new Map<string, string>();
@@ -271,6 +282,8 @@ export class NodeSimWorld implements ClientWorld {
     wallMs: 0,
     grantsChecked: 0,
     laneGrantsChecked: 0,
+    providerGrantsChecked: 0,
+    failoverLagMaxMs: 0,
     clientGrantsVerified: 0,
     statesCompared: 0,
     committedIndex: 0,
@@ -299,19 +312,17 @@ export class NodeSimWorld implements ClientWorld {
     });
     for (const id of this.nodeIds) {
       const prng = this.#prng.fork();
-      const drift = k.driftPermille === 0 ? 0 : prng.int(-k.driftPermille, k.driftPermille);
       this.#nodes.set(id, {
         id,
         disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
         prng,
         written: new Map(),
-        skewMs: k.skewMs === 0 ? 0 : prng.int(-k.skewMs, k.skewMs),
-        rate: 1 + drift / 1000,
+        clocks: new NodeClocks({ prng: prng.fork(), skewMs: k.skewMs, driftPermille: k.driftPermille, monoRate: monotonicRateOf(this.#sabotage) }),
         inc: null,
         lastApplied: 1,
       });
     }
-    this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time) => this.#onCommitted(results, time) });
+    this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time, index) => this.#onCommitted(results, time, index) });
     const workload: ClientWorkload = {
       resources: WORKLOAD_RESOURCES,
       sessionTtlMs: SESSION_TTL_MS,
@@ -434,11 +445,13 @@ export class NodeSimWorld implements ClientWorld {
   #startNode(node: SimNode): void {
     if (node.inc?.alive === true) return;
     const inc: Incarnation = { alive: true, started: false, pausedUntilMs: 0 } as Incarnation;
+    node.clocks.restart(this.nowMs, node.prng);
     const env: NodeEnv = {
-      now: () => EPOCH_MS + node.skewMs + Math.floor(this.nowMs * node.rate),
+      monotonicNow: () => node.clocks.monotonicNow(this.nowMs),
+      wallNow: () => node.clocks.wallNow(this.nowMs),
       setTimer: (fn, ms) => {
         const box: TimerBox = { cancelled: false };
-        this.at(this.nowMs + Math.max(0, Math.ceil(ms / node.rate)), inc, () => box.cancelled || fn());
+        this.at(this.nowMs + node.clocks.timerDelayMs(ms), inc, () => box.cancelled || fn());
         return box as TimerHandle;
       },
       clearTimer: (handle) => void ((handle as TimerBox).cancelled = true),
@@ -494,9 +507,11 @@ export class NodeSimWorld implements ClientWorld {
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
     const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: SESSION_TTL_MS, nodes });
     Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
+    core.onPropose((e) => this.#trueTime.proposed(e.term, e.index, this.nowMs));
     core.onRoleChange((role) => {
       if (role === "leader") {
         this.stats.leaderChanges++;
+        this.#trueTime.elected(core.status().term, this.nowMs);
         this.#note(`${node.id} leads term ${core.status().term}`);
       }
     });
@@ -635,13 +650,15 @@ export class NodeSimWorld implements ClientWorld {
       });
     }
     if (k.skewMs > 0) {
+      // Wall clocks jump forward and back while the nodes run (NTP steps, an operator); stamps must not notice.
       for (const node of this.#nodes.values()) {
-        if (!r.chance(0.5)) continue;
-        const jumpMs = r.int(-k.skewMs, k.skewMs);
-        this.at(when(), null, () => {
-          node.skewMs += jumpMs;
-          this.#note(`${node.id}'s clock jumps ${jumpMs} ms`);
-        });
+        for (let jumps = r.int(0, 3); jumps > 0; jumps--) {
+          const jumpMs = r.int(-k.skewMs, k.skewMs);
+          this.at(when(), null, () => {
+            node.clocks.jump(jumpMs);
+            this.#note(`${node.id}'s wall clock jumps ${jumpMs} ms`);
+          });
+        }
       }
     }
     for (let i = 0; i < k.pauses; i++) {
@@ -690,8 +707,9 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   /** The witness applied a committed entry: feed the independent checkers. */
-  #onCommitted(results: readonly OpResult[], time: LogTime): void {
+  #onCommitted(results: readonly OpResult[], time: LogTime, index: number): void {
     const atMs = time.atMs;
+    this.#fail("safety", this.#trueTime.committed(index, time.term, time.stampMs));
     for (const r of results) {
       // A waiter's deadline, from the entry that first brought its acquire (SPEC: a waiter that timed out is
       // never granted afterwards). Read from the log, not from the limiter.
@@ -719,6 +737,7 @@ export class NodeSimWorld implements ClientWorld {
               }
               const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
+              this.#fail("safety", this.#provider.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
               const laneResource = `${e.resource}#${lane}`;
               if (STRICT_LANES.some((l) => l.name === laneResource)) {
                 this.#fail("safety", this.#strictLaneLimits.grant({ resource: laneResource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
@@ -738,11 +757,13 @@ export class NodeSimWorld implements ClientWorld {
             break;
           case "settled":
             this.#limits.settle(e.leaseId, e.load, atMs);
+            this.#provider.settle(e.leaseId, e.load, atMs);
             this.#strictLaneLimits.settle(e.leaseId, e.load, atMs);
             break;
           case "released":
             if (e.reason !== "notHeld") {
               this.#limits.release(e.leaseId);
+              this.#provider.release(e.leaseId);
               this.#strictLaneLimits.release(e.leaseId);
               this.#heldBySession(e.sessionId).delete(e.leaseId);
             }
@@ -758,6 +779,7 @@ export class NodeSimWorld implements ClientWorld {
             this.#endedSessions.add(e.sessionId);
             for (const id of e.releasedLeases) {
               this.#limits.release(id);
+              this.#provider.release(id);
               this.#strictLaneLimits.release(id);
             }
             if (e.reason === "expired") this.#sessionExpired(e.sessionId);
@@ -765,6 +787,7 @@ export class NodeSimWorld implements ClientWorld {
           }
           case "cooldown":
             this.#limits.cooldown(e.resource, e.untilMs);
+            this.#provider.cooldown(e.resource, e.untilMs);
             for (const l of STRICT_LANES) if (l.name.startsWith(`${e.resource}#`)) this.#strictLaneLimits.cooldown(l.name, e.untilMs);
             break;
           default:
@@ -843,6 +866,8 @@ export class NodeSimWorld implements ClientWorld {
     s.wallMs = performance.now() - startedWallMs;
     s.grantsChecked = this.#limits.grantsChecked;
     s.laneGrantsChecked = this.#strictLaneLimits.grantsChecked;
+    s.providerGrantsChecked = this.#provider.grantsChecked;
+    s.failoverLagMaxMs = this.#trueTime.failoverLagMaxMs;
     s.clientGrantsVerified = this.#outcomes.clientGrantsVerified;
     s.statesCompared = this.#agreement.statesCompared;
     s.committedIndex = this.#agreement.witnessIndex;

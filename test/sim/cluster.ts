@@ -30,7 +30,20 @@ export interface ClusterOptions {
    * "sendBeforeSync" sends votes and append acks before their fsync.
    */
   readonly sabotage?: "sendBeforeSync";
+  /** Drivers step messages and ticks while an fsync is in flight (see NodeDriver). */
+  readonly stepDuringSync?: boolean;
+  /** Chance that a node is crashed right after a Ready that votes, raises its term or wins, around its fsync. */
+  readonly electionCrashRate?: number;
+  /** Chance that a new leader is cut off (alone or with one follower) or crashed soon after it wins. */
+  readonly leaderCutRate?: number;
+  /** Clients that issue ReadIndex reads at random nodes. */
+  readonly readers?: number;
+  /** Each tick of each node comes up to this many ms early or late, on top of its drift. */
+  readonly tickJitterMs?: number;
 }
+
+/** Bounds on the faults the nemesis adds by itself, so that a run keeps making progress. */
+const NEMESIS_FAULTS_MAX = 24;
 
 /**
  * N real RawNodes in one process on a simulated network, disks and clock,
@@ -61,6 +74,14 @@ export class SimCluster {
   onDelivered: ((message: Message) => void) | null = null;
   /** A script's hook, called for every entry any node applies. */
   onApplied: ((node: NodeId, entry: Entry) => void) | null = null;
+  /** While true, the nemesis options (electionCrashRate, leaderCutRate) add faults; the liveness phase turns it off. */
+  nemesisOn = true;
+  #nemesisFaults = 0;
+  readonly #nemesisPrng: Prng;
+  #readSeq = 0;
+  readonly #readsIssued = new Map<string, number>();
+  readsAnswered = 0;
+  readonly #acceptedConfChanges: { node: NodeId; index: number; change: ConfChange }[] = [];
 
   constructor(options: ClusterOptions) {
     if (!Number.isInteger(options.nodeCount) || options.nodeCount < 1 || options.nodeCount > 9) {
@@ -85,6 +106,7 @@ export class SimCluster {
         checkers: this.checkers.all,
       },
     });
+    this.#nemesisPrng = root.fork();
     const founders = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
     this.#nextNodeNumber = options.nodeCount + 1;
     const bootstrap = bootstrapSnapshot({ voters: founders });
@@ -93,6 +115,7 @@ export class SimCluster {
       driver.bootstrap(bootstrap);
     }
     for (const id of founders) this.#startNode(id);
+    for (let r = 0; r < (options.readers ?? 0); r++) this.#scheduleRead();
     this.#checkAll();
   }
 
@@ -251,6 +274,7 @@ export class SimCluster {
   proposeConfChange(node: NodeId, change: ConfChange): ProposeAnswer {
     this.note(`propose ${change.type} ${change.nodeId} at ${node}`);
     const result = this.driver(node).proposeConfChange(change);
+    if (result !== null && result.outcome === "accepted") this.#acceptedConfChanges.push({ node, index: result.index, change });
     return result === null ? { kind: "unreachable" } : toAnswer(result);
   }
 
@@ -266,6 +290,11 @@ export class SimCluster {
     this.#createDriver(id);
     this.#startNode(id);
     return id;
+  }
+
+  /** Conf changes a leader accepted (it may not have written them yet), in proposal order. */
+  acceptedConfChanges(): readonly { node: NodeId; index: number; change: ConfChange }[] {
+    return this.#acceptedConfChanges;
   }
 
   /** A line for the run's transcript (faults, membership, phases). */
@@ -301,6 +330,7 @@ export class SimCluster {
       snapshotEveryEntries: this.options.snapshotEveryEntries,
       snapshotKeepEntries: this.options.snapshotKeepEntries,
       sendBeforeSync: this.options.sabotage === "sendBeforeSync",
+      stepDuringSync: this.options.stepDuringSync ?? false,
       host: {
         nowMs: () => this.#nowMs,
         send: (message) => this.network.send(message, this.#nowMs),
@@ -312,17 +342,86 @@ export class SimCluster {
           this.onApplied?.(node, entry);
         },
         nodeSeed: () => this.#nodeSeeds.u32(),
+        onReady: (node, info) => this.#nemesisOnReady(node, info),
+        onReadState: (node, index, context) => this.#onReadState(node, index, context),
       },
     });
     this.#drivers.set(id, driver);
     const periodMs = this.options.tickMs + this.#prng.int(-this.options.tickDriftMs, this.options.tickDriftMs);
+    const jitterMs = this.options.tickJitterMs ?? 0;
     const tick = (): void => {
       if (!this.#frozenClocks.has(id)) driver.tick();
-      this.after(periodMs, tick);
+      this.after(Math.max(1, periodMs + (jitterMs === 0 ? 0 : this.#nemesisPrng.int(-jitterMs, jitterMs))), tick);
     };
     // Nodes start their clocks out of phase, as real processes do.
     this.after(this.#prng.int(1, periodMs), tick);
     return driver;
+  }
+
+  /**
+   * Crashes placed where they hurt: right after a node voted, raised its term
+   * or won, before or just after its fsync; and a new leader cut off (alone or
+   * with one follower) or crashed soon after it wins, mid-replication (the
+   * shapes of the paper's figure 8).
+   */
+  #nemesisOnReady(node: NodeId, info: { votedOrNewTerm: boolean; becameLeader: boolean }): void {
+    if (!this.nemesisOn || this.#nemesisFaults >= NEMESIS_FAULTS_MAX) return;
+    const p = this.#nemesisPrng;
+    const crashRate = this.options.electionCrashRate ?? 0;
+    if ((info.votedOrNewTerm || info.becameLeader) && crashRate > 0 && p.chance(crashRate)) {
+      this.#nemesisFaults++;
+      const downMs = p.int(10, 400);
+      this.after(p.int(0, this.options.syncMaxMs + 2), () => {
+        if (!this.nemesisOn || !this.driver(node).up) return;
+        this.crash(node);
+        this.after(downMs, () => this.restart(node));
+      });
+      return;
+    }
+    const cutRate = this.options.leaderCutRate ?? 0;
+    if (info.becameLeader && cutRate > 0 && p.chance(cutRate)) {
+      this.#nemesisFaults++;
+      const forMs = p.int(30, 600);
+      const others = this.nodeIds().filter((id) => id !== node);
+      const shape = p.int(0, 2);
+      this.after(p.int(0, 25), () => {
+        if (!this.nemesisOn) return;
+        if (shape === 0 || others.length === 0) {
+          this.isolate(node);
+          this.after(forMs, () => this.nemesisOn && this.reconnect(node));
+        } else if (shape === 1) {
+          const side = [node, p.pick(others)];
+          this.partition(side);
+          this.after(forMs, () => this.nemesisOn && this.healPartition(side));
+        } else if (this.driver(node).up) {
+          this.crash(node);
+          this.after(forMs, () => this.restart(node));
+        }
+      });
+    }
+  }
+
+  /** One read client: a ReadIndex at a random running node now and then. */
+  #scheduleRead(): void {
+    this.after(this.#nemesisPrng.int(20, 150), () => {
+      const running = this.nodeIds().filter((id) => this.driver(id).up && !this.driver(id).paused);
+      if (running.length > 0) {
+        const readId = `r${++this.#readSeq}`;
+        let acked = 0;
+        for (const a of this.checkers.acknowledged.acks()) acked = Math.max(acked, a.index);
+        this.#readsIssued.set(readId, acked);
+        this.driver(this.#nemesisPrng.pick(running)).readIndex(new TextEncoder().encode(readId));
+      }
+      this.#scheduleRead();
+    });
+  }
+
+  #onReadState(node: NodeId, index: number, context: Uint8Array): void {
+    const readId = new TextDecoder().decode(context);
+    const ackedBeforeIssue = this.#readsIssued.get(readId);
+    if (ackedBeforeIssue === undefined) return;
+    this.readsAnswered++;
+    for (const c of this.checkers.all) c.onRead?.({ node, index, ackedBeforeIssue, readId });
   }
 
   #startNode(id: NodeId): void {

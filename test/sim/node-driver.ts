@@ -24,6 +24,16 @@ export interface SimRaftSettings {
   readonly checkQuorum: boolean;
   readonly maxSizePerMsgBytes: number;
   readonly maxInflightMsgs: number;
+  /** Raft's snapshotChunkBytes (small values send snapshots in many chunks). */
+  readonly snapshotChunkBytes?: number;
+}
+
+/** What a Ready just handed out did, for fault placement (crash right after a vote or a win). */
+export interface ReadyInfo {
+  /** The Ready writes a new term or vote. */
+  readonly votedOrNewTerm: boolean;
+  /** The node has just become leader. */
+  readonly becameLeader: boolean;
 }
 
 /** What a driver needs from the simulation around it. */
@@ -39,6 +49,10 @@ export interface DriverHost {
   onApplied(node: NodeId, entry: Entry): void;
   /** A fresh seed for a (re)started node's RawNode, drawn from the run's generator. */
   nodeSeed(node: NodeId): number;
+  /** A Ready was handed out and written (not yet synced). */
+  onReady?(node: NodeId, info: ReadyInfo): void;
+  /** A ReadIndex answer for a read this node started. */
+  onReadState?(node: NodeId, index: number, context: Uint8Array): void;
 }
 
 /** Messages a busy or paused node holds before it drops more (a real node's bounded socket buffers). */
@@ -68,6 +82,7 @@ export class NodeDriver {
   readonly #snapshotEveryEntries: number;
   readonly #snapshotKeepEntries: number;
   readonly #sendBeforeSync: boolean;
+  readonly #stepDuringSync: boolean;
   #raft: RawNode | null = null;
   #storage: MemoryStorage | null = null;
   #sm: StateMachine = StateMachine.initial({ voters: [], learners: [], removed: [] });
@@ -98,7 +113,15 @@ export class NodeDriver {
     snapshotKeepEntries: number;
     /** Sabotage for the simulator's own tests: breaks step 3 of the Ready contract. */
     sendBeforeSync?: boolean;
+    /**
+     * Step messages and ticks into the RawNode while an fsync is in flight
+     * (the contract allows step() and tick() between ready() and advance();
+     * their output waits for the next Ready), as a driver with asynchronous
+     * writes does. Otherwise they wait behind the fsync.
+     */
+    stepDuringSync?: boolean;
   }) {
+    this.#stepDuringSync = options.stepDuringSync ?? false;
     this.#sendBeforeSync = options.sendBeforeSync ?? false;
     this.id = options.id;
     this.disk = options.disk;
@@ -154,6 +177,7 @@ export class NodeDriver {
       checkQuorum: this.#settings.checkQuorum,
       maxSizePerMsgBytes: this.#settings.maxSizePerMsgBytes,
       maxInflightMsgs: this.#settings.maxInflightMsgs,
+      ...(this.#settings.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: this.#settings.snapshotChunkBytes }),
       applied: this.#sm.image.index,
     });
     this.#paused = false;
@@ -202,6 +226,11 @@ export class NodeDriver {
 
   tick(): void {
     if (this.#raft === null) return;
+    if (this.#stepsDuringSync()) {
+      this.#raft.tick();
+      this.#refreshStatus();
+      return;
+    }
     if (this.#busy()) {
       // A blocked loop coalesces missed ticks into one, like a timer that fires late.
       this.#tickPending = true;
@@ -213,6 +242,11 @@ export class NodeDriver {
 
   receive(message: Message): void {
     if (this.#raft === null) return;
+    if (this.#stepsDuringSync()) {
+      this.#raft.step(message);
+      this.#refreshStatus();
+      return;
+    }
     if (this.#busy()) {
       if (this.#inbox.length < INBOX_MAX) this.#inbox.push(message);
       else this.droppedWhileBusy++;
@@ -243,8 +277,20 @@ export class NodeDriver {
     this.#drive();
   }
 
+  /** Starts a ReadIndex read; false when the node is down, paused or refused it. */
+  readIndex(context: Uint8Array): boolean {
+    if (this.#raft === null || this.#paused) return false;
+    const result = this.#raft.readIndex(context);
+    this.#drive();
+    return result.outcome !== "refused";
+  }
+
   #busy(): boolean {
     return this.#paused || this.#pending !== null;
+  }
+
+  #stepsDuringSync(): boolean {
+    return this.#stepDuringSync && !this.#paused && this.#pending !== null;
   }
 
   #flushBuffered(): void {
@@ -272,6 +318,9 @@ export class NodeDriver {
   #handleReady(ready: Ready): void {
     const raft = this.#raft!;
     const { role, term } = raft.status();
+    const before = this.volatileLog.hardState;
+    const hard = ready.hardState;
+    const votedOrNewTerm = hard !== null && (before === null || before.term !== hard.term || before.vote !== hard.vote);
     for (const m of ready.messagesNow) this.#send(m);
     if (ready.snapshot !== null) {
       this.#storage!.applySnapshot(ready.snapshot);
@@ -285,6 +334,10 @@ export class NodeDriver {
       this.#storage!.setHardState(ready.hardState);
       this.#write({ type: "hardState", hardState: ready.hardState }, role, term);
     }
+    this.#host.onReady?.(this.id, {
+      votedOrNewTerm,
+      becameLeader: ready.softState?.role === "leader",
+    });
     if (ready.mustSync) {
       if (this.#sendBeforeSync) for (const m of ready.messagesAfterPersist) this.#send(m);
       this.#pending = ready;
@@ -326,6 +379,7 @@ export class NodeDriver {
       for (const c of this.#host.checkers) c.onRestore?.({ node: this.id, image: this.#sm.image, cause: "snapshot" });
     }
     for (const entry of ready.committedEntries) this.#apply(entry);
+    for (const rs of ready.readStates) this.#host.onReadState?.(this.id, rs.index, rs.context);
     this.#raft!.advance();
     this.#maybeSnapshot();
   }
@@ -362,7 +416,8 @@ export class NodeDriver {
   }
 
   #write(change: LogChange, role: ObservedStatus["role"], term: number): void {
-    for (const c of this.#host.checkers) c.onLogWrite?.({ node: this.id, role, term, change, before: this.volatileLog });
+    const commit = this.#raft?.status().commit ?? 0;
+    for (const c of this.#host.checkers) c.onLogWrite?.({ node: this.id, role, term, commit, change, before: this.volatileLog });
     this.volatileLog.apply(change);
     appendRecord(this.disk, change);
     this.#unsynced.push(change);
@@ -370,6 +425,7 @@ export class NodeDriver {
 
   #send(message: Message): void {
     if (message.from !== this.id) throw new Error(`${this.id} sent a message from ${message.from}`);
+    for (const c of this.#host.checkers) c.onSend?.({ message, durable: this.durableLog, log: this.volatileLog });
     this.#host.send(message);
   }
 
@@ -379,7 +435,16 @@ export class NodeDriver {
       return;
     }
     const s = this.#raft.status();
-    this.#status = { id: s.id, role: s.role, term: s.term, leader: s.leader, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex };
+    this.#status = {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commit: s.commit,
+      applied: s.applied,
+      lastIndex: s.lastIndex,
+      voters: s.confState.voters,
+    };
   }
 }
 

@@ -30,6 +30,20 @@ export interface Knobs {
   readonly msgBytes: number;
   /** Each node's tick period differs from 10 ms by up to this (clock drift), 0..9. */
   readonly driftMs: number;
+  /** 0/1: drivers step messages and ticks while an fsync is in flight (asynchronous writes). */
+  readonly asyncSync: number;
+  /** Per mille: a node is crashed right after a Ready that votes, raises its term or wins, around its fsync. */
+  readonly electionCrashPermille: number;
+  /** Per mille: a new leader is cut off (alone or with one follower) or crashed soon after it wins. */
+  readonly leaderCutPermille: number;
+  /** Clients issuing ReadIndex reads. */
+  readonly readers: number;
+  /** Raft's snapshotChunkBytes. */
+  readonly chunkBytes: number;
+  /** Each tick comes up to this many ms early or late (tick skew on top of drift), 0..9. */
+  readonly jitterMs: number;
+  /** Per mille of unordered (reordered or duplicated) messages that arrive up to 600 ms late. */
+  readonly latePermille: number;
 }
 
 /** One discrete fault. Nodes are numbered 1..9 (n1..n9); times are ms from the start. */
@@ -54,63 +68,84 @@ export interface Scenario {
 
 export const MAX_SEED = 0xffffffff;
 
-/** A scenario chosen entirely by `seed`: the soak's unit of work. */
+/** Fault kinds a seed may enable (swarm testing: each seed enables its own subset). */
+const FAULT_KINDS = ["crash", "pause", "isolate", "partition", "oneWay", "transfer", "addNode", "removeNode"] as const;
+
+/**
+ * A scenario chosen entirely by `seed`: the soak's unit of work. Swarm
+ * testing (Groce et al. 2012): each seed enables its own subset of fault
+ * kinds and draws its own rates, so some runs are dominated by one kind of
+ * trouble instead of every run getting an even, diluted mix.
+ */
 export function scenarioFromSeed(seed: number, options: { membership: boolean } = { membership: true }): Scenario {
   // A stream of its own, so the run's internal randomness is not shifted by how many faults were drawn.
   const r = new Prng((seed ^ 0x5bd1e995) >>> 0);
-  const calm = r.chance(0.15);
+  const calm = r.chance(0.1);
+  const kinds = FAULT_KINDS.filter((k) => (options.membership || (k !== "addNode" && k !== "removeNode")) && r.chance(0.5));
+  const nodes = options.membership && r.chance(0.08) ? 1 : r.chance(0.6) ? 3 : 5;
+  // A lone voter is only interesting with members joining it.
+  if (nodes === 1 && !kinds.includes("addNode")) kinds.push("addNode");
+  const long = r.chance(0.12);
   const knobs: Knobs = {
-    nodes: r.chance(0.6) ? 3 : 5,
-    dropPermille: calm ? 0 : r.pick([0, 10, 50, 150]),
+    nodes,
+    dropPermille: calm ? 0 : r.pick([0, 10, 50, 150, 300]),
     dupPermille: calm ? 0 : r.pick([0, 10, 50]),
     reorderPermille: calm ? 0 : r.pick([0, 50, 200]),
     maxDelayMs: r.pick([2, 5, 15, 40]),
     flushPermille: r.pick([0, 300, 700]),
     tornPermille: r.pick([0, 300, 800]),
-    syncMaxMs: r.pick([1, 3, 10]),
-    snapshotEvery: r.pick([5, 20, 60]),
+    syncMaxMs: r.pick([1, 3, 10, 25]),
+    snapshotEvery: r.pick([3, 5, 20, 60]),
     clients: r.int(1, 4),
-    safetyMs: r.int(1500, 4000),
-    preVote: r.chance(0.8) ? 1 : 0,
-    checkQuorum: r.chance(0.8) ? 1 : 0,
-    msgBytes: r.pick([1, 64, 4096]),
-    driftMs: r.pick([0, 1, 3]),
+    safetyMs: long ? r.int(5000, 8000) : r.int(1500, 4000),
+    preVote: r.chance(0.7) ? 1 : 0,
+    checkQuorum: r.chance(0.5) ? 1 : 0,
+    msgBytes: r.pick([1, 1, 64, 4096]),
+    driftMs: r.pick([0, 1, 3, 6]),
+    asyncSync: r.chance(0.5) ? 1 : 0,
+    electionCrashPermille: calm ? 0 : r.pick([0, 0, 30, 100, 300]),
+    leaderCutPermille: calm ? 0 : r.pick([0, 0, 100, 300, 600]),
+    readers: r.pick([0, 1, 2]),
+    chunkBytes: r.pick([8, 64, 1 << 20]),
+    jitterMs: r.pick([0, 0, 2, 5]),
+    latePermille: calm ? 0 : r.pick([0, 0, 100, 500]),
   };
   const faults: Fault[] = [];
-  const count = calm ? 0 : r.int(0, 8);
+  const count = calm || kinds.length === 0 ? 0 : r.int(1, long ? 24 : 12);
   const node = (): number => r.int(1, knobs.nodes);
+  // Faults aimed at whoever leads at the time (node 0) hit where it hurts most.
+  const target = (): number => (r.chance(0.4) ? 0 : node());
   for (let i = 0; i < count; i++) {
     const atMs = r.int(0, knobs.safetyMs);
     const lengthMs = r.int(50, 800);
-    switch (r.int(0, options.membership ? 8 : 6)) {
-      case 0:
-      case 1:
-        faults.push({ kind: "crash", atMs, node: node(), downMs: lengthMs });
+    switch (r.pick(kinds)) {
+      case "crash":
+        faults.push({ kind: "crash", atMs, node: target(), downMs: lengthMs });
         break;
-      case 2:
-        faults.push({ kind: "pause", atMs, node: node(), forMs: lengthMs });
+      case "pause":
+        faults.push({ kind: "pause", atMs, node: target(), forMs: lengthMs });
         break;
-      case 3:
-        faults.push({ kind: "isolate", atMs, node: node(), forMs: lengthMs });
+      case "isolate":
+        faults.push({ kind: "isolate", atMs, node: target(), forMs: lengthMs });
         break;
-      case 4: {
-        const side = [...new Set([node(), node()])].sort();
+      case "partition": {
+        const side = [...new Set([target(), node()])].sort();
         faults.push({ kind: "partition", atMs, side, forMs: lengthMs });
         break;
       }
-      case 5: {
+      case "oneWay": {
         const from = node();
         const to = (from % knobs.nodes) + 1;
         faults.push({ kind: "oneWay", atMs, from, to, forMs: lengthMs });
         break;
       }
-      case 6:
+      case "transfer":
         faults.push({ kind: "transfer", atMs, to: node() });
         break;
-      case 7:
+      case "addNode":
         faults.push({ kind: "addNode", atMs });
         break;
-      case 8:
+      case "removeNode":
         faults.push({ kind: "removeNode", atMs, node: node() });
         break;
     }
@@ -137,6 +172,13 @@ const KNOB_FLAGS: readonly [keyof Knobs, string][] = [
   ["checkQuorum", "check-quorum"],
   ["msgBytes", "msg-bytes"],
   ["driftMs", "drift"],
+  ["asyncSync", "async"],
+  ["electionCrashPermille", "election-crash"],
+  ["leaderCutPermille", "leader-cut"],
+  ["readers", "readers"],
+  ["chunkBytes", "chunk-bytes"],
+  ["jitterMs", "jitter"],
+  ["latePermille", "late"],
 ];
 
 /** The one-line command that replays `scenario` exactly. */
@@ -179,6 +221,11 @@ export function checkScenario(s: Scenario): void {
   if (k.syncMaxMs < 1) throw new RangeError(`--sync must be at least 1`);
   if (k.msgBytes < 1) throw new RangeError(`--msg-bytes must be at least 1`);
   if (k.driftMs > 9) throw new RangeError(`--drift must be 0..9 (ms around a 10 ms tick), got ${k.driftMs}`);
+  if (k.electionCrashPermille > 1000 || k.leaderCutPermille > 1000) throw new RangeError(`--election-crash and --leader-cut are per mille: 0..1000`);
+  if (k.latePermille > 1000) throw new RangeError(`--late is per mille: 0..1000`);
+  if (k.asyncSync > 1) throw new RangeError(`--async is 0 or 1`);
+  if (k.chunkBytes < 1) throw new RangeError(`--chunk-bytes must be at least 1`);
+  if (k.jitterMs > 9) throw new RangeError(`--jitter must be 0..9 ms, got ${k.jitterMs}`);
   if (k.preVote > 1 || k.checkQuorum > 1) throw new RangeError(`--prevote and --check-quorum are 0 or 1`);
 }
 
@@ -218,7 +265,7 @@ export function decodeFaults(text: string): Fault[] {
     const forMs = Number(len ?? "0");
     const nodes = [...digits].map(Number);
     const one = (): number => {
-      if (nodes.length !== 1 || nodes[0] === 0) throw new RangeError(`fault ${part} needs one node number 1..9`);
+      if (nodes.length !== 1) throw new RangeError(`fault ${part} needs one node number 1..9 (0: the leader at the time)`);
       return nodes[0]!;
     };
     const needLength = (): void => {
@@ -255,17 +302,18 @@ export function decodeFaults(text: string): Fault[] {
 /** The fault schedule in words, for BUGS.md and failure reports. */
 export function describeFaults(faults: readonly Fault[]): string {
   if (faults.length === 0) return "no scheduled faults";
+  const n = (x: number): string => (x === 0 ? "the leader" : `n${x}`);
   return faults
     .map((f) => {
       switch (f.kind) {
         case "crash":
-          return `at ${f.atMs} ms crash n${f.node} for ${f.downMs} ms`;
+          return `at ${f.atMs} ms crash ${n(f.node)} for ${f.downMs} ms`;
         case "pause":
-          return `at ${f.atMs} ms pause n${f.node} for ${f.forMs} ms`;
+          return `at ${f.atMs} ms pause ${n(f.node)} for ${f.forMs} ms`;
         case "isolate":
-          return `at ${f.atMs} ms isolate n${f.node} for ${f.forMs} ms`;
+          return `at ${f.atMs} ms isolate ${n(f.node)} for ${f.forMs} ms`;
         case "partition":
-          return `at ${f.atMs} ms partition {${f.side.map((n) => `n${n}`).join(",")}} from the rest for ${f.forMs} ms`;
+          return `at ${f.atMs} ms partition {${f.side.map(n).join(",")}} from the rest for ${f.forMs} ms`;
         case "oneWay":
           return `at ${f.atMs} ms cut n${f.from}->n${f.to} for ${f.forMs} ms`;
         case "transfer":

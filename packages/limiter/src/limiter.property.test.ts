@@ -323,6 +323,72 @@ function scale(lim: LimitConfig): number {
   return lim.kind !== "concurrency" && lim.window === "bucket" ? lim.windowMs : 1;
 }
 
+/**
+ * The provider's view across configuration changes (SPEC guarantee 8): it
+ * knows every grant ever made on the name (across delete and re-create) and
+ * the config in force at each moment, and checks at each grant that every
+ * limit in force, counted its own way over all of that usage, holds:
+ * sliding and fixed windows by brute force over the grants (settled loads at
+ * their grant time); buckets by replaying every charge and settle difference
+ * from the start, as if the bucket in force had always been there.
+ */
+class ProviderChecker {
+  private config: ResourceConfig | null;
+  private readonly grants: { at: number; load: LoadVector; released: boolean; leaseId: number }[] = [];
+  private readonly events: { at: number; count: number; load: LoadVector }[] = [];
+  checked = 0;
+
+  constructor(input: unknown) {
+    const v = validateResourceConfig(input);
+    if (!v.ok) throw new Error("checker needs a valid config");
+    this.config = v.config;
+  }
+
+  step({ command, effects }: Step): void {
+    if (command.type === "putResource") {
+      const v = validateResourceConfig(command.config);
+      if (v.ok) this.config = v.config;
+    }
+    for (const e of effects) {
+      if (e.type === "granted") {
+        if (this.grants.some((g) => g.leaseId === e.leaseId)) continue; // a repeat answers the original grant
+        this.grants.push({ at: e.grantedAt, load: e.load, released: false, leaseId: e.leaseId });
+        this.events.push({ at: e.grantedAt, count: 1, load: e.load });
+        this.check(e.grantedAt, e.leaseId);
+      } else if (e.type === "released" && e.reason !== "notHeld") this.release(e.leaseId);
+      else if (e.type === "sessionEnded") for (const id of e.releasedLeases) this.release(id);
+      else if (e.type === "settled") {
+        const g = this.grants.find((x) => x.leaseId === e.leaseId);
+        if (g === undefined) throw new Error("settled an unknown lease");
+        const diff: Record<string, number> = {};
+        for (const k of new Set([...Object.keys(e.load), ...Object.keys(g.load)])) diff[k] = (e.load[k] ?? 0) - (g.load[k] ?? 0);
+        this.events.push({ at: command.at, count: 0, load: diff });
+        g.load = e.load;
+      }
+    }
+    if (command.type === "deleteResource" && effects.some((e) => e.type === "resourceDeleted")) this.config = null;
+  }
+
+  private release(leaseId: number): void {
+    const g = this.grants.find((x) => x.leaseId === leaseId);
+    if (g) g.released = true;
+  }
+
+  private check(at: number, leaseId: number): void {
+    if (this.config === null) throw new Error(`lease ${leaseId} granted on a deleted resource`);
+    this.checked++;
+    this.config.limits.forEach((lim, i) => {
+      const where = `limit #${i} ${JSON.stringify(lim)} exceeded by lease ${leaseId} at ${at}`;
+      if (lim.kind !== "concurrency" && lim.window === "bucket") {
+        const units = this.events.map((e) => ({ at: e.at, units: lim.kind === "rate" ? e.count : (e.load[lim.dimension] ?? 0) }));
+        expect(bucketDebtScaled(lim.limit, lim.windowMs, at, units), where).toBeLessThanOrEqual(lim.limit * lim.windowMs);
+      } else {
+        expect(usage(lim, at, this.grants, []), where).toBeLessThanOrEqual(lim.limit);
+      }
+    });
+  }
+}
+
 // ------------------------------------------------------------ properties
 
 describe("limiter properties", () => {
@@ -439,6 +505,32 @@ describe("limiter properties", () => {
         }
       },
     );
+  });
+
+  it("a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create", () => {
+    const configOrDelete = fc.oneof({ weight: 4, arbitrary: fc.oneof(singleLaneConfigArb, lanedConfigArb) }, { weight: 1, arbitrary: fc.constant(null) });
+    let checked = 0;
+    checkProperty(
+      FILE,
+      "a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create",
+      fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb, fc.array(fc.tuple(fc.nat(), configOrDelete), { minLength: 1, maxLength: 8 }), fc.constantFrom(4, 2048)),
+      ([config, ops, changes, historyEntries]) => {
+        const machine = new Limiter({ historyEntries });
+        const checker = new ProviderChecker(config);
+        let n = 0;
+        drive(config, ops, machine, (step) => {
+          checker.step(step);
+          n++;
+          for (const [when, next] of changes) {
+            if (when % (ops.length + 1) !== n) continue;
+            const cmd: Command = next === null ? { type: "deleteResource", at: step.command.at, name: "r" } : { type: "putResource", at: step.command.at, name: "r", config: next };
+            checker.step({ command: cmd, effects: machine.apply(cmd) });
+          }
+        });
+        checked += checker.checked;
+      },
+    );
+    expect(checked, "grants checked across all runs").toBeGreaterThan(0);
   });
 
   it("survives random reconfiguration and deletion: no crash, every effect well-formed, restore stays equivalent", () => {

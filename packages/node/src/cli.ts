@@ -22,6 +22,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--peers <list>", "every voter: n1=host:port,n2=host:port,... including this node (RATEQUEUE_PEERS)")
     .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
     .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
+    .option("--previous-cluster-secret <secret>", "while rotating the cluster secret: the old one, still accepted from peers (RATEQUEUE_PREVIOUS_CLUSTER_SECRET)")
     .option("--admin-key <key>", "bootstrap admin API key, 16+ characters (RATEQUEUE_ADMIN_KEY)")
     .option("--tick-ms <ms>", "Raft tick in ms (default 50)")
     .option("--election-ticks <n>", "election timeout in ticks (default 10)")

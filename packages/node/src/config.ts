@@ -13,8 +13,10 @@ export interface NodeConfig {
   readonly peers: ReadonlyMap<string, HostPort>;
   /** The data folder (LevelDB). */
   readonly dataDir: string;
-  /** Shared by every node; peer links must prove they know it. */
+  /** Shared by every node; peer links must prove they know it (challenge and response, src/peer/handshake.ts). */
   readonly clusterSecret: string;
+  /** During a rotation of the cluster secret, the other secret still accepted on peer links; null otherwise. */
+  readonly previousClusterSecret: string | null;
   /** The bootstrap admin key, or null when keys are managed through the admin API only. */
   readonly adminKey: string | null;
   /** One logical Raft tick, in ms. Election timeout = electionTicks * tickMs (randomized up to 2x). */
@@ -61,6 +63,7 @@ const SETTINGS = {
   peers: "RATEQUEUE_PEERS",
   data: "RATEQUEUE_DATA",
   clusterSecret: "RATEQUEUE_CLUSTER_SECRET",
+  previousClusterSecret: "RATEQUEUE_PREVIOUS_CLUSTER_SECRET",
   adminKey: "RATEQUEUE_ADMIN_KEY",
   tickMs: "RATEQUEUE_TICK_MS",
   electionTicks: "RATEQUEUE_ELECTION_TICKS",
@@ -156,6 +159,9 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const dataDir = str("data", true) ?? "";
   const clusterSecret = str("clusterSecret", true) ?? "";
   if (clusterSecret !== "" && clusterSecret.length < 16) problems.push("clusterSecret must be at least 16 characters");
+  const previousClusterSecret = str("previousClusterSecret", false);
+  if (previousClusterSecret !== null && previousClusterSecret.length < 16) problems.push("previousClusterSecret must be at least 16 characters");
+  if (previousClusterSecret !== null && previousClusterSecret === clusterSecret) problems.push("previousClusterSecret must differ from clusterSecret");
   const adminKey = str("adminKey", false);
   if (adminKey !== null && adminKey.length < 16) problems.push("adminKey must be at least 16 characters");
   const tickMs = int("tickMs", 50, 1, 10_000);
@@ -184,6 +190,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     peers,
     dataDir,
     clusterSecret,
+    previousClusterSecret,
     adminKey,
     tickMs,
     electionTicks,

@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { createDashboard } from "@ratequeue/dashboard";
-import { decodePeerFrame, encodePeerFrame, PROTOCOL_VERSION, type NodeInfo } from "@ratequeue/protocol";
+import { decodePeerFrame, encodePeerFrame, type NodeInfo } from "@ratequeue/protocol";
 import type { Message } from "@ratequeue/raft";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { ClientSessions } from "./core/client-sessions.js";
@@ -41,24 +41,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let sessions: ClientSessions | null = null;
   const transport = new PeerTransport({
     selfId: config.id,
-    clusterSecret: config.clusterSecret,
+    clusterSecrets: config.previousClusterSecret === null ? [config.clusterSecret] : [config.clusterSecret, config.previousClusterSecret],
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
-    onLinkOpen: (peer) => {
-      transport.send(peer, encodePeerFrame([{ type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: config.id, to: peer }]));
-      sessions?.peerLinkOpened(peer);
-    },
+    onLinkOpen: (peer) => sessions?.peerLinkOpened(peer),
     onFrame: (from, frame) => {
       const decoded = decodePeerFrame(frame);
       if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
-      const raft: Message[] = [];
-      for (const m of decoded.messages) {
-        if (m.type !== "peerHello") raft.push(m);
-        else if (m.protocolVersion !== PROTOCOL_VERSION || m.from !== from || m.to !== config.id) {
-          logger.error({ peer: from, hello: m }, "peer speaks another protocol version or was dialled at the wrong address");
-          return;
-        }
-      }
+      // The transport consumed the link's hello; a later one is out of place and dropped.
+      const raft = decoded.messages.filter((m): m is Message => m.type !== "peerHello");
       if (raft.length > 0) core?.stepPeer(from, raft);
     },
     onUnreachable: (peer) => core?.reportUnreachable(peer),
@@ -66,7 +57,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
 
   const env: NodeEnv = {
-    now: () => Date.now(),
+    monotonicNow: () => performance.now(),
+    wallNow: () => Date.now(),
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (h: TimerHandle) => clearTimeout(h as NodeJS.Timeout),
     defer: (fn) => void setImmediate(fn),
@@ -119,6 +111,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       return limiter.resourceNames().flatMap((name) => limiter.resource(name, atMs) ?? []);
     },
     logTime: () => theCore.logTime,
+    // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
+    now: () => theCore.clusterNow(),
     authorize: (secret) => {
       if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
       const scope = theCore.state.keys.verify(secret)?.scope ?? null;

@@ -36,7 +36,7 @@ export {
 } from "./limits.js";
 export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
 export { encodeServerFrame, decodeServerFrame, checkServerMessage } from "./server.js";
-export { encodePeerFrame, decodePeerFrame } from "./peer.js";
+export { encodePeerFrame, decodePeerFrame, PEER_PROOF_BYTES } from "./peer.js";
 export type { PeerHello, PeerMessage } from "./peer.js";
 export type {
   Ack,

@@ -19,7 +19,7 @@ const base = { from: "n1", to: "n2", term: 5 };
 const confState = { voters: ["n1", "n2", "n3"], learners: ["n4"], removed: ["n0"] };
 
 const every: PeerMessage[] = [
-  { type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: "n1", to: "n2" },
+  { type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: "n1", to: "n2", proof: new Uint8Array(32).fill(7) },
   {
     type: "append",
     ...base,
@@ -56,6 +56,15 @@ describe("peer frames: round trips", () => {
       expect(roundTrip([message])).toEqual([message]);
     });
   }
+
+  it("refuses a hello whose proof is not exactly 32 bytes, or is missing", () => {
+    for (const proof of [new Uint8Array(31), new Uint8Array(33), undefined]) {
+      const frame = pack([{ t: 1, protocolVersion: PROTOCOL_VERSION, from: "n1", to: "n2", proof }]);
+      const result = decodePeerFrame(frame);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.error.path).toBe("messages[0].proof");
+    }
+  });
 
   it("carries a batch of Raft messages in one frame, in order", () => {
     expect(roundTrip(every.slice(1))).toEqual(every.slice(1));

@@ -2,9 +2,12 @@
  * Peer -> peer messages (/v1/peer): the link hello and every Raft message of
  * packages/raft (its `Message` union), validated field by field with caps.
  *
- * The cluster secret never travels in frames: the dialling node proves it
- * with an HMAC in the WebSocket upgrade headers (packages/node/src/peer), and
- * the first frame on a link is a `peerHello` naming both ends and the version.
+ * The cluster secret never travels in frames. A link is authenticated by
+ * challenge and response (packages/node/src/peer/handshake.ts): each side
+ * contributes a fresh nonce in the WebSocket upgrade, the accepting node
+ * proves the secret in its upgrade response, and the dialling node proves it
+ * in the first frame, a `peerHello` whose `proof` covers both nonces, so a
+ * captured hello is worthless on any other connection.
  *
  * Client requests are not forwarded at this layer: a follower forwards
  * proposals with Raft's own `propose` message, every node applies the same
@@ -66,7 +69,12 @@ export interface PeerHello {
   readonly from: string;
   /** The node the sender meant to reach (catches a miswired address list). */
   readonly to: string;
+  /** HMAC-SHA256 under the cluster secret over both ends and both nonces of this connection (PEER_PROOF_BYTES). */
+  readonly proof: Uint8Array;
 }
+
+/** Length of a peer handshake proof (HMAC-SHA256). */
+export const PEER_PROOF_BYTES = 32;
 
 export type PeerMessage = PeerHello | Message;
 
@@ -147,10 +155,17 @@ function readMeta(value: unknown): SnapshotMeta {
 const peerHello: MessageCodec<PeerHello> = {
   type: "peerHello",
   tag: 1,
-  fields: ["protocolVersion", "from", "to"],
+  fields: ["protocolVersion", "from", "to", "proof"],
   handshake: true,
-  toWire: (m) => ({ t: 1, protocolVersion: m.protocolVersion, from: m.from, to: m.to }),
-  read: (w) => ({ type: "peerHello", protocolVersion: readVersion(w), from: readString(w, "from", NODE_ID), to: readString(w, "to", NODE_ID) }),
+  toWire: (m) => ({ t: 1, protocolVersion: m.protocolVersion, from: m.from, to: m.to, proof: m.proof }),
+  read: (w, context) => {
+    const protocolVersion = readVersion(w);
+    const from = readString(w, "from", NODE_ID);
+    const to = readString(w, "to", NODE_ID);
+    const proof = readBytes(w, "proof", PEER_PROOF_BYTES, context);
+    if (proof.byteLength !== PEER_PROOF_BYTES) throw new FieldError("proof", `expected ${PEER_PROOF_BYTES} bytes, got ${proof.byteLength}`);
+    return { type: "peerHello", protocolVersion, from, to, proof };
+  },
 };
 
 const append: MessageCodec<AppendMessage> = {

@@ -232,6 +232,6 @@ export const arbRaftMessage: fc.Arbitrary<Message> = fc.oneof(
 });
 
 export const arbPeerMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
-  { weight: 1, arbitrary: fc.record({ type: fc.constant("peerHello" as const), protocolVersion: fc.constant(PROTOCOL_VERSION), from: arbNodeId, to: arbNodeId }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("peerHello" as const), protocolVersion: fc.constant(PROTOCOL_VERSION), from: arbNodeId, to: arbNodeId, proof: fc.uint8Array({ minLength: 32, maxLength: 32 }) }) },
   { weight: 8, arbitrary: arbRaftMessage },
 );

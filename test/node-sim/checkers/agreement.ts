@@ -20,6 +20,9 @@ import { decodePayload } from "../../../packages/node/src/core/ops.js";
 export interface LogTime {
   readonly previousMs: number;
   readonly atMs: number;
+  /** The entry's term and its stamp as the leader wrote it. */
+  readonly term: number;
+  readonly stampMs: number;
 }
 
 export class Agreement {
@@ -91,7 +94,7 @@ export class Agreement {
         const previousMs = this.#logTimeMs;
         if (payload.at < previousMs) return `entry ${index} is stamped ${payload.at}, below an earlier entry's ${previousMs} (SPEC 6: a leader never stamps lower than the last stamp)`;
         this.#logTimeMs = Math.max(this.#logTimeMs, payload.at);
-        this.#onApply(this.#witness.apply(payload), { previousMs, atMs: this.#logTimeMs }, index);
+        this.#onApply(this.#witness.apply(payload), { previousMs, atMs: this.#logTimeMs, term: next.term, stampMs: payload.at }, index);
       }
       // Snapshots cost: the witness hashes only the indexes a node has reported (nodes report first, see
       // World#check); nodes that reach an index later compare with the first report there.

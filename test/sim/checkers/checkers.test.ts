@@ -30,7 +30,7 @@ function logOf(...entries: Entry[]): LogState {
 }
 
 function node(id: string, role: Role, term: number, commit: number, log: LogState, durable: LogState = log): NodeView {
-  return { id, up: true, status: { id, role, term, leader: role === "leader" ? id : null, commit, applied: commit, lastIndex: log.lastIndex() }, log, durableLog: durable };
+  return { id, up: true, status: { id, role, term, leader: role === "leader" ? id : null, commit, applied: commit, lastIndex: log.lastIndex(), voters: ["a", "b", "c"] }, log, durableLog: durable };
 }
 
 function view(nodes: NodeView[], durableStateShrank = false): ClusterView {

@@ -1,4 +1,4 @@
-import type { Entry, NodeId, Role } from "@ratequeue/raft";
+import type { Entry, Message, NodeId, Role } from "@ratequeue/raft";
 import type { LogChange, LogView } from "../log-state.js";
 import type { StateMachineImage } from "../state-machine.js";
 
@@ -15,6 +15,8 @@ export interface ObservedStatus {
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
+  /** The voters of the configuration the node uses now. */
+  readonly voters: readonly NodeId[];
 }
 
 export interface NodeView {
@@ -43,6 +45,8 @@ export interface LogWriteEvent {
   /** The node's role and term when it produced the write. */
   readonly role: Role;
   readonly term: number;
+  /** The node's commit index when it produced the write (absent in hand-made events). */
+  readonly commit?: number;
   readonly change: LogChange;
   /** The node's log before the write. */
   readonly before: LogView;
@@ -70,6 +74,23 @@ export interface AckEvent {
   readonly term: number;
 }
 
+/** A node hands a message to the network. */
+export interface SendEvent {
+  readonly message: Message;
+  /** The sender's log as it is on disk at that moment, and as the node holds it. */
+  readonly durable: LogView;
+  readonly log: LogView;
+}
+
+/** A ReadIndex answer reached the node that asked. */
+export interface ReadEvent {
+  readonly node: NodeId;
+  readonly index: number;
+  /** The highest index acknowledged to any client before the read was issued. */
+  readonly ackedBeforeIssue: number;
+  readonly readId: string;
+}
+
 /** One property, checked from observations. Hooks throw a {@link SafetyViolation}. */
 export interface Checker {
   readonly property: string;
@@ -77,6 +98,8 @@ export interface Checker {
   onApply?(event: ApplyEvent): void;
   onRestore?(event: RestoreEvent): void;
   onAck?(event: AckEvent): void;
+  onSend?(event: SendEvent): void;
+  onRead?(event: ReadEvent): void;
   afterStep?(view: ClusterView): void;
 }
 

@@ -12,7 +12,8 @@ const ADMIN_KEY = "admin-key-for-this-test";
 const logger = pino({ level: "silent" });
 
 const env: NodeEnv = {
-  now: () => Date.now(),
+  monotonicNow: () => performance.now(),
+  wallNow: () => Date.now(),
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
   defer: (fn) => void setImmediate(fn),

@@ -7,8 +7,16 @@ import type { ServerMessage } from "@ratequeue/protocol";
  * LevelDB; the simulator plugs in its own. The core never reaches past them.
  */
 export interface NodeEnv {
-  /** Wall-clock milliseconds. Only the leader's stamps use it. */
-  now(): number;
+  /**
+   * Milliseconds of a monotonic clock (performance.now()): no epoch, restarts with the process, never jumps with
+   * the wall clock. Log time (the leader's stamps) and every duration the node measures come from it.
+   */
+  monotonicNow(): number;
+  /**
+   * Wall-clock milliseconds (Date.now()), for display only: the origin of a brand-new cluster's log time and the
+   * clock offsets nodes report to each other. Nothing a window measures depends on it.
+   */
+  wallNow(): number;
   /** Runs `fn` after `ms`; returns a handle for `clearTimer`. */
   setTimer(fn: () => void, ms: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;

@@ -18,6 +18,7 @@ import type { LogStore } from "../storage/types.js";
 import { ClusterState, type OpResult } from "./cluster-state.js";
 import type { NodeEnv, TimerHandle } from "./env.js";
 import { decodePayload, encodePayload, type Op } from "./ops.js";
+import { StampClock } from "./stamp-clock.js";
 
 export interface NodeCoreOptions {
   readonly id: NodeId;
@@ -70,6 +71,9 @@ interface HandOver {
 /** `at` is the log time after the entry; `index` the entry's log index. */
 export type ApplyListener = (results: readonly OpResult[], at: number, index: number) => void;
 
+/** Listener for each entry this leader proposes, with the stamp it carries (the node simulator notes when each stamp was made). */
+export type ProposeListener = (entry: { readonly index: number; readonly term: number; readonly at: number }) => void;
+
 /** Most entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
 const CATCH_UP_ENTRIES = 1_000;
 /** A proposal waits at most this long for its entry to apply before its waiter is told it is lost. */
@@ -93,8 +97,11 @@ export class NodeCore {
   #stopped = false;
   #fatal: Error | null = null;
 
-  /** Highest stamp this node has seen applied or proposed: stamps never go down. */
-  #lastStamp = 0;
+  /** Log time as this node would stamp it (SPEC guarantee 6): monotonic time since the last stamp in its log. */
+  readonly #clock = new StampClock();
+  /** Index of the entry that carries the clock's last stamp, and the term of this node's own latest proposal. */
+  #stampIndex = 0;
+  #ownTerm = -1;
   #appliedIndex = 0;
   #lastAt = 0;
   #snapshotIndex = 0;
@@ -126,6 +133,7 @@ export class NodeCore {
   #handOver: HandOver | null = null;
 
   readonly #applyListeners: ApplyListener[] = [];
+  readonly #proposeListeners: ProposeListener[] = [];
   readonly #roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
   /** Commit latency samples (ms from propose to apply on this leader), drained by metrics. */
   readonly #proposedAt = new Map<string, number>();
@@ -155,7 +163,7 @@ export class NodeCore {
     this.#appliedIndex = snapshot?.meta.index ?? 0;
     this.#snapshotIndex = this.#appliedIndex;
     this.#lastAt = this.#state.limiter.lastAt;
-    this.#lastStamp = this.#lastAt;
+    this.#learnLastStamp(Infinity);
     this.#raw = new RawNode({
       id: this.id,
       storage: this.#mem,
@@ -287,6 +295,10 @@ export class NodeCore {
     this.#applyListeners.push(listener);
   }
 
+  onPropose(listener: ProposeListener): void {
+    this.#proposeListeners.push(listener);
+  }
+
   onRoleChange(listener: (role: Role, leader: NodeId | null) => void): void {
     this.#roleListeners.push(listener);
   }
@@ -330,6 +342,11 @@ export class NodeCore {
   /** The last log time applied (the limiter's clock). */
   get logTime(): number {
     return this.#lastAt;
+  }
+
+  /** Log time by this node's clock now: what a stamp would read (the dashboard and admin views use it). */
+  clusterNow(): number {
+    return this.#clock.read(this.#o.env.monotonicNow()) ?? this.#lastAt;
   }
 
   /** Set when the node hit an error it cannot continue from (a disk failure, a corrupt entry). */
@@ -381,20 +398,19 @@ export class NodeCore {
   }
 
   async #handleReady(rd: Ready): Promise<void> {
-    if (rd.softState !== null) {
-      const wasLeader = this.#role === "leader";
-      this.#onSoftState(rd.softState.role, rd.softState.leader);
-      if (!wasLeader && this.#role === "leader") this.#raiseStampFloor(rd.entries);
-    }
+    // Raft may hand back entries at or below the store's snapshot: when a conflict truncates its unstable tail
+    // between ready() and advance(), advance() cannot mark that tail stable and the next Ready resends it from
+    // its start (as etcd's raft does). Those entries are committed and inside the snapshot; the store refuses
+    // rewrites below it, so skip them here as MemoryStorage.append does. Found by test/node-sim (seed 80380).
+    const entries = rd.snapshot === null && rd.entries.length > 0 && rd.entries[0]!.index <= this.#snapshotIndex
+      ? rd.entries.filter((e) => e.index > this.#snapshotIndex)
+      : rd.entries;
+    // Before anything that could propose (a new leader's first batch is deferred, and may flush during the write).
+    const snapshotState = rd.snapshot === null ? null : ClusterState.restore(rd.snapshot.data);
+    this.#learnStamps(rd.snapshot, snapshotState, entries);
+    if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.leader);
     this.#send(rd.messagesNow);
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
-      // Raft may hand back entries at or below the store's snapshot: when a conflict truncates its unstable tail
-      // between ready() and advance(), advance() cannot mark that tail stable and the next Ready resends it from
-      // its start (as etcd's raft does). Those entries are committed and inside the snapshot; the store refuses
-      // rewrites below it, so skip them here as MemoryStorage.append does. Found by test/node-sim (seed 80380).
-      const entries = rd.snapshot === null && rd.entries.length > 0 && rd.entries[0]!.index <= this.#snapshotIndex
-        ? rd.entries.filter((e) => e.index > this.#snapshotIndex)
-        : rd.entries;
       if (rd.mustSync) {
         // A commit index held back from an earlier Ready rides along, unless this Ready has a newer hard state.
         await this.#o.store.write({ snapshot: rd.snapshot, entries, hardState: rd.hardState ?? this.#unwrittenHardState, sync: true });
@@ -412,7 +428,7 @@ export class NodeCore {
     }
     if (this.#stopped) return;
     this.#send(rd.messagesAfterPersist);
-    if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot);
+    if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
     this.#raw.advance();
     if (this.#caughtUpWaiters.length > 0 && (this.#role !== "leader" || this.isCaughtUpLeader)) this.#releaseCaughtUpWaiters();
@@ -502,12 +518,11 @@ export class NodeCore {
     for (const fn of waiters) fn();
   }
 
-  #installSnapshot(snapshot: Snapshot): void {
-    this.#state = ClusterState.restore(snapshot.data);
+  #installSnapshot(snapshot: Snapshot, state: ClusterState): void {
+    this.#state = state;
     this.#appliedIndex = snapshot.meta.index;
     this.#snapshotIndex = snapshot.meta.index;
     this.#lastAt = this.#state.limiter.lastAt;
-    this.#lastStamp = Math.max(this.#lastStamp, this.#lastAt);
     this.#log.info({ index: snapshot.meta.index, bytes: snapshot.data.length }, "installed snapshot from the leader");
   }
 
@@ -517,7 +532,6 @@ export class NodeCore {
     const payload = decodePayload(entry.data);
     const results = this.#state.apply(payload);
     this.#lastAt = this.#state.limiter.lastAt;
-    this.#lastStamp = Math.max(this.#lastStamp, payload.at);
     for (const listener of this.#applyListeners) listener(results, this.#lastAt, entry.index);
     for (const r of results) {
       const pid = r.op.pid;
@@ -525,7 +539,7 @@ export class NodeCore {
       const started = this.#proposedAt.get(pid);
       if (started !== undefined) {
         this.#proposedAt.delete(pid);
-        if (this.commitLatenciesMs.length < 10_000) this.commitLatenciesMs.push(this.#o.env.now() - started);
+        if (this.commitLatenciesMs.length < 10_000) this.commitLatenciesMs.push(this.#o.env.monotonicNow() - started);
       }
       if (r.op.t === "limiter" && r.op.cmd.type === "tick") this.#tickInFlight = false;
       const waiter = this.#pending.get(pid);
@@ -556,7 +570,7 @@ export class NodeCore {
 
   #enqueue(op: Op): void {
     this.#batch.push(op);
-    if (op.pid !== undefined) this.#proposedAt.set(op.pid, this.#o.env.now());
+    if (op.pid !== undefined) this.#proposedAt.set(op.pid, this.#o.env.monotonicNow());
     if (this.#batchScheduled) return;
     this.#batchScheduled = true;
     this.#o.env.defer(() => {
@@ -570,9 +584,13 @@ export class NodeCore {
     const ops = this.#batch;
     this.#batch = [];
     if (ops.length === 0 || this.#stopped) return;
-    const at = this.#stamp();
+    const at = this.#clock.stamp(this.#o.env.monotonicNow(), this.#o.env.wallNow());
     const result = this.#raw.propose(encodePayload({ at, ops }));
-    if (result.outcome !== "accepted") {
+    if (result.outcome === "accepted") {
+      this.#stampIndex = result.index;
+      this.#ownTerm = result.term;
+      for (const l of this.#proposeListeners) l({ index: result.index, term: result.term, at });
+    } else {
       for (const op of ops) {
         if (op.pid === undefined) continue;
         const waiter = this.#pending.get(op.pid);
@@ -587,23 +605,43 @@ export class NodeCore {
   }
 
   /**
-   * A new leader's log may hold entries it has not applied yet, stamped by an earlier leader whose clock was
-   * ahead: its own stamps must not go below theirs (SPEC guarantee 6). Found by the node simulator
-   * (test/node-sim, seed 28 with --skew 1000): the limiter clamped log time, so no window broke, but the
-   * stamps in the log went down. Runs before the first proposal of the term is flushed (that is deferred).
+   * Feeds the stamp clock what a Ready brings into this node's log: a snapshot, or entries from another leader
+   * (this node's own proposals were counted when it stamped them). The clock counts from now, when they reached
+   * this node, never from when they were stamped: across a change of leader log time may run slow, never fast.
    */
-  #raiseStampFloor(persisting: readonly Entry[]): void {
-    const lo = Math.max(this.#appliedIndex + 1, this.#mem.firstIndex());
-    const unapplied = [...this.#mem.entries(lo, this.#mem.lastIndex() + 1, Infinity), ...persisting];
-    for (const e of unapplied) {
-      if (e.type === "normal" && e.data.length > 0) this.#lastStamp = Math.max(this.#lastStamp, decodePayload(e.data).at);
+  #learnStamps(snapshot: Snapshot | null, snapshotState: ClusterState | null, entries: readonly Entry[]): void {
+    const monoMs = this.#o.env.monotonicNow();
+    if (snapshot !== null && snapshotState !== null && snapshotState.limiter.lastAt > 0) {
+      this.#clock.learned(snapshotState.limiter.lastAt, monoMs);
+      this.#stampIndex = snapshot.meta.index;
     }
+    if (entries.length === 0 || entries.every((e) => e.term === this.#ownTerm)) return;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const at = stampOf(entries[i]!);
+      if (at === null) continue;
+      this.#clock.learned(at, monoMs);
+      this.#stampIndex = entries[i]!.index;
+      return;
+    }
+    // No stamp among them: if they replace the entry holding the last stamp, the last stamp is an earlier one.
+    if (entries[0]!.index <= this.#stampIndex) this.#learnLastStamp(entries[0]!.index);
   }
 
-  /** The leader's clock, never lower than any stamp before it (SPEC guarantee 6). */
-  #stamp(): number {
-    this.#lastStamp = Math.max(this.#lastStamp, Math.floor(this.#o.env.now()));
-    return this.#lastStamp;
+  /** The clock learns the last stamp in this node's log below index `end` (at start, or when a tail was cut). */
+  #learnLastStamp(end: number): void {
+    const monoMs = this.#o.env.monotonicNow();
+    const lo = this.#mem.firstIndex();
+    for (let i = Math.min(end, this.#mem.lastIndex() + 1) - 1; i >= lo; i--) {
+      const entry = this.#mem.entries(i, i + 1, Infinity)[0];
+      const at = entry === undefined ? null : stampOf(entry);
+      if (at === null) continue;
+      this.#clock.learned(at, monoMs);
+      this.#stampIndex = i;
+      return;
+    }
+    // Everything below is applied: the limiter's log time is the last stamp there (none yet in a new cluster).
+    if (this.#lastAt > 0) this.#clock.learned(this.#lastAt, monoMs);
+    this.#stampIndex = lo - 1;
   }
 
   /** Arms a timer for the limiter's next deadline, when a tick entry will make time-driven changes happen. */
@@ -614,7 +652,7 @@ export class NodeCore {
     if (this.#deadlineAt !== null && this.#deadlineAt <= deadline) return;
     this.#clearDeadline();
     this.#deadlineAt = deadline;
-    const delayMs = Math.max(0, deadline - this.#o.env.now());
+    const delayMs = this.#clock.delayUntil(deadline, this.#o.env.monotonicNow());
     this.#deadlineTimer = this.#o.env.setTimer(() => {
       this.#deadlineTimer = null;
       this.#deadlineAt = null;
@@ -652,4 +690,9 @@ export function checkResourceBody(body: unknown): { ok: true } | { ok: false; de
   const result = validateResourceConfig(body);
   if (result.ok) return { ok: true };
   return { ok: false, details: result.errors.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)) };
+}
+
+/** The stamp a log entry carries, or null for entries without one (Raft's empty entries, configuration changes). */
+function stampOf(entry: Entry): number | null {
+  return entry.type === "normal" && entry.data.length > 0 ? decodePayload(entry.data).at : null;
 }

@@ -1,15 +1,30 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Logger } from "pino";
+import { decodePeerFrame, encodePeerFrame, PROTOCOL_VERSION } from "@ratequeue/protocol";
+import {
+  CLUSTER_SECRETS_MAX,
+  formatProofs,
+  newNonce,
+  parseNonce,
+  parseProofs,
+  PEER_AUTH_CLOSE_CODE,
+  PEER_HANDSHAKE_TIMEOUT_MS,
+  PEER_HEADER,
+  PEER_HELLO_MAX_BYTES,
+  peerProof,
+  secretProving,
+  type LinkNonces,
+} from "./handshake.js";
 
 export const PEER_PATH = "/v1/peer";
 /** A link whose unsent bytes exceed this drops further frames (Raft retries) instead of growing without bound. */
 export const PEER_BUFFER_MAX_BYTES = 32 * 1024 * 1024;
 /** Largest frame a peer may send us. Snapshot chunks and append batches are sized well below it. */
 export const PEER_FRAME_MAX_BYTES = 64 * 1024 * 1024;
-const AUTH_SKEW_MAX_MS = 5 * 60_000;
+/** Most accepted links still waiting for their hello; more upgrades are refused with 503. */
+export const PEER_PENDING_MAX = 32;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2_000;
 
@@ -21,12 +36,16 @@ export interface PeerAddress {
 
 export interface PeerTransportOptions {
   readonly selfId: string;
-  readonly clusterSecret: string;
+  /**
+   * The cluster secrets this node accepts: the current one first and, during a rotation, the other one
+   * (at most CLUSTER_SECRETS_MAX). A link needs one secret both ends hold.
+   */
+  readonly clusterSecrets: readonly string[];
   readonly peers: readonly PeerAddress[];
   readonly logger: Logger;
   /** Called for every frame received from an authenticated peer. */
   readonly onFrame: (from: string, frame: Uint8Array) => void;
-  /** Called when our link to a peer opens (e.g. to send a hello first). */
+  /** Called when our link to a peer is open and authenticated. */
   readonly onLinkOpen?: (peerId: string) => void;
   /**
    * Called when our open link to a peer closed: its process exited or its connection broke. A follower takes a
@@ -43,22 +62,32 @@ export interface PeerTransportOptions {
  * Node-to-node links over WebSocket at /v1/peer.
  *
  * Each node dials every other node and sends only on the link it dialled;
- * it receives on the links others dialled to it. A dialling node proves it
- * knows the cluster secret with an HMAC over (from, to, time) in the upgrade
- * request's headers; a link without a valid proof is refused with 401 before
- * any frame is read. Sending is best-effort: Raft tolerates loss, so a frame
- * for a down or congested link is dropped and reported, never queued without
- * bound.
+ * it receives on the links others dialled to it. Both ends of a link prove
+ * they know the cluster secret by challenge and response over two fresh
+ * nonces (handshake.ts): no frame of a link reaches `onFrame`, and no frame is
+ * sent on it, before both proofs are checked. Sending is best-effort: Raft
+ * tolerates loss, so a frame for a down or congested link is dropped and
+ * reported, never queued without bound.
  */
 export class PeerTransport {
   readonly #options: PeerTransportOptions;
   readonly #links = new Map<string, OutboundLink>();
   readonly #server: WebSocketServer;
+  /** Headers for the upgrade answer being written for each request (the accepting node's nonce and proofs). */
+  readonly #answerHeaders = new WeakMap<IncomingMessage, string[]>();
+  #pending = 0;
   #closed = false;
 
   constructor(options: PeerTransportOptions) {
+    if (options.clusterSecrets.length < 1 || options.clusterSecrets.length > CLUSTER_SECRETS_MAX) {
+      throw new Error(`a node holds 1 to ${CLUSTER_SECRETS_MAX} cluster secrets, got ${options.clusterSecrets.length}`);
+    }
     this.#options = options;
     this.#server = new WebSocketServer({ noServer: true, maxPayload: PEER_FRAME_MAX_BYTES, perMessageDeflate: false });
+    this.#server.on("headers", (headers, req) => {
+      const extra = this.#answerHeaders.get(req);
+      if (extra !== undefined) headers.push(...extra);
+    });
     for (const peer of options.peers) {
       if (peer.id !== options.selfId) this.#links.set(peer.id, new OutboundLink(peer, options));
     }
@@ -75,7 +104,7 @@ export class PeerTransport {
     if (link === undefined || !link.send(frame)) this.#options.onUnreachable?.(peerId);
   }
 
-  /** Whether our link to `peerId` is open now. */
+  /** Whether our link to `peerId` is open (and authenticated) now. */
   isConnected(peerId: string): boolean {
     return this.#links.get(peerId)?.isOpen() ?? false;
   }
@@ -85,21 +114,75 @@ export class PeerTransport {
     return [...this.#links.entries()].filter(([, l]) => l.isOpen()).map(([id]) => id);
   }
 
-  /** For the HTTP server's "upgrade" event on PEER_PATH. */
+  /** For the HTTP server's "upgrade" event on PEER_PATH: answers the challenge, then waits for the hello. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const from = verifyPeerHeaders(req, this.#options.selfId, this.#options.clusterSecret, Date.now());
-    if (typeof from !== "string" || !this.#links.has(from)) {
-      const reason = typeof from === "string" ? `unknown peer ${from}` : from.reason;
-      this.#options.logger.warn({ remote: req.socket.remoteAddress, reason }, "peer link refused");
+    const { selfId, clusterSecrets, logger } = this.#options;
+    const from = req.headers[PEER_HEADER.from];
+    const to = req.headers[PEER_HEADER.to];
+    const dialNonce = parseNonce(req.headers[PEER_HEADER.nonce]);
+    let refusal: string | null = null;
+    if (typeof from !== "string" || typeof to !== "string" || dialNonce === null) refusal = "missing or malformed peer headers";
+    else if (!this.#links.has(from)) refusal = `unknown peer ${from.slice(0, 64)}`;
+    else if (to !== selfId) refusal = `dialled as ${to.slice(0, 64)}, but this node is ${selfId}`;
+    if (refusal !== null) {
+      logger.warn({ remote: req.socket.remoteAddress, reason: refusal }, "peer link refused");
       socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
+    if (this.#pending >= PEER_PENDING_MAX) {
+      logger.warn({ remote: req.socket.remoteAddress, pending: this.#pending }, "peer link refused: too many links awaiting their hello");
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    const peer = from as string;
+    const nonces: LinkNonces = { dial: dialNonce!, accept: newNonce() };
+    const proofs = clusterSecrets.map((secret) => peerProof(secret, "accept", peer, selfId, nonces));
+    this.#answerHeaders.set(req, [
+      `${PEER_HEADER.nonce}: ${Buffer.from(nonces.accept).toString("base64url")}`,
+      `${PEER_HEADER.proof}: ${formatProofs(proofs)}`,
+    ]);
+    // Until the hello is proven, count every byte the link sends: an unauthenticated link may not make us buffer a
+    // large frame. (The counter is attached once ws reads the socket: attached earlier, it would set the socket
+    // flowing and take the bytes that came with the upgrade before ws listens.)
+    let unprovenBytes = head.byteLength;
+    const countBytes = (chunk: Buffer): void => {
+      unprovenBytes += chunk.byteLength;
+      if (unprovenBytes > PEER_HELLO_MAX_BYTES) socket.destroy();
+    };
+    this.#pending++;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      this.#pending--;
+      socket.off("data", countBytes);
+    };
+    socket.once("close", settle);
     this.#server.handleUpgrade(req, socket, head, (ws) => {
-      this.#options.logger.info({ peer: from }, "peer link accepted");
+      this.#answerHeaders.delete(req);
+      if (!settled) socket.on("data", countBytes);
+      let proven = false;
+      let refused = false;
+      const refuse = (reason: string): void => {
+        refused = true;
+        logger.warn({ peer, remote: req.socket.remoteAddress, reason }, "peer link refused");
+        ws.close(PEER_AUTH_CLOSE_CODE, reason.slice(0, 120));
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      };
+      const timer = setTimeout(() => refuse("no peer hello in time"), PEER_HANDSHAKE_TIMEOUT_MS);
       ws.on("message", (data, isBinary) => {
         if (!isBinary) return void ws.close(1003, "peer frames are binary");
-        this.#options.onFrame(from, toBytes(data));
+        const bytes = toBytes(data);
+        if (proven) return void this.#options.onFrame(peer, bytes);
+        if (refused) return;
+        clearTimeout(timer);
+        const reason = checkHello(bytes, peer, selfId, clusterSecrets, nonces);
+        if (reason !== null) return void refuse(reason);
+        proven = true;
+        settle();
+        logger.info({ peer }, "peer link accepted");
       });
+      ws.on("close", () => clearTimeout(timer));
       ws.on("error", () => ws.terminate());
     });
   }
@@ -138,34 +221,59 @@ class OutboundLink {
 
   connect(): void {
     if (this.#closed) return;
-    const headers = peerHeaders(this.options.selfId, this.peer.id, this.options.clusterSecret, Date.now());
+    const { selfId, clusterSecrets, logger } = this.options;
+    const peerId = this.peer.id;
+    const dialNonce = newNonce();
+    let hello: Uint8Array | null = null;
     const ws = new WebSocket(`${this.peer.url}${PEER_PATH}`, {
       ...this.options.clientOptions,
-      headers,
+      headers: { [PEER_HEADER.from]: selfId, [PEER_HEADER.to]: peerId, [PEER_HEADER.nonce]: dialNonce.toString("base64url") },
       perMessageDeflate: false,
       maxPayload: PEER_FRAME_MAX_BYTES,
-      handshakeTimeout: 5_000,
+      handshakeTimeout: PEER_HANDSHAKE_TIMEOUT_MS,
     });
     this.#ws = ws;
+    ws.on("upgrade", (res) => {
+      const acceptNonce = parseNonce(res.headers[PEER_HEADER.nonce]);
+      const nonces = acceptNonce === null ? null : { dial: dialNonce, accept: acceptNonce };
+      const secret =
+        nonces === null
+          ? null
+          : parseProofs(res.headers[PEER_HEADER.proof])
+              .map((proof) => secretProving(clusterSecrets, proof, "accept", selfId, peerId, nonces))
+              .find((s) => s !== null) ?? null;
+      if (nonces === null || secret === null) {
+        logger.error({ peer: peerId }, "peer could not prove the cluster secret; link dropped (check the cluster secret)");
+        ws.terminate();
+        return;
+      }
+      hello = encodePeerFrame([
+        { type: "peerHello", protocolVersion: PROTOCOL_VERSION, from: selfId, to: peerId, proof: peerProof(secret, "dial", selfId, peerId, nonces) },
+      ]);
+    });
     ws.on("open", () => {
+      if (hello === null) return void ws.terminate();
+      ws.send(hello, { binary: true });
       this.#backoffMs = BACKOFF_MIN_MS;
       this.#wasOpen = true;
-      this.options.logger.info({ peer: this.peer.id, url: this.peer.url }, "peer link open");
-      this.options.onLinkOpen?.(this.peer.id);
+      logger.info({ peer: peerId, url: this.peer.url }, "peer link open");
+      this.options.onLinkOpen?.(peerId);
     });
     // We only send on this link; anything the peer sends here is ignored.
     ws.on("message", () => undefined);
     ws.on("unexpected-response", (_req, res) => {
-      this.options.logger.error({ peer: this.peer.id, status: res.statusCode }, "peer refused our link (check the cluster secret)");
+      logger.error({ peer: peerId, status: res.statusCode }, "peer refused our link (check the cluster secret and peer list)");
+      ws.terminate();
     });
     ws.on("error", () => undefined);
-    ws.on("close", () => {
+    ws.on("close", (code, reason) => {
       if (this.#ws === ws) this.#ws = null;
       const wasOpen = this.#wasOpen;
       this.#wasOpen = false;
+      if (code === PEER_AUTH_CLOSE_CODE) logger.error({ peer: peerId, reason: reason.toString() }, "peer refused our hello (check the cluster secret)");
       if (wasOpen) {
-        this.options.logger.warn({ peer: this.peer.id }, "peer link closed");
-        if (!this.#closed) this.options.onLinkClosed?.(this.peer.id);
+        if (code !== PEER_AUTH_CLOSE_CODE) logger.warn({ peer: peerId }, "peer link closed");
+        if (!this.#closed) this.options.onLinkClosed?.(peerId);
       }
       this.#scheduleReconnect();
     });
@@ -189,42 +297,22 @@ class OutboundLink {
   }
 }
 
-/** Headers a dialling node sends to prove it knows the cluster secret. */
-export function peerHeaders(from: string, to: string, secret: string, nowMs: number): Record<string, string> {
-  return {
-    "x-ratequeue-from": from,
-    "x-ratequeue-time": String(nowMs),
-    "x-ratequeue-proof": peerProof(from, to, nowMs, secret),
-  };
-}
-
-/** The dialling node's id when its proof is valid, or why it is not. */
-export function verifyPeerHeaders(
-  req: IncomingMessage,
+/** Why a not yet authenticated link's first frame is not a valid hello for these nonces, or null when it is. */
+function checkHello(
+  frame: Uint8Array,
+  from: string,
   selfId: string,
-  secret: string,
-  nowMs: number,
-): string | { reason: string } {
-  const from = req.headers["x-ratequeue-from"];
-  const time = req.headers["x-ratequeue-time"];
-  const proof = req.headers["x-ratequeue-proof"];
-  if (typeof from !== "string" || typeof time !== "string" || typeof proof !== "string") {
-    return { reason: "missing peer credentials" };
-  }
-  const timeMs = Number(time);
-  if (!Number.isSafeInteger(timeMs) || Math.abs(nowMs - timeMs) > AUTH_SKEW_MAX_MS) {
-    return { reason: "peer credentials expired (clock skew over 5 minutes?)" };
-  }
-  const expected = Buffer.from(peerProof(from, selfId, timeMs, secret), "hex");
-  const given = Buffer.from(proof, "hex");
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { reason: "wrong cluster secret" };
-  }
-  return from;
-}
-
-function peerProof(from: string, to: string, timeMs: number, secret: string): string {
-  return createHmac("sha256", secret).update(`ratequeue-peer\n${from}\n${to}\n${timeMs}`).digest("hex");
+  secrets: readonly string[],
+  nonces: LinkNonces,
+): string | null {
+  const decoded = decodePeerFrame(frame);
+  if (!decoded.ok) return `undecodable hello: ${decoded.error.message}`;
+  const hello = decoded.messages[0];
+  if (decoded.messages.length !== 1 || hello?.type !== "peerHello") return "the first frame must be a peerHello alone";
+  if (hello.protocolVersion !== PROTOCOL_VERSION) return `protocol version ${hello.protocolVersion}, this node speaks ${PROTOCOL_VERSION}`;
+  if (hello.from !== from || hello.to !== selfId) return "the hello names other nodes than the upgrade";
+  if (secretProving(secrets, hello.proof, "dial", from, selfId, nonces) === null) return "wrong proof (wrong cluster secret, or a replayed hello)";
+  return null;
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {
