@@ -22,22 +22,24 @@ import { bucketShare, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, exampleSett
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { randomInt, seededRandom } from "./lib/prng.js";
 import { randomPrompt } from "./lib/prompts.js";
-import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
+import { marginField, providerLimit, type ResourceConfig } from "./lib/resource.js";
+import type { ProviderAlgorithm } from "./lib/windows.js";
 import { countChatTokens } from "./lib/tokens.js";
 import { DEFAULT_LIMITS, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "claude-sonnet-5-5";
 
 /** The RateQueue resource for an Anthropic-style quota: requests, input tokens, output tokens and concurrency. */
-export function anthropicResource(limits: ProviderLimits, marginMs: number): ResourceConfig {
+export function anthropicResource(limits: ProviderLimits, marginMs?: number, algorithm: ProviderAlgorithm = "bucket"): ResourceConfig {
   const { windowMs } = limits;
   return {
     limits: [
-      bucketLimit({ kind: "rate", providerLimit: limits.rpm, windowMs, marginMs }),
-      bucketLimit({ kind: "load", providerLimit: limits.itpm, windowMs, marginMs, dimension: "input" }),
-      bucketLimit({ kind: "load", providerLimit: limits.otpm, windowMs, marginMs, dimension: "output" }),
+      providerLimit({ kind: "rate", limit: limits.rpm, windowMs, algorithm }),
+      providerLimit({ kind: "load", limit: limits.itpm, windowMs, algorithm, dimension: "input" }),
+      providerLimit({ kind: "load", limit: limits.otpm, windowMs, algorithm, dimension: "output" }),
       { kind: "concurrency", limit: limits.concurrency },
     ],
+    ...marginField(marginMs),
   };
 }
 
@@ -117,7 +119,7 @@ export async function run(options: AnthropicExampleOptions = {}): Promise<Anthro
   if (!(squeezePct >= 0 && squeezePct < 100)) throw new RangeError(`squeezePct must be from 0 to below 100, got ${squeezePct}`);
   const squeeze = (n: number): number => Math.max(1, Math.floor((n * (100 - squeezePct)) / 100));
   const p: ProviderLimits = { ...limits, rpm: squeeze(limits.rpm), itpm: squeeze(limits.itpm), otpm: squeeze(limits.otpm) };
-  const config = anthropicResource(limits, settings.marginMs);
+  const config = anthropicResource(limits, settings.marginMs, settings.algorithm);
   const setup = {
     settings,
     simLimits: p,

@@ -18,19 +18,22 @@ import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, ex
 import { emptyFigures, formatCount, formatRows, formatSeconds, retryAfterMsOf, runWorkers, type WorkerFigures } from "./lib/figures.js";
 import { seededRandom } from "./lib/prng.js";
 import { randomOpenAiRequest } from "./lib/prompts.js";
-import { bucketLimit, type ResourceConfig } from "./lib/resource.js";
+import { marginField, providerLimit, type ResourceConfig } from "./lib/resource.js";
+import type { ProviderAlgorithm } from "./lib/windows.js";
 import { DEFAULT_LIMITS, bucketBudget, type ProviderLimits } from "./provider-sim.js";
 
 const MODEL = "gpt-4o-mini";
 
 /** The RateQueue resource for an OpenAI-style quota: requests, tokens (prompt + max_tokens) and concurrency. */
-export function openAiResource(limits: ProviderLimits, marginMs: number): ResourceConfig {
+export function openAiResource(limits: ProviderLimits, marginMs?: number, algorithm: ProviderAlgorithm = "bucket"): ResourceConfig {
+  const { windowMs } = limits;
   return {
     limits: [
-      bucketLimit({ kind: "rate", providerLimit: limits.rpm, windowMs: limits.windowMs, marginMs }),
-      bucketLimit({ kind: "load", providerLimit: limits.tpm, windowMs: limits.windowMs, marginMs }),
+      providerLimit({ kind: "rate", limit: limits.rpm, windowMs, algorithm }),
+      providerLimit({ kind: "load", limit: limits.tpm, windowMs, algorithm }),
       { kind: "concurrency", limit: limits.concurrency },
     ],
+    ...marginField(marginMs),
   };
 }
 
@@ -110,7 +113,7 @@ export async function run(options: OpenAiExampleOptions = {}): Promise<OpenAiExa
   const settings = exampleSettings(options, { resource: "openai-sim" });
   const { limits, resource, seed } = settings;
   const workers = options.workers ?? 16;
-  const config = openAiResource(limits, settings.marginMs);
+  const config = openAiResource(limits, settings.marginMs, settings.algorithm);
   const cluster = (options.coordinate ?? true) ? (options.cluster ?? clusterFromEnv()) : null;
   return withProviderAndCluster({ settings, simLimits: limits, simSummary: describeOpenAiLimits(limits), config, cluster }, async ({ sim, env }) => {
     const rq = env === null ? null : new RateQueue({ url: env.url, apiKey: env.workerKey, clientName: "openai-workers" });

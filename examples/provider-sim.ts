@@ -126,6 +126,8 @@ export interface ProviderSim {
   readonly algorithm: ProviderAlgorithm;
   /** A snapshot of the counters. */
   stats(): ProviderStats;
+  /** Each completed request of `api`: when it arrived (ms since the simulator started) and the tokens finally charged. */
+  arrivals(api: "openai" | "anthropic"): readonly { readonly atMs: number; readonly tokens: number }[];
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -167,6 +169,7 @@ class Endpoint {
     maxInFlight: 0,
     available: {},
   };
+  readonly arrivals: { atMs: number; tokens: number }[] = [];
 
   constructor(
     readonly api: Api,
@@ -271,6 +274,7 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
     endpoint.stats.inputTokens += charge.inputTokens;
     endpoint.stats.outputTokens += outputTokens;
     endpoint.stats.totalTokens += charge.inputTokens + outputTokens;
+    endpoint.arrivals.push({ atMs: at - startedAtMs, tokens: charge.inputTokens + outputTokens });
     await sleep(backMs); // the trip back to the worker
     sendJson(res, 200, api === "openai" ? openAiReply(charge, outputTokens) : anthropicReply(charge, outputTokens));
   };
@@ -308,7 +312,8 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
     });
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, limits, algorithm, stats: snapshot, close, [Symbol.asyncDispose]: close };
+  const arrivals = (api: Api): readonly { atMs: number; tokens: number }[] => [...endpoints[api].arrivals];
+  return { url: `http://127.0.0.1:${port}`, limits, algorithm, stats: snapshot, arrivals, close, [Symbol.asyncDispose]: close };
 }
 
 /** null if the request fits every limit now, else why not and when it would (Infinity: never). */

@@ -41,6 +41,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc.record({
   readers: fc.integer({ min: 0, max: 2 }),
   chunkBytes: fc.constantFrom(1 << 20, 64, 8),
   jitterMs: fc.integer({ min: 0, max: 3 }),
+  latePermille: fc.constantFrom(0, 100, 500),
 });
 
 const node = fc.integer({ min: 1, max: 5 });
@@ -122,7 +123,7 @@ describe("raft cluster simulation", () => {
   });
 
   it("actually injects what it claims: crashes, torn writes, snapshots, leader changes, retries", () => {
-    const totals = { crashes: 0, snapshotsInstalled: 0, leadersElected: 0, retries: 0, acked: 0 };
+    const totals = { crashes: 0, snapshotsInstalled: 0, leadersElected: 0, retries: 0, acked: 0, reads: 0 };
     for (let seed = 1; seed <= 40; seed++) {
       const r = runScenario(scenarioFromSeed(seed));
       totals.crashes += r.stats.crashes;
@@ -130,6 +131,7 @@ describe("raft cluster simulation", () => {
       totals.leadersElected += r.stats.leadersElected;
       totals.retries += r.stats.attempts - r.stats.issued;
       totals.acked += r.stats.acked;
+      totals.reads += r.stats.readsAnswered;
     }
     // Without these the sweep above would pass vacuously.
     expect(totals.crashes).toBeGreaterThan(10);
@@ -137,5 +139,6 @@ describe("raft cluster simulation", () => {
     expect(totals.leadersElected).toBeGreaterThan(60);
     expect(totals.retries).toBeGreaterThan(50);
     expect(totals.acked).toBeGreaterThan(1000);
+    expect(totals.reads).toBeGreaterThan(100);
   });
 });

@@ -5,6 +5,7 @@
  * the example's resource and a worker key, all stopped at the end. The SDK
  * calls stay in the examples.
  */
+import { PROVIDER_ALGORITHMS, type ProviderAlgorithm } from "./windows.js";
 import { DEFAULT_LIMITS, bucketBudget, startProviderSim, type ApiStats, type ProviderLimits, type ProviderSim } from "../provider-sim.js";
 import { limitFlags, numberFlag, stringFlags, type LimitFlag } from "./cli.js";
 import { prepareEnvironment, type ClusterTarget, type Environment } from "./environment.js";
@@ -21,8 +22,13 @@ export interface ExampleOptions {
   readonly latencyMs?: number;
   /** Seeds prompts and replies (default 1). */
   readonly seed?: number;
-  /** Refill kept in reserve against delivery jitter (default 1000 ms; see lib/resource.ts). */
+  /** The resource's deliveryMarginMs (default RateQueue's: 1 s on a minute, at most 1/40 of the window; see lib/resource.ts). */
   readonly marginMs?: number;
+  /** How the simulated provider counts its limits, and so the resource (default "bucket"). */
+  readonly algorithm?: ProviderAlgorithm;
+  /** The simulator's one-way network delay and its seeded jitter (default 0 and 0). */
+  readonly networkDelayMs?: number;
+  readonly networkJitterMs?: number;
   /** max_tokens range of requests (default 64 to 512). */
   readonly maxTokens?: { readonly min: number; readonly max: number };
   readonly resource?: string;
@@ -37,7 +43,10 @@ export interface ExampleSettings {
   readonly limits: ProviderLimits;
   readonly latencyMs: number;
   readonly seed: number;
-  readonly marginMs: number;
+  readonly marginMs: number | undefined;
+  readonly algorithm: ProviderAlgorithm;
+  readonly networkDelayMs: number;
+  readonly networkJitterMs: number;
   readonly maxTokens: { readonly min: number; readonly max: number };
   readonly resource: string;
   readonly log: (line: string) => void;
@@ -49,7 +58,10 @@ export function exampleSettings(options: ExampleOptions, defaults: { readonly re
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     latencyMs: options.latencyMs ?? 200,
     seed: options.seed ?? 1,
-    marginMs: options.marginMs ?? 1_000,
+    marginMs: options.marginMs,
+    algorithm: options.algorithm ?? "bucket",
+    networkDelayMs: options.networkDelayMs ?? 0,
+    networkJitterMs: options.networkJitterMs ?? 0,
     maxTokens: options.maxTokens ?? { min: 64, max: 512 },
     resource: options.resource ?? defaults.resource,
     log: options.log ?? (() => undefined),
@@ -113,7 +125,14 @@ export async function withProviderAndCluster<T, C extends ClusterTarget | undefi
   const { settings, config } = options;
   const { resource, log } = settings;
   // The simulator first: it is cheap, and whatever fails later, the finally below stops everything started.
-  const sim = await startProviderSim({ limits: options.simLimits, latencyMs: settings.latencyMs, seed: settings.seed });
+  const sim = await startProviderSim({
+    limits: options.simLimits,
+    algorithm: settings.algorithm,
+    latencyMs: settings.latencyMs,
+    networkDelayMs: settings.networkDelayMs,
+    networkJitterMs: settings.networkJitterMs,
+    seed: settings.seed,
+  });
   let env: Environment | null = null;
   try {
     if (options.cluster !== null) env = await prepareEnvironment({ resource, config, cluster: options.cluster, log });
@@ -136,13 +155,18 @@ export function describeOpenAiLimits(limits: ProviderLimits): string {
 /** The --help lines of the common flags that end every example's option list (see EXAMPLE_FLAGS). */
 export function exampleFlagsHelp(defaults: { readonly resource: string }): string {
   return `  --latency-ms <n>     provider reply latency (default 200)
-  --margin-ms <n>      refill kept in reserve against delivery jitter (default 1000)
+  --margin-ms <n>      the resource's deliveryMarginMs: how late after its grant a request may
+                       reach the provider (default RateQueue's: min(1000, window / 40))
+  --algorithm <a>      how the provider counts, and so the resource: bucket | sliding | fixed
+                       (default bucket)
+  --network-delay-ms <n>   the simulator's one-way network delay (default 0)
+  --network-jitter-ms <n>  plus a seeded uniform 0..n ms each way (default 0)
   --resource <name>    RateQueue resource (default ${defaults.resource})
   --seed <n>           seeds prompts and replies (default 1)`;
 }
 
 /** The flags every example takes besides --workers, its limit flags and --help (see exampleFlags). */
-export const EXAMPLE_FLAGS = stringFlags(["duration-ms", "window-ms", "latency-ms", "margin-ms", "resource", "seed"]);
+export const EXAMPLE_FLAGS = stringFlags(["duration-ms", "window-ms", "latency-ms", "margin-ms", "algorithm", "network-delay-ms", "network-jitter-ms", "resource", "seed"]);
 
 /** Parses EXAMPLE_FLAGS and the limit flags `limitKeys` into ExampleOptions that print their log to stdout. */
 export function exampleFlags<K extends LimitFlag>(
@@ -154,8 +178,18 @@ export function exampleFlags<K extends LimitFlag>(
     durationMs: numberFlag(values["duration-ms"], "--duration-ms", { min: 1 }),
     latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
     marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
+    algorithm: algorithmFlag(values.algorithm),
+    networkDelayMs: numberFlag(values["network-delay-ms"], "--network-delay-ms", { min: 0 }),
+    networkJitterMs: numberFlag(values["network-jitter-ms"], "--network-jitter-ms", { min: 0 }),
     resource: values.resource,
     seed: numberFlag(values.seed, "--seed", { min: 0 }),
     log: (line) => process.stdout.write(`${line}\n`),
   };
+}
+
+/** --algorithm: bucket (default), sliding or fixed. */
+export function algorithmFlag(value: string | undefined): ProviderAlgorithm | undefined {
+  if (value === undefined) return undefined;
+  if (!(PROVIDER_ALGORITHMS as readonly string[]).includes(value)) throw new RangeError(`--algorithm must be one of ${PROVIDER_ALGORITHMS.join(", ")}, got ${value}`);
+  return value as ProviderAlgorithm;
 }

@@ -1,52 +1,43 @@
 /**
- * How the examples describe a provider's limits to RateQueue.
- *
- * RateQueue stamps a grant with the leader's clock when it decides; the
- * provider counts the request when it arrives, a little later. If one
- * request's delay is shorter than the one before it, the provider has seen a
- * little less refill than RateQueue assumed, and a bucket that RateQueue ran
- * to exactly empty would answer 429. So each bucket limit is the provider's
- * minus `marginMs` of refill: the same refill rate (the sustained throughput
- * is the provider's), a capacity smaller by what refills in `marginMs`. Delays
- * that vary by less than `marginMs` can never cause a 429.
+ * How the examples describe a provider's limits to RateQueue: with the
+ * provider's own numbers and window algorithm. RateQueue stamps a grant when
+ * it decides; the provider counts the request when it arrives, a little
+ * later. The resource's delivery margin (`deliveryMarginMs`, the limiter's
+ * README, "Fidelity") covers that delay: if each request arrives within it,
+ * the provider never sees more than its limit. Left out, RateQueue's default
+ * applies (1 s on a one-minute window, at most 1/40 of the window).
  */
-export interface BucketLimit {
+import type { ProviderAlgorithm } from "./windows.js";
+
+export interface WindowLimit {
   readonly kind: "rate" | "load";
   readonly limit: number;
   readonly windowMs: number;
-  readonly window: "bucket";
+  readonly window: ProviderAlgorithm;
   readonly dimension?: string;
 }
 
 /** A resource body as the examples send it to `PUT /v1/resources/{name}`. */
 export interface ResourceConfig {
-  readonly limits: readonly (BucketLimit | { readonly kind: "concurrency"; readonly limit: number })[];
+  readonly limits: readonly (WindowLimit | { readonly kind: "concurrency"; readonly limit: number })[];
+  /** Omitted: RateQueue's default. */
+  readonly deliveryMarginMs?: number;
 }
 
-export function bucketLimit(options: {
-  kind: "rate" | "load";
-  /** The provider's limit per `windowMs` (e.g. its TPM for 60 000 ms). */
-  providerLimit: number;
-  windowMs: number;
-  marginMs: number;
-  dimension?: string;
-}): BucketLimit {
-  const { providerLimit, windowMs, marginMs } = options;
-  if (!(marginMs >= 0 && marginMs < windowMs)) throw new RangeError(`marginMs must be from 0 to below windowMs ${windowMs}, got ${marginMs}`);
-  const limit = providerLimit - Math.ceil((providerLimit * marginMs) / windowMs);
-  if (limit < 1) {
-    throw new RangeError(`a limit of ${providerLimit} per ${windowMs} ms leaves nothing after a ${marginMs} ms margin; raise the limit or lower the margin`);
-  }
-  // Rounded up, so the refill rate limit / window never exceeds the provider's.
-  const ourWindowMs = Math.ceil((limit * windowMs) / providerLimit);
-  if (limit * windowMs > providerLimit * ourWindowMs) throw new Error("invariant: our refill rate exceeds the provider's");
+/** The provider's limit as RateQueue should count it: same number, same window, same algorithm. */
+export function providerLimit(options: { kind: "rate" | "load"; limit: number; windowMs: number; algorithm: ProviderAlgorithm; dimension?: string }): WindowLimit {
   return {
     kind: options.kind,
-    limit,
-    windowMs: ourWindowMs,
-    window: "bucket",
+    limit: options.limit,
+    windowMs: options.windowMs,
+    window: options.algorithm,
     ...(options.dimension === undefined ? {} : { dimension: options.dimension }),
   };
+}
+
+/** `deliveryMarginMs` when given, nothing (RateQueue's default) otherwise. */
+export function marginField(marginMs: number | undefined): { deliveryMarginMs?: number } {
+  return marginMs === undefined ? {} : { deliveryMarginMs: marginMs };
 }
 
 /** One line for the logs, e.g. "590 per 59000 ms (bucket)". */

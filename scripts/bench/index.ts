@@ -11,13 +11,14 @@ import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { runProtocolBench, type CodecBenchRow } from "../../packages/protocol/src/codec.bench.js";
 import { runClusterBench, type ClusterBenchResult } from "./cluster.js";
+import { formatFailoverTable, runFailoverBench, type FailoverBenchResult } from "./failover.js";
 import { formatCompareTable, runCompareBench, type CompareRow } from "./compare.js";
 import { runLimiterBench, type LimiterBenchResult } from "./limiter.js";
 import { runRaftBench, type RaftBenchResult } from "./raft.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, help: { type: "boolean" }, out: { type: "string" } }, strict: true });
 if (values.help === true) {
-  process.stdout.write("usage: pnpm bench [--quick] [--out BENCHMARKS.md]\nRuns the limiter, raft, protocol, cluster and comparison benchmarks.\n");
+  process.stdout.write("usage: pnpm bench [--quick] [--out BENCHMARKS.md]\nRuns the limiter, raft, protocol, cluster, failover and comparison benchmarks.\n");
   process.exit(0);
 }
 const quick = values.quick === true;
@@ -35,15 +36,17 @@ const machine = {
 };
 const started = Date.now();
 
-log("1/5 limiter state machine");
+log("1/6 limiter state machine");
 const limiter: LimiterBenchResult = await runLimiterBench(quick ? { runs: 2 } : {});
-log("2/5 raft core (3 nodes in memory)");
+log("2/6 raft core (3 nodes in memory)");
 const raft: RaftBenchResult = runRaftBench(quick ? { runs: 2 } : {});
-log("3/5 wire protocol codecs");
+log("3/6 wire protocol codecs");
 const protocol: CodecBenchRow[] = runProtocolBench(quick ? { runs: 3 } : {});
-log("4/5 cluster (3 node processes, fsync on)");
+log("4/6 cluster (3 node processes, fsync on)");
 const cluster: ClusterBenchResult = await runClusterBench({ ...(quick ? { runs: 1, seconds: 2 } : {}), log });
-log("5/5 RateQueue vs rate-limiter-flexible and bottleneck on Redis");
+log("5/6 failover: SIGTERM, kill -9, rolling restart, SIGSTOP of the leader under 16 SDK loops");
+const failover: FailoverBenchResult = await runFailoverBench({ ...(quick ? { events: 1 } : {}), log });
+log("6/6 RateQueue vs rate-limiter-flexible and bottleneck on Redis");
 const compare: CompareRow[] = await runCompareBench({ ...(quick ? { runs: 1, seconds: 2 } : {}), log });
 
 const f = (n: number, digits = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -82,6 +85,18 @@ Three real node processes on loopback, fsync on, ${cluster.runs} run(s) of ${clu
 
 Failover: kill -9 of the leader to the next grant, median ${Number.isFinite(cluster.failoverMs) ? `${f(cluster.failoverMs)} ms` : "not measured"}
 (election timeout: 10 ticks of 50 ms = 500-1000 ms; the target is under two election timeouts).
+
+## Failover as a worker sees it (\`npx tsx --conditions=source scripts/bench/failover.ts\`)
+
+Three node processes, default timing (election timeout ${failover.electionTimeoutMs}-${2 * failover.electionTimeoutMs} ms), ${failover.loops} SDK loops
+acquiring and releasing without pause. The pause of an event is the longest gap between two consecutive grants from
+the event until the node is back and caught up; ${failover.events} event(s) per phase. A SIGTERM is a planned stop: the leader
+hands leadership over and names its successor to its clients before it exits. Targets: SIGTERM and each step of a
+rolling restart at most 50 ms with no failed acquire; kill -9 median at most one election timeout.
+
+${formatFailoverTable(failover)}
+
+Spurious elections: terms started beyond the one each leader change needs (a follower's restart needs none).
 
 ## Limiter state machine (\`npx tsx scripts/bench/limiter.ts\`)
 

@@ -15,7 +15,7 @@ import { prepareEnvironment, type Environment } from "../../examples/lib/environ
 import { forkTypeScript, nextMessage, withTimeout } from "../../examples/lib/fork.js";
 import { startLocalCluster, type LocalCluster } from "../../examples/local-cluster.js";
 import { openAiResource } from "../../examples/openai-workers.js";
-import { bucketBudget, DEFAULT_LIMITS, startProviderSim, type ApiStats, type ProviderLimits, type ProviderSim } from "../../examples/provider-sim.js";
+import { bucketBudget, DEFAULT_LIMITS, slidingBudget, startProviderSim, type ApiStats, type ProviderAlgorithm, type ProviderLimits, type ProviderSim } from "../../examples/provider-sim.js";
 import { MODES, type GateConfig, type Mode } from "./gates.js";
 import { ensureRedisInstalled, startRedisServer, type RedisServer } from "./redis-server.js";
 import { gapAroundKill, quantile, type GapAroundKill } from "./stats.js";
@@ -41,6 +41,7 @@ const GAP_AFTER_KILL_MS = 5_000;
  */
 export const DEMO_LIMITS: ProviderLimits = { ...DEFAULT_LIMITS, rpm: 600, tpm: 20_000, concurrency: 8, windowMs: 5_000 };
 
+/** The demo's delivery margin: a tenth of its 5 s window, which a leader kill on a loaded 2-core machine needs. */
 export const DEFAULT_MARGIN_MS = 500;
 
 export interface DemoOptions {
@@ -55,12 +56,20 @@ export interface DemoOptions {
   readonly limits?: Partial<ProviderLimits>;
   /** The simulator's reply latency (default 200 ms). */
   readonly latencyMs?: number;
+  /** Plus a seeded uniform 0..latencyJitterMs (default 0). */
+  readonly latencyJitterMs?: number;
+  /** How the provider counts RPM and TPM, and so RateQueue's resource (default "bucket"). */
+  readonly algorithm?: ProviderAlgorithm;
+  /** The provider's one-way network delay and its seeded jitter, each way (default 0 and 0). */
+  readonly networkDelayMs?: number;
+  readonly networkJitterMs?: number;
   readonly seed?: number;
   /**
-   * RateQueue's margin against delivery jitter (examples/lib/resource.ts):
-   * its buckets are the provider's less this much refill. Default 500 ms: a
-   * tenth of the demo's 5 s window (the examples' 1000 ms is a sixtieth of a
-   * minute; a fifth of a compressed window would cost a visible share of TPM).
+   * The RateQueue resource's deliveryMarginMs: how late after its grant a
+   * request may reach the provider (the limiter's README, "Fidelity").
+   * Default 500 ms, a tenth of the demo's 5 s window: it covers a leader
+   * kill (election timeout 500 to 1000 ms, but no grants are made during
+   * it) and the network delay.
    */
   readonly marginMs?: number;
   readonly maxTokens?: { readonly min: number; readonly max: number };
@@ -93,8 +102,14 @@ export interface ModeResult {
   /** Errors other than 429s, and the first few messages. */
   readonly errors: number;
   readonly errorMessages: readonly string[];
-  /** Tokens the provider charged over the most its TPM bucket admits in elapsedMs from full (0..1). */
+  /** Tokens the provider charged over the most its TPM limit admits in elapsedMs (bucket from full: capacity + refill; sliding: one limit per window) (0..1). */
   readonly tpmShare: number;
+  /**
+   * Over the run's whole windows (k = floor(elapsed / windowMs), at least 1): the tokens the provider charged
+   * for requests arriving in them, over the most its TPM limit admits in them (sliding or fixed: k x TPM;
+   * bucket: TPM + k x TPM of refill) (0..1).
+   */
+  readonly windowShare: number;
   readonly waitP50Ms: number;
   readonly waitP99Ms: number;
   readonly elapsedMs: number;
@@ -106,6 +121,7 @@ export interface ModeResult {
 
 export interface DemoResult {
   readonly limits: ProviderLimits;
+  readonly algorithm: ProviderAlgorithm;
   readonly workers: number;
   readonly processes: number;
   readonly secondsPerMode: number;
@@ -121,6 +137,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const modes = options.modes ?? MODES;
   const limits: ProviderLimits = { ...DEMO_LIMITS, ...options.limits };
   const seed = options.seed ?? 1;
+  const algorithm = options.algorithm ?? "bucket";
   const maxTokens = options.maxTokens ?? { min: 64, max: 512 };
   if (!(secondsPerMode > 0)) throw new RangeError(`secondsPerMode must be above 0, got ${secondsPerMode}`);
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
@@ -137,7 +154,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       cluster = await startLocalCluster({ extraArgs: ["--tick-ms", String(TICK_MS), "--election-ticks", String(ELECTION_TICKS)] });
       env = await prepareEnvironment({
         resource: RESOURCE,
-        config: openAiResource(limits, options.marginMs ?? DEFAULT_MARGIN_MS),
+        config: openAiResource(limits, options.marginMs ?? DEFAULT_MARGIN_MS, algorithm),
         cluster: { url: cluster.url, apiKey: cluster.adminKey },
         log,
       });
@@ -173,7 +190,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         children,
         workers,
         limits,
-        latencyMs: options.latencyMs ?? 200,
+        sim: {
+          limits,
+          algorithm,
+          latencyMs: options.latencyMs ?? 200,
+          latencyJitterMs: options.latencyJitterMs ?? 0,
+          networkDelayMs: options.networkDelayMs ?? 0,
+          networkJitterMs: options.networkJitterMs ?? 0,
+          seed,
+        },
         seed,
         maxTokens,
         durationMs: secondsPerMode * 1000,
@@ -183,7 +208,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       });
       runs.push(result);
     }
-    return { limits, workers, processes, secondsPerMode, runs };
+    return { limits, algorithm, workers, processes, secondsPerMode, runs };
   } finally {
     for (const c of children) if (c.connected) c.send({ type: "exit" } satisfies WorkerMessage);
     await Promise.all(children.map((c) => exitOf(c, 5_000)));
@@ -198,7 +223,7 @@ async function runMode(options: {
   children: readonly ChildProcess[];
   workers: number;
   limits: ProviderLimits;
-  latencyMs: number;
+  sim: Parameters<typeof startProviderSim>[0] & { algorithm: ProviderAlgorithm };
   seed: number;
   maxTokens: { min: number; max: number };
   durationMs: number;
@@ -208,7 +233,7 @@ async function runMode(options: {
 }): Promise<ModeResult> {
   const { mode, children, limits, durationMs } = options;
   // A fresh simulator per run: full buckets and zeroed counters, the same seed.
-  const sim = await startProviderSim({ limits, latencyMs: options.latencyMs, seed: options.seed });
+  const sim = await startProviderSim(options.sim);
   try {
     const startedAtMs = Date.now();
     const done = children.map((child, i) => {
@@ -277,7 +302,8 @@ async function runMode(options: {
       limited: sum(loopReports.map((l) => l.limited)),
       errors: sum(loopReports.map((l) => l.errors)),
       errorMessages: loopReports.flatMap((l) => l.errorMessages).slice(0, 5),
-      tpmShare: provider.totalTokens / bucketBudget({ limit: limits.tpm, windowMs: limits.windowMs, elapsedMs }),
+      tpmShare: provider.totalTokens / tpmBudget(options.sim.algorithm, limits, elapsedMs),
+      windowShare: windowShare(sim, options.sim.algorithm, limits, elapsedMs),
       waitP50Ms: quantile(waits, 0.5),
       waitP99Ms: quantile(waits, 0.99),
       elapsedMs,
@@ -299,7 +325,7 @@ export const MODE_TITLES: Record<Mode, string> = {
 function progressLine(o: { mode: Mode; sim: ProviderSim; startedAtMs: number; endAtMs: number; note: string }): string {
   const s = o.sim.stats();
   const elapsedMs = Date.now() - o.startedAtMs;
-  const share = s.openai.totalTokens / bucketBudget({ limit: s.limits.tpm, windowMs: s.limits.windowMs, elapsedMs });
+  const share = s.openai.totalTokens / tpmBudget(s.algorithm, s.limits, elapsedMs);
   return (
     `[${MODE_TITLES[o.mode]}] ${(Math.min(elapsedMs, o.endAtMs - o.startedAtMs) / 1000).toFixed(0)}/${((o.endAtMs - o.startedAtMs) / 1000).toFixed(0)} s` +
     `  requests ${s.openai.completed}  429s ${s.openai.limited}  TPM used ${(share * 100).toFixed(0)}%  in flight ${s.openai.inFlight}${o.note}`
@@ -313,6 +339,18 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** The most the provider's TPM limit admits in `elapsedMs` (a fixed window: as a sliding one, one limit per window). */
+export function tpmBudget(algorithm: ProviderAlgorithm, limits: ProviderLimits, elapsedMs: number): number {
+  const o = { limit: limits.tpm, windowMs: limits.windowMs, elapsedMs };
+  return algorithm === "bucket" ? bucketBudget(o) : slidingBudget(o);
+}
+
+function windowShare(sim: ProviderSim, algorithm: ProviderAlgorithm, limits: ProviderLimits, elapsedMs: number): number {
+  const spanMs = Math.max(1, Math.floor(elapsedMs / limits.windowMs)) * limits.windowMs;
+  const tokens = sum(sim.arrivals("openai").flatMap((a) => (a.atMs < spanMs ? [a.tokens] : [])));
+  return tokens / tpmBudget(algorithm, limits, algorithm === "bucket" ? spanMs : spanMs - 1);
 }
 
 function sum(xs: readonly number[]): number {

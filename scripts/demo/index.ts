@@ -4,8 +4,8 @@
  */
 import { parseArgs } from "node:util";
 import { limitFlags, numberFlag, runCli, stringFlags, UsageError } from "../../examples/lib/cli.js";
-import { bucketBudget } from "../../examples/provider-sim.js";
-import { DEFAULT_MARGIN_MS, DEMO_LIMITS, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
+import { algorithmFlag } from "../../examples/lib/example-run.js";
+import { DEFAULT_MARGIN_MS, DEMO_LIMITS, tpmBudget, ELECTION_TICKS, ELECTION_TIMEOUT_MS, MODE_TITLES, runDemo, TICK_MS, type DemoResult, type ModeResult } from "./demo.js";
 import { MODES, type Mode } from "./gates.js";
 
 const HELP = `Usage: npx tsx --conditions=source scripts/demo/index.ts [options]   (or: pnpm demo [options])
@@ -28,7 +28,13 @@ Options:
   --concurrency <n>   provider requests in flight (default ${DEMO_LIMITS.concurrency})
   --window-ms <n>     the limits' window (default ${DEMO_LIMITS.windowMs}: a minute compressed, so a short run is refill-bound)
   --latency-ms <n>    provider reply latency (default 200)
-  --margin-ms <n>     RateQueue's buckets are the provider's less this much refill, against delivery jitter (default ${DEFAULT_MARGIN_MS})
+  --latency-jitter-ms <n>  plus a seeded uniform 0..n ms (default 0)
+  --algorithm <a>     how the provider counts RPM and TPM, and so the RateQueue resource:
+                      bucket | sliding | fixed (default bucket)
+  --network-delay-ms <n>   provider's one-way network delay (default 0)
+  --network-jitter-ms <n>  plus a seeded uniform 0..n ms each way (default 0)
+  --margin-ms <n>     the RateQueue resource's deliveryMarginMs: how late after its grant a request
+                      may reach the provider (default ${DEFAULT_MARGIN_MS})
   --seed <n>          seeds prompts and replies (default 1)
   --no-kill           do not kill the leader during the RateQueue run
   --help              this text
@@ -38,7 +44,10 @@ async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...stringFlags(["seconds", "workers", "processes", "modes", "rpm", "tpm", "concurrency", "window-ms", "latency-ms", "margin-ms", "seed"]),
+      ...stringFlags([
+        "seconds", "workers", "processes", "modes", "rpm", "tpm", "concurrency", "window-ms", "latency-ms", "latency-jitter-ms",
+        "algorithm", "network-delay-ms", "network-jitter-ms", "margin-ms", "seed",
+      ]),
       "no-kill": { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -54,6 +63,10 @@ async function main(argv: string[]): Promise<void> {
     modes: values.modes === undefined ? undefined : parseModes(values.modes),
     limits,
     latencyMs: numberFlag(values["latency-ms"], "--latency-ms", { min: 0 }),
+    latencyJitterMs: numberFlag(values["latency-jitter-ms"], "--latency-jitter-ms", { min: 0 }),
+    algorithm: algorithmFlag(values.algorithm),
+    networkDelayMs: numberFlag(values["network-delay-ms"], "--network-delay-ms", { min: 0 }),
+    networkJitterMs: numberFlag(values["network-jitter-ms"], "--network-jitter-ms", { min: 0 }),
     marginMs: numberFlag(values["margin-ms"], "--margin-ms", { min: 0 }),
     seed: numberFlag(values.seed, "--seed", { min: 0 }),
     killLeader: values["no-kill"] !== true,
@@ -101,9 +114,9 @@ export function formatDemo(r: DemoResult): string {
   const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   const lines = [
     `${r.workers} workers in ${r.processes} processes, ${r.secondsPerMode} s per run, one quota: ${n(l.rpm)} requests and ${n(l.tpm)} tokens ` +
-      `per ${n(l.windowMs)} ms window (RPM and TPM, a minute compressed), ${l.concurrency} in flight; every limit a refilling bucket`,
-    `share of TPM used = tokens the provider charged / the most its TPM bucket admits in the run from full ` +
-      `(${n(bucketBudget({ limit: l.tpm, windowMs: l.windowMs, elapsedMs: r.secondsPerMode * 1000 }))} tokens in ${r.secondsPerMode} s)`,
+      `per ${n(l.windowMs)} ms window (RPM and TPM, a minute compressed), ${l.concurrency} in flight; every limit counted at arrival (${r.algorithm})`,
+    `share of TPM used = tokens the provider charged / the most its TPM limit admits in the run ` +
+      `(${n(tpmBudget(r.algorithm, l, r.secondsPerMode * 1000))} tokens in ${r.secondsPerMode} s)`,
     "",
     ...table.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("   ")),
   ];

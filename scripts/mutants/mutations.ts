@@ -111,6 +111,14 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "this.commitTo(Math.min(commit, this.lastIndex()));",
   },
   {
+    name: "heartbeat-commit-uncapped",
+    area: "commit",
+    what: "a heartbeat tells a follower the leader's commit index even beyond what the follower is known to hold",
+    file: "raft.ts",
+    from: "const commit = Math.min(pr.match, this.log.committed);",
+    to: "const commit = this.log.committed;",
+  },
+  {
     name: "leader-counts-unsynced-self",
     area: "durability",
     what: "the leader counts its own unsynced entries towards a quorum",

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that tests and benchmarks drive, when they are
-# missing: Chromium (the dashboard's browser tests) and Redis (the benchmarks'
-# Redis-backed limiters). Both come from the machine's Debian release, by name.
+# missing: Chromium (the dashboard's browser tests), Redis (the benchmarks'
+# Redis-backed limiters) and the Python SDK's dependencies, test runner and
+# type checker (for Debian's /usr/bin/python3). All come from the machine's
+# Debian release, by name.
 #
-#   scripts/setup/debian-packages.sh chromium        # what `pnpm test` needs
+#   scripts/setup/debian-packages.sh chromium python # what `pnpm test` needs
 #   scripts/setup/debian-packages.sh redis-server    # what `pnpm bench` needs
 set -euo pipefail
 
@@ -12,6 +14,9 @@ for pkg in "$@"; do
   case "$pkg" in
     chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
     redis-server) command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) ;;
+    python)
+      /usr/bin/python3 -c 'import websockets, msgpack, pytest, pytest_asyncio, httpx, mypy' >/dev/null 2>&1 ||
+        missing+=(python3-websockets python3-msgpack python3-pytest python3-pytest-asyncio python3-httpx mypy) ;;
     *) echo "debian-packages.sh: unknown package $pkg" >&2; exit 2 ;;
   esac
 done

@@ -14,7 +14,8 @@ import { run as runOpenAi } from "../../examples/openai-workers.js";
 
 const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 3_000);
 const LIMITS = { rpm: 600, tpm: 6_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
-const COMMON = { durationMs: DURATION_MS, limits: LIMITS, latencyMs: 50, maxTokens: { min: 32, max: 256 } };
+// A 1 s delivery margin: this machine may be loaded, and the trip to the provider must stay within it.
+const COMMON = { durationMs: DURATION_MS, limits: LIMITS, latencyMs: 50, marginMs: 1_000, maxTokens: { min: 32, max: 256 } };
 
 let cluster: LocalCluster;
 beforeAll(async () => {
@@ -35,6 +36,14 @@ describe("examples against a local cluster and the provider simulator", () => {
     // More than a full bucket went through: the run reached the refill-bound phase where coordination matters.
     expect(r.provider.totalTokens).toBeGreaterThan(LIMITS.tpm);
     expect(r.tpmShare).toBeLessThanOrEqual(1);
+    expect(r.provider.maxInFlight).toBeLessThanOrEqual(LIMITS.concurrency);
+  });
+
+  it("openai-workers against a sliding-log provider behind a variable network delay: zero 429s", async () => {
+    const r = await runOpenAi({ ...COMMON, algorithm: "sliding", networkDelayMs: 2, networkJitterMs: 30, workers: 10, resource: "openai-sliding", cluster: { url: cluster.url, apiKey: cluster.adminKey } });
+    expect(r.limited).toBe(0);
+    expect(r.provider.limited).toBe(0);
+    expect(r.requests).toBe(r.provider.completed);
     expect(r.provider.maxInFlight).toBeLessThanOrEqual(LIMITS.concurrency);
   });
 

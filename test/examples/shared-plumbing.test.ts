@@ -47,7 +47,7 @@ describe("flags", () => {
 describe("exampleSettings", () => {
   it("fills the documented defaults and keeps what is given", () => {
     const s = exampleSettings({}, { resource: "x-sim" });
-    expect(s).toMatchObject({ durationMs: 15_000, limits: DEFAULT_LIMITS, latencyMs: 200, seed: 1, marginMs: 1_000, maxTokens: { min: 64, max: 512 }, resource: "x-sim" });
+    expect(s).toMatchObject({ durationMs: 15_000, limits: DEFAULT_LIMITS, latencyMs: 200, seed: 1, marginMs: undefined, algorithm: "bucket", maxTokens: { min: 64, max: 512 }, resource: "x-sim" });
     const t = exampleSettings({ limits: { tpm: 5 }, resource: "mine", seed: 0 }, { resource: "x-sim" });
     expect(t.limits).toEqual({ ...DEFAULT_LIMITS, tpm: 5 });
     expect(t.resource).toBe("mine");

@@ -7,6 +7,7 @@ import { hunt, prepareMutant, removeMutant } from "../../scripts/mutants/hunt.js
 // simulator alone within a few seeds. If one stops being found, the
 // simulator has gone blind to that class of bug.
 const QUICK: readonly { name: string; maxSeeds: number }[] = [
+  { name: "commit-old-term", maxSeeds: 8 },
   { name: "vote-before-persist", maxSeeds: 8 },
   { name: "vote-not-saved", maxSeeds: 8 },
   { name: "prevote-raises-term", maxSeeds: 8 },

@@ -416,7 +416,8 @@ export class NodeDriver {
   }
 
   #write(change: LogChange, role: ObservedStatus["role"], term: number): void {
-    for (const c of this.#host.checkers) c.onLogWrite?.({ node: this.id, role, term, change, before: this.volatileLog });
+    const commit = this.#raft?.status().commit ?? 0;
+    for (const c of this.#host.checkers) c.onLogWrite?.({ node: this.id, role, term, commit, change, before: this.volatileLog });
     this.volatileLog.apply(change);
     appendRecord(this.disk, change);
     this.#unsynced.push(change);

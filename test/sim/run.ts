@@ -29,6 +29,8 @@ export interface RunStats {
   messagesDelivered: number;
   /** Simulated ms the healed majority took to elect a leader and commit every pending proposal. */
   livenessMs: number;
+  /** ReadIndex answers checked against what was acknowledged before each read. */
+  readsAnswered: number;
 }
 
 export type RunResult =
@@ -66,6 +68,8 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
       reorderRate: k.reorderPermille / 1000,
       minDelayMs: 1,
       maxDelayMs: k.maxDelayMs,
+      lateRate: k.latePermille / 1000,
+      lateMaxMs: 600,
     },
     disk: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 },
     syncMinMs: 1,
@@ -117,7 +121,9 @@ export function runScenario(scenario: Scenario, testing: { sabotage?: ClusterOpt
 
 function injectFault(c: SimCluster, fault: Fault, phase: { safety: boolean }): void {
   const ids = c.nodeIds();
-  const id = (n: number): NodeId | undefined => ids[(n - 1) % ids.length];
+  // Node 0 is whoever leads when the fault strikes (a random node when nobody does).
+  const leaderNow = c.leader() ?? ids[c.nowMs % ids.length];
+  const id = (n: number): NodeId | undefined => (n === 0 ? leaderNow : ids[(n - 1) % ids.length]);
   const later = (ms: number, fn: () => void): void => c.after(ms, () => phase.safety && fn());
   switch (fault.kind) {
     case "crash": {
@@ -191,7 +197,7 @@ function livenessPhase(c: SimCluster, prng: Prng): number {
   const core = chooseCore(c, prng);
   c.note(`liveness phase: heal [${core.join(",")}]`);
   c.workload.stopIssuing();
-  c.network.setFaults({ ...c.network.faults, dropRate: 0, duplicateRate: 0, reorderRate: 0 });
+  c.network.setFaults({ ...c.network.faults, dropRate: 0, duplicateRate: 0, reorderRate: 0, lateRate: 0 });
   c.network.healAll();
   for (const id of c.nodeIds()) if (!core.includes(id)) c.network.isolate(id, c.nodeIds());
   for (const id of core) {
@@ -236,7 +242,7 @@ function chooseCore(c: SimCluster, prng: Prng): NodeId[] {
 }
 
 /** Voters of each node's applied configuration and of its log's latest configuration. */
-function possibleConfigs(c: SimCluster): NodeId[][] {
+export function possibleConfigs(c: SimCluster): NodeId[][] {
   const out = new Map<string, NodeId[]>();
   for (const id of c.nodeIds()) {
     const d = c.driver(id);
@@ -285,6 +291,7 @@ function statsOf(c: SimCluster, livenessMs: number): RunStats {
     snapshotsTaken,
     messagesDelivered: c.network.stats.delivered,
     livenessMs,
+    readsAnswered: c.readsAnswered,
   };
 }
 
@@ -301,5 +308,6 @@ function emptyStats(): RunStats {
     snapshotsTaken: 0,
     messagesDelivered: 0,
     livenessMs: 0,
+    readsAnswered: 0,
   };
 }

@@ -19,6 +19,13 @@ export interface NetworkFaults {
    * a message ignores the link's order and may overtake or be overtaken.
    */
   readonly reorderRate: number;
+  /**
+   * Of the messages that keep no order (reordered or duplicated), this share
+   * arrives very late: up to `lateMaxMs` (a stale copy of an append or a
+   * vote that surfaces after the cluster moved on).
+   */
+  readonly lateRate?: number;
+  readonly lateMaxMs?: number;
 }
 
 export const CALM_NETWORK: NetworkFaults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 3, reorderRate: 0 };
@@ -159,6 +166,8 @@ export class SimNetwork<M extends Addressed> {
   #enqueue(message: M, nowMs: number, unordered: boolean): void {
     const key = linkKey(message.from, message.to);
     let atMs = nowMs + this.#prng.int(this.#faults.minDelayMs, this.#faults.maxDelayMs);
+    const late = this.#faults.lateRate ?? 0;
+    if (unordered && late > 0 && this.#prng.chance(late)) atMs = nowMs + this.#prng.int(this.#faults.maxDelayMs, Math.max(this.#faults.maxDelayMs, this.#faults.lateMaxMs ?? 0));
     if (!unordered) {
       atMs = Math.max(atMs, this.#linkTailMs.get(key) ?? 0);
       this.#linkTailMs.set(key, atMs);
@@ -176,6 +185,7 @@ function checkFaults(f: NetworkFaults): NetworkFaults {
     ["dropRate", f.dropRate],
     ["duplicateRate", f.duplicateRate],
     ["reorderRate", f.reorderRate],
+    ["lateRate", f.lateRate ?? 0],
   ] as const) {
     if (!(rate >= 0 && rate <= 1)) throw new RangeError(`${name} must be in [0, 1], got ${rate}`);
   }

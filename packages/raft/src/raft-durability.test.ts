@@ -203,3 +203,31 @@ describe("a removed node's proposals are refused", () => {
   });
 });
 
+
+describe("reads after a restart", () => {
+  test("a sole voter serves no read before it commits an entry of its term (its stored commit may be behind)", () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot(bootstrapSnapshot({ voters: ["n1"] }));
+    // Entries 2..4 were committed and acknowledged before a crash; the commit index on disk lags (it need not be synced).
+    storage.append([2, 3, 4].map((index) => ({ index, term: 2, type: "normal" as const, data: text.encode(`e${index}`) })));
+    storage.setHardState({ term: 2, vote: "n1", commit: 2 });
+    const p: Proc = { id: "n1", storage, node: new RawNode({ id: "n1", storage, rng: createRng(1) }), applied: new Map() };
+    // The read starts the moment n1 leads, before its first entry of the term commits.
+    const reads: number[] = [];
+    let asked = false;
+    for (let i = 0; i < 100 && reads.length === 0; i++) {
+      p.node.tick();
+      while (p.node.hasReady()) {
+        const rd = p.node.ready();
+        reads.push(...rd.readStates.map((r) => r.index));
+        handle(p, rd);
+        if (!asked && p.node.status().role === "leader") {
+          asked = true;
+          expect(p.node.readIndex(text.encode("r1")).outcome).toBe("accepted");
+        }
+      }
+    }
+    expect(reads.length).toBe(1);
+    expect(reads[0]).toBeGreaterThanOrEqual(4);
+  });
+});

@@ -826,13 +826,15 @@ export class Raft {
   // ---------------------------------------------------------------- reads
 
   private handleReadIndex(context: Uint8Array, requester: NodeId): void {
-    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
-      this.deliverRead({ index: this.log.committed, context, requester });
-      return;
-    }
-    // Thesis 6.4: the read index is only valid once this leader has committed an entry of its term.
+    // Thesis 6.4: the read index is only valid once this leader has committed an entry of its
+    // term. A sole voter too: after a restart its stored commit index may be behind entries it
+    // had committed (and acknowledged) before, which it learns again only by committing one.
     if (this.log.term(this.log.committed) !== this.term) {
       this.readsBeforeCommit.push({ context, requester });
+      return;
+    }
+    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
+      this.deliverRead({ index: this.log.committed, context, requester });
       return;
     }
     this.reads.add({ index: this.log.committed, context, requester, leader: this.id });

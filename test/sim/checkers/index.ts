@@ -8,6 +8,7 @@ import { CommitDurable } from "./commit-durable.js";
 import { CommitOwnTerm } from "./commit-own-term.js";
 import { DurableBeforeSent } from "./durable-before-sent.js";
 import { LinearizableReads } from "./linearizable-reads.js";
+import { OneConfChangeAtATime } from "./one-conf-change.js";
 import { TermsFromElections } from "./terms-from-elections.js";
 
 export {
@@ -20,6 +21,7 @@ export {
   LeaderCompleteness,
   LinearizableReads,
   LogMatching,
+  OneConfChangeAtATime,
   StateMachineSafety,
   TermsFromElections,
 };
@@ -46,6 +48,7 @@ export function createCheckers(): {
       new DurableBeforeSent(),
       new TermsFromElections(),
       new LinearizableReads(),
+      new OneConfChangeAtATime(),
     ],
     acknowledged,
     electionSafety,

@@ -45,6 +45,8 @@ export interface LogWriteEvent {
   /** The node's role and term when it produced the write. */
   readonly role: Role;
   readonly term: number;
+  /** The node's commit index when it produced the write (absent in hand-made events). */
+  readonly commit?: number;
   readonly change: LogChange;
   /** The node's log before the write. */
   readonly before: LogView;
