@@ -62,6 +62,8 @@ export class NodeProcess {
     readonly dataDir: string,
     private readonly args: readonly string[],
     private readonly execArgv: readonly string[] = [],
+    /** The `ratequeue` script to run (default: this checkout's packages/node/bin/ratequeue.mjs). */
+    private readonly bin: string = BIN,
   ) {}
 
   get url(): string {
@@ -78,7 +80,7 @@ export class NodeProcess {
 
   start(): void {
     if (this.running) throw new Error(`${this.id} is already running`);
-    const proc = spawn(process.execPath, [...this.execArgv, BIN, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, [...this.execArgv, this.bin, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
     proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
     live.add(proc);

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import { keysCommand, resourcesCommand, statusCommand } from "./cli/admin-commands.js";
+import { keysCommand, membersCommand, resourcesCommand, statusCommand } from "./cli/admin-commands.js";
 import { CliError } from "./cli/admin-client.js";
 import { ConfigError, resolveConfig, settingsFromEnv, settingsFromFile, type RawSettings } from "./config.js";
 
@@ -19,7 +19,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--config <file>", "JSON config file (same names as the flags in camelCase, plus resources and keys)")
     .option("--id <id>", "this node's id, e.g. n1 (RATEQUEUE_ID)")
     .option("--listen <host:port>", "address to serve clients, peers and HTTP on (RATEQUEUE_LISTEN)")
-    .option("--peers <list>", "every voter: n1=host:port,n2=host:port,... including this node (RATEQUEUE_PEERS)")
+    .option("--peers <list>", "to found a new cluster: every voter, n1=host:port,... including this node; ignored once the data folder holds a cluster (RATEQUEUE_PEERS)")
+    .option("--join <urls>", "to join a running cluster from an empty data folder: host:port of one or more of its nodes; with --admin-key the node asks to be added (RATEQUEUE_JOIN)")
+    .option("--advertise <host:port>", "the address peers and clients reach this node at (default: --listen) (RATEQUEUE_ADVERTISE)")
     .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
     .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
     .option("--previous-cluster-secret <secret>", "while rotating the cluster secret: the old one, still accepted from peers (RATEQUEUE_PREVIOUS_CLUSTER_SECRET)")
@@ -62,6 +64,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.addCommand(resourcesCommand());
   program.addCommand(keysCommand());
   program.addCommand(statusCommand());
+  program.addCommand(membersCommand());
 
   try {
     await program.parseAsync([...argv]);

@@ -9,8 +9,15 @@ export interface NodeConfig {
   readonly id: string;
   /** Where this node listens for clients, peers and HTTP. */
   readonly listen: HostPort;
-  /** Every voter of the initial cluster, this node included: id -> address peers dial. */
+  /**
+   * Every voter of the initial cluster, this node included: id -> address peers dial. Used only to found a new
+   * cluster from an empty data folder; empty when not given (a restart reads the membership from its data).
+   */
   readonly peers: ReadonlyMap<string, HostPort>;
+  /** Nodes of a running cluster this node joins (from an empty data folder): their HTTP base URLs. */
+  readonly join: readonly string[];
+  /** The address other nodes and clients reach this node at (default: listen). */
+  readonly advertise: HostPort;
   /** The data folder (LevelDB). */
   readonly dataDir: string;
   /** Shared by every node; peer links must prove they know it (challenge and response, src/peer/handshake.ts). */
@@ -61,6 +68,8 @@ const SETTINGS = {
   id: "RATEQUEUE_ID",
   listen: "RATEQUEUE_LISTEN",
   peers: "RATEQUEUE_PEERS",
+  join: "RATEQUEUE_JOIN",
+  advertise: "RATEQUEUE_ADVERTISE",
   data: "RATEQUEUE_DATA",
   clusterSecret: "RATEQUEUE_CLUSTER_SECRET",
   previousClusterSecret: "RATEQUEUE_PREVIOUS_CLUSTER_SECRET",
@@ -153,9 +162,19 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   if (id !== "" && !NODE_ID.test(id)) problems.push(`id "${id}" must be 1-64 of A-Z a-z 0-9 _ -`);
   const listenText = str("listen", true);
   const listen = listenText === null ? { host: "127.0.0.1", port: 0 } : parseHostPort("listen", listenText, problems);
-  const peersText = str("peers", true);
+  const peersText = str("peers", false);
   const peers = peersText === null ? new Map<string, HostPort>() : parsePeers(peersText, problems);
   if (peersText !== null && id !== "" && !peers.has(id)) problems.push(`peers must include this node's own id "${id}"`);
+  const joinText = str("join", false);
+  const join = joinText === null ? [] : parseJoin(joinText, problems);
+  if (peersText !== null && joinText !== null) {
+    problems.push("give peers (to found a new cluster) or join (to join a running one), not both");
+  }
+  const advertiseText = str("advertise", false);
+  const advertise = advertiseText !== null ? parseHostPort("advertise", advertiseText, problems) : (peers.get(id) ?? listen);
+  if (advertiseText === null && peersText === null && ["0.0.0.0", "::"].includes(listen.host)) {
+    problems.push(`listen ${listen.host} is no address others can dial: give advertise (flag --advertise or RATEQUEUE_ADVERTISE)`);
+  }
   const dataDir = str("data", true) ?? "";
   const clusterSecret = str("clusterSecret", true) ?? "";
   if (clusterSecret !== "" && clusterSecret.length < 16) problems.push("clusterSecret must be at least 16 characters");
@@ -188,6 +207,8 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     id,
     listen,
     peers,
+    join,
+    advertise,
     dataDir,
     clusterSecret,
     previousClusterSecret,
@@ -232,6 +253,26 @@ function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
   }
   if (peers.size === 0) problems.push("peers must list at least this node (id=host:port,...)");
   return peers;
+}
+
+/** Join targets: comma-separated http(s):// base URLs or host:port (http). */
+function parseJoin(text: string, problems: string[]): string[] {
+  const urls: string[] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    let url: URL | null = null;
+    try {
+      url = new URL(/^[a-z]+:\/\//i.test(part) ? part : `http://${part}`);
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.port === "") {
+      problems.push(`join entry "${part}" must be host:port or http(s)://host:port of a running node`);
+      continue;
+    }
+    urls.push(`${url.protocol}//${url.host}`);
+  }
+  if (urls.length === 0) problems.push("join must name at least one running node (host:port,...)");
+  return urls;
 }
 
 function parseBool(name: string, v: unknown, problems: string[]): boolean {

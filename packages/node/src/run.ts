@@ -19,6 +19,8 @@ import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
 import { canAcquire, hashSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
+import { checkStartMode, startJoining } from "./membership/join.js";
+import { Membership } from "./membership/membership.js";
 
 /** A running node; `stop()` shuts it down cleanly. */
 export interface RunningNode {
@@ -32,8 +34,10 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const logger = createLogger({ nodeId: config.id, level: config.logLevel, pretty: config.prettyLogs });
   const secure = config.tls !== null;
+  // Both are kept up to date in place by Membership as members come and go.
   const nodes: NodeInfo[] = [...config.peers].map(([id, hp]) => ({ id, url: `${secure ? "wss" : "ws"}://${hostOf(hp.host)}:${hp.port}` }));
   const httpUrls = new Map([...config.peers].map(([id, hp]) => [id, `${secure ? "https" : "http"}://${hostOf(hp.host)}:${hp.port}`]));
+  httpUrls.set(config.id, `${secure ? "https" : "http"}://${hostOf(config.advertise.host)}:${config.advertise.port}`);
   const bootstrapOps = bootstrapOpsOf(config);
 
   const store = new LevelStore({ path: config.dataDir, nodeId: config.id });
@@ -78,7 +82,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   core = new NodeCore({
     id: config.id,
-    voters: [...config.peers.keys()],
+    voters: [...config.peers.keys()], // empty without --peers: the node waits to be added (--join) or has data
+
     store,
     env,
     logger,
@@ -89,6 +94,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     bootstrapOps,
   });
   const theCore = core;
+  const membership = new Membership({
+    core: theCore,
+    logger,
+    secure,
+    self: config.advertise,
+    seed: config.peers,
+    setPeers: (peers) => transport.setPeers(peers),
+    httpUrls,
+    nodes,
+  });
   const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
   sessions = new ClientSessions({
     core: theCore,
@@ -137,6 +152,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     dashboard: dashboard.handle,
     grantLog,
     peerConnected: (id: string) => transport.isConnected(id),
+    membership,
+    tickMs: config.tickMs,
   };
   server.on("request", (req, res) => void handleHttp(httpContext, req, res));
   server.on("upgrade", (req, socket, head) => {
@@ -153,6 +170,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   server.maxConnections = 20_000;
 
   await theCore.start();
+  let joining: boolean;
+  try {
+    joining = checkStartMode(config, theCore, membership, logger);
+  } catch (err) {
+    theCore.stop();
+    await store.close();
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.listen.port, config.listen.host, () => {
@@ -161,6 +186,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
   });
   transport.start();
+  const joiner = joining ? startJoining({ config, core: theCore, membership, logger }) : null;
   logger.info(
     { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
     "node started",
@@ -171,6 +197,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       logger.info("node stopping");
+      joiner?.stop();
       // A planned stop is invisible to clients: a leader hands leadership over first (bounded), and every client
       // is told where the leader is before its connection closes, so it resumes there at once.
       if (theCore.isLeader && theCore.fatalError === null) await theCore.handOver(handOverTimeoutMs(config));

@@ -195,3 +195,66 @@ function usageText(r: ResourceJson): string {
 function queuedTotal(r: ResourceJson): number {
   return typeof r.queued === "number" ? r.queued : Object.values(r.queued).reduce((a, b) => a + b, 0);
 }
+
+interface MembersJson {
+  leader: string | null;
+  members: { id: string; address: string | null; voter: boolean; lag?: number; connected?: boolean }[];
+}
+
+function printMembers(json: MembersJson): void {
+  print(
+    formatTable(
+      ["ID", "ROLE", "ADDRESS", "LAG", "LINK"],
+      json.members.map((m) => [
+        m.id,
+        m.id === json.leader ? "leader" : m.voter ? "voter" : "learner",
+        m.address ?? "-",
+        m.lag === undefined ? "-" : m.lag === 0 ? "in sync" : `${m.lag} behind`,
+        m.connected === undefined ? "-" : m.connected ? "up" : "down",
+      ]),
+    ),
+  );
+}
+
+/** `ratequeue members list|add|remove`. */
+export function membersCommand(): Command {
+  const cmd = new Command("members").description("List, add and remove cluster members (one change at a time).");
+  adminOptions(cmd.command("list").description("List voters and learners with their addresses and replication lag."))
+    .action(async (_o: AdminOptions, c: Command) => {
+      const opts = c.optsWithGlobals<AdminOptions>();
+      const { json } = await clientOf(opts).ok("GET", "/v1/members");
+      if (opts.json) return printJson(json);
+      printMembers(json as MembersJson);
+    });
+  adminOptions(
+    cmd
+      .command("add")
+      .description(
+        "Add a node: it joins as a learner, catches up (snapshot, then log) and is promoted to voter. Start the new node with --join (and no --peers) before or after this; waits until it is a voter.",
+      )
+      .argument("<id>", "the new node's id (never one used before)")
+      .requiredOption("--address <host:port>", "where the new node serves peers and clients")
+      .option("--timeout-ms <ms>", "longest wait for the new node to catch up (default 60000)"),
+  ).action(async (id: string, _o: AdminOptions, c: Command) => {
+    const opts = c.optsWithGlobals<AdminOptions & { address: string; timeoutMs?: string }>();
+    const timeoutMs = opts.timeoutMs === undefined ? undefined : Number(opts.timeoutMs);
+    if (timeoutMs !== undefined && !Number.isSafeInteger(timeoutMs)) throw new CliError("--timeout-ms must be an integer", 2);
+    const { json } = await clientOf(opts).ok("POST", "/v1/members", { id, address: opts.address, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    if (opts.json) return printJson(json);
+    print(`${id} is a voter`);
+    printMembers(json as MembersJson);
+  });
+  adminOptions(
+    cmd
+      .command("remove")
+      .description("Remove a member (a dead one too). Removing the leader hands leadership over first. Refused if it would leave no quorum.")
+      .argument("<id>"),
+  ).action(async (id: string, _o: AdminOptions, c: Command) => {
+    const opts = c.optsWithGlobals<AdminOptions>();
+    const { json } = await clientOf(opts).ok("DELETE", `/v1/members/${encodeURIComponent(id)}`);
+    if (opts.json) return printJson(json);
+    print(`${id} removed; stop it and delete its data folder (its id cannot be used again)`);
+    printMembers(json as MembersJson);
+  });
+  return cmd;
+}

@@ -20,7 +20,14 @@ export class ClusterState {
     private bootstrappedFlag = false,
     /** Which API key opened each live session: only that key may resume it. */
     private readonly owners = new Map<string, string>(),
+    /** Node id -> host:port, as the membership routes recorded them (removed ids are never dialled: Raft lists them). */
+    private readonly addresses = new Map<string, string>(),
   ) {}
+
+  /** The replicated member addresses (id -> host:port). */
+  get memberAddresses(): ReadonlyMap<string, string> {
+    return this.addresses;
+  }
 
   /** The key (id, or "admin") that opened a live session, or undefined. */
   ownerOf(sessionId: string): string | undefined {
@@ -52,6 +59,9 @@ export class ClusterState {
       case "keyRemove":
         this.keys.remove(op.id);
         return [];
+      case "memberAddress":
+        this.addresses.set(op.id, op.address);
+        return [];
       case "bootstrap": {
         if (this.bootstrappedFlag) return [];
         this.bootstrappedFlag = true;
@@ -62,13 +72,14 @@ export class ClusterState {
 
   snapshot(): Uint8Array {
     const owners = [...this.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // a stable order: identical bytes on every node
-    return packPlain({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners });
+    const addresses = [...this.addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return packPlain({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners, addresses });
   }
 
   static restore(bytes: Uint8Array): ClusterState {
     if (bytes.length === 0) return new ClusterState();
-    const s = unpackPlain(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][] };
+    const s = unpackPlain(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][]; addresses?: [string, string][] };
     if (s.v !== 1) throw new Error(`unknown snapshot version ${s.v}`);
-    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []));
+    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []), new Map(s.addresses ?? []));
   }
 }

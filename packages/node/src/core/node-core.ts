@@ -9,6 +9,9 @@ import {
   type HardState,
   type Message,
   type NodeId,
+  type ConfChange,
+  type ConfState,
+  type ProposeResult,
   type Ready,
   type Role,
   type Snapshot,
@@ -22,7 +25,10 @@ import { StampClock } from "./stamp-clock.js";
 
 export interface NodeCoreOptions {
   readonly id: NodeId;
-  /** The initial voters (used only to bootstrap a brand-new data folder). */
+  /**
+   * The initial voters (used only to bootstrap a brand-new data folder). Empty: a joining node, which starts with
+   * an empty log and waits for a leader to add it and send it a snapshot.
+   */
   readonly voters: readonly NodeId[];
   readonly store: LogStore;
   readonly env: NodeEnv;
@@ -133,6 +139,8 @@ export class NodeCore {
   #handOver: HandOver | null = null;
 
   readonly #applyListeners: ApplyListener[] = [];
+  readonly #membershipListeners: ((conf: ConfState) => void)[] = [];
+  #startedEmpty = false;
   readonly #proposeListeners: ProposeListener[] = [];
   readonly #roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
   /** Commit latency samples (ms from propose to apply on this leader), drained by metrics. */
@@ -151,7 +159,8 @@ export class NodeCore {
     const persisted = await store.load();
     this.#mem = new MemoryStorage();
     let snapshot: Snapshot | null = persisted.snapshot;
-    if (snapshot === null && persisted.hardState === null && persisted.entries.length === 0) {
+    this.#startedEmpty = snapshot === null && persisted.hardState === null && persisted.entries.length === 0;
+    if (this.#startedEmpty && this.#o.voters.length > 0) {
       snapshot = bootstrapSnapshot({ voters: this.#o.voters });
       await store.write({ snapshot, sync: true });
       this.#log.info({ voters: this.#o.voters }, "bootstrapped a new data folder");
@@ -174,6 +183,7 @@ export class NodeCore {
       forwardProposals: false,
     });
     this.#pidNonce = env.randomId();
+    this.#membershipChanged();
     this.#log.info(
       { applied: this.#appliedIndex, entries: persisted.entries.length, term: persisted.hardState?.term ?? 0 },
       "recovered from disk",
@@ -358,6 +368,27 @@ export class NodeCore {
     return this.#raw.status();
   }
 
+  // ---------------------------------------------------------------------------
+  // Membership (the admin routes in src/membership/ drive these)
+
+  /** True when start() found no log at all: a brand-new founder (bootstrapped) or a node waiting to be added. */
+  get startedEmpty(): boolean {
+    return this.#startedEmpty;
+  }
+
+  /** Proposes one membership change (leader only; one at a time). It takes effect where and when it applies. */
+  proposeConfChange(change: ConfChange): ProposeResult {
+    if (this.#stopped) return { outcome: "refused", code: "NOT_LEADER", leader: null, message: "the node is shutting down" };
+    const result = this.#raw.proposeConfChange(change);
+    this.#kick();
+    return result;
+  }
+
+  /** Called with the membership in force after every applied conf change, and once at start. */
+  onMembershipChange(listener: (conf: ConfState) => void): void {
+    this.#membershipListeners.push(listener);
+  }
+
   /** Ready when there is a leader and this node has applied everything it knows committed. */
   isReady(): boolean {
     const s = this.#raw.status();
@@ -431,6 +462,8 @@ export class NodeCore {
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
     this.#raw.advance();
+    // Raft applies conf changes at advance(): only now does status().confState show them.
+    if (rd.snapshot !== null || rd.committedEntries.some((e) => e.type === "confChange")) this.#membershipChanged();
     if (this.#caughtUpWaiters.length > 0 && (this.#role !== "leader" || this.isCaughtUpLeader)) this.#releaseCaughtUpWaiters();
     if (this.#role === "leader") this.#armDeadline();
     await this.#maybeSnapshot();
@@ -510,6 +543,11 @@ export class NodeCore {
       });
     }
     for (const resolve of handOver.waiters) resolve(heir);
+  }
+
+  #membershipChanged(): void {
+    const conf = this.#raw.status().confState;
+    for (const l of this.#membershipListeners) l(conf);
   }
 
   #releaseCaughtUpWaiters(): void {

@@ -20,6 +20,11 @@ export type Op =
   | { readonly t: "keyAdd"; readonly key: StoredKey; readonly pid?: string }
   | { readonly t: "keyRemove"; readonly id: string; readonly pid?: string }
   /**
+   * A member's address (host:port, where peers and clients reach it). Proposed before the member is added, so
+   * every node can dial it once the conf change applies; a node restarted without flags finds it in its state.
+   */
+  | { readonly t: "memberAddress"; readonly id: string; readonly address: string; readonly pid?: string }
+  /**
    * The config file's resources and keys, applied by the first leader of a
    * new cluster. Applied only if the cluster was never bootstrapped, so a
    * later leader proposing it again changes nothing.

@@ -7,6 +7,8 @@ import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
 
 import { hashSecret, newKeySecret, validateKeyBody, type KeyScope } from "../state/keys.js";
+import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
+import type { Membership } from "../membership/membership.js";
 import type { GrantLog } from "./grant-log.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
 
@@ -25,6 +27,10 @@ export interface HttpContext {
   readonly grantLog?: GrantLog;
   /** Whether this node's link to a peer is open now (shown in /v1/status). */
   readonly peerConnected?: (id: string) => boolean;
+  /** Members and their addresses, for /v1/members. */
+  readonly membership?: Membership;
+  /** Raft tick in ms: how often a membership change re-checks its progress. */
+  readonly tickMs?: number;
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
@@ -80,6 +86,8 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     const { dropped, records } = ctx.grantLog.read(since, limit);
     return sendJson(res, 200, { node: core.id, appliedIndex: core.status().applied, dropped, records });
   }
+
+  if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
     requireAdmin(ctx, req);
@@ -163,7 +171,7 @@ async function resource(
  * True once this node is the leader and has applied what earlier leaders committed (so its state has every key
  * and resource the cluster agreed on); false, at once or after that wait, if it is not the leader.
  */
-async function isCaughtUpLeader(core: NodeCore): Promise<boolean> {
+export async function isCaughtUpLeader(core: NodeCore): Promise<boolean> {
   await new Promise<void>((resolve) => core.whenCaughtUp(resolve));
   return core.isLeader;
 }
@@ -175,7 +183,7 @@ function failOnError(r: OpResult): void {
   throw new HttpError(status, err.code, err.message, err.details?.map((d) => (d.path === "" ? d.message : `${d.path}: ${d.message}`)));
 }
 
-function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
+export function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
   const header = req.headers.authorization;
   const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
   if (m === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "send the admin key as Authorization: Bearer <key>");
@@ -187,7 +195,7 @@ function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
   if (scope !== "admin") throw new HttpError(403, "RQ_FORBIDDEN", "this key may acquire but not administer");
 }
 
-function allow(method: string, methods: readonly string[]): void {
+export function allow(method: string, methods: readonly string[]): void {
   if (!methods.includes(method)) throw new HttpError(405, "RQ_INVALID", `method ${method} not allowed here (allowed: ${methods.join(", ")})`);
 }
 
@@ -199,7 +207,7 @@ function intParam(url: URL, name: string, fallback: number, min: number, max: nu
   return n;
 }
 
-function decodeSegment(segment: string): string {
+export function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
@@ -208,10 +216,17 @@ function decodeSegment(segment: string): string {
 }
 
 /** Admin writes on a follower go to the leader's HTTP endpoint; the leader's answer is relayed as is. */
-async function forward(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+export async function forward(
+  ctx: HttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: unknown,
+  /** Forward even a request that was itself forwarded here (this leader just handed over to the new one). */
+  again = false,
+): Promise<void> {
   const leader = ctx.core.leader;
   const base = leader === null ? undefined : ctx.httpUrls.get(leader);
-  if (req.headers[FORWARDED_HEADER] !== undefined || base === undefined) {
+  if ((req.headers[FORWARDED_HEADER] !== undefined && !again) || base === undefined) {
     throw new HttpError(503, "RQ_UNAVAILABLE", "no leader is reachable right now; retry shortly");
   }
   const target = new URL(req.url ?? "/", base);

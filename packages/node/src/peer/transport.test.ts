@@ -268,7 +268,7 @@ describe("PeerTransport", () => {
     expect(b.received).toEqual([]);
   });
 
-  it("refuses upgrades that name an unknown node, the wrong target, or carry no nonce", async () => {
+  it("refuses upgrades that claim its own id, name the wrong target, or carry no nonce (an unknown id must prove the secret in its hello: a new member may dial before this node applied its addition)", async () => {
     const sb = await listen();
     attach(sb, "n2", [{ id: "n1", url: "ws://127.0.0.1:1" }, { id: "n2", url: urlOf(sb) }]);
     const nonce = newNonce().toString("base64url");
@@ -280,7 +280,7 @@ describe("PeerTransport", () => {
         ws.once("open", () => resolve(101));
       });
     };
-    expect(await status({ [PEER_HEADER.from]: "n9", [PEER_HEADER.to]: "n2", [PEER_HEADER.nonce]: nonce })).toBe(401);
+    expect(await status({ [PEER_HEADER.from]: "n2", [PEER_HEADER.to]: "n2", [PEER_HEADER.nonce]: nonce })).toBe(401);
     expect(await status({ [PEER_HEADER.from]: "n1", [PEER_HEADER.to]: "n3", [PEER_HEADER.nonce]: nonce })).toBe(401);
     expect(await status({ [PEER_HEADER.from]: "n1", [PEER_HEADER.to]: "n2", [PEER_HEADER.nonce]: "short" })).toBe(401);
     expect(await status({})).toBe(401);

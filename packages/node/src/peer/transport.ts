@@ -61,7 +61,7 @@ export interface PeerTransportOptions {
 /**
  * Node-to-node links over WebSocket at /v1/peer.
  *
- * Each node dials every other node and sends only on the link it dialled;
+ * Each node dials every other member and sends only on the link it dialled;
  * it receives on the links others dialled to it. Both ends of a link prove
  * they know the cluster secret by challenge and response over two fresh
  * nonces (handshake.ts): no frame of a link reaches `onFrame`, and no frame is
@@ -73,6 +73,7 @@ export class PeerTransport {
   readonly #options: PeerTransportOptions;
   readonly #links = new Map<string, OutboundLink>();
   readonly #server: WebSocketServer;
+  #started = false;
   /** Headers for the upgrade answer being written for each request (the accepting node's nonce and proofs). */
   readonly #answerHeaders = new WeakMap<IncomingMessage, string[]>();
   #pending = 0;
@@ -95,7 +96,29 @@ export class PeerTransport {
 
   /** Starts dialling every peer. */
   start(): void {
+    this.#started = true;
     for (const link of this.#links.values()) link.connect();
+  }
+
+  /**
+   * Replaces the set of peers this node dials (membership changed): new peers are dialled, links to peers no
+   * longer listed are closed, and a peer whose address changed is dialled at the new one.
+   */
+  setPeers(peers: readonly PeerAddress[]): void {
+    if (this.#closed) return;
+    const wanted = new Map(peers.filter((p) => p.id !== this.#options.selfId).map((p) => [p.id, p]));
+    for (const [id, link] of this.#links) {
+      if (wanted.get(id)?.url === link.peer.url) continue;
+      link.close();
+      this.#links.delete(id);
+      this.#options.logger.info({ peer: id }, "peer link dropped (membership changed)");
+    }
+    for (const [id, peer] of wanted) {
+      if (this.#links.has(id)) continue;
+      const link = new OutboundLink(peer, this.#options);
+      this.#links.set(id, link);
+      if (this.#started) link.connect();
+    }
   }
 
   /** Sends one frame to a peer, or drops it (and reports) when the link cannot take it now. */
@@ -122,7 +145,9 @@ export class PeerTransport {
     const dialNonce = parseNonce(req.headers[PEER_HEADER.nonce]);
     let refusal: string | null = null;
     if (typeof from !== "string" || typeof to !== "string" || dialNonce === null) refusal = "missing or malformed peer headers";
-    else if (!this.#links.has(from)) refusal = `unknown peer ${from.slice(0, 64)}`;
+    // Any node that proves the cluster secret is heard, even one this node does not know yet: a node restarted with
+    // an old membership learns the new members only from a leader it may not know. Raft drops removed nodes' messages.
+    else if (from === selfId) refusal = "a peer claiming this node's own id";
     else if (to !== selfId) refusal = `dialled as ${to.slice(0, 64)}, but this node is ${selfId}`;
     if (refusal !== null) {
       logger.warn({ remote: req.socket.remoteAddress, reason: refusal }, "peer link refused");
