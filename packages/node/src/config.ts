@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { parseKeyScope, type KeyScope } from "./state/keys.js";
 
 /**
  * A node's settings, from (highest precedence first) command-line flags,
@@ -55,7 +56,7 @@ export interface HostPort {
 export interface BootstrapKey {
   readonly name: string;
   readonly secret: string;
-  readonly scope: "admin" | { readonly acquire: readonly string[] };
+  readonly scope: KeyScope;
 }
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -295,15 +296,11 @@ function parseKeys(v: unknown, problems: string[]): BootstrapKey[] {
     const { name, secret, scope } = k as Record<string, unknown>;
     if (typeof name !== "string" || name.length < 1 || name.length > 128) problems.push(`${where}.name must be 1-128 characters`);
     if (typeof secret !== "string" || secret.length < 16) problems.push(`${where}.secret must be at least 16 characters`);
-    const okScope =
-      scope === "admin" ||
-      (typeof scope === "object" &&
-        scope !== null &&
-        Array.isArray((scope as { acquire?: unknown }).acquire) &&
-        (scope as { acquire: unknown[] }).acquire.every((p) => typeof p === "string" && p.length > 0 && p.length <= 128));
-    if (!okScope) problems.push(`${where}.scope must be "admin" or { "acquire": ["pattern", ...] }`);
+    const parsedScope = parseKeyScope(scope);
+    if (!parsedScope.ok) problems.push(...parsedScope.errors.map((e) => `${where}.${e}`));
+    const okScope = parsedScope.ok;
     if (typeof name === "string" && typeof secret === "string" && okScope) {
-      keys.push({ name, secret, scope: scope as BootstrapKey["scope"] });
+      keys.push({ name, secret, scope: parsedScope.scope });
     }
   });
   return keys;

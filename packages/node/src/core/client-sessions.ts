@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
+import { commandProblem, DEFAULT_PRIORITY, type Command, type Effect } from "@ratequeue/limiter";
 import {
   ErrorCode,
   PROTOCOL_VERSION,
@@ -9,7 +9,7 @@ import {
   type NodeInfo,
   type ServerMessage,
 } from "@ratequeue/protocol";
-import { canAcquire, hashSecret, type KeyScope } from "../state/keys.js";
+import { acquireRefusal, canAcquire, hashSecret, ttlRefusal, type KeyScope } from "../state/keys.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
 import { NotLeaderError, type NodeCore } from "./node-core.js";
@@ -227,7 +227,13 @@ export class ClientSessions {
     conn.keyId = key.id;
     // Sessions belong to the key that opened them ("admin" for the configured admin key).
     const owner = key.id ?? "admin";
-    const ttlMs = hello.ttlMs ?? this.#o.sessionTtlMs;
+    const ttlMsMax = key.scope === "admin" ? undefined : key.scope.ttlMsMax;
+    const ttlMs = hello.ttlMs ?? Math.min(this.#o.sessionTtlMs, ttlMsMax ?? Infinity);
+    const tooLong = ttlRefusal(key.scope, ttlMs);
+    if (tooLong !== null) {
+      this.#o.logger.warn({ remote: conn.remote, key: key.id, ttlMs }, "client refused: session TTL beyond its key's scope");
+      return this.#fail(conn, ErrorCode.RQ_FORBIDDEN, tooLong, CloseCode.UNAUTHORIZED);
+    }
     const open = (): void => {
       const sessionId = this.#o.env.randomId();
       core
@@ -243,6 +249,23 @@ export class ClientSessions {
       .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
       .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
       .catch((err: Error) => this.#proposalFailed(conn, err));
+  }
+
+  /**
+   * The priority and lane to propose for an acquire under a key's scope, or why the scope forbids it. A bounded key's
+   * omitted priority becomes min(default, priorityMax) and its omitted lane the resource's default lane, named
+   * explicitly so the limiter applies exactly what was checked.
+   */
+  #scopedAcquire(scope: KeyScope, m: Extract<ClientMessage, { type: "acquire" }>): { priority?: number; lane?: string } | string {
+    if (scope === "admin" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
+      return { ...(m.priority === undefined ? {} : { priority: m.priority }), ...(m.lane === undefined ? {} : { lane: m.lane }) };
+    }
+    const priority = m.priority ?? Math.min(DEFAULT_PRIORITY, scope.priorityMax ?? DEFAULT_PRIORITY);
+    let lane = m.lane ?? null;
+    if (lane === null && scope.lanes !== undefined) lane = this.#o.core.state.limiter.resource(m.resource)?.config.defaultLane ?? null;
+    const refusal = acquireRefusal(scope, { resource: m.resource, priority, lane, load: m.load });
+    if (refusal !== null) return refusal;
+    return { priority, ...(lane === null ? {} : { lane }) };
   }
 
   #authenticate(apiKey: string): { scope: KeyScope; id: string | null } | null {
@@ -303,6 +326,10 @@ export class ClientSessions {
         if (!canAcquire(conn.scope!, m.resource)) {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
+        const scoped = this.#scopedAcquire(conn.scope!, m);
+        if (typeof scoped === "string") {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: scoped });
+        }
         const requestId = String(m.requestId);
         if (!conn.pendingAcquires.has(requestId) && conn.pendingAcquires.size >= PENDING_ACQUIRES_MAX) {
           return conn.link.send({
@@ -318,8 +345,8 @@ export class ClientSessions {
           requestId,
           resource: m.resource,
           ...(m.load === undefined ? {} : { load: m.load }),
-          ...(m.priority === undefined ? {} : { priority: m.priority }),
-          ...(m.lane === undefined ? {} : { lane: m.lane }),
+          ...(scoped.priority === undefined ? {} : { priority: scoped.priority }),
+          ...(scoped.lane === undefined ? {} : { lane: scoped.lane }),
           ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
         };
         const problem = refusal(cmd);

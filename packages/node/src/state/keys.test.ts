@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { canAcquire, hashSecret, KeyTable, matchesPattern, newKeySecret, validateKeyBody } from "./keys.js";
+import { acquireRefusal, canAcquire, hashSecret, KeyTable, matchesPattern, newKeySecret, parseKeyScope, ttlRefusal, validateKeyBody } from "./keys.js";
 
 /** The obvious, slow definition of a `*` glob, to check the fast one against. */
 function referenceMatch(pattern: string, s: string): boolean {
@@ -43,5 +43,42 @@ describe("API keys", () => {
       errors: ['unknown field "extra"', "name must be a string of 1-128 characters", 'scope must be "admin" or { "acquire": ["pattern", ...] }'],
     });
     expect(validateKeyBody([])).toEqual({ ok: false, errors: ["body must be a JSON object"] });
+  });
+
+  describe("scope bounds", () => {
+    const bounded = { acquire: ["team-a-*"], priorityMax: 20, lanes: ["batch"], ttlMsMax: 30_000, loadMax: 4_000 };
+    const ask = { resource: "team-a-1", priority: 10, lane: "batch", load: 100 };
+
+    it("allows what is within every bound, and forbids each bound crossed by one", () => {
+      expect(acquireRefusal(bounded, ask)).toBeNull();
+      expect(acquireRefusal(bounded, { ...ask, priority: 20 })).toBeNull();
+      expect(acquireRefusal(bounded, { ...ask, priority: 21 })).toMatch(/priority up to 20/);
+      expect(acquireRefusal(bounded, { ...ask, lane: "interactive" })).toMatch(/lane "interactive"/);
+      expect(acquireRefusal(bounded, { ...ask, lane: null })).toBeNull(); // a resource without lanes
+      expect(acquireRefusal(bounded, { ...ask, load: 4_000 })).toBeNull();
+      expect(acquireRefusal(bounded, { ...ask, load: 4_001 })).toMatch(/at most 4000/);
+      expect(acquireRefusal(bounded, { ...ask, load: { input: 10, output: 4_001 } })).toMatch(/not 4001/);
+      expect(acquireRefusal(bounded, { ...ask, load: undefined })).toBeNull();
+      expect(acquireRefusal(bounded, { ...ask, resource: "team-b-1" })).toMatch(/may not acquire/);
+      expect(acquireRefusal("admin", { ...ask, priority: 1_000, lane: "x", load: 1e9 })).toBeNull();
+      expect(ttlRefusal(bounded, 30_000)).toBeNull();
+      expect(ttlRefusal(bounded, 30_001)).toMatch(/at most 30000 ms/);
+      expect(ttlRefusal({ acquire: ["*"] }, 86_400_000)).toBeNull();
+    });
+
+    it("parses bounds and refuses bad ones, naming each", () => {
+      expect(parseKeyScope(bounded)).toEqual({ ok: true, scope: bounded });
+      expect(parseKeyScope({ acquire: ["*"] })).toEqual({ ok: true, scope: { acquire: ["*"] } });
+      const bad = parseKeyScope({ acquire: ["*"], priorityMax: 1.5, lanes: [], ttlMsMax: 10, loadMax: -1, quota: 3 });
+      expect(bad.ok).toBe(false);
+      if (!bad.ok) {
+        expect(bad.errors.join("\n")).toMatch(/priorityMax/);
+        expect(bad.errors.join("\n")).toMatch(/lanes/);
+        expect(bad.errors.join("\n")).toMatch(/ttlMsMax/);
+        expect(bad.errors.join("\n")).toMatch(/loadMax/);
+        expect(bad.errors.join("\n")).toMatch(/unknown field "quota"/);
+      }
+      expect(validateKeyBody({ name: "w", scope: { acquire: ["a"], loadMax: Number.NaN } }).ok).toBe(false);
+    });
   });
 });

@@ -1,7 +1,24 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-/** What a key may do: everything, or acquire on resources whose names match one of the patterns. */
-export type KeyScope = "admin" | { readonly acquire: readonly string[] };
+/** What a key may do: everything, or acquire on resources whose names match one of the patterns, within bounds. */
+export type KeyScope = "admin" | AcquireScope;
+
+/**
+ * An acquire-only key. Every bound is optional; a request outside one is refused with RQ_FORBIDDEN by the node,
+ * before anything reaches the log.
+ */
+export interface AcquireScope {
+  /** Resource-name patterns (`*` matches any run of characters). */
+  readonly acquire: readonly string[];
+  /** Highest priority an acquire may ask for; an acquire that names none gets min(default 10, priorityMax). */
+  readonly priorityMax?: number;
+  /** Lanes it may use; an acquire that names none is checked against (and pinned to) the resource's default lane. */
+  readonly lanes?: readonly string[];
+  /** Longest session TTL a hello may ask for; a hello that names none gets min(node default, ttlMsMax). */
+  readonly ttlMsMax?: number;
+  /** Largest amount of one request in any load dimension. */
+  readonly loadMax?: number;
+}
 
 /** A stored key: never the secret, only its SHA-256. */
 export interface StoredKey {
@@ -52,6 +69,84 @@ export function canAcquire(scope: KeyScope, resource: string): boolean {
   return scope === "admin" || scope.acquire.some((p) => matchesPattern(p, resource));
 }
 
+/** What an acquire asks for, as far as a key's scope bounds it. `lane` is the lane it will use (null: no lanes). */
+export interface ScopedAcquire {
+  readonly resource: string;
+  readonly priority: number;
+  readonly lane: string | null;
+  readonly load: number | Readonly<Record<string, number>> | undefined;
+}
+
+/** Why `scope` forbids this acquire, or null when it allows it. */
+export function acquireRefusal(scope: KeyScope, request: ScopedAcquire): string | null {
+  if (!canAcquire(scope, request.resource)) return `this key may not acquire on "${request.resource}"`;
+  if (scope === "admin") return null;
+  if (scope.priorityMax !== undefined && request.priority > scope.priorityMax) {
+    return `this key may ask for priority up to ${scope.priorityMax}, not ${request.priority}`;
+  }
+  if (scope.lanes !== undefined && request.lane !== null && !scope.lanes.includes(request.lane)) {
+    return `this key may not use lane "${request.lane}" (allowed: ${scope.lanes.join(", ")})`;
+  }
+  if (scope.loadMax !== undefined && request.load !== undefined) {
+    const amounts = typeof request.load === "number" ? [request.load] : Object.values(request.load);
+    const largest = Math.max(0, ...amounts);
+    if (largest > scope.loadMax) return `this key may ask for a load of at most ${scope.loadMax} per request, not ${largest}`;
+  }
+  return null;
+}
+
+/** Why `scope` forbids a session TTL of `ttlMs`, or null. */
+export function ttlRefusal(scope: KeyScope, ttlMs: number): string | null {
+  if (scope === "admin" || scope.ttlMsMax === undefined || ttlMs <= scope.ttlMsMax) return null;
+  return `this key may hold sessions of at most ${scope.ttlMsMax} ms, not ${ttlMs}`;
+}
+
+const PRIORITY_MAX = 1_000;
+const TTL_MS_MAX = 24 * 3_600_000;
+const LANE_NAME = /^[A-Za-z0-9._:/-]{1,64}$/;
+
+/** Parses a key scope from JSON (admin API body or config file): "admin" or { acquire, ...bounds }. */
+export function parseKeyScope(scope: unknown): { ok: true; scope: KeyScope } | { ok: false; errors: string[] } {
+  if (scope === "admin") return { ok: true, scope: "admin" };
+  if (typeof scope !== "object" || scope === null || Array.isArray(scope)) {
+    return { ok: false, errors: ['scope must be "admin" or { "acquire": ["pattern", ...] }'] };
+  }
+  const errors: string[] = [];
+  const { acquire, priorityMax, lanes, ttlMsMax, loadMax, ...other } = scope as Record<string, unknown>;
+  for (const k of Object.keys(other)) errors.push(`scope: unknown field "${k}" (known: acquire, priorityMax, lanes, ttlMsMax, loadMax)`);
+  const okPatterns =
+    Array.isArray(acquire) &&
+    acquire.length >= 1 &&
+    acquire.length <= KEY_PATTERNS_MAX &&
+    acquire.every((p) => typeof p === "string" && /^[A-Za-z0-9._:/*-]{1,128}$/.test(p));
+  if (!okPatterns) errors.push(`scope.acquire must be 1-${KEY_PATTERNS_MAX} patterns of 1-128 of A-Z a-z 0-9 . _ : / - and * (wildcard)`);
+  const int = (name: string, v: unknown, min: number, max: number): void => {
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max)) {
+      errors.push(`scope.${name} must be an integer from ${min} to ${max}`);
+    }
+  };
+  int("priorityMax", priorityMax, 0, PRIORITY_MAX);
+  int("ttlMsMax", ttlMsMax, 100, TTL_MS_MAX);
+  if (loadMax !== undefined && !(typeof loadMax === "number" && Number.isFinite(loadMax) && loadMax >= 0)) {
+    errors.push("scope.loadMax must be a finite number >= 0");
+  }
+  const okLanes =
+    lanes === undefined ||
+    (Array.isArray(lanes) && lanes.length >= 1 && lanes.length <= 64 && lanes.every((l) => typeof l === "string" && LANE_NAME.test(l)));
+  if (!okLanes) errors.push("scope.lanes must be 1-64 lane names");
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    scope: {
+      acquire: [...(acquire as string[])],
+      ...(priorityMax === undefined ? {} : { priorityMax: priorityMax as number }),
+      ...(lanes === undefined ? {} : { lanes: [...(lanes as string[])] }),
+      ...(ttlMsMax === undefined ? {} : { ttlMsMax: ttlMsMax as number }),
+      ...(loadMax === undefined ? {} : { loadMax: loadMax as number }),
+    },
+  };
+}
+
 /** Validates an admin API body for POST /v1/keys: { name, scope }. */
 export function validateKeyBody(body: unknown): { ok: true; name: string; scope: KeyScope } | { ok: false; errors: string[] } {
   const errors: string[] = [];
@@ -61,22 +156,9 @@ export function validateKeyBody(body: unknown): { ok: true; name: string; scope:
   if (typeof name !== "string" || name.length < 1 || name.length > KEY_NAME_MAX) {
     errors.push(`name must be a string of 1-${KEY_NAME_MAX} characters`);
   }
-  let parsed: KeyScope | null = null;
-  if (scope === "admin") parsed = "admin";
-  else if (typeof scope === "object" && scope !== null && !Array.isArray(scope)) {
-    const { acquire, ...other } = scope as Record<string, unknown>;
-    for (const k of Object.keys(other)) errors.push(`scope: unknown field "${k}"`);
-    if (
-      Array.isArray(acquire) &&
-      acquire.length >= 1 &&
-      acquire.length <= KEY_PATTERNS_MAX &&
-      acquire.every((p) => typeof p === "string" && /^[A-Za-z0-9._:/*-]{1,128}$/.test(p))
-    ) {
-      parsed = { acquire: [...(acquire as string[])] };
-    } else {
-      errors.push(`scope.acquire must be 1-${KEY_PATTERNS_MAX} patterns of 1-128 of A-Z a-z 0-9 . _ : / - and * (wildcard)`);
-    }
-  } else errors.push('scope must be "admin" or { "acquire": ["pattern", ...] }');
+  const parsedScope = parseKeyScope(scope);
+  if (!parsedScope.ok) errors.push(...parsedScope.errors);
+  const parsed = parsedScope.ok ? parsedScope.scope : null;
   if (errors.length > 0 || parsed === null || typeof name !== "string") return { ok: false, errors };
   return { ok: true, name, scope: parsed };
 }
