@@ -112,7 +112,7 @@ describe("the SDK against a real three-node cluster", () => {
     const created = await cluster.admin("POST", "/v1/keys", { name: "scoped", scope: { acquire: ["openai-*"] } });
     const scoped = new RateQueue({ url: cluster.urls, apiKey: created.json.secret });
     await expect(scoped.acquire("anthropic-claude")).rejects.toBeInstanceOf(ForbiddenError);
-    const ok = await scoped.acquire("openai-gpt4o");
+    const ok = await scoped.acquire("openai-gpt4o", { load: 1 });
     await ok.release();
     await scoped.close();
   });
