@@ -47,8 +47,11 @@ const lanedConfigArb = fc
     policy: fc.constantFrom("shared", "strict"),
     reserveFor0: fc.integer({ min: 0, max: 3 }),
   })
+  // Only valid resources: a strict lane's share floor(limit * weight / total) must be at least 1 (else it is refused).
   .map(({ limits, weights, policy, reserveFor0 }) => ({
-    limits: limits.map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
+    limits: limits
+      .map((l) => (policy === "strict" ? { ...l, limit: Math.max(l.limit, Math.ceil(weights.reduce((a, b) => a + b, 0) / Math.min(...weights))) } : l))
+      .map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
     lanes: Object.fromEntries(weights.map((w, i) => [`l${i}`, { weight: w }])),
     lanePolicy: policy,
   }));

@@ -713,6 +713,30 @@ describe("lanes", () => {
     expect(granted([0, 1, 2, 3].flatMap((i) => acquire(l, 0, `i${i}`, { lane: "interactive" })))).toEqual(["i0", "i1", "i2"]);
   });
 
+  it("a strict lane whose share rounds down to 0 is refused at configuration, with the limit that would do", () => {
+    const dead = { limits: [concurrency(1)], lanes: { a: { weight: 1 }, b: { weight: 1 } }, lanePolicy: "strict" };
+    const r = validateResourceConfig(dead);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toEqual([{ path: "limits/0/limit", message: expect.stringMatching(/strict lane "a" gets floor\(1 \* 1 \/ 2\) = 0 .*at least 2/) }]);
+    const l = new Limiter();
+    expect(only(l.apply({ type: "putResource", at: 0, name: "r", config: dead }))).toMatchObject({ type: "error", code: "RQ_INVALID" });
+    expect(l.resourceNames()).toEqual([]);
+    // Weights 3:1 on a rate of 3: the light lane's share is floor(3 / 4) = 0; a rate of 4 gives it 1.
+    expect(validateResourceConfig({ limits: [rate(3, 1000)], lanes: { hi: { weight: 3 }, lo: { weight: 1 } }, lanePolicy: "strict" }).ok).toBe(false);
+    expect(validateResourceConfig({ limits: [rate(4, 1000)], lanes: { hi: { weight: 3 }, lo: { weight: 1 } }, lanePolicy: "strict" }).ok).toBe(true);
+    // Shared lanes split nothing up front: concurrency 1 over two shared lanes is fine.
+    expect(validateResourceConfig({ ...dead, lanePolicy: "shared" }).ok).toBe(true);
+    // A snapshot written before this rule still restores.
+    expect(validateResourceConfig(dead, { allowDeadLanes: true }).ok).toBe(true);
+  });
+
+  it("reserved units that leave another lane no capacity are refused at configuration", () => {
+    const r = validateResourceConfig({ limits: [{ ...concurrency(2), reserved: { a: 2 } }], lanes: { a: { weight: 1 }, b: { weight: 1 } } });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors[0]?.message).toMatch(/leaves lane "b" no capacity/);
+    expect(validateResourceConfig({ limits: [{ ...concurrency(2), reserved: { a: 1 } }], lanes: { a: { weight: 1 }, b: { weight: 1 } } }).ok).toBe(true);
+  });
+
   it("reserved units are usable only by their lane; a load above what a lane may use is rejected at once", () => {
     const l = setup({
       limits: [{ kind: "load", limit: 1000, windowMs: 60_000, reserved: { interactive: 300 } }],

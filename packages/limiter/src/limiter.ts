@@ -995,7 +995,7 @@ export class Limiter {
     for (let n = rd.count(); n > 0; n--) {
       const name = rd.str();
       const seq = rd.uint();
-      const parsed = validateResourceConfig(JSON.parse(rd.str()));
+      const parsed = validateResourceConfig(JSON.parse(rd.str()), { allowDeadLanes: true });
       if (!parsed.ok) throw new SnapshotError(`bad config for ${name}`);
       const r = m.buildResource(name, seq, parsed.config, null, new History(Bounds.windowMsMax, m.historyEntries));
       r.cooldownUntil = rd.uint();
