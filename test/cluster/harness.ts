@@ -152,7 +152,8 @@ export class NodeProcess {
 export class Cluster {
   private constructor(
     readonly nodes: NodeProcess[],
-    private readonly root: string,
+    /** The temporary folder holding every node's data (removed by stop()); nodes added later keep theirs here too. */
+    readonly root: string,
   ) {}
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -206,12 +207,16 @@ export class Cluster {
     return this.nodes.map((n) => n.url);
   }
 
-  /** Waits until every running node reports the same leader and that leader is running; returns it. */
+  /**
+   * Waits until every running member reports the same leader and that leader is running; returns it. A running node
+   * whose status does not list itself among the members (a joiner not added yet, a removed node) has no leader to
+   * agree on and is left out; one that does not answer at all still counts (it may be starting).
+   */
   async waitForLeader(timeoutMs = 20_000, except?: string): Promise<NodeProcess> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const running = this.nodes.filter((n) => n.running);
-      const statuses = await Promise.all(running.map((n) => n.status()));
+      const statuses = (await Promise.all(running.map((n) => n.status()))).filter((s) => s === null || s.peers.some((p) => p.id === s.id));
       const leaders = new Set(statuses.map((s) => s?.leader ?? null));
       const [leader] = [...leaders];
       if (leaders.size === 1 && leader != null && leader !== except) {

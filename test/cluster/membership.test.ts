@@ -5,11 +5,9 @@
  * acquire fails (each may wait out a failover), and every lease id is granted once.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
 import { ADMIN_KEY, CLUSTER_SECRET, Cluster, NodeProcess, freePorts, sleep, waitFor } from "./harness.js";
 
@@ -26,7 +24,9 @@ function cli(args: readonly string[]): Promise<{ code: number; stdout: string; s
 }
 
 /** A node started with --join (and, with `adminKey`, asking to be added itself). */
-function joiner(id: string, port: number, dir: string, joinUrls: string, adminKey: boolean): NodeProcess {
+/** Its data folder is in the cluster's own folder: a folder left by another test's node of the same id holds a different cluster. */
+function joiner(id: string, port: number, cluster: Cluster, joinUrls: string, adminKey: boolean): NodeProcess {
+  const dir = cluster.root;
   return new NodeProcess(id, port, join(dir, id), [
     "--id", id,
     "--listen", `127.0.0.1:${port}`,
@@ -83,21 +83,13 @@ async function members(cluster: Cluster): Promise<{ leader: string | null; membe
 }
 
 describe("membership changes", () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "rq-members-"));
-  });
-  afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  });
-
   it("grows 3 to 5 and back under load (the leader is removed on the way), with no over-grant and no failed acquire", async () => {
     await using cluster = await Cluster.start({ resources: RESOURCES });
     const work = load(cluster.urls, 6);
     try {
       const [p4, p5] = await freePorts(2);
       // n4 asks to be added itself (--join with the admin key).
-      const n4 = joiner("n4", p4!, dir, cluster.nodes[1]!.httpUrl, true);
+      const n4 = joiner("n4", p4!, cluster, cluster.nodes[1]!.httpUrl, true);
       cluster.nodes.push(n4);
       n4.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {
@@ -107,7 +99,7 @@ describe("membership changes", () => {
       });
       // n5 is added by an operator (`ratequeue members add`), then started without an admin key.
       const add = cli(["members", "add", "n5", "--address", `127.0.0.1:${p5}`, "--url", cluster.nodes[2]!.httpUrl, "--timeout-ms", "90000"]);
-      const n5 = joiner("n5", p5!, dir, cluster.nodes[0]!.httpUrl, false);
+      const n5 = joiner("n5", p5!, cluster, cluster.nodes[0]!.httpUrl, false);
       cluster.nodes.push(n5);
       await sleep(500);
       n5.start();
@@ -167,7 +159,7 @@ describe("membership changes", () => {
       const gone = await cli(["members", "remove", dead.id, "--url", healthy.httpUrl]);
       expect(gone.stderr, cluster.dump()).toBe("");
       const [port] = await freePorts(1);
-      const fresh = joiner("n4", port!, dir, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
+      const fresh = joiner("n4", port!, cluster, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
       cluster.nodes.push(fresh);
       fresh.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {
@@ -235,7 +227,7 @@ describe("membership changes", () => {
     const unknown = await cluster.admin("DELETE", "/v1/members/n7");
     expect(unknown.status).toBe(404);
     // A node with an empty data folder and neither --peers nor --join refuses to start.
-    const lost = new NodeProcess("n8", port!, join(dir, "n8"), ["--id", "n8", "--listen", `127.0.0.1:${port}`, "--data", join(dir, "n8"), "--cluster-secret", CLUSTER_SECRET]);
+    const lost = new NodeProcess("n8", port!, join(cluster.root, "n8"), ["--id", "n8", "--listen", `127.0.0.1:${port}`, "--data", join(cluster.root, "n8"), "--cluster-secret", CLUSTER_SECRET]);
     lost.start();
     expect((await lost.exited()).code).toBe(2);
     expect(lost.output).toMatch(/holds no cluster: give peers .* or join/);
