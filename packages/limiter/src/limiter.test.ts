@@ -706,6 +706,34 @@ describe("lanes", () => {
     expect(grantedBig).toBeLessThan(2500);
   });
 
+  it("shared: weighted sharing follows the limit it shares: under a token limit, tokens (not grants) go by weight", () => {
+    // Equal weights; lane "big" asks 1,000 tokens a request, lane "small" 100. By grant count, "big" took 10x the tokens.
+    const l = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 1 } } });
+    l.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(l, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(l, 0, `s${i}`, { lane: "small", load: 100 }); // both lanes stay backlogged to the end
+    }
+    const served = { b: 0, s: 0 };
+    for (let at = l.nextDeadline(); at !== null && at < 5000; at = l.nextDeadline()) {
+      for (const e of l.apply({ type: "tick", at })) if (e.type === "granted") served[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(served.b + served.s).toBeGreaterThan(15_000);
+    expect(Math.abs(served.b - served.s)).toBeLessThanOrEqual(1000); // within one large request
+    // Weights 3:1 give 3:1 of the tokens, whatever the request sizes.
+    const w = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 3 } } });
+    w.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(w, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(w, 0, `s${i}`, { lane: "small", load: 100 });
+    }
+    const got = { b: 0, s: 0 };
+    for (let at = w.nextDeadline(); at !== null && at < 3000; at = w.nextDeadline()) {
+      for (const e of w.apply({ type: "tick", at })) if (e.type === "granted") got[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(Math.abs(got.s - 3 * got.b)).toBeLessThanOrEqual(3000);
+  });
+
   it("strict: each lane is capped at its weighted share even when the other lane is idle", () => {
     const l = setup(laned("strict"));
     const e = [0, 1, 2, 3].flatMap((i) => acquire(l, 0, `b${i}`, { lane: "batch" }));
