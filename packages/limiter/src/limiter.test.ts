@@ -578,6 +578,22 @@ describe("configuration changes keep usage already granted (SPEC guarantee 8)", 
     expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["d"]);
   });
 
+  it("concurrency 3 -> 1 with 3 leases held: the next grant waits for all but none to end, in queue order; raised again, it grants at once", () => {
+    const l = setup({ limits: [concurrency(3)] });
+    const leases = ["a", "b", "c"].map((id) => leaseOf(acquire(l, 0, id), id));
+    put(l, 1, { limits: [concurrency(1)] });
+    expect(l.resource("r")?.usage[0]?.used).toBe(3); // over the new limit: kept, not revoked
+    expect(only(acquire(l, 2, "low", { priority: 5 })).type).toBe("queued");
+    expect(only(acquire(l, 3, "high", { priority: 50 })).type).toBe("queued");
+    expect(only(acquire(l, 4, "try", { timeoutMs: 0 })).type).toBe("timedOut"); // tryAcquire too
+    expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[0] as number }))).toEqual([]); // 2 held > 0 free
+    expect(granted(l.apply({ type: "release", at: 6, sessionId: "s", leaseId: leases[1] as number }))).toEqual([]); // 1 held = the limit
+    expect(granted(l.apply({ type: "release", at: 7, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["high"]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(1);
+    // Raised back to 3: the waiter left fits at once, at the change.
+    expect(granted(put(l, 8, { limits: [concurrency(3)] }))).toEqual(["low"]);
+  });
+
   it("a merged (bounded) history never under-counts: a window lengthened after 500 grants still counts each of them", () => {
     const l = setup({ limits: [rate(1000, 100)] }, { historyEntries: 8 });
     const at: number[] = [];
