@@ -4,26 +4,19 @@
  * Throughout, workers hold leases of a concurrency limit: the most they ever hold at once never exceeds it, no
  * acquire fails (each may wait out a failover), and every lease id is granted once.
  */
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, CLUSTER_SECRET, Cluster, NodeProcess, freePorts, sleep, waitFor } from "./harness.js";
+import { ADMIN_KEY, CLUSTER_SECRET, Cluster, NodeProcess, freePorts, runCli, sleep, waitFor } from "./harness.js";
+import { concurrencyLoad } from "./sdk-load.js";
 
-const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 const LIMIT = 3;
 const RESOURCES = { pool: { limits: [{ kind: "concurrency", limit: LIMIT }] } };
 
-function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: ADMIN_KEY }, timeout: 180_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
-    );
-  });
+function cli(args: readonly string[]) {
+  return runCli(args, { env: { RATEQUEUE_ADMIN_KEY: ADMIN_KEY }, timeoutMs: 180_000 });
 }
 
-/** A node started with --join (and, with `adminKey`, asking to be added itself). */
 /** Its data folder is in the cluster's own folder: a folder left by another test's node of the same id holds a different cluster. */
 function joiner(id: string, port: number, cluster: Cluster, joinUrls: string, adminKey: boolean): NodeProcess {
   const dir = cluster.root;
@@ -39,43 +32,6 @@ function joiner(id: string, port: number, cluster: Cluster, joinUrls: string, ad
   ]);
 }
 
-/** SDK workers that acquire, hold a few ms and release, until stopped; they record what they saw. */
-function load(urls: string[], workers: number) {
-  const rq = new RateQueue({ url: urls, apiKey: ADMIN_KEY });
-  let held = 0;
-  let stop = false;
-  const stats = { grants: 0, maxHeld: 0, failures: [] as string[], maxWaitMs: 0, leaseIds: new Set<string>(), duplicates: 0 };
-  const loops = Array.from({ length: workers }, async () => {
-    while (!stop) {
-      const started = Date.now();
-      try {
-        const lease = await rq.acquire("pool", { timeoutMs: 30_000 });
-        stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - started);
-        if (stats.leaseIds.has(lease.id)) stats.duplicates++;
-        stats.leaseIds.add(lease.id);
-        held++;
-        stats.grants++;
-        stats.maxHeld = Math.max(stats.maxHeld, held);
-        await sleep(5);
-        held--; // counted free before the release is even sent: the client's view never exceeds the cluster's
-        await lease.release();
-      } catch (err) {
-        stats.failures.push(`${(err as { code?: string }).code ?? ""} ${(err as Error).message}`);
-        await sleep(50);
-      }
-    }
-  });
-  return {
-    stats,
-    async stop() {
-      stop = true;
-      await Promise.all(loops);
-      await rq.close();
-      return stats;
-    },
-  };
-}
-
 async function members(cluster: Cluster): Promise<{ leader: string | null; members: { id: string; voter: boolean; address: string }[] }> {
   const r = await cluster.admin("GET", "/v1/members");
   expect(r.status).toBe(200);
@@ -85,7 +41,7 @@ async function members(cluster: Cluster): Promise<{ leader: string | null; membe
 describe("membership changes", () => {
   it("grows 3 to 5 and back under load (the leader is removed on the way), with no over-grant and no failed acquire", async () => {
     await using cluster = await Cluster.start({ resources: RESOURCES });
-    const work = load(cluster.urls, 6);
+    const work = concurrencyLoad(cluster.urls, { resource: "pool", workers: 6 });
     try {
       const [p4, p5] = await freePorts(2);
       // n4 asks to be added itself (--join with the admin key).
@@ -144,7 +100,7 @@ describe("membership changes", () => {
 
   it("replaces a kill -9'd node by a fresh one on a new port, then restarts every node with no membership flags", async () => {
     await using cluster = await Cluster.start({ resources: RESOURCES });
-    const work = load(cluster.urls, 6);
+    const work = concurrencyLoad(cluster.urls, { resource: "pool", workers: 6 });
     let dead: NodeProcess;
     try {
       dead = await cluster.waitForLeader();

@@ -7,6 +7,7 @@ import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
 
 import { hashSecret, newKeySecret, validateKeyBody, type KeyScope } from "../state/keys.js";
+import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { Membership } from "../membership/membership.js";
 import type { GrantLog } from "./grant-log.js";
@@ -88,6 +89,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   }
 
   if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
+  if (path === BACKUP_PATH) return handleBackup(ctx, req, res, method);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
     requireAdmin(ctx, req);
