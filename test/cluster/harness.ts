@@ -212,6 +212,25 @@ export class Cluster {
     return n;
   }
 
+  /**
+   * A new node (not started, not yet in `nodes`) that joins this cluster with `--join joinUrls`, asking to be added
+   * itself when `adminKey` is set. Its data folder is in the cluster's folder: a folder left by another cluster's
+   * node of the same id would hold that cluster's log.
+   */
+  joiner(id: string, port: number, joinUrls: string, adminKey: boolean): NodeProcess {
+    const dataDir = join(this.root, id);
+    return new NodeProcess(id, port, dataDir, [
+      "--id", id,
+      "--listen", `127.0.0.1:${port}`,
+      "--join", joinUrls,
+      "--data", dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      ...(adminKey ? ["--admin-key", ADMIN_KEY] : []),
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+    ]);
+  }
+
   get urls(): string[] {
     return this.nodes.map((n) => n.url);
   }

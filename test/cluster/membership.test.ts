@@ -17,21 +17,6 @@ function cli(args: readonly string[]) {
   return runCli(args, { env: { RATEQUEUE_ADMIN_KEY: ADMIN_KEY }, timeoutMs: 180_000 });
 }
 
-/** Its data folder is in the cluster's own folder: a folder left by another test's node of the same id holds a different cluster. */
-function joiner(id: string, port: number, cluster: Cluster, joinUrls: string, adminKey: boolean): NodeProcess {
-  const dir = cluster.root;
-  return new NodeProcess(id, port, join(dir, id), [
-    "--id", id,
-    "--listen", `127.0.0.1:${port}`,
-    "--join", joinUrls,
-    "--data", join(dir, id),
-    "--cluster-secret", CLUSTER_SECRET,
-    ...(adminKey ? ["--admin-key", ADMIN_KEY] : []),
-    "--tick-ms", "50",
-    "--election-ticks", "10",
-  ]);
-}
-
 async function members(cluster: Cluster): Promise<{ leader: string | null; members: { id: string; voter: boolean; address: string }[] }> {
   const r = await cluster.admin("GET", "/v1/members");
   expect(r.status).toBe(200);
@@ -45,7 +30,7 @@ describe("membership changes", () => {
     try {
       const [p4, p5] = await freePorts(2);
       // n4 asks to be added itself (--join with the admin key).
-      const n4 = joiner("n4", p4!, cluster, cluster.nodes[1]!.httpUrl, true);
+      const n4 = cluster.joiner("n4", p4!, cluster.nodes[1]!.httpUrl, true);
       cluster.nodes.push(n4);
       n4.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {
@@ -55,7 +40,7 @@ describe("membership changes", () => {
       });
       // n5 is added by an operator (`ratequeue members add`), then started without an admin key.
       const add = cli(["members", "add", "n5", "--address", `127.0.0.1:${p5}`, "--url", cluster.nodes[2]!.httpUrl, "--timeout-ms", "90000"]);
-      const n5 = joiner("n5", p5!, cluster, cluster.nodes[0]!.httpUrl, false);
+      const n5 = cluster.joiner("n5", p5!, cluster.nodes[0]!.httpUrl, false);
       cluster.nodes.push(n5);
       await sleep(500);
       n5.start();
@@ -115,7 +100,7 @@ describe("membership changes", () => {
       const gone = await cli(["members", "remove", dead.id, "--url", healthy.httpUrl]);
       expect(gone.stderr, cluster.dump()).toBe("");
       const [port] = await freePorts(1);
-      const fresh = joiner("n4", port!, cluster, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
+      const fresh = cluster.joiner("n4", port!, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
       cluster.nodes.push(fresh);
       fresh.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {
