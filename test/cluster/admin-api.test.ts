@@ -107,6 +107,15 @@ describe("admin API and observability, end to end", () => {
     expect(c.closeCode).toBeNull();
   });
 
+  it("refuses strict lanes whose share rounds down to 0 with 400 RQ_INVALID naming the lane (#11)", async () => {
+    const body = { limits: [{ kind: "concurrency", limit: 1 }], lanes: { a: { weight: 1 }, b: { weight: 1 } }, lanePolicy: "strict" };
+    const r = await cluster.admin("PUT", "/v1/resources/dead-lanes", body);
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ error: { code: "RQ_INVALID" } });
+    expect(JSON.stringify(r.json)).toMatch(/strict lane \\"a\\" gets floor\(1 \* 1 \/ 2\) = 0/);
+    expect((await cluster.admin("GET", "/v1/resources/dead-lanes")).status).toBe(404);
+  });
+
   it("a write sent to a follower is forwarded to the leader and takes effect on every node", async () => {
     const f = await follower();
     const put = await cluster.admin("PUT", "/v1/resources/via-follower", { limits: [{ kind: "concurrency", limit: 2 }] }, f);

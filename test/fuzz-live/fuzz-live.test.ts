@@ -113,7 +113,7 @@ describe("bad input under load against a live node", () => {
       while (!stopGood) {
         try {
           {
-            await using lease = await good.acquire("good", { timeoutMs: 10_000 });
+            await using lease = await good.acquire("good", { load: 1, timeoutMs: 10_000 });
             goodSessions.add(lease.sessionId);
             goodGrants++;
           }

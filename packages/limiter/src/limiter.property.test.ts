@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
 import { checkProperty } from "../testing/property.js";
 import { ReferenceModel, bucketDebtScaled, cost, usage } from "../testing/reference-model.js";
-import type { Command, Effect, LimitConfig, LoadVector, ResourceConfig } from "./types.js";
+import type { Command, Effect, LimitConfig, Load, LoadVector, ResourceConfig } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
 
 const FILE = "packages/limiter/src/limiter.property.test.ts";
@@ -47,19 +47,24 @@ const lanedConfigArb = fc
     policy: fc.constantFrom("shared", "strict"),
     reserveFor0: fc.integer({ min: 0, max: 3 }),
   })
+  // Only valid resources: a strict lane's share floor(limit * weight / total) must be at least 1 (else it is refused).
   .map(({ limits, weights, policy, reserveFor0 }) => ({
-    limits: limits.map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
+    limits: limits
+      .map((l) => (policy === "strict" ? { ...l, limit: Math.max(l.limit, Math.ceil(weights.reduce((a, b) => a + b, 0) / Math.min(...weights))) } : l))
+      .map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
     lanes: Object.fromEntries(weights.map((w, i) => [`l${i}`, { weight: w }])),
     lanePolicy: policy,
   }));
 
 type Op =
-  | { op: "acquire"; gap: number; session: number; load: number | { load: number; out: number }; priority?: number; timeoutMs?: number; lane: number }
-  | { op: "release" | "settle" | "cancel" | "repeat"; gap: number; pick: number; actual: number }
+  | { op: "acquire"; gap: number; session: number; load: number | { load: number; out: number }; shaped: boolean; priority?: number; timeoutMs?: number; lane: number }
+  | { op: "release" | "settle" | "cancel" | "repeat"; gap: number; pick: number; actual: number; shaped: boolean }
   | { op: "heartbeat" | "openSession" | "closeSession"; gap: number; session: number }
   | { op: "cooldown"; gap: number; retryAfterMs: number }
   | { op: "tick" | "renewSessions"; gap: number };
 
+/** Mostly a load shaped to name exactly the dimensions the resource counts now; now and then the raw load (refused when it misses one). */
+const shapedArb = fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 // Small gaps and small windows make stamps land on window edges, where off-by-one bugs live.
 const gapArb = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: -30, max: -1 }) }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 400 }) });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -74,11 +79,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
         priority: fc.constantFrom(0, 10, 20),
         timeoutMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 })),
         lane: fc.integer({ min: -1, max: 3 }),
+        shaped: shapedArb,
       },
-      { requiredKeys: ["op", "gap", "session", "load", "lane"] },
+      { requiredKeys: ["op", "gap", "session", "load", "lane", "shaped"] },
     ),
   },
-  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("release" as const, "settle" as const, "cancel" as const, "repeat" as const), gap: gapArb, pick: fc.nat(), actual: fc.integer({ min: 0, max: 80 }) }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("release" as const, "settle" as const, "cancel" as const, "repeat" as const), gap: gapArb, pick: fc.nat(), actual: fc.integer({ min: 0, max: 80 }), shaped: shapedArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom("heartbeat" as const, "openSession" as const, "closeSession" as const), gap: gapArb, session: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("cooldown" as const), gap: gapArb, retryAfterMs: fc.integer({ min: 0, max: 200 }) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("tick" as const, "renewSessions" as const), gap: gapArb }) },
@@ -104,6 +110,14 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
   const held: { leaseId: number; sessionId: string }[] = [];
   const requests: Command[] = [];
   const laneNames = Object.keys((config as { lanes?: object }).lanes ?? {});
+  /** The load dimensions resource "r" counts now (reconfigurations may change them). */
+  const dims = (): string[] => [...new Set((machine.resource("r")?.config.limits ?? []).flatMap((l) => (l.kind === "load" ? [l.dimension] : [])))];
+  const shapeLoad = (load: number | { load: number; out: number }): Load => {
+    const d = dims();
+    if (d.length === 0) return load;
+    const v: Record<string, number> = typeof load === "number" ? { load } : load;
+    return Object.fromEntries(d.map((k, i) => [k, v[k] ?? (typeof load === "number" ? load : (Object.values(v)[i % 2] as number))]));
+  };
   const run = (command: Command): void => {
     const effects = machine.apply(command);
     for (const e of effects) {
@@ -124,7 +138,7 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
           sessionId: SESSIONS[op.session] as string,
           requestId: `q${++reqSeq}`,
           resource: "r",
-          load: op.load,
+          load: op.shaped ? shapeLoad(op.load) : op.load,
           ...(op.priority === undefined ? {} : { priority: op.priority }),
           ...(op.timeoutMs === undefined ? {} : { timeoutMs: op.timeoutMs }),
           ...(op.lane < 0 || laneNames.length === 0 ? {} : { lane: laneNames[op.lane % (laneNames.length + 1)] ?? "nope" }),
@@ -137,7 +151,7 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
       case "settle": {
         const h = held[op.pick % Math.max(1, held.length)];
         if (h === undefined) break;
-        run(op.op === "release" ? { type: "release", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId } : { type: "settle", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId, actual: { load: op.actual } });
+        run(op.op === "release" ? { type: "release", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId } : { type: "settle", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId, actual: op.shaped ? { [dims()[op.pick % Math.max(1, dims().length)] ?? "load"]: op.actual } : op.actual });
         break;
       }
       case "cancel": {

@@ -349,7 +349,9 @@ export class ClientSessions {
           ...(scoped.lane === undefined ? {} : { lane: scoped.lane }),
           ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
         };
-        const problem = refusal(cmd);
+        // Bounds, then the load's dimensions against the resource as configured now (cheap: map lookups), so a
+        // request the limiter would refuse never reaches the log. The limiter checks again at apply.
+        const problem = refusal(cmd) ?? core.state.limiter.acquireLoadProblem(m.resource, m.load);
         if (problem !== null) return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: problem });
         conn.pendingAcquires.add(requestId);
         if (m.try === true) conn.tryRequests.add(requestId);
@@ -397,7 +399,7 @@ export class ClientSessions {
 
   /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
   #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
-    const problem = refusal(cmd);
+    const problem = refusal(cmd) ?? (cmd.type === "settle" ? this.#o.core.state.limiter.settleLoadProblem(cmd.leaseId, cmd.actual) : null);
     if (problem !== null) return conn.link.send({ type: "rejected", requestId, code: ErrorCode.RQ_INVALID, message: problem });
     this.#o.core
       .propose({ t: "limiter", cmd })
