@@ -102,7 +102,7 @@ describe("ratequeue admin CLI", () => {
     const wrongKey = await cli(["resources", "list", "--url", follower, "--admin-key", "not-a-key-at-all-0000"]);
     expect(wrongKey).toMatchObject({ code: 1, stderr: "ratequeue: RQ_UNAUTHORIZED: unknown or revoked API key\n" });
     const both = await cli(["keys", "create", "--name", "x", "--url", follower, "--admin-key", ADMIN_KEY]);
-    expect(both).toMatchObject({ code: 2, stderr: "ratequeue: give exactly one of --acquire <patterns> or --admin\n" });
+    expect(both).toMatchObject({ code: 2, stderr: "ratequeue: give exactly one of --acquire <patterns>, --admin or --metrics\n" });
     const badUrl = await cli(["status", "--url", "ftp://x"]);
     expect(badUrl).toMatchObject({ code: 2, stderr: 'ratequeue: --url: "ftp://x" must be http://, https://, ws:// or wss://\n' });
     const help = await cli(["keys", "revoke", "--help"]);

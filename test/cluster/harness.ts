@@ -23,6 +23,12 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Flags for the node processes' `node` itself (e.g. --cpu-prof), before the script. */
   readonly execArgv?: readonly string[];
+  /** More `ratequeue start` flags for one node, by id (after the others: a flag given twice takes this value). */
+  readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
+  /** The bootstrap admin key every node gets (default ADMIN_KEY); null: no --admin-key at all. */
+  readonly adminKey?: string | null;
+  /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
+  readonly noWait?: boolean;
   /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
   readonly restoreFrom?: string;
 }
@@ -84,7 +90,7 @@ export class NodeProcess {
     readonly id: string,
     readonly port: number,
     readonly dataDir: string,
-    private readonly args: readonly string[],
+    private args: readonly string[],
     private readonly execArgv: readonly string[] = [],
     /** The `ratequeue` script to run (default: this checkout's packages/node/bin/ratequeue.mjs). */
     private readonly bin: string = BIN,
@@ -110,6 +116,23 @@ export class NodeProcess {
     live.add(proc);
     proc.once("exit", () => live.delete(proc));
     this.proc = proc;
+  }
+
+  /**
+   * Sets a `ratequeue start` flag for the next start: a value, `true` for a flag without one, or null to remove
+   * it. Every earlier occurrence is removed (what a restart with a changed command line does).
+   *
+   * @example node.setFlag("--cluster-secret", NEW_SECRET); node.setFlag("--previous-cluster-secret", OLD_SECRET);
+   */
+  setFlag(flag: string, value: string | true | null): void {
+    const args: string[] = [];
+    for (let i = 0; i < this.args.length; i++) {
+      if (this.args[i] !== flag) args.push(this.args[i]!);
+      else if (i + 1 < this.args.length && !this.args[i + 1]!.startsWith("--")) i++; // its value goes too
+    }
+    if (value === true) args.push(flag);
+    else if (value !== null) args.push(flag, value);
+    this.args = args;
   }
 
   /** Kills the process (SIGKILL by default: no clean shutdown) and waits for it to exit. */
@@ -175,13 +198,14 @@ export class Cluster {
         "--peers", peers,
         "--data", dataDir,
         "--cluster-secret", CLUSTER_SECRET,
-        "--admin-key", ADMIN_KEY,
+        ...(options.adminKey === null ? [] : ["--admin-key", options.adminKey ?? ADMIN_KEY]),
         "--log-level", "info",
         "--tick-ms", String(options.tickMs ?? 50),
         "--election-ticks", String(options.electionTicks ?? 10),
         ...(options.snapshotEntries === undefined ? [] : ["--snapshot-entries", String(options.snapshotEntries)]),
         ...(options.sessionTtlMs === undefined ? [] : ["--session-ttl-ms", String(options.sessionTtlMs)]),
         ...(options.extraArgs ?? []),
+        ...(options.nodeArgs?.[id] ?? []),
       ];
       return new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
     });
@@ -197,6 +221,7 @@ export class Cluster {
       }
     }
     for (const n of nodes) n.start();
+    if (options.noWait === true) return cluster;
     try {
       await cluster.waitForLeader();
     } catch (err) {

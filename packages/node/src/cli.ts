@@ -26,7 +26,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
     .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
     .option("--previous-cluster-secret <secret>", "while rotating the cluster secret: the old one, still accepted from peers (RATEQUEUE_PREVIOUS_CLUSTER_SECRET)")
-    .option("--admin-key <key>", "bootstrap admin API key, 16+ characters (RATEQUEUE_ADMIN_KEY)")
+    .option("--admin-key <key>", "bootstrap admin key, 16+ characters: seeds the replicated key table when it holds no admin key; required to found a cluster (RATEQUEUE_ADMIN_KEY)")
     .option("--tick-ms <ms>", "Raft tick in ms (default 50)")
     .option("--election-ticks <n>", "election timeout in ticks (default 10)")
     .option("--heartbeat-ticks <n>", "leader heartbeat interval in ticks (default 1)")
@@ -35,6 +35,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--snapshot-entries <n>", "snapshot and compact the log every n entries (default 10000)")
     .option("--log-level <level>", "trace, debug, info, warn, error, fatal or silent (default info)")
     .option("--pretty-logs", "human-readable logs instead of JSON lines")
+    .option("--public-metrics", "serve every resource's series in /metrics without a key (default: only to a key that may see them) (RATEQUEUE_PUBLIC_METRICS)")
     .option("--tls-cert <file>", "PEM certificate: serve wss:// and https://")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .action(async (opts: Record<string, string | boolean | undefined>) => {

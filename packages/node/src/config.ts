@@ -40,6 +40,8 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
   readonly prettyLogs: boolean;
+  /** Serve every resource's series in /metrics to readers without a key (by default only a key that may see them). */
+  readonly publicMetrics: boolean;
   /** With both set, the node serves wss:// and https://. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   /** Resources to create when the cluster is first bootstrapped (config file only). */
@@ -83,6 +85,7 @@ const SETTINGS = {
   snapshotEntries: "RATEQUEUE_SNAPSHOT_ENTRIES",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
+  publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
   tlsCert: "RATEQUEUE_TLS_CERT",
   tlsKey: "RATEQUEUE_TLS_KEY",
 } as const;
@@ -194,6 +197,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   const prettyLogs = parseBool("prettyLogs", raw.prettyLogs, problems);
+  const publicMetrics = parseBool("publicMetrics", raw.publicMetrics, problems);
   const certFile = str("tlsCert", false);
   const keyFile = str("tlsKey", false);
   if ((certFile === null) !== (keyFile === null)) problems.push("tlsCert and tlsKey must be given together");
@@ -222,6 +226,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     snapshotEntries,
     logLevel: logLevelText as LogLevel,
     prettyLogs,
+    publicMetrics,
     tls: certFile !== null && keyFile !== null ? { certFile, keyFile } : null,
     bootstrapResources: resources as Record<string, unknown>,
     bootstrapKeys: keys,

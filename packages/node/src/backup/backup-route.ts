@@ -15,7 +15,7 @@ const READ_TIMEOUT_MS = 10_000;
  * is in the backup. The state is serialised synchronously: it is one consistent cut of the log.
  */
 export async function handleBackup(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
-  requireAdmin(ctx, req);
+  if (!(await requireAdmin(ctx, req, res))) return;
   allow(method, ["GET"]);
   const { core } = ctx;
   if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
