@@ -68,7 +68,8 @@ describe("backup and restore", () => {
         ackedAfter = acked;
         expect(backup.stderr, a.dump()).toBe("");
         expect(backup.code).toBe(0);
-        expect(backup.stdout).toMatch(new RegExp(`^backup of ${leader.id} at index \\d+ \\(term \\d+, log time \\d+\\): 3 resources, 1 keys, \\d+ sessions, \\d+ leases -> `));
+        // Two keys: the bootstrap admin key (in the replicated table) and "workers".
+        expect(backup.stdout).toMatch(new RegExp(`^backup of ${leader.id} at index \\d+ \\(term \\d+, log time \\d+\\): 3 resources, 2 keys, \\d+ sessions, \\d+ leases -> `));
         await sleep(500);
       } finally {
         stop = true;
