@@ -148,7 +148,10 @@ export class NodeProcess {
   async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
     let line: string | undefined;
     await waitFor(
-      () => (line = this.output.split("\n").find((l) => pattern.test(l))) !== undefined,
+      () => {
+        line = this.output.split("\n").find((l) => pattern.test(l));
+        return line !== undefined;
+      },
       { timeoutMs, what: `${this.id} to log ${pattern}`, dump: () => this.output.split("\n").slice(-40).join("\n") },
     );
     return line!;
