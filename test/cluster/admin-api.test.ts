@@ -107,6 +107,15 @@ describe("admin API and observability, end to end", () => {
     expect(c.closeCode).toBeNull();
   });
 
+  it("refuses strict lanes whose share rounds down to 0 with 400 RQ_INVALID naming the lane (#11)", async () => {
+    const body = { limits: [{ kind: "concurrency", limit: 1 }], lanes: { a: { weight: 1 }, b: { weight: 1 } }, lanePolicy: "strict" };
+    const r = await cluster.admin("PUT", "/v1/resources/dead-lanes", body);
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ error: { code: "RQ_INVALID" } });
+    expect(JSON.stringify(r.json)).toMatch(/strict lane \\"a\\" gets floor\(1 \* 1 \/ 2\) = 0/);
+    expect((await cluster.admin("GET", "/v1/resources/dead-lanes")).status).toBe(404);
+  });
+
   it("a write sent to a follower is forwarded to the leader and takes effect on every node", async () => {
     const f = await follower();
     const put = await cluster.admin("PUT", "/v1/resources/via-follower", { limits: [{ kind: "concurrency", limit: 2 }] }, f);
@@ -177,11 +186,13 @@ describe("admin API and observability, end to end", () => {
       expect(status.peers.map((p: { id: string }) => p.id).sort()).toEqual(["n1", "n2", "n3"]);
     }
 
-    const metricsBefore = await (await fetch(`${leader.httpUrl}/metrics`)).text();
+    // Resource series are shown to a key that may see them (test/cluster/endpoints.test.ts): the admin key here.
+    const scrape = (url: string) => fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const metricsBefore = await (await scrape(leader.httpUrl)).text();
     const c = await connect();
     await c.granted(c.acquire("boot"));
     await c.granted(c.acquire("boot"));
-    const res = await fetch(`${leader.httpUrl}/metrics`);
+    const res = await scrape(leader.httpUrl);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
@@ -192,7 +203,7 @@ describe("admin API and observability, end to end", () => {
     expect(text).toMatch(/ratequeue_raft_role\{role="leader"\} 1/);
     // Every node counts the whole cluster's grants (counters follow applied entries).
     await everyNodeApplied();
-    for (const n of cluster.nodes) expect(grants(await (await fetch(`${n.httpUrl}/metrics`)).text(), "boot")).toBe(grants(text, "boot"));
+    for (const n of cluster.nodes) expect(grants(await (await scrape(n.httpUrl)).text(), "boot")).toBe(grants(text, "boot"));
   });
 });
 

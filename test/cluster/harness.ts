@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -23,6 +23,14 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Flags for the node processes' `node` itself (e.g. --cpu-prof), before the script. */
   readonly execArgv?: readonly string[];
+  /** More `ratequeue start` flags for one node, by id (after the others: a flag given twice takes this value). */
+  readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
+  /** The bootstrap admin key every node gets (default ADMIN_KEY); null: no --admin-key at all. */
+  readonly adminKey?: string | null;
+  /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
+  readonly noWait?: boolean;
+  /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
+  readonly restoreFrom?: string;
   /** How to launch particular nodes, by id (e.g. under `faketime`); the others run plainly. */
   readonly launch?: Readonly<Record<string, NodeLaunch>>;
 }
@@ -37,6 +45,28 @@ export interface NodeLaunch {
   readonly prefix?: readonly string[];
   /** Variables added to the environment (e.g. LD_PRELOAD and FAKETIME_* for libfaketime). */
   readonly env?: Readonly<Record<string, string>>;
+}
+
+/** What one `ratequeue` command printed, and its exit code (-1 if it was killed). */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs this checkout's `ratequeue` with `args`, as an operator would. RATEQUEUE_URL and RATEQUEUE_ADMIN_KEY are
+ * cleared unless `env` sets them, so nothing leaks in from the shell that runs the tests.
+ */
+export function runCli(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: "", ...options.env }, timeout: options.timeoutMs ?? 60_000 },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+    );
+  });
 }
 
 export interface NodeStatus {
@@ -79,7 +109,7 @@ export class NodeProcess {
     readonly id: string,
     readonly port: number,
     readonly dataDir: string,
-    private readonly args: readonly string[],
+    private args: readonly string[],
     private readonly execArgv: readonly string[] = [],
     /** The `ratequeue` script to run (default: this checkout's packages/node/bin/ratequeue.mjs). */
     private readonly bin: string = BIN,
@@ -127,6 +157,23 @@ export class NodeProcess {
     if (this.proc !== null && this.running) signalProcess(this.proc, this.#grouped, signal);
   }
 
+  /**
+   * Sets a `ratequeue start` flag for the next start: a value, `true` for a flag without one, or null to remove
+   * it. Every earlier occurrence is removed (what a restart with a changed command line does).
+   *
+   * @example node.setFlag("--cluster-secret", NEW_SECRET); node.setFlag("--previous-cluster-secret", OLD_SECRET);
+   */
+  setFlag(flag: string, value: string | true | null): void {
+    const args: string[] = [];
+    for (let i = 0; i < this.args.length; i++) {
+      if (this.args[i] !== flag) args.push(this.args[i]!);
+      else if (i + 1 < this.args.length && !this.args[i + 1]!.startsWith("--")) i++; // its value goes too
+    }
+    if (value === true) args.push(flag);
+    else if (value !== null) args.push(flag, value);
+    this.args = args;
+  }
+
   /** Kills the process (SIGKILL by default: no clean shutdown) and waits for it to exit. */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const proc = this.proc;
@@ -140,7 +187,10 @@ export class NodeProcess {
   async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
     let line: string | undefined;
     await waitFor(
-      () => (line = this.output.split("\n").find((l) => pattern.test(l))) !== undefined,
+      () => {
+        line = this.output.split("\n").find((l) => pattern.test(l));
+        return line !== undefined;
+      },
       { timeoutMs, what: `${this.id} to log ${pattern}`, dump: () => this.output.split("\n").slice(-40).join("\n") },
     );
     return line!;
@@ -168,7 +218,8 @@ export class NodeProcess {
 export class Cluster {
   private constructor(
     readonly nodes: NodeProcess[],
-    private readonly root: string,
+    /** The temporary folder holding every node's data (removed by stop()); nodes added later keep theirs here too. */
+    readonly root: string,
   ) {}
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -189,20 +240,32 @@ export class Cluster {
         "--peers", peers,
         "--data", dataDir,
         "--cluster-secret", CLUSTER_SECRET,
-        "--admin-key", ADMIN_KEY,
+        ...(options.adminKey === null ? [] : ["--admin-key", options.adminKey ?? ADMIN_KEY]),
         "--log-level", "info",
         "--tick-ms", String(options.tickMs ?? 50),
         "--election-ticks", String(options.electionTicks ?? 10),
         ...(options.snapshotEntries === undefined ? [] : ["--snapshot-entries", String(options.snapshotEntries)]),
         ...(options.sessionTtlMs === undefined ? [] : ["--session-ttl-ms", String(options.sessionTtlMs)]),
         ...(options.extraArgs ?? []),
+        ...(options.nodeArgs?.[id] ?? []),
       ];
       const node = new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
       node.launch = options.launch?.[id] ?? {};
       return node;
     });
     const cluster = new Cluster(nodes, root);
+    if (options.restoreFrom !== undefined) {
+      const runs = await Promise.all(
+        nodes.map((n) => runCli(["restore", "--file", options.restoreFrom!, "--data", n.dataDir, "--id", n.id, "--peers", peers])),
+      );
+      const failed = runs.find((r) => r.code !== 0);
+      if (failed !== undefined) {
+        await cluster.stop();
+        throw new Error(`ratequeue restore failed (${failed.code}): ${failed.stderr}${failed.stdout}`);
+      }
+    }
     for (const n of nodes) n.start();
+    if (options.noWait === true) return cluster;
     try {
       await cluster.waitForLeader();
     } catch (err) {
@@ -218,16 +281,39 @@ export class Cluster {
     return n;
   }
 
+  /**
+   * A new node (not started, not yet in `nodes`) that joins this cluster with `--join joinUrls`, asking to be added
+   * itself when `adminKey` is set. Its data folder is in the cluster's folder: a folder left by another cluster's
+   * node of the same id would hold that cluster's log.
+   */
+  joiner(id: string, port: number, joinUrls: string, adminKey: boolean): NodeProcess {
+    const dataDir = join(this.root, id);
+    return new NodeProcess(id, port, dataDir, [
+      "--id", id,
+      "--listen", `127.0.0.1:${port}`,
+      "--join", joinUrls,
+      "--data", dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      ...(adminKey ? ["--admin-key", ADMIN_KEY] : []),
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+    ]);
+  }
+
   get urls(): string[] {
     return this.nodes.map((n) => n.url);
   }
 
-  /** Waits until every running node reports the same leader and that leader is running; returns it. */
+  /**
+   * Waits until every running member reports the same leader and that leader is running; returns it. A running node
+   * whose status does not list itself among the members (a joiner not added yet, a removed node) has no leader to
+   * agree on and is left out; one that does not answer at all still counts (it may be starting).
+   */
   async waitForLeader(timeoutMs = 20_000, except?: string): Promise<NodeProcess> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const running = this.nodes.filter((n) => n.running);
-      const statuses = await Promise.all(running.map((n) => n.status()));
+      const statuses = (await Promise.all(running.map((n) => n.status()))).filter((s) => s === null || s.peers.some((p) => p.id === s.id));
       const leaders = new Set(statuses.map((s) => s?.leader ?? null));
       const [leader] = [...leaders];
       if (leaders.size === 1 && leader != null && leader !== except) {

@@ -68,7 +68,7 @@ describe("the packed ratequeue release", () => {
     });
     const rq = new RateQueue({ url: nodes.map((n) => n.url), apiKey: ADMIN_KEY });
     try {
-      const out = await rq.acquire("demo", { timeoutMs: 20_000 }, async (lease) => `granted ${lease.resource}`);
+      const out = await rq.acquire("demo", { load: 100, timeoutMs: 20_000 }, async (lease) => `granted ${lease.resource}`);
       expect(out).toBe("granted demo");
     } finally {
       await rq.close();

@@ -24,7 +24,7 @@ function npxTsx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: nu
   });
 }
 
-const SCRIPTS = ["provider-sim", "openai-workers", "anthropic-workers", "fleet"];
+const SCRIPTS = ["provider-sim", "openai-workers", "anthropic-workers", "fleet", "python-workers"];
 
 describe("example command lines", () => {
   it("--help on each prints its usage line and exits 0", async () => {

@@ -11,9 +11,10 @@ import { run as runAnthropic } from "../../examples/anthropic-workers.js";
 import { run as runFleet } from "../../examples/fleet.js";
 import { startLocalCluster, type LocalCluster } from "../../examples/local-cluster.js";
 import { run as runOpenAi } from "../../examples/openai-workers.js";
+import { run as runPython } from "../../examples/python-workers.js";
 
-const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 3_000);
-const LIMITS = { rpm: 600, tpm: 6_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
+const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 5_000);
+const LIMITS = { rpm: 600, tpm: 4_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
 // A 1 s delivery margin: this machine may be loaded, and the trip to the provider must stay within it.
 const COMMON = { durationMs: DURATION_MS, limits: LIMITS, latencyMs: 50, marginMs: 1_000, maxTokens: { min: 32, max: 256 } };
 
@@ -84,5 +85,15 @@ describe("examples against a local cluster and the provider simulator", () => {
     expect(r.provider.limited).toBe(0);
     expect(r.requests).toBe(r.provider.completed);
     expect(r.provider.totalTokens).toBeGreaterThan(LIMITS.tpm);
+  });
+
+  it("python-workers: asyncio workers with ratequeue.aio and httpx, zero 429s, the provider saw what they saw", async () => {
+    const r = await runPython({ ...COMMON, workers: 8, cluster: { url: cluster.url, apiKey: cluster.adminKey } });
+    expect(r.limited).toBe(0);
+    expect(r.provider.limited).toBe(0);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.requests).toBe(r.provider.completed);
+    expect(r.inputTokens + r.outputTokens).toBe(r.provider.totalTokens);
+    expect(r.provider.maxInFlight).toBeLessThanOrEqual(LIMITS.concurrency);
   });
 });

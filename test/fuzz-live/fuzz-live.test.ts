@@ -113,7 +113,7 @@ describe("bad input under load against a live node", () => {
       while (!stopGood) {
         try {
           {
-            await using lease = await good.acquire("good", { timeoutMs: 10_000 });
+            await using lease = await good.acquire("good", { load: 1, timeoutMs: 10_000 });
             goodSessions.add(lease.sessionId);
             goodGrants++;
           }
@@ -366,7 +366,7 @@ describe("a stalled reader cannot make the node keep other connections' frames (
   });
 
   it("the leader holds about what is queued for the stalled reader, not the buffers its frames were packed in", async () => {
-    const bigFrames = 150;
+    const bigFrames = 100;
     const before = await inspector!.heapAfterGc();
     const stalled = await pinningReader(target, { bigFrames, tinyPerBig: 5 });
     const during = await inspector!.heapAfterGc();

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       while (!stop) {
         try {
           {
-            await using _lease = await good.acquire("good", { timeoutMs: 10_000 });
+            await using _lease = await good.acquire("good", { load: 1, timeoutMs: 10_000 });
             grants++;
           }
           await sleep(20);

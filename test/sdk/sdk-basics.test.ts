@@ -39,7 +39,7 @@ describe("the SDK against a real three-node cluster", () => {
     const reply = await rq.acquire(
       "openai-gpt4o",
       { load: 1200, priority: 10, lane: "interactive", timeoutMs: 30_000, signal },
-      async (lease) => client.chat.completions.create({ /* ... */ }),
+      async (_lease) => client.chat.completions.create({ /* ... */ }),
     );
     expect(reply).toEqual({ id: "reply" });
     {
@@ -67,7 +67,7 @@ describe("the SDK against a real three-node cluster", () => {
     await expect(rq.acquire("single", {}, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     const lease = await rq.acquire("single", { timeoutMs: 5_000 }); // would time out if the slot were still held
     {
-      await using held = lease;
+      await using _held = lease;
       expect(await rq.tryAcquire("single")).toBeNull();
     }
     expect(lease.released).toBe(true);
@@ -104,7 +104,7 @@ describe("the SDK against a real three-node cluster", () => {
   it("errors carry their codes", async () => {
     await expect(rq.acquire("no-such-resource")).rejects.toMatchObject({ code: "RQ_UNKNOWN_RESOURCE" });
     await expect(rq.acquire("no-such-resource")).rejects.toBeInstanceOf(UnknownResourceError);
-    await expect(rq.acquire("anthropic-claude", { load: { input: 50_000 } })).rejects.toBeInstanceOf(UngrantableError);
+    await expect(rq.acquire("anthropic-claude", { load: { input: 50_000, output: 0 } })).rejects.toBeInstanceOf(UngrantableError);
     await expect(rq.acquire("openai-gpt4o", { load: -1 })).rejects.toMatchObject({ code: "RQ_INVALID", request: null }); // the SDK refused it
     const bad = new RateQueue({ url: cluster.urls, apiKey: "not-a-real-key-000000" });
     await expect(bad.acquire("openai-gpt4o")).rejects.toBeInstanceOf(UnauthorizedError);
@@ -112,7 +112,7 @@ describe("the SDK against a real three-node cluster", () => {
     const created = await cluster.admin("POST", "/v1/keys", { name: "scoped", scope: { acquire: ["openai-*"] } });
     const scoped = new RateQueue({ url: cluster.urls, apiKey: created.json.secret });
     await expect(scoped.acquire("anthropic-claude")).rejects.toBeInstanceOf(ForbiddenError);
-    const ok = await scoped.acquire("openai-gpt4o");
+    const ok = await scoped.acquire("openai-gpt4o", { load: 1 });
     await ok.release();
     await scoped.close();
   });

@@ -21,7 +21,7 @@ describe("the published SDK build", () => {
     ${load}
     const rq = new RateQueue({ url: process.env.URLS, apiKey: process.env.KEY });
     (async () => {
-      const out = await rq.acquire("demo", { timeoutMs: 10000 }, async (lease) => "granted " + lease.resource);
+      const out = await rq.acquire("demo", { load: 100, timeoutMs: 10000 }, async (lease) => "granted " + lease.resource);
       await rq.close();
       console.log(out, typeof RateQueueError);
     })().catch((e) => { console.error(e); process.exit(1); });`;

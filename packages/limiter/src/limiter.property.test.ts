@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
 import { checkProperty } from "../testing/property.js";
 import { ReferenceModel, bucketDebtScaled, cost, usage } from "../testing/reference-model.js";
-import type { Command, Effect, LimitConfig, LoadVector, ResourceConfig } from "./types.js";
+import type { Command, Effect, LimitConfig, Load, LoadVector, ResourceConfig } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
 
 const FILE = "packages/limiter/src/limiter.property.test.ts";
@@ -47,19 +47,24 @@ const lanedConfigArb = fc
     policy: fc.constantFrom("shared", "strict"),
     reserveFor0: fc.integer({ min: 0, max: 3 }),
   })
+  // Only valid resources: a strict lane's share floor(limit * weight / total) must be at least 1 (else it is refused).
   .map(({ limits, weights, policy, reserveFor0 }) => ({
-    limits: limits.map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
+    limits: limits
+      .map((l) => (policy === "strict" ? { ...l, limit: Math.max(l.limit, Math.ceil(weights.reduce((a, b) => a + b, 0) / Math.min(...weights))) } : l))
+      .map((l) => (weights.length > 1 && reserveFor0 > 0 ? { ...l, reserved: { l0: Math.min(reserveFor0, Math.floor(l.limit / 2)) } } : l)),
     lanes: Object.fromEntries(weights.map((w, i) => [`l${i}`, { weight: w }])),
     lanePolicy: policy,
   }));
 
 type Op =
-  | { op: "acquire"; gap: number; session: number; load: number | { load: number; out: number }; priority?: number; timeoutMs?: number; lane: number }
-  | { op: "release" | "settle" | "cancel" | "repeat"; gap: number; pick: number; actual: number }
+  | { op: "acquire"; gap: number; session: number; load: number | { load: number; out: number }; shaped: boolean; priority?: number; timeoutMs?: number; lane: number }
+  | { op: "release" | "settle" | "cancel" | "repeat"; gap: number; pick: number; actual: number; shaped: boolean }
   | { op: "heartbeat" | "openSession" | "closeSession"; gap: number; session: number }
   | { op: "cooldown"; gap: number; retryAfterMs: number }
   | { op: "tick" | "renewSessions"; gap: number };
 
+/** Mostly a load shaped to name exactly the dimensions the resource counts now; now and then the raw load (refused when it misses one). */
+const shapedArb = fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 // Small gaps and small windows make stamps land on window edges, where off-by-one bugs live.
 const gapArb = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: -30, max: -1 }) }, { weight: 1, arbitrary: fc.integer({ min: 100, max: 400 }) });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -74,11 +79,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
         priority: fc.constantFrom(0, 10, 20),
         timeoutMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 })),
         lane: fc.integer({ min: -1, max: 3 }),
+        shaped: shapedArb,
       },
-      { requiredKeys: ["op", "gap", "session", "load", "lane"] },
+      { requiredKeys: ["op", "gap", "session", "load", "lane", "shaped"] },
     ),
   },
-  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("release" as const, "settle" as const, "cancel" as const, "repeat" as const), gap: gapArb, pick: fc.nat(), actual: fc.integer({ min: 0, max: 80 }) }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("release" as const, "settle" as const, "cancel" as const, "repeat" as const), gap: gapArb, pick: fc.nat(), actual: fc.integer({ min: 0, max: 80 }), shaped: shapedArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom("heartbeat" as const, "openSession" as const, "closeSession" as const), gap: gapArb, session: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("cooldown" as const), gap: gapArb, retryAfterMs: fc.integer({ min: 0, max: 200 }) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constantFrom("tick" as const, "renewSessions" as const), gap: gapArb }) },
@@ -104,6 +110,14 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
   const held: { leaseId: number; sessionId: string }[] = [];
   const requests: Command[] = [];
   const laneNames = Object.keys((config as { lanes?: object }).lanes ?? {});
+  /** The load dimensions resource "r" counts now (reconfigurations may change them). */
+  const dims = (): string[] => [...new Set((machine.resource("r")?.config.limits ?? []).flatMap((l) => (l.kind === "load" ? [l.dimension] : [])))];
+  const shapeLoad = (load: number | { load: number; out: number }): Load => {
+    const d = dims();
+    if (d.length === 0) return load;
+    const v: Record<string, number> = typeof load === "number" ? { load } : load;
+    return Object.fromEntries(d.map((k, i) => [k, v[k] ?? (typeof load === "number" ? load : (Object.values(v)[i % 2] as number))]));
+  };
   const run = (command: Command): void => {
     const effects = machine.apply(command);
     for (const e of effects) {
@@ -124,7 +138,7 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
           sessionId: SESSIONS[op.session] as string,
           requestId: `q${++reqSeq}`,
           resource: "r",
-          load: op.load,
+          load: op.shaped ? shapeLoad(op.load) : op.load,
           ...(op.priority === undefined ? {} : { priority: op.priority }),
           ...(op.timeoutMs === undefined ? {} : { timeoutMs: op.timeoutMs }),
           ...(op.lane < 0 || laneNames.length === 0 ? {} : { lane: laneNames[op.lane % (laneNames.length + 1)] ?? "nope" }),
@@ -137,7 +151,7 @@ function drive(config: unknown, ops: readonly Op[], machine: Limiter, onStep: (s
       case "settle": {
         const h = held[op.pick % Math.max(1, held.length)];
         if (h === undefined) break;
-        run(op.op === "release" ? { type: "release", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId } : { type: "settle", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId, actual: { load: op.actual } });
+        run(op.op === "release" ? { type: "release", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId } : { type: "settle", at: stamp, sessionId: h.sessionId, leaseId: h.leaseId, actual: op.shaped ? { [dims()[op.pick % Math.max(1, dims().length)] ?? "load"]: op.actual } : op.actual });
         break;
       }
       case "cancel": {
@@ -505,6 +519,64 @@ describe("limiter properties", () => {
         }
       },
     );
+  });
+
+  it("shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit", () => {
+    let grants = 0;
+    checkProperty(
+      FILE,
+      "shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit",
+      fc.record({
+        tokens: fc.integer({ min: 20, max: 1000 }),
+        rate: fc.option(fc.integer({ min: 1, max: 50 }), { nil: null }),
+        windowMs: fc.integer({ min: 2, max: 40 }),
+        window: windowArb,
+        lanes: fc.array(fc.record({ weight: fc.integer({ min: 1, max: 4 }), size: fc.double({ min: 0, max: 1, noNaN: true }) }), { minLength: 2, maxLength: 3 }),
+      }),
+      ({ tokens, rate, windowMs, window, lanes }) => {
+        const sizes = lanes.map((l) => Math.max(1, Math.round(l.size * tokens)));
+        const limits: object[] = [{ kind: "load", limit: tokens, windowMs, window, deliveryMarginMs: 0 }];
+        if (rate !== null) limits.push({ kind: "rate", limit: rate, windowMs, window, deliveryMarginMs: 0 });
+        const m = new Limiter();
+        m.apply({ type: "putResource", at: 0, name: "r", config: { limits, lanes: Object.fromEntries(lanes.map((l, i) => [`l${i}`, { weight: l.weight }])) } });
+        m.apply({ type: "openSession", at: 0, sessionId: "s", ttlMs: 86_400_000 });
+        m.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 }); // every grant goes through the lanes' queues
+        const perLane = 30;
+        const laneOf = new Map<string, number>();
+        for (let k = 0; k < perLane; k++) {
+          lanes.forEach((_, i) => {
+            laneOf.set(`l${i}-${k}`, i);
+            m.apply({ type: "acquire", at: 0, sessionId: "s", requestId: `l${i}-${k}`, resource: "r", lane: `l${i}`, load: sizes[i] as number });
+          });
+        }
+        // The dominant share of one grant of lane i, per unit of weight (computed here, from the config alone).
+        const cost = sizes.map((size, i) => Math.max(size / tokens, rate === null ? 0 : 1 / rate) / (lanes[i]?.weight as number));
+        const bound = Math.max(...cost) + 1e-9;
+        const served = lanes.map(() => 0);
+        const count = lanes.map(() => 0);
+        for (let step = 0; step < 5000; step++) {
+          const at = m.nextDeadline();
+          if (at === null) break;
+          for (const e of m.apply({ type: "tick", at })) {
+            if (e.type !== "granted") continue;
+            const i = laneOf.get(e.requestId) as number;
+            served[i]! += cost[i] as number;
+            count[i]!++;
+            grants++;
+          }
+          if (count.some((c) => c === perLane)) break; // a lane ran dry: it is no longer backlogged
+          for (let i = 0; i < lanes.length; i++) {
+            for (let j = 0; j < lanes.length; j++) {
+              if ((served[i] as number) - (served[j] as number) > bound) {
+                throw new Error(`lane l${i} (weight ${lanes[i]?.weight}, ${sizes[i]} tokens) is ahead of l${j} (weight ${lanes[j]?.weight}, ${sizes[j]} tokens) by ${((served[i] as number) - (served[j] as number)).toFixed(3)} > ${bound.toFixed(3)} dominant shares per weight (grants ${count.join("/")})`);
+              }
+            }
+          }
+        }
+      },
+      0.3,
+    );
+    expect(grants).toBeGreaterThan(0);
   });
 
   it("a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create", () => {

@@ -90,6 +90,57 @@ describe("windows", () => {
   });
 });
 
+describe("load dimensions: a request is never charged nothing on a limit that counts a dimension", () => {
+  const dims = { limits: [rate(100, 60_000), tokens(2000, 60_000, { dimension: "input" }), tokens(1000, 60_000, { dimension: "output" })] };
+
+  it("an acquire with a plain number or no load on a resource that limits named dimensions is refused RQ_INVALID, naming them", () => {
+    const l = setup(dims);
+    for (const [id, load] of [["plain", 500], ["none", undefined], ["partial", { input: 10 }]] as const) {
+      const e = only(acquire(l, 0, id, load === undefined ? {} : { load }));
+      expect(e).toMatchObject({ type: "rejected", code: "RQ_INVALID", message: expect.stringContaining('"input", "output"') });
+    }
+    expect(granted(acquire(l, 1, "ok", { load: { input: 10, output: 0 } }))).toEqual(["ok"]); // 0 named is allowed
+    expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([1, 10, 0]); // the refused ones charged nothing, not even rate
+  });
+
+  it("the default dimension: a plain number is { load: n }; no load at all on a token limit is refused", () => {
+    const l = setup({ limits: [tokens(1000, 60_000)] });
+    expect(granted(acquire(l, 0, "a", { load: 300 }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "b"))).toMatchObject({ type: "rejected", code: "RQ_INVALID", message: expect.stringContaining('"load"') });
+    // A resource without load limits takes a plain load and ignores it, as before.
+    const r = setup({ limits: [rate(2, 1000)] });
+    expect(granted([...acquire(r, 0, "a", { load: 300 }), ...acquire(r, 0, "b")])).toEqual(["a", "b"]);
+  });
+
+  it("settle(n) on a resource whose limits name other dimensions is refused RQ_INVALID and changes nothing", () => {
+    const l = setup(dims);
+    const a = leaseOf(acquire(l, 0, "a", { load: { input: 100, output: 100 } }), "a");
+    const before = l.snapshot();
+    expect(only(l.apply({ type: "settle", at: 0, sessionId: "s", leaseId: a, actual: 900 }))).toMatchObject({ type: "error", code: "RQ_INVALID", message: expect.stringContaining('"input", "output"') });
+    expect(only(l.apply({ type: "settle", at: 0, sessionId: "s", leaseId: a, actual: {} }))).toMatchObject({ type: "error", code: "RQ_INVALID" });
+    expect(l.snapshot()).toEqual(before);
+    expect(only(l.apply({ type: "settle", at: 2, sessionId: "s", leaseId: a, actual: { output: 900 } }))).toMatchObject({ type: "settled", load: { input: 100, output: 900 } });
+  });
+
+  it("a waiter whose load misses a dimension a reconfiguration adds is rejected RQ_INVALID, not granted for nothing", () => {
+    const l = setup({ limits: [concurrency(1)] });
+    acquire(l, 0, "a");
+    expect(only(acquire(l, 1, "b", { load: 50 })).type).toBe("queued");
+    const e = l.apply({ type: "putResource", at: 2, name: "r", config: { limits: [concurrency(1), tokens(100, 1000, { dimension: "input" })] } });
+    expect(e[0]).toMatchObject({ type: "rejected", requestId: "b", code: "RQ_INVALID", message: expect.stringContaining('"input"') });
+  });
+
+  it("the node's pre-check: acquireLoadProblem and settleLoadProblem answer what the commands would refuse", () => {
+    const l = setup(dims);
+    expect(l.acquireLoadProblem("r", 5)).toMatch(/"input", "output"/);
+    expect(l.acquireLoadProblem("r", { input: 1, output: 2 })).toBeNull();
+    expect(l.acquireLoadProblem("nope", 5)).toBeNull();
+    const a = leaseOf(acquire(l, 0, "a", { load: { input: 1, output: 1 } }), "a");
+    expect(l.settleLoadProblem(a, 5)).toMatch(/"input", "output"/);
+    expect(l.settleLoadProblem(a, { input: 3 })).toBeNull();
+  });
+});
+
 describe("delivery margin (SPEC guarantee 7: the provider counts at arrival, up to D later)", () => {
   it("sliding: a grant stays counted for windowMs + D", () => {
     const l = setup({ limits: [rate(2, 1000, "sliding", 100)] });
@@ -346,9 +397,10 @@ describe("timeouts, cancellation and immediate rejection", () => {
     expect(l.resource("r")?.usage[0]?.used).toBe(0);
   });
 
-  it("names that collide with object internals are safe: a \"constructor\" dimension counts 0 when absent, \"__proto__\" is refused", () => {
+  it("names that collide with object internals are safe: a \"constructor\" dimension is missing when absent, \"__proto__\" is refused", () => {
     const l = setup({ limits: [tokens(100, 1000, { dimension: "constructor" }), tokens(100, 1000, { dimension: "toString" })] });
-    expect(granted(acquire(l, 0, "a", { load: { toString: 40 } }))).toEqual(["a"]);
+    expect(only(acquire(l, 0, "a0", { load: { toString: 40 } }))).toMatchObject({ type: "rejected", code: "RQ_INVALID", message: expect.stringContaining('"constructor"') });
+    expect(granted(acquire(l, 0, "a", { load: { toString: 40, constructor: 0 } }))).toEqual(["a"]);
     expect(l.resource("r")?.usage.map((u) => u.used)).toEqual([0, 40]);
     const bad = JSON.parse('{"__proto__": 5}') as Record<string, number>;
     expect(only(acquire(l, 0, "b", { load: bad }))).toMatchObject({ type: "error", code: "RQ_INVALID", message: expect.stringContaining("__proto__") });
@@ -526,6 +578,22 @@ describe("configuration changes keep usage already granted (SPEC guarantee 8)", 
     expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["d"]);
   });
 
+  it("concurrency 3 -> 1 with 3 leases held: the next grant waits for all but none to end, in queue order; raised again, it grants at once", () => {
+    const l = setup({ limits: [concurrency(3)] });
+    const leases = ["a", "b", "c"].map((id) => leaseOf(acquire(l, 0, id), id));
+    put(l, 1, { limits: [concurrency(1)] });
+    expect(l.resource("r")?.usage[0]?.used).toBe(3); // over the new limit: kept, not revoked
+    expect(only(acquire(l, 2, "low", { priority: 5 })).type).toBe("queued");
+    expect(only(acquire(l, 3, "high", { priority: 50 })).type).toBe("queued");
+    expect(only(acquire(l, 4, "try", { timeoutMs: 0 })).type).toBe("timedOut"); // tryAcquire too
+    expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[0] as number }))).toEqual([]); // 2 held > 0 free
+    expect(granted(l.apply({ type: "release", at: 6, sessionId: "s", leaseId: leases[1] as number }))).toEqual([]); // 1 held = the limit
+    expect(granted(l.apply({ type: "release", at: 7, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["high"]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(1);
+    // Raised back to 3: the waiter left fits at once, at the change.
+    expect(granted(put(l, 8, { limits: [concurrency(3)] }))).toEqual(["low"]);
+  });
+
   it("a merged (bounded) history never under-counts: a window lengthened after 500 grants still counts each of them", () => {
     const l = setup({ limits: [rate(1000, 100)] }, { historyEntries: 8 });
     const at: number[] = [];
@@ -654,11 +722,63 @@ describe("lanes", () => {
     expect(grantedBig).toBeLessThan(2500);
   });
 
+  it("shared: weighted sharing follows the limit it shares: under a token limit, tokens (not grants) go by weight", () => {
+    // Equal weights; lane "big" asks 1,000 tokens a request, lane "small" 100. By grant count, "big" took 10x the tokens.
+    const l = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 1 } } });
+    l.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(l, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(l, 0, `s${i}`, { lane: "small", load: 100 }); // both lanes stay backlogged to the end
+    }
+    const served = { b: 0, s: 0 };
+    for (let at = l.nextDeadline(); at !== null && at < 5000; at = l.nextDeadline()) {
+      for (const e of l.apply({ type: "tick", at })) if (e.type === "granted") served[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(served.b + served.s).toBeGreaterThan(15_000);
+    expect(Math.abs(served.b - served.s)).toBeLessThanOrEqual(1000); // within one large request
+    // Weights 3:1 give 3:1 of the tokens, whatever the request sizes.
+    const w = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 3 } } });
+    w.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(w, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(w, 0, `s${i}`, { lane: "small", load: 100 });
+    }
+    const got = { b: 0, s: 0 };
+    for (let at = w.nextDeadline(); at !== null && at < 3000; at = w.nextDeadline()) {
+      for (const e of w.apply({ type: "tick", at })) if (e.type === "granted") got[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(Math.abs(got.s - 3 * got.b)).toBeLessThanOrEqual(3000);
+  });
+
   it("strict: each lane is capped at its weighted share even when the other lane is idle", () => {
     const l = setup(laned("strict"));
     const e = [0, 1, 2, 3].flatMap((i) => acquire(l, 0, `b${i}`, { lane: "batch" }));
     expect(granted(e)).toEqual(["b0"]); // batch's share: floor(4 * 1/4) = 1
     expect(granted([0, 1, 2, 3].flatMap((i) => acquire(l, 0, `i${i}`, { lane: "interactive" })))).toEqual(["i0", "i1", "i2"]);
+  });
+
+  it("a strict lane whose share rounds down to 0 is refused at configuration, with the limit that would do", () => {
+    const dead = { limits: [concurrency(1)], lanes: { a: { weight: 1 }, b: { weight: 1 } }, lanePolicy: "strict" };
+    const r = validateResourceConfig(dead);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toEqual([{ path: "limits/0/limit", message: expect.stringMatching(/strict lane "a" gets floor\(1 \* 1 \/ 2\) = 0 .*at least 2/) }]);
+    const l = new Limiter();
+    expect(only(l.apply({ type: "putResource", at: 0, name: "r", config: dead }))).toMatchObject({ type: "error", code: "RQ_INVALID" });
+    expect(l.resourceNames()).toEqual([]);
+    // Weights 3:1 on a rate of 3: the light lane's share is floor(3 / 4) = 0; a rate of 4 gives it 1.
+    expect(validateResourceConfig({ limits: [rate(3, 1000)], lanes: { hi: { weight: 3 }, lo: { weight: 1 } }, lanePolicy: "strict" }).ok).toBe(false);
+    expect(validateResourceConfig({ limits: [rate(4, 1000)], lanes: { hi: { weight: 3 }, lo: { weight: 1 } }, lanePolicy: "strict" }).ok).toBe(true);
+    // Shared lanes split nothing up front: concurrency 1 over two shared lanes is fine.
+    expect(validateResourceConfig({ ...dead, lanePolicy: "shared" }).ok).toBe(true);
+    // A snapshot written before this rule still restores.
+    expect(validateResourceConfig(dead, { allowDeadLanes: true }).ok).toBe(true);
+  });
+
+  it("reserved units that leave another lane no capacity are refused at configuration", () => {
+    const r = validateResourceConfig({ limits: [{ ...concurrency(2), reserved: { a: 2 } }], lanes: { a: { weight: 1 }, b: { weight: 1 } } });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors[0]?.message).toMatch(/leaves lane "b" no capacity/);
+    expect(validateResourceConfig({ limits: [{ ...concurrency(2), reserved: { a: 1 } }], lanes: { a: { weight: 1 }, b: { weight: 1 } } }).ok).toBe(true);
   });
 
   it("reserved units are usable only by their lane; a load above what a lane may use is rejected at once", () => {

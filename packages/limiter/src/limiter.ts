@@ -72,8 +72,6 @@ interface Session {
 
 type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
 
-/** Lane fairness: while a lane's head is blocked on its turn, others may run ahead by at most this much virtual time. */
-const OVERTAKE_VT = 1;
 
 const MAGIC = "RQL2";
 
@@ -144,6 +142,25 @@ export class Limiter {
       queued,
       cooldownUntil: r.cooldownUntil > t ? r.cooldownUntil : null,
     };
+  }
+
+  /**
+   * Why an acquire of `load` on `resource` would be refused for its load
+   * dimensions by the config in force now (see the README, "Load
+   * dimensions"), or null (also for an unknown resource: the acquire
+   * answers that). The node asks before proposing, so such a request never
+   * reaches the log; the acquire itself checks again. `load` must already
+   * be valid (commandProblem).
+   */
+  acquireLoadProblem(resource: string, load: Load | undefined): string | null {
+    const r = this.resources.get(resource);
+    return r === undefined ? null : dimensionProblem(r, toLoadVector(load), "acquire");
+  }
+
+  /** As {@link acquireLoadProblem}, for a settle's `actual` on a lease (null for a lease not held: the settle answers that). */
+  settleLoadProblem(leaseId: number, actual: Load): string | null {
+    const lease = this.leases.get(leaseId);
+    return lease === undefined ? null : dimensionProblem(lease.resource, toLoadVector(actual), "settle");
   }
 
   /**
@@ -354,7 +371,7 @@ export class Limiter {
     const laneRequested = cmd.lane ?? null;
     const laneIdx = laneIndex(r, laneRequested);
     if (laneIdx < 0) return this.reject(s, cmd, ErrorCode.UNKNOWN_RESOURCE, laneProblem(r, laneRequested as string), out);
-    const dimProblem = dimensionProblem(r, load);
+    const dimProblem = dimensionProblem(r, load, "acquire");
     if (dimProblem !== null) return this.reject(s, cmd, ErrorCode.INVALID, dimProblem, out);
     const never = ungrantable(r, laneIdx, load);
     if (never !== null) return this.reject(s, cmd, ErrorCode.UNGRANTABLE, never, out);
@@ -585,22 +602,26 @@ export class Limiter {
       const busy = r.lanes.filter((lane) => lane.queue.head() !== undefined);
       busy.sort((a, b) => a.vt - b.vt || r.lanes.indexOf(a) - r.lanes.indexOf(b));
       let turn: LaneRuntime | null = null;
+      let turnCost = 0;
       let chosen: LaneRuntime | null = null;
+      let chosenCost = 0;
       let wakeAt = Infinity;
       for (const lane of busy) {
-        if (turn !== null && lane.vt + 1 / lane.weight > turn.vt + OVERTAKE_VT) continue; // held back for fairness
         const head = lane.queue.head() as Waiter;
+        const cost = shareCost(r, head.load) / lane.weight;
+        // Held back for fairness: ahead of the blocked lane by more than the larger of the two requests.
+        if (turn !== null && lane.vt + cost > turn.vt + Math.max(turnCost, cost)) continue;
         if (this.fits(r, head.laneIdx, head.load, at)) {
-          chosen = lane;
+          [chosen, chosenCost] = [lane, cost];
           break;
         }
         wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.load, at));
-        turn ??= lane;
+        if (turn === null) [turn, turnCost] = [lane, cost];
       }
       if (chosen === null) return wakeAt === Infinity ? null : wakeAt;
       r.vtFloor = Math.max(r.vtFloor, chosen.vt);
       this.take(r, chosen, chosen.queue.head() as Waiter, at, out);
-      chosen.vt += 1 / chosen.weight;
+      chosen.vt += chosenCost;
     }
   }
 
@@ -652,7 +673,7 @@ export class Limiter {
     }
     const actualLoad = toLoadVector(actual);
     const r = lease.resource;
-    const dimProblem = dimensionProblem(r, actualLoad);
+    const dimProblem = dimensionProblem(r, actualLoad, "settle");
     if (dimProblem !== null) {
       out.push(errorEffect("settle", ErrorCode.INVALID, dimProblem));
       return;
@@ -823,7 +844,7 @@ export class Limiter {
     }
     for (const w of waiters) {
       const laneIdx = laneIndex(r, w.laneRequested);
-      const dimProblem = dimensionProblem(r, w.load);
+      const dimProblem = dimensionProblem(r, w.load, "acquire");
       const [code, problem] =
         laneIdx < 0
           ? [ErrorCode.UNKNOWN_RESOURCE, laneProblem(r, w.laneRequested as string)]
@@ -976,7 +997,7 @@ export class Limiter {
     for (let n = rd.count(); n > 0; n--) {
       const name = rd.str();
       const seq = rd.uint();
-      const parsed = validateResourceConfig(JSON.parse(rd.str()));
+      const parsed = validateResourceConfig(JSON.parse(rd.str()), { allowDeadLanes: true });
       if (!parsed.ok) throw new SnapshotError(`bad config for ${name}`);
       const r = m.buildResource(name, seq, parsed.config, null, new History(Bounds.windowMsMax, m.historyEntries));
       r.cooldownUntil = rd.uint();
@@ -1135,14 +1156,42 @@ function laneProblem(r: Resource, lane: string): string {
     : `unknown lane "${lane}" on resource "${r.name}" (lanes: ${r.lanes.map((l) => l.name).join(", ")})`;
 }
 
-/** Load dimensions no limit counts are refused (typos), except the default "load". */
-function dimensionProblem(r: Resource, load: LoadVector): string | null {
+/**
+ * Why a load does not fit the resource's dimensions, or null. Refused: a
+ * dimension no limit counts (a typo), except the default "load"; and, for an
+ * acquire, a dimension some limit counts that the load does not name (a
+ * plain number names only "load", no load names none), which would be
+ * charged nothing there. A settle must name at least one counted dimension
+ * (it merges into the lease's load, which names them all).
+ */
+function dimensionProblem(r: Resource, load: LoadVector, use: "acquire" | "settle"): string | null {
   for (const key in load) {
     if (key !== "load" && !r.dimensions.has(key)) {
       return `load dimension "${key}" is not limited by resource "${r.name}" (dimensions: ${[...r.dimensions].join(", ") || "none"})`;
     }
   }
-  return null;
+  if (r.dimensions.size === 0) return null;
+  const named = [...r.dimensions].filter((d) => Object.hasOwn(load, d));
+  if (use === "acquire" ? named.length === r.dimensions.size : named.length > 0) return null;
+  const expected = [...r.dimensions].map((d) => `"${d}"`).join(", ");
+  const got = Object.keys(load).length === 0 ? "no load" : Object.keys(load).join(", ") === "load" ? "a plain number" : `{ ${Object.keys(load).join(", ")} }`;
+  return use === "acquire"
+    ? `resource "${r.name}" limits load dimensions ${expected}: the acquire's load must name each of them (0 allowed), got ${got}`
+    : `resource "${r.name}" limits load dimensions ${expected}: the settle's actual must name at least one of them, got ${got}`;
+}
+
+/**
+ * What a grant costs its lane in virtual time (before dividing by the lane's
+ * weight): its dominant share, the largest fraction of any limit it takes
+ * (1 / limit of a rate or concurrency limit, load / limit of a load limit).
+ * So weighted sharing follows the limit being shared: under a token limit a
+ * lane of 1,000-token requests advances ten times as fast as a lane of
+ * 100-token ones, and both get tokens in proportion to weight.
+ */
+function shareCost(r: Resource, load: LoadVector): number {
+  let cost = 0;
+  for (const lim of r.limits) cost = Math.max(cost, amountFor(lim.config, load) / lim.config.limit);
+  return cost;
 }
 
 /** Why a request can never be granted (its cost exceeds what its lane may ever use), or null. */

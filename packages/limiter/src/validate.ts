@@ -78,7 +78,7 @@ const LIMIT_KEYS: Record<string, readonly string[]> = {
  * const r = validateResourceConfig({ limits: [{ kind: "rate", limit: 2, windowMs: 1000 }] });
  * if (!r.ok) console.log(r.errors); // [{ path, message }]
  */
-export function validateResourceConfig(input: unknown): ConfigResult {
+export function validateResourceConfig(input: unknown, options: { readonly allowDeadLanes?: boolean } = {}): ConfigResult {
   const errors: ValidationIssue[] = [];
   const fail = (path: string, message: string): void => {
     errors.push({ path, message });
@@ -145,8 +145,40 @@ export function validateResourceConfig(input: unknown): ConfigResult {
       if (limit) limits.push(limit);
     });
   }
+  if (errors.length === 0 && options.allowDeadLanes !== true) deadLaneProblems(limits, lanes, lanePolicy, fail);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: { limits, lanes, lanePolicy, defaultLane } };
+}
+
+/**
+ * A lane that could never be granted anything is refused, not accepted and
+ * then answered RQ_UNGRANTABLE forever: a `strict` lane whose share
+ * floor(limit * weight / total weight) of some limit rounds down to 0, or a
+ * lane that the other lanes' reserved units leave no capacity. (A snapshot
+ * written before this rule restores with `allowDeadLanes`.)
+ */
+function deadLaneProblems(limits: readonly LimitConfig[], lanes: readonly LaneConfig[], policy: "shared" | "strict", fail: (path: string, message: string) => void): void {
+  if (lanes.length < 2) return;
+  const totalWeight = lanes.reduce((sum, l) => sum + l.weight, 0);
+  limits.forEach((limit, i) => {
+    const reservedTotal = Object.values(limit.reserved).reduce((sum, u) => sum + u, 0);
+    for (const lane of lanes) {
+      const cap = limit.limit - (reservedTotal - (Object.hasOwn(limit.reserved, lane.name) ? (limit.reserved[lane.name] as number) : 0));
+      if (cap <= 0) {
+        fail(`limits/${i}/reserved`, `leaves lane "${lane.name}" no capacity (the other lanes reserve all ${limit.limit} units): every request in it would be RQ_UNGRANTABLE`);
+        return;
+      }
+      // floor(limit * weight / totalWeight) >= 1  <=>  limit * weight >= totalWeight
+      if (policy === "strict" && limit.limit * lane.weight < totalWeight) {
+        const need = Math.ceil(totalWeight / Math.min(...lanes.map((l) => l.weight)));
+        fail(
+          `limits/${i}/limit`,
+          `strict lane "${lane.name}" gets floor(${limit.limit} * ${lane.weight} / ${totalWeight}) = 0 of this limit: every request in it would be RQ_UNGRANTABLE (raise the limit to at least ${need}, change the weights, or use lanePolicy "shared")`,
+        );
+        return;
+      }
+    }
+  });
 }
 
 function validateLimit(

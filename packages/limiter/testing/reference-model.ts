@@ -131,7 +131,7 @@ export class ReferenceModel {
         if (!g || g.sessionId !== c.sessionId) return void out.push(err(c.type, "RQ_UNKNOWN_LEASE"));
         const actual = normalizeLoad(c.actual);
         if (!actual.ok) throw new Error("validated");
-        if (this.unknownDimension(actual.load)) return void out.push(err(c.type, "RQ_INVALID"));
+        if (this.dimensionRefused(actual.load, "settle")) return void out.push(err(c.type, "RQ_INVALID"));
         const next = { ...g.load, ...actual.load };
         (this.config as ResourceConfig).limits.forEach((lim, i) => {
           if (lim.kind !== "load" || lim.window !== "bucket") return;
@@ -181,7 +181,7 @@ export class ReferenceModel {
     const parsed = normalizeLoad(c.load);
     if (!parsed.ok) throw new Error("validated");
     const load = parsed.load;
-    if (this.unknownDimension(load)) return reject("RQ_INVALID");
+    if (this.dimensionRefused(load, "acquire")) return reject("RQ_INVALID");
     if ((this.config as ResourceConfig).limits.some((lim) => cost(lim, load) > capacity(lim))) return reject("RQ_UNGRANTABLE");
     const w: Waiter = { seq: ++this.arrivalSeq, sessionId: c.sessionId, requestId: c.requestId, priority: c.priority ?? DEFAULT_PRIORITY, load, deadline: c.timeoutMs === undefined ? Infinity : at + c.timeoutMs };
     const queued: Effect = { type: "queued", ...base };
@@ -197,9 +197,13 @@ export class ReferenceModel {
     out.push(queued);
   }
 
-  private unknownDimension(load: LoadVector): boolean {
+  /** A dimension no limit counts (but "load"); an acquire missing a counted one; a settle naming none. */
+  private dimensionRefused(load: LoadVector, use: "acquire" | "settle"): boolean {
     const dims = new Set((this.config as ResourceConfig).limits.flatMap((l) => (l.kind === "load" ? [l.dimension] : [])));
-    return Object.keys(load).some((k) => k !== "load" && !dims.has(k));
+    if (Object.keys(load).some((k) => k !== "load" && !dims.has(k))) return true;
+    if (dims.size === 0) return false;
+    const named = [...dims].filter((d) => Object.hasOwn(load, d)).length;
+    return use === "acquire" ? named < dims.size : named === 0;
   }
 
   private endWaiter(w: Waiter, type: "timedOut" | "cancelled", code: "RQ_TIMEOUT" | "RQ_CANCELLED", out: Effect[]): void {

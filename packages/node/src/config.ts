@@ -42,6 +42,8 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
   readonly prettyLogs: boolean;
+  /** Serve every resource's series in /metrics to readers without a key (by default only a key that may see them). */
+  readonly publicMetrics: boolean;
   /** With both set, the node serves wss:// and https://. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   /** Resources to create when the cluster is first bootstrapped (config file only). */
@@ -86,6 +88,7 @@ const SETTINGS = {
   clockWarnMs: "RATEQUEUE_CLOCK_WARN_MS",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
+  publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
   tlsCert: "RATEQUEUE_TLS_CERT",
   tlsKey: "RATEQUEUE_TLS_KEY",
 } as const;
@@ -198,6 +201,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   const prettyLogs = parseBool("prettyLogs", raw.prettyLogs, problems);
+  const publicMetrics = parseBool("publicMetrics", raw.publicMetrics, problems);
   const certFile = str("tlsCert", false);
   const keyFile = str("tlsKey", false);
   if ((certFile === null) !== (keyFile === null)) problems.push("tlsCert and tlsKey must be given together");
@@ -227,6 +231,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     clockWarnMs,
     logLevel: logLevelText as LogLevel,
     prettyLogs,
+    publicMetrics,
     tls: certFile !== null && keyFile !== null ? { certFile, keyFile } : null,
     bootstrapResources: resources as Record<string, unknown>,
     bootstrapKeys: keys,
@@ -245,7 +250,8 @@ function parseHostPort(name: string, text: string, problems: string[]): HostPort
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
-function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
+/** `--peers`: id=host:port,... (problems are appended to `problems`). */
+export function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
   const peers = new Map<string, HostPort>();
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const eq = part.indexOf("=");

@@ -18,7 +18,7 @@ import { createLogger } from "./logger.js";
 import { PeerClocks } from "./peer/clock-offset.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
-import { canAcquire, hashSecret } from "./state/keys.js";
+import { canSee, keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
 import { Membership } from "./membership/membership.js";
@@ -109,6 +109,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     heartbeatTicks: config.heartbeatTicks,
     snapshotEntries: config.snapshotEntries,
     bootstrapOps,
+    adminSeed: config.adminKey === null ? null : keyFromSecret(config.adminKey, "bootstrap admin", "admin"),
   });
   const theCore = core;
   const membership = new Membership({
@@ -121,12 +122,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     httpUrls,
     nodes,
   });
-  const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
   sessions = new ClientSessions({
     core: theCore,
     env,
     logger,
-    adminKeyHash,
     sessionTtlMs: config.sessionTtlMs,
     nodes,
     leaderWaitMs: config.leaderWaitMs,
@@ -146,9 +145,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
     now: () => theCore.clusterNow(),
     authorize: (secret) => {
-      if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
       const scope = theCore.state.keys.verify(secret)?.scope ?? null;
-      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canAcquire(scope, resource) };
+      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canSee(scope, resource) };
     },
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
@@ -163,7 +161,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     core: theCore,
     registry,
     logger,
-    adminKeyHash,
+    publicMetrics: config.publicMetrics,
     httpUrls,
     connections: () => clients.connectionCount,
     dashboard: dashboard.handle,
@@ -191,6 +189,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let joining: boolean;
   try {
     joining = checkStartMode(config, theCore, membership, logger);
+    checkAdminKeyAtFounding(config, theCore);
   } catch (err) {
     theCore.stop();
     await store.close();
@@ -299,14 +298,23 @@ function bootstrapOpsOf(config: NodeConfig): Op[] {
     if (!checked.ok) problems.push(...checked.details.map((d) => `resources.${name}: ${d}`));
     else ops.push({ t: "limiter", cmd: { type: "putResource", name, config: body } });
   }
-  for (const key of config.bootstrapKeys) {
-    ops.push({
-      t: "keyAdd",
-      key: { id: hashSecret(`id:${key.secret}`).slice(0, 16), name: key.name, scope: key.scope, hash: hashSecret(key.secret), createdAt: 0 },
-    });
-  }
+  for (const key of config.bootstrapKeys) ops.push({ t: "keyAdd", key: keyFromSecret(key.secret, key.name, key.scope) });
   if (problems.length > 0) throw new ConfigError(problems);
   return ops;
+}
+
+/**
+ * A node founding a new cluster (empty data, --peers) must bring an admin key, or nobody could ever administer the
+ * cluster: the bootstrap --admin-key, or a config-file key with scope "admin". A restart or a joining node takes
+ * its keys from the cluster's table.
+ */
+function checkAdminKeyAtFounding(config: NodeConfig, core: NodeCore): void {
+  if (!core.startedEmpty || config.peers.size === 0) return;
+  if (config.adminKey !== null || config.bootstrapKeys.some((k) => k.scope === "admin")) return;
+  throw new ConfigError([
+    "a new cluster needs an admin key, or nobody could ever administer it: give adminKey (flag --admin-key or " +
+      'RATEQUEUE_ADMIN_KEY; the same on every founding node) or a config-file key with scope "admin"',
+  ]);
 }
 
 function hostOf(host: string): string {

@@ -3,10 +3,11 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { PROTOCOL_VERSION, type ServerMessage } from "@ratequeue/protocol";
 import { MemoryStore } from "../storage/memory-store.js";
-import { hashSecret } from "../state/keys.js";
+import { keyFromSecret } from "../state/keys.js";
 import { ClientSessions } from "./client-sessions.js";
 import type { ClientLink, NodeEnv } from "./env.js";
 import { NodeCore } from "./node-core.js";
+import type { Op } from "./ops.js";
 
 const ADMIN_KEY = "admin-key-for-this-test";
 const logger = pino({ level: "silent" });
@@ -23,7 +24,7 @@ const env: NodeEnv = {
 };
 
 /** A single-voter node on `store` with its client side; resolves once it leads. */
-async function startNode(store: MemoryStore): Promise<{ core: NodeCore; sessions: ClientSessions }> {
+async function startNode(store: MemoryStore, bootstrapOps: Op[] = []): Promise<{ core: NodeCore; sessions: ClientSessions }> {
   const core = new NodeCore({
     id: "n1",
     voters: ["n1"],
@@ -34,9 +35,10 @@ async function startNode(store: MemoryStore): Promise<{ core: NodeCore; sessions
     electionTicks: 4,
     heartbeatTicks: 1,
     snapshotEntries: 1_000_000,
-    bootstrapOps: [],
+    bootstrapOps,
+    adminSeed: keyFromSecret(ADMIN_KEY, "admin", "admin"),
   });
-  const sessions = new ClientSessions({ core, env, logger, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: 60_000, nodes: [{ id: "n1", url: "ws://n1" }] });
+  const sessions = new ClientSessions({ core, env, logger, sessionTtlMs: 60_000, nodes: [{ id: "n1", url: "ws://n1" }] });
   return { core, sessions };
 }
 
@@ -46,7 +48,9 @@ function recordingLink(): ClientLink & { sent: ServerMessage[]; closed: number |
     sent: [] as ServerMessage[],
     closed: null as number | null,
     send: (m: ServerMessage) => void link.sent.push(m),
-    close: (code: number) => void (link.closed = code),
+    close: (code: number) => {
+      link.closed = code;
+    },
   };
   return link;
 }
@@ -127,5 +131,34 @@ describe("ClientSessions on a new leader", () => {
     ]);
     expect(node.core.status().lastIndex, "nothing was proposed").toBe(before);
     expect(link.closed).toBeNull();
+  });
+  it("refuses a load that misses the resource's dimensions before it reaches the log (acquire and settle)", async () => {
+    const config = { limits: [{ kind: "load", limit: 1000, windowMs: 60_000, dimension: "input" }, { kind: "load", limit: 1000, windowMs: 60_000, dimension: "output" }] };
+    const node = await startNode(new MemoryStore(), [{ t: "limiter", cmd: { type: "putResource", name: "r", config } }]);
+    await node.core.start();
+    await until("leadership", () => node.core.isCaughtUpLeader);
+    const link = recordingLink();
+    const conn = node.sessions.connect(link, "c");
+    node.sessions.receive(conn, [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("a welcome", () => link.sent.some((m) => m.type === "welcome"));
+    node.sessions.receive(conn, [{ type: "acquire", requestId: 1, resource: "r", load: { input: 10, output: 10 } }]);
+    await until("a grant", () => link.sent.some((m) => m.type === "granted"));
+    const granted = link.sent.find((m) => m.type === "granted") as Extract<ServerMessage, { type: "granted" }>;
+    await until("the grant applied", () => node.core.status().applied === node.core.status().lastIndex);
+    const before = node.core.status().lastIndex;
+    node.sessions.receive(conn, [
+      { type: "acquire", requestId: 2, resource: "r", load: 500 },
+      { type: "acquire", requestId: 3, resource: "r" },
+      { type: "settle", requestId: 4, leaseId: granted.lease.id, actual: 900 },
+    ]);
+    await new Promise((r) => setTimeout(r, 50));
+    node.core.stop();
+    const expected = expect.stringContaining('"input", "output"');
+    expect(link.sent.filter((m) => m.type === "rejected")).toEqual([
+      expect.objectContaining({ requestId: 2, code: "RQ_INVALID", message: expected }),
+      expect.objectContaining({ requestId: 3, code: "RQ_INVALID", message: expected }),
+      expect.objectContaining({ requestId: 4, code: "RQ_INVALID", message: expected }),
+    ]);
+    expect(node.core.status().lastIndex, "nothing was proposed").toBe(before);
   });
 });

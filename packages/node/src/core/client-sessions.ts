@@ -9,7 +9,7 @@ import {
   type NodeInfo,
   type ServerMessage,
 } from "@ratequeue/protocol";
-import { acquireRefusal, canAcquire, hashSecret, ttlRefusal, type KeyScope } from "../state/keys.js";
+import { acquireRefusal, canAcquire, ttlRefusal, type KeyScope } from "../state/keys.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
 import { NotLeaderError, type NodeCore } from "./node-core.js";
@@ -19,8 +19,6 @@ export interface ClientSessionsOptions {
   readonly core: NodeCore;
   readonly env: NodeEnv;
   readonly logger: Logger;
-  /** SHA-256 of the bootstrap admin key from config, or null. */
-  readonly adminKeyHash: string | null;
   readonly sessionTtlMs: number;
   /** Every node and the URL clients use to reach it. */
   readonly nodes: readonly NodeInfo[];
@@ -51,7 +49,7 @@ export const PENDING_ACQUIRES_MAX = 10_000;
 export class ClientConnection {
   state: ConnState = "hello";
   scope: KeyScope | null = null;
-  /** The id of the stored key that authenticated this connection; null for the configured admin key. */
+  /** The id of the stored key that authenticated this connection. */
   keyId: string | null = null;
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
@@ -223,11 +221,15 @@ export class ClientSessions {
       this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
       return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
     }
+    if (key.scope === "metrics") {
+      this.#o.logger.warn({ remote: conn.remote, key: key.id }, "client refused: a metrics key cannot open a session");
+      return this.#fail(conn, ErrorCode.RQ_FORBIDDEN, "this key may read metrics only; it cannot open a session", CloseCode.UNAUTHORIZED);
+    }
     conn.scope = key.scope;
     conn.keyId = key.id;
-    // Sessions belong to the key that opened them ("admin" for the configured admin key).
-    const owner = key.id ?? "admin";
-    const ttlMsMax = key.scope === "admin" ? undefined : key.scope.ttlMsMax;
+    // Sessions belong to the key that opened them.
+    const owner = key.id;
+    const ttlMsMax = typeof key.scope === "string" ? undefined : key.scope.ttlMsMax;
     const ttlMs = hello.ttlMs ?? Math.min(this.#o.sessionTtlMs, ttlMsMax ?? Infinity);
     const tooLong = ttlRefusal(key.scope, ttlMs);
     if (tooLong !== null) {
@@ -257,7 +259,7 @@ export class ClientSessions {
    * explicitly so the limiter applies exactly what was checked.
    */
   #scopedAcquire(scope: KeyScope, m: Extract<ClientMessage, { type: "acquire" }>): { priority?: number; lane?: string } | string {
-    if (scope === "admin" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
+    if (typeof scope === "string" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
       return { ...(m.priority === undefined ? {} : { priority: m.priority }), ...(m.lane === undefined ? {} : { lane: m.lane }) };
     }
     const priority = m.priority ?? Math.min(DEFAULT_PRIORITY, scope.priorityMax ?? DEFAULT_PRIORITY);
@@ -268,8 +270,8 @@ export class ClientSessions {
     return { priority, ...(lane === null ? {} : { lane }) };
   }
 
-  #authenticate(apiKey: string): { scope: KeyScope; id: string | null } | null {
-    if (this.#o.adminKeyHash !== null && hashSecret(apiKey) === this.#o.adminKeyHash) return { scope: "admin", id: null };
+  /** The key table is the only authority, admin keys included (the bootstrap --admin-key is seeded into it). */
+  #authenticate(apiKey: string): { scope: KeyScope; id: string } | null {
     const stored = this.#o.core.state.keys.verify(apiKey);
     return stored === null ? null : { scope: stored.scope, id: stored.id };
   }
@@ -349,7 +351,9 @@ export class ClientSessions {
           ...(scoped.lane === undefined ? {} : { lane: scoped.lane }),
           ...(m.try === true ? { timeoutMs: 0 } : m.timeoutMs === undefined ? {} : { timeoutMs: m.timeoutMs }),
         };
-        const problem = refusal(cmd);
+        // Bounds, then the load's dimensions against the resource as configured now (cheap: map lookups), so a
+        // request the limiter would refuse never reaches the log. The limiter checks again at apply.
+        const problem = refusal(cmd) ?? core.state.limiter.acquireLoadProblem(m.resource, m.load);
         if (problem !== null) return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: problem });
         conn.pendingAcquires.add(requestId);
         if (m.try === true) conn.tryRequests.add(requestId);
@@ -397,7 +401,7 @@ export class ClientSessions {
 
   /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
   #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
-    const problem = refusal(cmd);
+    const problem = refusal(cmd) ?? (cmd.type === "settle" ? this.#o.core.state.limiter.settleLoadProblem(cmd.leaseId, cmd.actual) : null);
     if (problem !== null) return conn.link.send({ type: "rejected", requestId, code: ErrorCode.RQ_INVALID, message: problem });
     this.#o.core
       .propose({ t: "limiter", cmd })

@@ -160,3 +160,27 @@ export function createMetrics(
   }
   return registry;
 }
+
+/** A sample line's `resource` label. Resource names are A-Z a-z 0-9 . _ : / - only, so a value never holds a quote. */
+const RESOURCE_LABEL = /[{,]resource="([^"]*)"/;
+const LANE_LABEL = /[{,]lane="/;
+
+/**
+ * Prometheus text with the samples of resources `visible` refuses left out (their # HELP and # TYPE lines stay, so
+ * every reader sees the same metric families). A lane is named only beside its resource; a sample with a lane and
+ * no resource would be dropped too. Generic on purpose: a resource-labelled metric added later is covered.
+ *
+ * @example filterMetrics(text, (r) => r.startsWith("team-a-")) // team-a's series and the node's own
+ */
+export function filterMetrics(text: string, visible: (resource: string) => boolean): string {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) {
+      out.push(line);
+      continue;
+    }
+    const m = RESOURCE_LABEL.exec(line);
+    if (m !== null ? visible(m[1]!) : !LANE_LABEL.test(line)) out.push(line);
+  }
+  return out.join("\n");
+}

@@ -87,7 +87,9 @@ function pair(options: { aheadMs: number; warnMs?: number }) {
     n1: nodes.get("n1")!,
     n2: nodes.get("n2")!,
     lines,
-    advance: (ms: number) => void (mono += ms),
+    advance: (ms: number): void => {
+      mono += ms;
+    },
   };
 }
 
