@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADMIN_KEY, CLUSTER_SECRET, freePorts, NodeProcess, sleep, type NodeStatus } from "../cluster/harness.js";
-import { PeerProxy } from "./peer-proxy.js";
+import { PeerProxy, type PeerLink } from "./peer-proxy.js";
 
 export interface ChaosClusterOptions {
   readonly resources: Record<string, unknown>;
@@ -12,10 +12,10 @@ export interface ChaosClusterOptions {
 }
 
 /**
- * Three real `ratequeue start` processes whose peer links each run through
- * their own TCP proxy (one per directed pair), so a link can be cut one way
- * or both. Each node's --peers list names its own real port and a proxy for
- * every other node: the lists differ per node, as LocalCluster allows.
+ * Three real `ratequeue start` processes, each behind its own TCP proxy (PeerProxy), whose address is the one
+ * the node is known by: every node's --peers names the proxies, so each node advertises its proxy, and the member
+ * addresses the cluster replicates are the proxies too. Whatever address table a node dials from, its peer traffic
+ * passes a proxy, which tells the links apart by the dialling node's id: a link can be cut one way or both.
  *
  * Nothing is ever compacted (--snapshot-entries is huge) so that, after the
  * run, every node's whole log can be read back from its data folder and
@@ -24,8 +24,10 @@ export interface ChaosClusterOptions {
 export class ChaosCluster {
   private constructor(
     readonly nodes: NodeProcess[],
-    /** proxies.get(`${from}>${to}`): the link `from` dials to reach `to`. */
-    readonly proxies: Map<string, PeerProxy>,
+    /** proxies.get(`${from}>${to}`): the directed peer link `from -> to`. */
+    readonly proxies: Map<string, PeerLink>,
+    /** The proxy in front of each node. */
+    readonly fronts: Map<string, PeerProxy>,
     readonly root: string,
   ) {}
 
@@ -34,16 +36,19 @@ export class ChaosCluster {
     const root = await mkdtemp(join(tmpdir(), "rq-nemesis-"));
     const ports = await freePorts(ids.length);
     const portOf = new Map(ids.map((id, i) => [id, ports[i]!]));
-    const proxies = new Map<string, PeerProxy>();
+    const fronts = new Map<string, PeerProxy>();
+    for (const id of ids) fronts.set(id, await PeerProxy.start({ to: id, targetPort: portOf.get(id)! }));
+    const proxies = new Map<string, PeerLink>();
     for (const from of ids) {
       for (const to of ids) {
-        if (from !== to) proxies.set(`${from}>${to}`, await PeerProxy.start({ from, to, targetPort: portOf.get(to)! }));
+        if (from !== to) proxies.set(`${from}>${to}`, fronts.get(to)!.link(from));
       }
     }
     const configFile = join(root, "config.json");
     await writeFile(configFile, JSON.stringify({ resources: options.resources }));
+    // The same list on every node: each is known by its proxy, and advertises it (advertise defaults to this entry).
+    const peers = ids.map((p) => `${p}=127.0.0.1:${fronts.get(p)!.port}`).join(",");
     const nodes = ids.map((id) => {
-      const peers = ids.map((p) => `${p}=127.0.0.1:${p === id ? portOf.get(p)! : proxies.get(`${id}>${p}`)!.port}`).join(",");
       const dataDir = join(root, id);
       const args = [
         "--config", configFile,
@@ -62,7 +67,7 @@ export class ChaosCluster {
       ];
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });
-    const cluster = new ChaosCluster(nodes, proxies, root);
+    const cluster = new ChaosCluster(nodes, proxies, fronts, root);
     for (const n of nodes) n.start();
     await cluster.waitForLeader(30_000);
     return cluster;
@@ -155,7 +160,7 @@ export class ChaosCluster {
   async destroy(): Promise<void> {
     for (const n of this.nodes) n.proc?.kill("SIGCONT");
     await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
-    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    await Promise.all([...this.fronts.values()].map((p) => p.close()));
     await rm(this.root, { recursive: true, force: true });
   }
 }

@@ -29,8 +29,9 @@ function roundTrip(port: number, head: string, body: string): Promise<string> {
   });
 }
 
-const PEER = "GET /v1/peer HTTP/1.1\r\n";
-const CLIENT = "GET /v1/client HTTP/1.1\r\n";
+const PEER = "GET /v1/peer HTTP/1.1\r\nX-RateQueue-From: n1\r\nX-RateQueue-To: n2\r\n\r\n";
+const OTHER_PEER = "GET /v1/peer HTTP/1.1\r\nx-ratequeue-from: n3\r\n\r\n";
+const CLIENT = "GET /v1/client HTTP/1.1\r\nHost: x\r\n\r\n";
 
 describe("peer proxy", () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -40,7 +41,7 @@ describe("peer proxy", () => {
 
   const setup = async (): Promise<PeerProxy> => {
     const server = await echoServer();
-    const proxy = await PeerProxy.start({ from: "n1", to: "n2", targetPort: (server.address() as AddressInfo).port });
+    const proxy = await PeerProxy.start({ to: "n2", targetPort: (server.address() as AddressInfo).port });
     cleanup.push(() => proxy.close(), () => new Promise((r) => server.close(() => r())));
     return proxy;
   };
@@ -51,19 +52,22 @@ describe("peer proxy", () => {
     expect(await roundTrip(proxy.port, CLIENT, "sdk")).toBe(`${CLIENT}sdk`);
   });
 
-  it("when cut, refuses new peer connections and destroys open ones, but still carries client connections", async () => {
+  it("when a link is cut, refuses its new peer connections and destroys open ones; other links and clients pass", async () => {
     const proxy = await setup();
+    const link = proxy.link("n1");
     const open = connect({ host: "127.0.0.1", port: proxy.port }, () => open.write(PEER));
     open.on("error", () => undefined);
     const echoed = new Promise<void>((r) => open.once("data", () => r()));
     await echoed;
     const closed = new Promise<void>((r) => open.once("close", () => r()));
-    proxy.cut();
+    link.cut();
     await closed;
     expect(await roundTrip(proxy.port, PEER, "raft")).toBe("closed");
+    expect(await roundTrip(proxy.port, OTHER_PEER, "raft")).toBe(`${OTHER_PEER}raft`); // n3 -> n2 is not cut
     expect(await roundTrip(proxy.port, CLIENT, "sdk")).toBe(`${CLIENT}sdk`);
-    expect(proxy.dropped).toBe(2);
-    proxy.heal();
+    expect(link.dropped).toBe(2);
+    expect(proxy.link("n3").dropped).toBe(0);
+    link.heal();
     expect(await roundTrip(proxy.port, PEER, "raft")).toBe(`${PEER}raft`);
   });
 });
