@@ -68,9 +68,73 @@ export class ChaosCluster {
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });
     const cluster = new ChaosCluster(nodes, proxies, fronts, root);
+    cluster.#template = (id, port, dataDir) => [
+      "--config", configFile,
+      "--id", id,
+      "--listen", `127.0.0.1:${port}`,
+      "--data", dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      "--admin-key", ADMIN_KEY,
+      "--log-level", "info",
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+      "--snapshot-entries", "100000000",
+      "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
+      ...(options.extraArgs ?? []),
+    ];
     for (const n of nodes) n.start();
     await cluster.waitForLeader(30_000);
     return cluster;
+  }
+
+  /** `ratequeue start` flags for a node added later (joiners add --join and --advertise). */
+  #template: (id: string, port: number, dataDir: string) => string[] = () => [];
+  /** Nodes removed from the membership (stopped for good; their data stays for the checker). */
+  readonly retired = new Set<string>();
+
+  /**
+   * Starts a new node that joins the cluster (--join through the running nodes' proxies, with the admin key, so it
+   * asks to be added itself), behind a proxy of its own that it advertises; its links to and from every node can be
+   * cut like the founders'. Resolves once it is started, not once it is a member.
+   */
+  async addNode(id: string): Promise<NodeProcess> {
+    if (this.fronts.has(id)) throw new Error(`${id} exists already`);
+    const [port] = await freePorts(1);
+    const front = await PeerProxy.start({ to: id, targetPort: port! });
+    for (const other of this.fronts.keys()) {
+      this.proxies.set(`${other}>${id}`, front.link(other));
+      this.proxies.set(`${id}>${other}`, this.fronts.get(other)!.link(id));
+    }
+    this.fronts.set(id, front);
+    const via = this.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${this.fronts.get(n.id)!.port}`).join(",");
+    const dataDir = join(this.root, id);
+    const node = new NodeProcess(id, port!, dataDir, [...this.#template(id, port!, dataDir), "--join", via, "--advertise", `127.0.0.1:${front.port}`]);
+    this.nodes.push(node);
+    node.start();
+    return node;
+  }
+
+  /** Stops a removed member for good (SIGTERM): it is never restarted, and waits leave it out. */
+  async retire(id: string): Promise<void> {
+    this.retired.add(id);
+    const node = this.node(id);
+    node.proc?.kill("SIGCONT");
+    await node.kill("SIGTERM");
+  }
+
+  /** Admin call on one node's real port: status and JSON, or null when it does not answer within `timeoutMs`. */
+  async admin(id: string, method: string, path: string, timeoutMs = 2_000): Promise<{ status: number; json: any } | null> {
+    try {
+      const res = await fetch(`${this.node(id).httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === "" ? null : JSON.parse(text) };
+    } catch {
+      return null;
+    }
   }
 
   get ids(): string[] {
@@ -129,15 +193,8 @@ export class ChaosCluster {
 
   /** Admin GET on one node's real port; null when it does not answer 200 within 2 s. */
   async adminGet(id: string, path: string): Promise<any> {
-    try {
-      const res = await fetch(`${this.node(id).httpUrl}${path}`, {
-        headers: { authorization: `Bearer ${ADMIN_KEY}` },
-        signal: AbortSignal.timeout(2_000),
-      });
-      return res.status === 200 ? await res.json() : null;
-    } catch {
-      return null;
-    }
+    const answer = await this.admin(id, "GET", path);
+    return answer?.status === 200 ? answer.json : null;
   }
 
   dump(lines = 30): string {
