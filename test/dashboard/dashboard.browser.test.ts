@@ -162,7 +162,7 @@ describe("the dashboard in headless Chromium", () => {
     await editable.getByRole("button", { name: "Save limits" }).click();
     await waitFor(async () => /windowMs/.test((await editable.locator("[role=alert]").textContent()) ?? ""), { what: "the node's refusal" });
     expect((await cluster.resource("editable")).limits).toEqual([
-      { kind: "rate", limit: 1_000, windowMs: 60_000, window: "sliding", reserved: {} },
+      { kind: "rate", limit: 1_000, windowMs: 60_000, window: "sliding", deliveryMarginMs: 1_000, reserved: {} },
       { kind: "concurrency", limit: 1, reserved: {} },
     ]);
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADMIN_KEY, CLUSTER_SECRET, freePorts, NodeProcess, sleep, type NodeStatus } from "../cluster/harness.js";
-import { PeerProxy, type PeerLink } from "./peer-proxy.js";
+import { PeerLink, PeerProxy } from "./peer-proxy.js";
 
 export interface ChaosClusterOptions {
   readonly resources: Record<string, unknown>;
@@ -12,10 +12,10 @@ export interface ChaosClusterOptions {
 }
 
 /**
- * Three real `ratequeue start` processes, each behind its own TCP proxy (PeerProxy), whose address is the one
- * the node is known by: every node's --peers names the proxies, so each node advertises its proxy, and the member
- * addresses the cluster replicates are the proxies too. Whatever address table a node dials from, its peer traffic
- * passes a proxy, which tells the links apart by the dialling node's id: a link can be cut one way or both.
+ * Three real `ratequeue start` processes, each behind a TCP proxy that every
+ * node advertises and dials as that node's address (so the replicated member
+ * addresses are the proxies too). A proxy tells the dialling node by its peer
+ * upgrade header, so each directed link can be cut alone, one way or both.
  *
  * Nothing is ever compacted (--snapshot-entries is huge) so that, after the
  * run, every node's whole log can be read back from its data folder and
@@ -24,10 +24,9 @@ export interface ChaosClusterOptions {
 export class ChaosCluster {
   private constructor(
     readonly nodes: NodeProcess[],
-    /** proxies.get(`${from}>${to}`): the directed peer link `from -> to`. */
+    /** proxies.get(`${from}>${to}`): the link `from` dials to reach `to`. */
     readonly proxies: Map<string, PeerLink>,
-    /** The proxy in front of each node. */
-    readonly fronts: Map<string, PeerProxy>,
+    private readonly servers: PeerProxy[],
     readonly root: string,
   ) {}
 
@@ -36,18 +35,16 @@ export class ChaosCluster {
     const root = await mkdtemp(join(tmpdir(), "rq-nemesis-"));
     const ports = await freePorts(ids.length);
     const portOf = new Map(ids.map((id, i) => [id, ports[i]!]));
-    const fronts = new Map<string, PeerProxy>();
-    for (const id of ids) fronts.set(id, await PeerProxy.start({ to: id, targetPort: portOf.get(id)! }));
+    const servers = new Map<string, PeerProxy>();
+    for (const to of ids) servers.set(to, await PeerProxy.start({ to, targetPort: portOf.get(to)! }));
     const proxies = new Map<string, PeerLink>();
     for (const from of ids) {
-      for (const to of ids) {
-        if (from !== to) proxies.set(`${from}>${to}`, fronts.get(to)!.link(from));
-      }
+      for (const to of ids) if (from !== to) proxies.set(`${from}>${to}`, new PeerLink(from, servers.get(to)!));
     }
+    // Every node's own entry is its proxy too, so it advertises the proxy (to peers and in the member table).
+    const peers = ids.map((p) => `${p}=127.0.0.1:${servers.get(p)!.port}`).join(",");
     const configFile = join(root, "config.json");
     await writeFile(configFile, JSON.stringify({ resources: options.resources }));
-    // The same list on every node: each is known by its proxy, and advertises it (advertise defaults to this entry).
-    const peers = ids.map((p) => `${p}=127.0.0.1:${fronts.get(p)!.port}`).join(",");
     const nodes = ids.map((id) => {
       const dataDir = join(root, id);
       const args = [
@@ -67,7 +64,7 @@ export class ChaosCluster {
       ];
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });
-    const cluster = new ChaosCluster(nodes, proxies, fronts, root);
+    const cluster = new ChaosCluster(nodes, proxies, [...servers.values()], root);
     cluster.#template = (id, port, dataDir) => [
       "--config", configFile,
       "--id", id,
@@ -94,21 +91,22 @@ export class ChaosCluster {
 
   /**
    * Starts a new node that joins the cluster (--join through the running nodes' proxies, with the admin key, so it
-   * asks to be added itself), behind a proxy of its own that it advertises; its links to and from every node can be
+   * asks to be added itself), behind a proxy of its own that it advertises: its links to and from every node can be
    * cut like the founders'. Resolves once it is started, not once it is a member.
    */
   async addNode(id: string): Promise<NodeProcess> {
-    if (this.fronts.has(id)) throw new Error(`${id} exists already`);
+    if (this.servers.some((p) => p.to === id)) throw new Error(`${id} exists already`);
     const [port] = await freePorts(1);
-    const front = await PeerProxy.start({ to: id, targetPort: port! });
-    for (const other of this.fronts.keys()) {
-      this.proxies.set(`${other}>${id}`, front.link(other));
-      this.proxies.set(`${id}>${other}`, this.fronts.get(other)!.link(id));
+    const server = await PeerProxy.start({ to: id, targetPort: port! });
+    for (const other of this.servers) {
+      this.proxies.set(`${other.to}>${id}`, new PeerLink(other.to, server));
+      this.proxies.set(`${id}>${other.to}`, new PeerLink(id, other));
     }
-    this.fronts.set(id, front);
-    const via = this.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${this.fronts.get(n.id)!.port}`).join(",");
+    this.servers.push(server);
+    const portOf = (nodeId: string): number => this.servers.find((p) => p.to === nodeId)!.port;
+    const via = this.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${portOf(n.id)}`).join(",");
     const dataDir = join(this.root, id);
-    const node = new NodeProcess(id, port!, dataDir, [...this.#template(id, port!, dataDir), "--join", via, "--advertise", `127.0.0.1:${front.port}`]);
+    const node = new NodeProcess(id, port!, dataDir, [...this.#template(id, port!, dataDir), "--join", via, "--advertise", `127.0.0.1:${server.port}`]);
     this.nodes.push(node);
     node.start();
     return node;
@@ -217,7 +215,7 @@ export class ChaosCluster {
   async destroy(): Promise<void> {
     for (const n of this.nodes) n.proc?.kill("SIGCONT");
     await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
-    await Promise.all([...this.fronts.values()].map((p) => p.close()));
+    await Promise.all(this.servers.map((p) => p.close()));
     await rm(this.root, { recursive: true, force: true });
   }
 }

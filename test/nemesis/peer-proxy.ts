@@ -2,68 +2,30 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 
 /** Longest request head the proxy reads before it decides what kind of connection it carries. */
 const HEAD_MAX_BYTES = 16 * 1024;
-/** The header a dialling node names itself in when it upgrades to /v1/peer (src/peer/handshake.ts). */
-const FROM_HEADER = /^x-ratequeue-from:[ \t]*([^\r\n]*?)[ \t]*$/im;
 
 /**
- * One directed peer link `from -> to`, carried by `to`'s PeerProxy. Cutting it destroys its open peer
- * connections and refuses new ones (the dialling node sees a dead link and retries with back-off): `from`'s
- * messages no longer reach `to`. Since each node sends only on the links it dialled, cutting `a -> b` alone is a
- * one-way partition.
- */
-export class PeerLink {
-  #cut = false;
-  readonly #sockets = new Set<Socket>();
-  /** Peer connections refused or destroyed because the link was cut. */
-  dropped = 0;
-
-  constructor(
-    readonly from: string,
-    readonly to: string,
-  ) {}
-
-  get isCut(): boolean {
-    return this.#cut;
-  }
-
-  /** Stops carrying peer traffic: open peer connections are destroyed, new ones refused. */
-  cut(): void {
-    this.#cut = true;
-    for (const s of this.#sockets) {
-      s.destroy();
-      this.dropped++;
-    }
-  }
-
-  heal(): void {
-    this.#cut = false;
-  }
-
-  /** Takes a new peer connection on this link: false (and the socket destroyed) while the link is cut. */
-  admit(socket: Socket): boolean {
-    if (this.#cut) {
-      this.dropped++;
-      socket.destroy();
-      return false;
-    }
-    this.#sockets.add(socket);
-    socket.once("close", () => this.#sockets.delete(socket));
-    return true;
-  }
-}
-
-/**
- * A TCP proxy in front of one node's port: the address every other node (and every client) knows that node by.
- * The node advertises it (its --peers entry), so whatever table a node dials from (--peers, the replicated member
- * addresses, a join), peer traffic to `to` passes here.
+ * A TCP proxy in front of one node's port (`to`). Every node advertises its
+ * proxy's address, so every peer link to `to` and every client connection
+ * that follows a node's address comes through here.
  *
- * The proxy reads each connection's request head. A peer upgrade (/v1/peer) names the dialling node in its
- * `x-ratequeue-from` header: the connection belongs to the link `from -> to` and is carried only while that link
- * is healed. Anything else (client WebSockets, HTTP) is forwarded untouched, whatever the links' state.
+ * Which node dials is read from the peer upgrade's `x-ratequeue-from` header,
+ * so each directed link `from -> to` can be cut alone: cutting it destroys
+ * the open peer connections from `from` and refuses new ones (the dialling
+ * node sees a dead link and retries with back-off), so `from`'s messages no
+ * longer reach `to`. Since each node sends only on the links it dialled,
+ * cutting `a -> b` alone is a one-way partition. Anything that is not a peer
+ * upgrade (clients, the admin API) is forwarded untouched, whatever is cut.
+ *
+ * The header, not the port, names the link: the cluster replicates one
+ * address per member, so every node dials `to` at the same address.
  */
 export class PeerProxy {
-  readonly #links = new Map<string, PeerLink>();
+  readonly #cutFrom = new Set<string>();
+  /** Open peer connections by the node that dialled them. */
+  readonly #peerSockets = new Map<string, Set<Socket>>();
   readonly #allSockets = new Set<Socket>();
+  /** Peer connections refused or destroyed because their link was cut. */
+  dropped = 0;
 
   private constructor(
     readonly to: string,
@@ -86,14 +48,21 @@ export class PeerProxy {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** The link `from -> to` (created on first use). */
-  link(from: string): PeerLink {
-    let link = this.#links.get(from);
-    if (link === undefined) {
-      link = new PeerLink(from, this.to);
-      this.#links.set(from, link);
+  isCut(from: string): boolean {
+    return this.#cutFrom.has(from);
+  }
+
+  /** Stops carrying peer traffic from `from`: its open peer connections are destroyed, new ones refused. */
+  cut(from: string): void {
+    this.#cutFrom.add(from);
+    for (const s of this.#peerSockets.get(from) ?? []) {
+      s.destroy();
+      this.dropped++;
     }
-    return link;
+  }
+
+  heal(from: string): void {
+    this.#cutFrom.delete(from);
   }
 
   async close(): Promise<void> {
@@ -108,28 +77,40 @@ export class PeerProxy {
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
-      const headEnd = head.indexOf("\r\n\r\n");
-      if (headEnd < 0 && head.length < HEAD_MAX_BYTES) return; // the request head is not complete yet
+      const lineEnd = head.indexOf("\r\n");
+      const requestLine = head.subarray(0, Math.max(0, lineEnd)).toString("latin1");
+      const isPeer = lineEnd >= 0 && / \/v1\/peer[ ?]/.test(requestLine);
+      // A peer upgrade is read to the end of its headers, to learn who dials; anything else to its request line.
+      const headEnd = isPeer ? head.indexOf("\r\n\r\n") : lineEnd;
+      if (headEnd < 0 && head.length < HEAD_MAX_BYTES) return;
       client.off("data", onData);
       client.pause();
-      const text = head.subarray(0, headEnd < 0 ? head.length : headEnd).toString("latin1");
-      const requestLine = text.slice(0, Math.max(0, text.indexOf("\r\n")));
-      if (/ \/v1\/peer[ ?]/.test(requestLine)) {
-        // A peer upgrade that names no dialling node is carried on the link from "?" (the node refuses it anyway).
-        const from = FROM_HEADER.exec(text)?.[1] ?? "?";
-        if (!this.link(from).admit(client)) return;
+      const from = isPeer ? (/\r\nx-ratequeue-from: *([^\r]*)\r\n/i.exec(head.toString("latin1"))?.[1]?.trim() ?? "") : null;
+      if (from !== null && this.#cutFrom.has(from)) {
+        this.dropped++;
+        client.destroy();
+        return;
       }
-      this.#pipe(client, head);
+      this.#pipe(client, head, from);
     };
     client.on("data", onData);
   }
 
-  #pipe(client: Socket, head: Buffer): void {
+  #pipe(client: Socket, head: Buffer, peerFrom: string | null): void {
     const upstream = connect({ host: "127.0.0.1", port: this.targetPort });
     this.#allSockets.add(upstream);
+    if (peerFrom !== null) {
+      let set = this.#peerSockets.get(peerFrom);
+      if (set === undefined) {
+        set = new Set();
+        this.#peerSockets.set(peerFrom, set);
+      }
+      set.add(client);
+    }
     const end = (): void => {
       client.destroy();
       upstream.destroy();
+      if (peerFrom !== null) this.#peerSockets.get(peerFrom)?.delete(client);
       this.#allSockets.delete(upstream);
     };
     upstream.on("error", end);
@@ -139,5 +120,29 @@ export class PeerProxy {
     client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
+  }
+}
+
+/** The directed peer link `from -> to`, cut and healed at `to`'s proxy. */
+export class PeerLink {
+  constructor(
+    readonly from: string,
+    private readonly proxy: PeerProxy,
+  ) {}
+
+  get to(): string {
+    return this.proxy.to;
+  }
+
+  get isCut(): boolean {
+    return this.proxy.isCut(this.from);
+  }
+
+  cut(): void {
+    this.proxy.cut(this.from);
+  }
+
+  heal(): void {
+    this.proxy.heal(this.from);
   }
 }

@@ -277,8 +277,7 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
       drainMs: 40_000,
       ...(options.sdkModule === undefined ? {} : { sdkModule: options.sdkModule }),
     };
-    // --conditions=source: the workspace SDK from its TypeScript sources (as vitest resolves it), not a dist/ build
-    // that exists only if something built it first.
+    // --conditions=source: the workspace SDK from its TypeScript source, so the run needs no build of it first.
     const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", WORKER, JSON.stringify(worker)], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
