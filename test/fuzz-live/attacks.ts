@@ -367,8 +367,13 @@ export interface LeakedKeyTarget extends AttackTarget {
   readonly otherResource: string;
   /** An admin key: creates and revokes the key whose session is revoked mid-session. */
   readonly adminKey: string;
-  /** To make the one peer handshake an attacker on a plain ws:// link could capture, and replay it. */
+  /** To make the one peer handshake an attacker on a plain ws:// link could capture, and replay it (to: the leader). */
   readonly peer: { readonly secret: string; readonly from: string; readonly to: string };
+  /**
+   * The current leader's id and port: on a loaded machine leadership may move during the run, and a follower would
+   * answer every hello with notLeader (the attacks aim at whoever leads).
+   */
+  readonly leader: () => Promise<{ readonly id: string; readonly port: number }>;
 }
 
 /** How long the leaked-key phase waits for an answer: generous, since the node is loaded by the other attacks too. */
@@ -405,7 +410,8 @@ async function answer(inbox: ServerMessage[], match: (m: ServerMessage) => boole
  * revoked while its session is open. Counts what was tried and what was refused; `metricsLeaks` counts scrapes that
  * named a resource the reader may not see.
  */
-export async function leakedKeyAttacks(t: LeakedKeyTarget, options: { count: number }): Promise<AttackCounts> {
+export async function leakedKeyAttacks(target: LeakedKeyTarget, options: { count: number }): Promise<AttackCounts> {
+  let t = target;
   const counts: AttackCounts = { adminTried: 0, adminRefused: 0, scopeTried: 0, scopeRefused: 0, metricsLeaks: 0, replays: 0, replaysRefused: 0, revoked: 0, revokedRefused: 0 };
   /** Counts an answer that was not the refusal expected, by what it was, for the report. */
   const odd = (what: string, m: ServerMessage | null | undefined): void => {
@@ -422,6 +428,8 @@ export async function leakedKeyAttacks(t: LeakedKeyTarget, options: { count: num
     return { status: res.status, text: await res.text() };
   };
   for (let i = 0; i < options.count; i++) {
+    const leader = await target.leader();
+    t = { ...target, port: leader.port, peer: { ...target.peer, to: leader.id, from: target.peer.from === leader.id ? target.peer.to : target.peer.from } };
     // The admin API.
     for (const [method, path, body] of [
       ["GET", "/v1/keys"],

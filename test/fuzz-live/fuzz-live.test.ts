@@ -117,6 +117,10 @@ describe("bad input under load against a live node", () => {
       otherResource: "good",
       adminKey: ADMIN_KEY,
       peer: { secret: CLUSTER_SECRET, from: cluster.nodes.find((n) => n.id !== leader.id)!.id, to: leader.id },
+      leader: async () => {
+        const now = await cluster.waitForLeader();
+        return { id: now.id, port: now.port };
+      },
     };
     baseline = await replicatedState();
 
