@@ -37,6 +37,8 @@ export interface NodeConfig {
   readonly leaderWaitMs: number;
   /** Take a snapshot and compact the log after this many applied entries. */
   readonly snapshotEntries: number;
+  /** Warn when a peer's wall clock differs from this node's by more than this (ms). Display only: limits never read wall clocks. */
+  readonly clockWarnMs: number;
   readonly logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
   readonly prettyLogs: boolean;
@@ -87,6 +89,7 @@ const SETTINGS = {
   sessionTtlMs: "RATEQUEUE_SESSION_TTL_MS",
   leaderWaitMs: "RATEQUEUE_LEADER_WAIT_MS",
   snapshotEntries: "RATEQUEUE_SNAPSHOT_ENTRIES",
+  clockWarnMs: "RATEQUEUE_CLOCK_WARN_MS",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
   publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
@@ -199,6 +202,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const sessionTtlMs = int("sessionTtlMs", 10_000, 100, 3_600_000);
   const leaderWaitMs = int("leaderWaitMs", 2 * electionTicks * tickMs, 0, 600_000); // default: two election timeouts
   const snapshotEntries = int("snapshotEntries", 10_000, 10, 100_000_000);
+  const clockWarnMs = int("clockWarnMs", 500, 1, 86_400_000);
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   const prettyLogs = parseBool("prettyLogs", raw.prettyLogs, problems);
@@ -231,6 +235,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     sessionTtlMs,
     leaderWaitMs,
     snapshotEntries,
+    clockWarnMs,
     logLevel: logLevelText as LogLevel,
     prettyLogs,
     publicMetrics,

@@ -16,6 +16,7 @@ import { createMetrics } from "./http/metrics.js";
 import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
 import { createLogger } from "./logger.js";
+import { PeerClocks } from "./peer/clock-offset.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
 import { canSee, keyFromSecret } from "./state/keys.js";
@@ -57,12 +58,28 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     onFrame: (from, frame) => {
       const decoded = decodePeerFrame(frame);
       if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
-      // The transport consumed the link's hello; a later one is out of place and dropped.
-      const raft = decoded.messages.filter((m): m is Message => m.type !== "peerHello");
+      // The transport consumed the link's hello; a later one is out of place and dropped. Clock readings belong to
+      // the link layer (PeerClocks), never to Raft.
+      const raft: Message[] = [];
+      for (const m of decoded.messages) {
+        if (m.type === "clockProbe") clocks.onProbe(from, m);
+        else if (m.type === "clockEcho") clocks.onEcho(from, m);
+        else if (m.type !== "peerHello") raft.push(m);
+      }
       if (raft.length > 0) core?.stepPeer(from, raft);
     },
     onUnreachable: (peer) => core?.reportUnreachable(peer),
     onLinkClosed: (peer) => core?.leaderLinkLost(peer),
+  });
+
+  const clocks: PeerClocks = new PeerClocks({
+    selfId: config.id,
+    logger,
+    warnMs: config.clockWarnMs,
+    monotonicNow: () => performance.now(),
+    wallNow: () => Date.now(),
+    connectedPeers: () => transport.connectedPeers(),
+    send: (to, message) => transport.send(to, encodePeerFrame([message])),
   });
 
   const env: NodeEnv = {
@@ -120,7 +137,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     leaderReachable: (id) => transport.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
-  const registry = createMetrics(theCore, () => clients.connectionCount);
+  const registry = createMetrics(theCore, () => clients.connectionCount, clocks);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
   const dashboard = createDashboard({
     nodeId: config.id,
@@ -157,6 +174,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     dashboard: dashboard.handle,
     grantLog,
     peerConnected: (id: string) => transport.isConnected(id),
+    peerClock: (id: string) => clocks.offset(id),
     membership,
     tickMs: config.tickMs,
   };
@@ -198,6 +216,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
   });
   transport.start();
+  clocks.start();
   const joiner = joining ? startJoining({ config, core: theCore, membership, logger }) : null;
   logger.info(
     { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
@@ -216,6 +235,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       theSessions.goAway();
       await clients.drain(CLIENT_DRAIN_MS);
       theCore.stop();
+      clocks.stop();
       dashboard.close();
       await clients.close();
       await transport.close();
