@@ -47,6 +47,8 @@ export interface NodeLaunch {
   readonly prefix?: readonly string[];
   /** Variables added to the environment (e.g. LD_PRELOAD and FAKETIME_* for libfaketime). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Called with the launched process's pid once it is gone (a wrapper killed with the node leaves files behind). */
+  readonly cleanup?: (pid: number) => void;
 }
 
 /** What one `ratequeue` command printed, and its exit code (-1 if it was killed). */
@@ -147,9 +149,11 @@ export class NodeProcess {
     this.#closed = false;
     live.set(proc, (signal) => signalProcess(proc, grouped, signal));
     // A wrapper may exit before the node it forked: the node is gone once it has closed the pipes it inherited.
+    const cleanup = this.launch.cleanup;
     proc.once(grouped ? "close" : "exit", () => {
       live.delete(proc);
       if (this.proc === proc) this.#closed = true;
+      if (cleanup !== undefined && proc.pid !== undefined) cleanup(proc.pid);
     });
     this.proc = proc;
   }
