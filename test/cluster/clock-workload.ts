@@ -1,7 +1,7 @@
 // Helpers for the tests whose nodes run with wrong or jumping wall clocks (libfaketime): a workload that keeps one
 // rate limit saturated and notes each grant on the test's own monotonic clock (true time, as a provider measures it),
 // the two checks on those notes, and a way to hand leadership to a chosen node.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { expect } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
 import { ADMIN_KEY, sleep, waitFor, type Cluster, type NodeLaunch, type NodeProcess } from "./harness.js";
@@ -20,7 +20,13 @@ export function faketime(offset: string): NodeLaunch {
     throw new Error("faketime not found: install Debian's faketime (scripts/setup/debian-packages.sh faketime, or apt-get install -y faketime)");
   }
   // --exclude-monotonic: a wrong wall clock leaves CLOCK_MONOTONIC alone, as the kernel does.
-  return { prefix: ["/usr/bin/faketime", "-m", "--exclude-monotonic", "-f", offset] };
+  return {
+    prefix: ["/usr/bin/faketime", "-m", "--exclude-monotonic", "-f", offset],
+    // The wrapper removes its shared-memory files when its child exits; killed along with it, it leaves them.
+    cleanup: (pid) => {
+      for (const name of [`faketime_shm_${pid}`, `sem.faketime_sem_${pid}`]) rmSync(`/dev/shm/${name}`, { force: true });
+    },
+  };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface ClusterOptions {
   readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
   /** The bootstrap admin key every node gets (default ADMIN_KEY); null: no --admin-key at all. */
   readonly adminKey?: string | null;
+  /** The nodes' ports (default: free ones); a test that puts something in front of a node picks them first. */
+  readonly ports?: readonly number[];
   /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
   readonly noWait?: boolean;
   /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
@@ -45,6 +47,8 @@ export interface NodeLaunch {
   readonly prefix?: readonly string[];
   /** Variables added to the environment (e.g. LD_PRELOAD and FAKETIME_* for libfaketime). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Called with the launched process's pid once it is gone (a wrapper killed with the node leaves files behind). */
+  readonly cleanup?: (pid: number) => void;
 }
 
 /** What one `ratequeue` command printed, and its exit code (-1 if it was killed). */
@@ -145,9 +149,11 @@ export class NodeProcess {
     this.#closed = false;
     live.set(proc, (signal) => signalProcess(proc, grouped, signal));
     // A wrapper may exit before the node it forked: the node is gone once it has closed the pipes it inherited.
+    const cleanup = this.launch.cleanup;
     proc.once(grouped ? "close" : "exit", () => {
       live.delete(proc);
       if (this.proc === proc) this.#closed = true;
+      if (cleanup !== undefined && proc.pid !== undefined) cleanup(proc.pid);
     });
     this.proc = proc;
   }
@@ -226,7 +232,7 @@ export class Cluster {
     const size = options.size ?? 3;
     const root = await mkdtemp(join(tmpdir(), "rq-cluster-"));
     roots.add(root);
-    const ports = await freePorts(size);
+    const ports = options.ports ?? (await freePorts(size));
     const ids = ports.map((_, i) => `n${i + 1}`);
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
     const configFile = join(root, "config.json");
