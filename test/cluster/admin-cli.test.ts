@@ -2,31 +2,15 @@
  * `ratequeue resources|keys|status` as an operator runs them: the real binary against a real three-node cluster,
  * pointed at a follower as often as at the leader.
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_KEY, Cluster } from "./harness.js";
+import { ADMIN_KEY, Cluster, runCli, type CliRun } from "./harness.js";
 
-const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: "", ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
-    );
-  });
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { env });
 }
 
 describe("ratequeue admin CLI", () => {

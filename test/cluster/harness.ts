@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -29,6 +29,30 @@ export interface ClusterOptions {
   readonly adminKey?: string | null;
   /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
   readonly noWait?: boolean;
+  /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
+  readonly restoreFrom?: string;
+}
+
+/** What one `ratequeue` command printed, and its exit code (-1 if it was killed). */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs this checkout's `ratequeue` with `args`, as an operator would. RATEQUEUE_URL and RATEQUEUE_ADMIN_KEY are
+ * cleared unless `env` sets them, so nothing leaks in from the shell that runs the tests.
+ */
+export function runCli(args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: "", ...options.env }, timeout: options.timeoutMs ?? 60_000 },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
+    );
+  });
 }
 
 export interface NodeStatus {
@@ -124,7 +148,10 @@ export class NodeProcess {
   async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
     let line: string | undefined;
     await waitFor(
-      () => (line = this.output.split("\n").find((l) => pattern.test(l))) !== undefined,
+      () => {
+        line = this.output.split("\n").find((l) => pattern.test(l));
+        return line !== undefined;
+      },
       { timeoutMs, what: `${this.id} to log ${pattern}`, dump: () => this.output.split("\n").slice(-40).join("\n") },
     );
     return line!;
@@ -186,6 +213,16 @@ export class Cluster {
       return new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
     });
     const cluster = new Cluster(nodes, root);
+    if (options.restoreFrom !== undefined) {
+      const runs = await Promise.all(
+        nodes.map((n) => runCli(["restore", "--file", options.restoreFrom!, "--data", n.dataDir, "--id", n.id, "--peers", peers])),
+      );
+      const failed = runs.find((r) => r.code !== 0);
+      if (failed !== undefined) {
+        await cluster.stop();
+        throw new Error(`ratequeue restore failed (${failed.code}): ${failed.stderr}${failed.stdout}`);
+      }
+    }
     for (const n of nodes) n.start();
     if (options.noWait === true) return cluster;
     try {
@@ -201,6 +238,25 @@ export class Cluster {
     const n = this.nodes.find((x) => x.id === id);
     if (n === undefined) throw new Error(`no node ${id}`);
     return n;
+  }
+
+  /**
+   * A new node (not started, not yet in `nodes`) that joins this cluster with `--join joinUrls`, asking to be added
+   * itself when `adminKey` is set. Its data folder is in the cluster's folder: a folder left by another cluster's
+   * node of the same id would hold that cluster's log.
+   */
+  joiner(id: string, port: number, joinUrls: string, adminKey: boolean): NodeProcess {
+    const dataDir = join(this.root, id);
+    return new NodeProcess(id, port, dataDir, [
+      "--id", id,
+      "--listen", `127.0.0.1:${port}`,
+      "--join", joinUrls,
+      "--data", dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      ...(adminKey ? ["--admin-key", ADMIN_KEY] : []),
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+    ]);
   }
 
   get urls(): string[] {

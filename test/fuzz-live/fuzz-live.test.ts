@@ -366,7 +366,7 @@ describe("a stalled reader cannot make the node keep other connections' frames (
   });
 
   it("the leader holds about what is queued for the stalled reader, not the buffers its frames were packed in", async () => {
-    const bigFrames = 150;
+    const bigFrames = 100;
     const before = await inspector!.heapAfterGc();
     const stalled = await pinningReader(target, { bigFrames, tinyPerBig: 5 });
     const during = await inspector!.heapAfterGc();

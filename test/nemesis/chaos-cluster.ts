@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADMIN_KEY, CLUSTER_SECRET, freePorts, NodeProcess, sleep, type NodeStatus } from "../cluster/harness.js";
-import { PeerProxy } from "./peer-proxy.js";
+import { PeerLink, PeerProxy } from "./peer-proxy.js";
 
 export interface ChaosClusterOptions {
   readonly resources: Record<string, unknown>;
@@ -12,10 +12,10 @@ export interface ChaosClusterOptions {
 }
 
 /**
- * Three real `ratequeue start` processes whose peer links each run through
- * their own TCP proxy (one per directed pair), so a link can be cut one way
- * or both. Each node's --peers list names its own real port and a proxy for
- * every other node: the lists differ per node, as LocalCluster allows.
+ * Three real `ratequeue start` processes, each behind a TCP proxy that every
+ * node advertises and dials as that node's address (so the replicated member
+ * addresses are the proxies too). A proxy tells the dialling node by its peer
+ * upgrade header, so each directed link can be cut alone, one way or both.
  *
  * Nothing is ever compacted (--snapshot-entries is huge) so that, after the
  * run, every node's whole log can be read back from its data folder and
@@ -25,7 +25,8 @@ export class ChaosCluster {
   private constructor(
     readonly nodes: NodeProcess[],
     /** proxies.get(`${from}>${to}`): the link `from` dials to reach `to`. */
-    readonly proxies: Map<string, PeerProxy>,
+    readonly proxies: Map<string, PeerLink>,
+    private readonly servers: readonly PeerProxy[],
     readonly root: string,
   ) {}
 
@@ -34,16 +35,17 @@ export class ChaosCluster {
     const root = await mkdtemp(join(tmpdir(), "rq-nemesis-"));
     const ports = await freePorts(ids.length);
     const portOf = new Map(ids.map((id, i) => [id, ports[i]!]));
-    const proxies = new Map<string, PeerProxy>();
+    const servers = new Map<string, PeerProxy>();
+    for (const to of ids) servers.set(to, await PeerProxy.start({ to, targetPort: portOf.get(to)! }));
+    const proxies = new Map<string, PeerLink>();
     for (const from of ids) {
-      for (const to of ids) {
-        if (from !== to) proxies.set(`${from}>${to}`, await PeerProxy.start({ from, to, targetPort: portOf.get(to)! }));
-      }
+      for (const to of ids) if (from !== to) proxies.set(`${from}>${to}`, new PeerLink(from, servers.get(to)!));
     }
+    // Every node's own entry is its proxy too, so it advertises the proxy (to peers and in the member table).
+    const peers = ids.map((p) => `${p}=127.0.0.1:${servers.get(p)!.port}`).join(",");
     const configFile = join(root, "config.json");
     await writeFile(configFile, JSON.stringify({ resources: options.resources }));
     const nodes = ids.map((id) => {
-      const peers = ids.map((p) => `${p}=127.0.0.1:${p === id ? portOf.get(p)! : proxies.get(`${id}>${p}`)!.port}`).join(",");
       const dataDir = join(root, id);
       const args = [
         "--config", configFile,
@@ -62,7 +64,7 @@ export class ChaosCluster {
       ];
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });
-    const cluster = new ChaosCluster(nodes, proxies, root);
+    const cluster = new ChaosCluster(nodes, proxies, [...servers.values()], root);
     for (const n of nodes) n.start();
     await cluster.waitForLeader(30_000);
     return cluster;
@@ -155,7 +157,7 @@ export class ChaosCluster {
   async destroy(): Promise<void> {
     for (const n of this.nodes) n.proc?.kill("SIGCONT");
     await Promise.all(this.nodes.map((n) => n.kill("SIGKILL")));
-    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    await Promise.all(this.servers.map((p) => p.close()));
     await rm(this.root, { recursive: true, force: true });
   }
 }

@@ -223,7 +223,11 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
       drainMs: 40_000,
       ...(options.sdkModule === undefined ? {} : { sdkModule: options.sdkModule }),
     };
-    const proc = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(worker)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // --conditions=source: the workspace SDK from its TypeScript source, so the run needs no build of it first.
+    const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", WORKER, JSON.stringify(worker)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     proc.stdout.on("data", (d: Buffer) => (output += d.toString()));
     proc.stderr.on("data", (d: Buffer) => (output += d.toString()));

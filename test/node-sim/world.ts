@@ -468,7 +468,9 @@ export class NodeSimWorld implements ClientWorld {
         this.at(this.nowMs + node.clocks.timerDelayMs(ms), inc, () => box.cancelled || fn());
         return box as TimerHandle;
       },
-      clearTimer: (handle) => void ((handle as TimerBox).cancelled = true),
+      clearTimer: (handle) => {
+        (handle as TimerBox).cancelled = true;
+      },
       defer: (fn) => this.at(this.nowMs, inc, fn),
       randomId: () => [node.prng.u32(), node.prng.u32(), node.prng.u32()].map((x) => x.toString(36)).join(""),
       randomSeed: () => node.prng.u32(),
@@ -533,7 +535,9 @@ export class NodeSimWorld implements ClientWorld {
     node.inc = inc;
     node.lastApplied = 0;
     core.start().then(
-      () => void (inc.started = true),
+      () => {
+        inc.started = true;
+      },
       (err: Error) => this.#fail("crash", `${node.id} failed to start: ${err.stack ?? err.message}`),
     );
   }
@@ -879,7 +883,10 @@ export class NodeSimWorld implements ClientWorld {
 
   #heldBySession(sessionId: string): Set<number> {
     let held = this.#leasesBySession.get(sessionId);
-    if (held === undefined) this.#leasesBySession.set(sessionId, (held = new Set()));
+    if (held === undefined) {
+      held = new Set();
+      this.#leasesBySession.set(sessionId, held);
+    }
     return held;
   }
 

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { keysCommand, membersCommand, resourcesCommand, statusCommand } from "./cli/admin-commands.js";
+import { backupCommand, recoverCommand, restoreCommand } from "./cli/backup-commands.js";
 import { CliError } from "./cli/admin-client.js";
 import { ConfigError, resolveConfig, settingsFromEnv, settingsFromFile, type RawSettings } from "./config.js";
 
@@ -66,6 +67,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.addCommand(keysCommand());
   program.addCommand(statusCommand());
   program.addCommand(membersCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(restoreCommand());
+  program.addCommand(recoverCommand());
 
   try {
     await program.parseAsync([...argv]);

@@ -245,7 +245,8 @@ function parseHostPort(name: string, text: string, problems: string[]): HostPort
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
-function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
+/** `--peers`: id=host:port,... (problems are appended to `problems`). */
+export function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
   const peers = new Map<string, HostPort>();
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const eq = part.indexOf("=");

@@ -148,7 +148,7 @@ function readMeta(value: unknown): SnapshotMeta {
   return {
     index: readInt(w, "index", 1, MAX_INDEX),
     term: readInt(w, "term", 1, MAX_INDEX),
-    confState: nested("confState", () => readConfState(w["confState"])),
+    confState: nested("confState", () => readConfState(w.confState)),
   };
 }
 
@@ -287,7 +287,7 @@ const snapshot: MessageCodec<SnapshotMessage> = {
   }),
   read: (w, context) => {
     const base = readBase(w, "snapshot");
-    const meta = nested("meta", () => readMeta(w["meta"]));
+    const meta = nested("meta", () => readMeta(w.meta));
     const offset = readIndex(w, "offset");
     const totalBytes = readIndex(w, "totalBytes");
     const data = readBytes(w, "data", MAX_CHUNK_BYTES, context);

@@ -18,7 +18,7 @@ import {
   CancelledError,
   errorFor,
   InvalidError,
-  RateQueueError,
+  type RateQueueError,
   UnauthorizedError,
   UnavailableError,
 } from "./errors.js";

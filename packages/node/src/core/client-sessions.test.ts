@@ -48,7 +48,9 @@ function recordingLink(): ClientLink & { sent: ServerMessage[]; closed: number |
     sent: [] as ServerMessage[],
     closed: null as number | null,
     send: (m: ServerMessage) => void link.sent.push(m),
-    close: (code: number) => void (link.closed = code),
+    close: (code: number) => {
+      link.closed = code;
+    },
   };
   return link;
 }

@@ -32,6 +32,15 @@ export class ClusterState {
     return this.addresses;
   }
 
+  /**
+   * Replaces the member address table (restore and force-recover rewrite the membership of a data folder offline;
+   * a running node changes addresses only through `memberAddress` entries).
+   */
+  replaceMemberAddresses(addresses: ReadonlyMap<string, string>): void {
+    this.addresses.clear();
+    for (const [id, address] of addresses) this.addresses.set(id, address);
+  }
+
   /** The id of the key that opened a live session, or undefined. */
   ownerOf(sessionId: string): string | undefined {
     return this.owners.get(sessionId);

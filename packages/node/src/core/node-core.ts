@@ -150,6 +150,10 @@ export class NodeCore {
   // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
   #handOver: HandOver | null = null;
 
+  // Linearizable reads (leader only): ReadIndex rounds by context, then waiters for their index to apply.
+  #readSeq = 0;
+  readonly #reads = new Map<string, { index: number | null; resolve(index: number): void; reject(err: Error): void; timer: TimerHandle }>();
+
   readonly #applyListeners: ApplyListener[] = [];
   readonly #membershipListeners: ((conf: ConfState) => void)[] = [];
   #startedEmpty = false;
@@ -212,6 +216,7 @@ export class NodeCore {
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#failPending(new ProposalLostError("the node is shutting down"));
+    this.#failReads(new ProposalLostError("the node is shutting down"));
   }
 
   // ---------------------------------------------------------------------------
@@ -313,6 +318,30 @@ export class NodeCore {
     return true;
   }
 
+  /**
+   * A linearizable read point (Raft's ReadIndex, thesis 6.4): resolves with an applied index once a heartbeat round
+   * has confirmed that this node still leads and it has applied everything committed when the read began. State read
+   * synchronously then reflects every write acknowledged before the call. Rejects with NotLeaderError on a follower,
+   * and with ProposalLostError if leadership moves or the round does not finish within `timeoutMs`.
+   *
+   * @example const index = await core.readBarrier(5_000); const bytes = core.state.snapshot(); // both at `index` or later
+   */
+  readBarrier(timeoutMs: number): Promise<number> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`readBarrier: timeoutMs must be a finite number > 0, got ${timeoutMs}`);
+    if (this.#stopped) return Promise.reject(new ProposalLostError("the node is shutting down"));
+    if (this.#role !== "leader") return Promise.reject(new NotLeaderError(this.#leader));
+    const context = `${this.#pidNonce}:read:${++this.#readSeq}`;
+    const result = this.#raw.readIndex(new TextEncoder().encode(context));
+    if (result.outcome !== "accepted") return Promise.reject(new NotLeaderError(this.#leader));
+    return new Promise<number>((resolve, reject) => {
+      const timer = this.#o.env.setTimer(() => {
+        if (this.#reads.delete(context)) reject(new ProposalLostError("the read was not confirmed in time; retry"));
+      }, timeoutMs);
+      this.#reads.set(context, { index: null, resolve, reject, timer });
+      this.#kick();
+    });
+  }
+
   onApply(listener: ApplyListener): void {
     this.#applyListeners.push(listener);
   }
@@ -360,6 +389,11 @@ export class NodeCore {
   whenCaughtUp(fn: () => void): void {
     if (this.#role !== "leader" || this.isCaughtUpLeader) return fn();
     this.#caughtUpWaiters.push(fn);
+  }
+
+  /** The index of the last entry applied to `state` (or of the snapshot it was restored from). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
   }
 
   /** The last log time applied (the limiter's clock). */
@@ -474,6 +508,11 @@ export class NodeCore {
     this.#send(rd.messagesAfterPersist);
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
+    for (const read of rd.readStates) {
+      const waiter = this.#reads.get(new TextDecoder().decode(read.context));
+      if (waiter !== undefined) waiter.index = read.index;
+    }
+    if (this.#reads.size > 0) this.#releaseReads();
     this.#raw.advance();
     // Raft applies conf changes at advance(): only now does status().confState show them.
     if (rd.snapshot !== null || rd.committedEntries.some((e) => e.type === "confChange")) this.#membershipChanged();
@@ -507,6 +546,7 @@ export class NodeCore {
       this.#termStartIndex = Infinity;
       this.#firstBatchOfTerm = false;
       this.#failPending(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
+      this.#failReads(new NotLeaderError(leader));
       this.#batch = [];
       this.#tickInFlight = false;
       this.#clearDeadline();
@@ -759,6 +799,24 @@ export class NodeCore {
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#deadlineTimer = null;
     this.#deadlineAt = null;
+  }
+
+  /** Resolves every confirmed read whose index has applied. */
+  #releaseReads(): void {
+    for (const [context, read] of this.#reads) {
+      if (read.index === null || read.index > this.#appliedIndex) continue;
+      this.#reads.delete(context);
+      this.#o.env.clearTimer(read.timer);
+      read.resolve(this.#appliedIndex);
+    }
+  }
+
+  #failReads(err: Error): void {
+    for (const [context, read] of this.#reads) {
+      this.#o.env.clearTimer(read.timer);
+      this.#reads.delete(context);
+      read.reject(err);
+    }
   }
 
   #failPending(err: Error): void {

@@ -8,6 +8,7 @@ import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } f
 
 import { LAST_ADMIN_KEY_MESSAGE } from "../core/cluster-state.js";
 import { canSee, hashSecret, newKeySecret, validateKeyBody, type StoredKey } from "../state/keys.js";
+import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { Membership } from "../membership/membership.js";
 import type { GrantLog } from "./grant-log.js";
@@ -94,6 +95,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   }
 
   if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
+  if (path === BACKUP_PATH) return handleBackup(ctx, req, res, method);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
     if (!(await requireAdmin(ctx, req, res))) return;

@@ -53,7 +53,7 @@ describe("API keys", () => {
     table.add({ id, name: "workers", scope: { acquire: ["*"] }, hash: hashSecret(secret), createdAt: 1 });
     expect(JSON.stringify(table.toJSON())).not.toContain(secret);
     expect(table.verify(secret)?.id).toBe(id);
-    expect(table.verify(secret + "x")).toBeNull();
+    expect(table.verify(`${secret}x`)).toBeNull();
     expect(table.remove(id)).toBe(true);
     expect(table.verify(secret)).toBeNull();
   });
