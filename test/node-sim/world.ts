@@ -960,7 +960,7 @@ export async function runNodeSim(scenario: Scenario, options: { sabotage?: Sabot
   // The bug of #11: a changed limit forgets the usage already granted. Every node's limiter records no usage
   // history, so a limit whose definition changes is rebuilt empty.
   const push = History.prototype.push;
-  History.prototype.push = function () {};
+  History.prototype.push = () => {};
   try {
     return await new NodeSimWorld(scenario, options).run();
   } finally {
