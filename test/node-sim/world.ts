@@ -756,8 +756,20 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  /** The log time of the last committed entry that applied a limiter command (null before the first). */
+  #limiterTimeMs: number | null = null;
+
   /** The witness applied a committed entry: feed the independent checkers. */
   #onCommitted(results: readonly OpResult[], time: LogTime, index: number): void {
+    this.#onCommittedOps(results, time, index);
+    // The limiter's time moved if it applied a command: a limiter op, or what a bootstrap or a key revocation
+    // applies (they report effects). A malformed command changes nothing, not even the time: an entry whose only
+    // effects are RQ_INVALID errors is not counted (a lower bound kept lower only makes the check laxer).
+    const moved = results.some((r) => r.effects.some((e) => e.type !== "error" || e.code !== "RQ_INVALID"));
+    if (moved) this.#limiterTimeMs = time.atMs;
+  }
+
+  #onCommittedOps(results: readonly OpResult[], time: LogTime, index: number): void {
     const atMs = time.atMs;
     this.#fail("safety", this.#trueTime.committed(index, time.term, time.stampMs));
     for (const r of results) {
@@ -783,8 +795,11 @@ export class NodeSimWorld implements ClientWorld {
             // lie between the previous entry's log time and this one's (a waiter is granted at the moment it
             // fits, which the entry that moved time past it reveals); windows are measured on that time.
             if (!this.#isRepeat(e.leaseId)) {
-              if (e.grantedAt < time.previousMs || e.grantedAt > time.atMs) {
-                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
+              // The lower bound is the last entry that moved the limiter's time: an entry without limiter work (a
+              // key created, or revoked with no session open) leaves it where it was.
+              const sinceMs = this.#limiterTimeMs ?? time.previousMs;
+              if (e.grantedAt < sinceMs || e.grantedAt > time.atMs) {
+                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside the log time since the limiter last moved (${sinceMs}, ${time.atMs}]`);
               }
               const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
