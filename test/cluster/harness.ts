@@ -27,6 +27,8 @@ export interface ClusterOptions {
   readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
   /** The bootstrap admin key every node gets (default ADMIN_KEY); null: no --admin-key at all. */
   readonly adminKey?: string | null;
+  /** The nodes' ports (default: free ones); a test that puts something in front of a node picks them first. */
+  readonly ports?: readonly number[];
   /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
   readonly noWait?: boolean;
   /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
@@ -230,7 +232,7 @@ export class Cluster {
     const size = options.size ?? 3;
     const root = await mkdtemp(join(tmpdir(), "rq-cluster-"));
     roots.add(root);
-    const ports = await freePorts(size);
+    const ports = options.ports ?? (await freePorts(size));
     const ids = ports.map((_, i) => `n${i + 1}`);
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
     const configFile = join(root, "config.json");

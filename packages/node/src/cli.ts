@@ -39,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--public-metrics", "serve every resource's series in /metrics without a key (default: only to a key that may see them) (RATEQUEUE_PUBLIC_METRICS)")
     .option("--tls-cert <file>", "PEM certificate: serve wss:// and https://")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--tls-peer-ca <file>", "PEM CA: peer links must present a client certificate it signed (mutual TLS); this node presents --tls-cert (RATEQUEUE_TLS_PEER_CA)")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { config: file, ...flags } = opts;
       const config = resolveConfig(

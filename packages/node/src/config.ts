@@ -44,8 +44,12 @@ export interface NodeConfig {
   readonly prettyLogs: boolean;
   /** Serve every resource's series in /metrics to readers without a key (by default only a key that may see them). */
   readonly publicMetrics: boolean;
-  /** With both set, the node serves wss:// and https://. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /**
+   * With cert and key set, the node serves wss:// and https://. With `peerCaFile` too, a peer link must present a
+   * client certificate that CA signed (mutual TLS on /v1/peer; clients and HTTP are not asked for one), and this
+   * node presents its own certificate when it dials peers.
+   */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly peerCaFile: string | null } | null;
   /** Resources to create when the cluster is first bootstrapped (config file only). */
   readonly bootstrapResources: Readonly<Record<string, unknown>>;
   /** API keys to create when the cluster is first bootstrapped (config file only). */
@@ -91,6 +95,7 @@ const SETTINGS = {
   publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
   tlsCert: "RATEQUEUE_TLS_CERT",
   tlsKey: "RATEQUEUE_TLS_KEY",
+  tlsPeerCa: "RATEQUEUE_TLS_PEER_CA",
 } as const;
 export type SettingName = keyof typeof SETTINGS | "resources" | "keys";
 
@@ -205,6 +210,8 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const certFile = str("tlsCert", false);
   const keyFile = str("tlsKey", false);
   if ((certFile === null) !== (keyFile === null)) problems.push("tlsCert and tlsKey must be given together");
+  const peerCaFile = str("tlsPeerCa", false);
+  if (peerCaFile !== null && certFile === null) problems.push("tlsPeerCa needs tlsCert and tlsKey (peer links present that certificate)");
   const resources = raw.resources ?? {};
   if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
     problems.push("resources must be an object of name -> resource body");
@@ -232,7 +239,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     logLevel: logLevelText as LogLevel,
     prettyLogs,
     publicMetrics,
-    tls: certFile !== null && keyFile !== null ? { certFile, keyFile } : null,
+    tls: certFile !== null && keyFile !== null ? { certFile, keyFile, peerCaFile } : null,
     bootstrapResources: resources as Record<string, unknown>,
     bootstrapKeys: keys,
   };

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { createDashboard } from "@ratequeue/dashboard";
 import { decodePeerFrame, encodePeerFrame, type NodeInfo } from "@ratequeue/protocol";
@@ -35,6 +36,8 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const logger = createLogger({ nodeId: config.id, level: config.logLevel, pretty: config.prettyLogs });
   const secure = config.tls !== null;
+  const tlsFiles = config.tls === null ? null : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const peerCa = config.tls?.peerCaFile == null ? null : readFileSync(config.tls.peerCaFile);
   // Both are kept up to date in place by Membership as members come and go.
   const nodes: NodeInfo[] = [...config.peers].map(([id, hp]) => ({ id, url: `${secure ? "wss" : "ws"}://${hostOf(hp.host)}:${hp.port}` }));
   const httpUrls = new Map([...config.peers].map(([id, hp]) => [id, `${secure ? "https" : "http"}://${hostOf(hp.host)}:${hp.port}`]));
@@ -49,6 +52,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     clusterSecrets: config.previousClusterSecret === null ? [config.clusterSecret] : [config.clusterSecret, config.previousClusterSecret],
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
+    // Our certificate as a client certificate: a peer that requires one (--tls-peer-ca) checks it.
+    ...(tlsFiles === null ? {} : { clientOptions: { cert: tlsFiles.cert, key: tlsFiles.key } }),
     onLinkOpen: (peer) => sessions?.peerLinkOpened(peer),
     onFrame: (from, frame) => {
       const decoded = decodePeerFrame(frame);
@@ -154,8 +159,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const grantLog = new GrantLog();
   theCore.onApply((results, at, index) => grantLog.record(results, at, index));
 
-  const server = secure
-    ? createHttpsServer({ cert: readFileSync(config.tls!.certFile), key: readFileSync(config.tls!.keyFile) })
+  // With --tls-peer-ca every TLS connection is asked for a client certificate, but only /v1/peer requires one (below):
+  // clients, the admin API and the dashboard are served without.
+  const server = tlsFiles !== null
+    ? createHttpsServer({ ...tlsFiles, ...(peerCa === null ? {} : { ca: peerCa, requestCert: true, rejectUnauthorized: false }) })
     : createHttpServer();
   const httpContext = {
     core: theCore,
@@ -175,7 +182,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === CLIENT_PATH) clients.handleUpgrade(req, socket, head);
-    else if (path === PEER_PATH) transport.handleUpgrade(req, socket, head);
+    else if (path === PEER_PATH) {
+      if (peerCa !== null && (req.socket as TLSSocket).authorized !== true) {
+        logger.warn({ remote: req.socket.remoteAddress, reason: (req.socket as TLSSocket).authorizationError ?? "no client certificate" }, "peer link refused: no client certificate signed by --tls-peer-ca");
+        return void socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      }
+      transport.handleUpgrade(req, socket, head);
+    }
     else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
   server.on("clientError", (_err, socket) => socket.destroy());
