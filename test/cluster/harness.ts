@@ -27,10 +27,28 @@ export interface ClusterOptions {
   readonly nodeArgs?: Readonly<Record<string, readonly string[]>>;
   /** The bootstrap admin key every node gets (default ADMIN_KEY); null: no --admin-key at all. */
   readonly adminKey?: string | null;
+  /** The nodes' ports (default: free ones); a test that puts something in front of a node picks them first. */
+  readonly ports?: readonly number[];
   /** Do not wait for a leader (a test that expects the nodes to refuse to start). */
   readonly noWait?: boolean;
   /** A backup file: every node's data folder is seeded from it (`ratequeue restore`) before the nodes start. */
   readonly restoreFrom?: string;
+  /** How to launch particular nodes, by id (e.g. under `faketime`); the others run plainly. */
+  readonly launch?: Readonly<Record<string, NodeLaunch>>;
+}
+
+/**
+ * How one node process is launched, beyond its flags. With a `prefix` the node runs as
+ * `prefix... node ratequeue.mjs start ...` (say `faketime -f +3m`), in a process group of its own: a wrapper may fork
+ * the node rather than exec it (faketime does), so every signal goes to the whole group, and the process counts as
+ * exited once the node itself has closed its output.
+ */
+export interface NodeLaunch {
+  readonly prefix?: readonly string[];
+  /** Variables added to the environment (e.g. LD_PRELOAD and FAKETIME_* for libfaketime). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Called with the launched process's pid once it is gone (a wrapper killed with the node leaves files behind). */
+  readonly cleanup?: (pid: number) => void;
 }
 
 /** What one `ratequeue` command printed, and its exit code (-1 if it was killed). */
@@ -72,11 +90,11 @@ export interface NodeStatus {
  * Every node process this test process started and has not seen exit. When the test process exits (a failed
  * start, a crashed or timed-out test file), they are killed with it rather than left running without a parent.
  */
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, (signal: NodeJS.Signals) => void>();
 /** Data folders of clusters not stopped yet: removed at exit too. */
 const roots = new Set<string>();
 process.once("exit", () => {
-  for (const proc of live) proc.kill("SIGKILL");
+  for (const kill of live.values()) kill("SIGKILL");
   for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
@@ -85,6 +103,11 @@ export class NodeProcess {
   proc: ChildProcess | null = null;
   /** Everything the process wrote, for failure reports. */
   output = "";
+  /** How the next start() launches it (a test may change it between restarts). */
+  launch: NodeLaunch = {};
+  /** A process started in a group of its own (with a prefix): signalled as a group, done when its output closes. */
+  #grouped = false;
+  #closed = false;
 
   constructor(
     readonly id: string,
@@ -105,17 +128,39 @@ export class NodeProcess {
   }
 
   get running(): boolean {
-    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+    if (this.proc === null) return false;
+    if (this.#grouped) return !this.#closed;
+    return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
   start(): void {
     if (this.running) throw new Error(`${this.id} is already running`);
-    const proc = spawn(process.execPath, [...this.execArgv, this.bin, "start", ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
+    const prefix = this.launch.prefix ?? [];
+    const command = [...prefix, process.execPath, ...this.execArgv, this.bin, "start", ...this.args];
+    const grouped = prefix.length > 0;
+    const proc = spawn(command[0]!, command.slice(1), {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: this.launch.env === undefined ? process.env : { ...process.env, ...this.launch.env },
+      detached: grouped,
+    });
     proc.stdout!.on("data", (d: Buffer) => (this.output += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (this.output += d.toString()));
-    live.add(proc);
-    proc.once("exit", () => live.delete(proc));
+    this.#grouped = grouped;
+    this.#closed = false;
+    live.set(proc, (signal) => signalProcess(proc, grouped, signal));
+    // A wrapper may exit before the node it forked: the node is gone once it has closed the pipes it inherited.
+    const cleanup = this.launch.cleanup;
+    proc.once(grouped ? "close" : "exit", () => {
+      live.delete(proc);
+      if (this.proc === proc) this.#closed = true;
+      if (cleanup !== undefined && proc.pid !== undefined) cleanup(proc.pid);
+    });
     this.proc = proc;
+  }
+
+  /** Sends a signal to the process (its whole group when launched with a prefix), without waiting. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.proc !== null && this.running) signalProcess(this.proc, this.#grouped, signal);
   }
 
   /**
@@ -139,8 +184,8 @@ export class NodeProcess {
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const proc = this.proc;
     if (proc === null || !this.running) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(signal);
+    const exited = new Promise<void>((resolve) => proc.once(this.#grouped ? "close" : "exit", () => resolve()));
+    signalProcess(proc, this.#grouped, signal);
     await exited;
   }
 
@@ -162,7 +207,7 @@ export class NodeProcess {
     const proc = this.proc;
     if (proc === null) throw new Error(`${this.id} was never started`);
     if (!this.running) return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode as NodeJS.Signals | null });
-    return new Promise((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+    return new Promise((resolve) => proc.once(this.#grouped ? "close" : "exit", (code, signal) => resolve({ code, signal })));
   }
 
   async status(): Promise<NodeStatus | null> {
@@ -187,7 +232,7 @@ export class Cluster {
     const size = options.size ?? 3;
     const root = await mkdtemp(join(tmpdir(), "rq-cluster-"));
     roots.add(root);
-    const ports = await freePorts(size);
+    const ports = options.ports ?? (await freePorts(size));
     const ids = ports.map((_, i) => `n${i + 1}`);
     const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(",");
     const configFile = join(root, "config.json");
@@ -210,7 +255,9 @@ export class Cluster {
         ...(options.extraArgs ?? []),
         ...(options.nodeArgs?.[id] ?? []),
       ];
-      return new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
+      const node = new NodeProcess(id, ports[i]!, dataDir, args, options.execArgv);
+      node.launch = options.launch?.[id] ?? {};
+      return node;
     });
     const cluster = new Cluster(nodes, root);
     if (options.restoreFrom !== undefined) {
@@ -335,6 +382,16 @@ export interface ResourceJson {
   leasesHeld: number;
   queued: Record<string, number>;
   cooldownUntil: number | null;
+}
+
+/** Signals a process, or its whole process group when it was started detached (as the group's leader). */
+function signalProcess(proc: ChildProcess, grouped: boolean, signal: NodeJS.Signals): void {
+  try {
+    if (grouped && proc.pid !== undefined) process.kill(-proc.pid, signal);
+    else proc.kill(signal);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs` naming `what`. */

@@ -26,7 +26,7 @@ export class ChaosCluster {
     readonly nodes: NodeProcess[],
     /** proxies.get(`${from}>${to}`): the link `from` dials to reach `to`. */
     readonly proxies: Map<string, PeerLink>,
-    private readonly servers: readonly PeerProxy[],
+    private readonly servers: PeerProxy[],
     readonly root: string,
   ) {}
 
@@ -65,9 +65,74 @@ export class ChaosCluster {
       return new NodeProcess(id, portOf.get(id)!, dataDir, args);
     });
     const cluster = new ChaosCluster(nodes, proxies, [...servers.values()], root);
+    cluster.#template = (id, port, dataDir) => [
+      "--config", configFile,
+      "--id", id,
+      "--listen", `127.0.0.1:${port}`,
+      "--data", dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      "--admin-key", ADMIN_KEY,
+      "--log-level", "info",
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+      "--snapshot-entries", "100000000",
+      "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
+      ...(options.extraArgs ?? []),
+    ];
     for (const n of nodes) n.start();
     await cluster.waitForLeader(30_000);
     return cluster;
+  }
+
+  /** `ratequeue start` flags for a node added later (joiners add --join and --advertise). */
+  #template: (id: string, port: number, dataDir: string) => string[] = () => [];
+  /** Nodes removed from the membership (stopped for good; their data stays for the checker). */
+  readonly retired = new Set<string>();
+
+  /**
+   * Starts a new node that joins the cluster (--join through the running nodes' proxies, with the admin key, so it
+   * asks to be added itself), behind a proxy of its own that it advertises: its links to and from every node can be
+   * cut like the founders'. Resolves once it is started, not once it is a member.
+   */
+  async addNode(id: string): Promise<NodeProcess> {
+    if (this.servers.some((p) => p.to === id)) throw new Error(`${id} exists already`);
+    const [port] = await freePorts(1);
+    const server = await PeerProxy.start({ to: id, targetPort: port! });
+    for (const other of this.servers) {
+      this.proxies.set(`${other.to}>${id}`, new PeerLink(other.to, server));
+      this.proxies.set(`${id}>${other.to}`, new PeerLink(id, other));
+    }
+    this.servers.push(server);
+    const portOf = (nodeId: string): number => this.servers.find((p) => p.to === nodeId)!.port;
+    const via = this.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${portOf(n.id)}`).join(",");
+    const dataDir = join(this.root, id);
+    const node = new NodeProcess(id, port!, dataDir, [...this.#template(id, port!, dataDir), "--join", via, "--advertise", `127.0.0.1:${server.port}`]);
+    this.nodes.push(node);
+    node.start();
+    return node;
+  }
+
+  /** Stops a removed member for good (SIGTERM): it is never restarted, and waits leave it out. */
+  async retire(id: string): Promise<void> {
+    this.retired.add(id);
+    const node = this.node(id);
+    node.proc?.kill("SIGCONT");
+    await node.kill("SIGTERM");
+  }
+
+  /** Admin call on one node's real port: status and JSON, or null when it does not answer within `timeoutMs`. */
+  async admin(id: string, method: string, path: string, timeoutMs = 2_000): Promise<{ status: number; json: any } | null> {
+    try {
+      const res = await fetch(`${this.node(id).httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === "" ? null : JSON.parse(text) };
+    } catch {
+      return null;
+    }
   }
 
   get ids(): string[] {
@@ -126,15 +191,8 @@ export class ChaosCluster {
 
   /** Admin GET on one node's real port; null when it does not answer 200 within 2 s. */
   async adminGet(id: string, path: string): Promise<any> {
-    try {
-      const res = await fetch(`${this.node(id).httpUrl}${path}`, {
-        headers: { authorization: `Bearer ${ADMIN_KEY}` },
-        signal: AbortSignal.timeout(2_000),
-      });
-      return res.status === 200 ? await res.json() : null;
-    } catch {
-      return null;
-    }
+    const answer = await this.admin(id, "GET", path);
+    return answer?.status === 200 ? answer.json : null;
   }
 
   dump(lines = 30): string {

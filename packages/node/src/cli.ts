@@ -33,11 +33,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--session-ttl-ms <ms>", "default client session TTL (default 10000)")
     .option("--leader-wait-ms <ms>", "how long a node without a live leader holds a client's hello for an election to end (default 2 election timeouts)")
     .option("--snapshot-entries <n>", "snapshot and compact the log every n entries (default 10000)")
+    .option("--clock-warn-ms <ms>", "warn when a peer's wall clock differs from this node's by more than this, 1 to 86400000 (default 500; limits never read wall clocks) (RATEQUEUE_CLOCK_WARN_MS)")
     .option("--log-level <level>", "trace, debug, info, warn, error, fatal or silent (default info)")
     .option("--pretty-logs", "human-readable logs instead of JSON lines")
     .option("--public-metrics", "serve every resource's series in /metrics without a key (default: only to a key that may see them) (RATEQUEUE_PUBLIC_METRICS)")
     .option("--tls-cert <file>", "PEM certificate: serve wss:// and https://")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--tls-peer-ca <file>", "PEM CA: peer links must present a client certificate it signed (mutual TLS); this node presents --tls-cert (RATEQUEUE_TLS_PEER_CA)")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { config: file, ...flags } = opts;
       const config = resolveConfig(

@@ -37,13 +37,19 @@ export interface NodeConfig {
   readonly leaderWaitMs: number;
   /** Take a snapshot and compact the log after this many applied entries. */
   readonly snapshotEntries: number;
+  /** Warn when a peer's wall clock differs from this node's by more than this (ms). Display only: limits never read wall clocks. */
+  readonly clockWarnMs: number;
   readonly logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
   readonly prettyLogs: boolean;
   /** Serve every resource's series in /metrics to readers without a key (by default only a key that may see them). */
   readonly publicMetrics: boolean;
-  /** With both set, the node serves wss:// and https://. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /**
+   * With cert and key set, the node serves wss:// and https://. With `peerCaFile` too, a peer link must present a
+   * client certificate that CA signed (mutual TLS on /v1/peer; clients and HTTP are not asked for one), and this
+   * node presents its own certificate when it dials peers.
+   */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly peerCaFile: string | null } | null;
   /** Resources to create when the cluster is first bootstrapped (config file only). */
   readonly bootstrapResources: Readonly<Record<string, unknown>>;
   /** API keys to create when the cluster is first bootstrapped (config file only). */
@@ -83,11 +89,13 @@ const SETTINGS = {
   sessionTtlMs: "RATEQUEUE_SESSION_TTL_MS",
   leaderWaitMs: "RATEQUEUE_LEADER_WAIT_MS",
   snapshotEntries: "RATEQUEUE_SNAPSHOT_ENTRIES",
+  clockWarnMs: "RATEQUEUE_CLOCK_WARN_MS",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
   publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
   tlsCert: "RATEQUEUE_TLS_CERT",
   tlsKey: "RATEQUEUE_TLS_KEY",
+  tlsPeerCa: "RATEQUEUE_TLS_PEER_CA",
 } as const;
 export type SettingName = keyof typeof SETTINGS | "resources" | "keys";
 
@@ -194,6 +202,7 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const sessionTtlMs = int("sessionTtlMs", 10_000, 100, 3_600_000);
   const leaderWaitMs = int("leaderWaitMs", 2 * electionTicks * tickMs, 0, 600_000); // default: two election timeouts
   const snapshotEntries = int("snapshotEntries", 10_000, 10, 100_000_000);
+  const clockWarnMs = int("clockWarnMs", 500, 1, 86_400_000);
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   const prettyLogs = parseBool("prettyLogs", raw.prettyLogs, problems);
@@ -201,6 +210,8 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const certFile = str("tlsCert", false);
   const keyFile = str("tlsKey", false);
   if ((certFile === null) !== (keyFile === null)) problems.push("tlsCert and tlsKey must be given together");
+  const peerCaFile = str("tlsPeerCa", false);
+  if (peerCaFile !== null && certFile === null) problems.push("tlsPeerCa needs tlsCert and tlsKey (peer links present that certificate)");
   const resources = raw.resources ?? {};
   if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
     problems.push("resources must be an object of name -> resource body");
@@ -224,10 +235,11 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     sessionTtlMs,
     leaderWaitMs,
     snapshotEntries,
+    clockWarnMs,
     logLevel: logLevelText as LogLevel,
     prettyLogs,
     publicMetrics,
-    tls: certFile !== null && keyFile !== null ? { certFile, keyFile } : null,
+    tls: certFile !== null && keyFile !== null ? { certFile, keyFile, peerCaFile } : null,
     bootstrapResources: resources as Record<string, unknown>,
     bootstrapKeys: keys,
   };

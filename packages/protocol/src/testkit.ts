@@ -233,5 +233,10 @@ export const arbRaftMessage: fc.Arbitrary<Message> = fc.oneof(
 
 export const arbPeerMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant("peerHello" as const), protocolVersion: fc.constant(PROTOCOL_VERSION), from: arbNodeId, to: arbNodeId, proof: fc.uint8Array({ minLength: 32, maxLength: 32 }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("clockProbe" as const), from: arbNodeId, to: arbNodeId, wallMs: fc.maxSafeNat(), monoUs: fc.maxSafeNat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ type: fc.constant("clockEcho" as const), from: arbNodeId, to: arbNodeId, probeWallMs: fc.maxSafeNat(), probeMonoUs: fc.maxSafeNat(), wallMs: fc.maxSafeNat() }),
+  },
   { weight: 8, arbitrary: arbRaftMessage },
 );

@@ -16,7 +16,7 @@ export function backupCommand(): Command {
     .description(
       "Write a consistent backup of the cluster's replicated state (resources and their usage, leases, sessions, queues, API keys) to a file, through the admin API. The leader serves it at a linearizable read point: every write acknowledged before is in it.",
     )
-    .requiredOption("-f, --file <path>", "where to write the backup (written to a temporary file, synced, then renamed into place)")
+    .requiredOption("-f, --file <path>", 'where to write the backup (written to a temporary file, synced, then renamed into place); "-" writes it to stdout')
     .addOption(new Option("--url <urls>", "node URLs, comma-separated (http(s)://, ws(s):// or host:port); tried in turn").env("RATEQUEUE_URL"))
     .addOption(new Option("--admin-key <key>", "an admin API key").env("RATEQUEUE_ADMIN_KEY"))
     .option("--json", "print the backup's header as JSON instead of a sentence")
@@ -26,10 +26,14 @@ export function backupCommand(): Command {
       const text = JSON.stringify(json);
       // Checked as restore will check it, before it replaces anything.
       const checked = checkedBackup(text, `the backup from ${client.urls.join(",")}`);
-      writeFileAtomically(opts.file, text);
+      const toStdout = opts.file === "-";
+      if (toStdout) process.stdout.write(`${text}\n`);
+      else writeFileAtomically(opts.file, text);
       const h = checked.header;
-      if (opts.json === true) return print(JSON.stringify({ file: opts.file, bytes: Buffer.byteLength(text), ...h }, null, 2));
-      print(
+      // With the backup on stdout, the summary goes to stderr.
+      const say = toStdout ? (line: string) => process.stderr.write(`${line}\n`) : print;
+      if (opts.json === true) return say(JSON.stringify({ file: opts.file, bytes: Buffer.byteLength(text), ...h }, null, 2));
+      say(
         `backup of ${h.node} at index ${h.index} (term ${h.term}, log time ${h.logTime}): ${h.counts.resources} resources, ${h.counts.keys} keys, ${h.counts.sessions} sessions, ${h.counts.leases} leases -> ${opts.file} (${Buffer.byteLength(text)} bytes, sha256 ${h.sha256.slice(0, 16)}...)`,
       );
     });

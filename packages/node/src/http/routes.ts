@@ -11,6 +11,7 @@ import { canSee, hashSecret, newKeySecret, validateKeyBody, type StoredKey } fro
 import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { Membership } from "../membership/membership.js";
+import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
 import { filterMetrics } from "./metrics.js";
@@ -31,6 +32,8 @@ export interface HttpContext {
   readonly grantLog?: GrantLog;
   /** Whether this node's link to a peer is open now (shown in /v1/status). */
   readonly peerConnected?: (id: string) => boolean;
+  /** This node's estimate of a peer's wall-clock offset (peer minus this node), or null (shown in /v1/status). */
+  readonly peerClock?: (id: string) => ClockOffset | null;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
   /** Raft tick in ms: how often a membership change re-checks its progress. */
@@ -318,6 +321,7 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
         ...p,
         url: ctx.httpUrls.get(p.id) ?? null,
         ...(p.id === s.id || ctx.peerConnected === undefined ? {} : { connected: ctx.peerConnected(p.id) }),
+        ...(p.id === s.id || ctx.peerClock === undefined ? {} : clockJson(ctx.peerClock(p.id))),
         ...(progress === undefined ? {} : { match: progress.match, lag: Math.max(0, s.lastIndex - progress.match), state: progress.state }),
       };
     },
@@ -335,6 +339,12 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
     clientConnections: ctx.connections(),
     peers,
   };
+}
+
+/** A peer's clock offset as /v1/status shows it: whole ms, null before the first estimate (or after a long silence). */
+function clockJson(clock: ClockOffset | null): { clockOffsetMs: number | null; clockRttMs: number | null } {
+  if (clock === null) return { clockOffsetMs: null, clockRttMs: null };
+  return { clockOffsetMs: Math.round(clock.offsetMs), clockRttMs: Math.round(clock.rttMs * 10) / 10 };
 }
 
 function viewJson(v: ResourceView): Record<string, unknown> {
