@@ -29,6 +29,8 @@ export interface RunConfig {
   /** Seeds this process's loops: the same seed gives every run the same workload. */
   readonly seed: number;
   readonly maxTokens: { readonly min: number; readonly max: number };
+  /** Tokens of context each prompt carries, drawn uniformly (none when absent): bigger, fewer requests. */
+  readonly contextTokens?: { readonly min: number; readonly max: number };
 }
 
 /** What one loop did. Times are epoch ms (Date.now) so the parent can line them up across processes. */
@@ -69,7 +71,7 @@ export async function runLoops(config: RunConfig, stop: AbortSignal): Promise<Lo
   try {
     return await Promise.all(
       Array.from({ length: config.loops }, (_, i) =>
-        loop({ gate, client, signal: stop, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens }),
+        loop({ gate, client, signal: stop, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens, contextTokens: config.contextTokens }),
       ),
     );
   } finally {
@@ -83,12 +85,13 @@ async function loop(options: {
   signal: AbortSignal;
   random: () => number;
   maxTokens: { readonly min: number; readonly max: number };
+  contextTokens: { readonly min: number; readonly max: number } | undefined;
 }): Promise<LoopReport> {
   const { gate, client, signal, random } = options;
   const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], errors: 0, errorMessages: [] };
   while (!signal.aborted) {
     // reserveTokens: what the provider charges against its TPM when the request arrives.
-    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens);
+    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens, options.contextTokens);
     const readyAtMs = Date.now();
     for (;;) {
       let ticket: Ticket | null;
