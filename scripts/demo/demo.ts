@@ -114,6 +114,13 @@ export interface ModeResult {
   readonly quota: QuotaShare | null;
   readonly waitP50Ms: number;
   readonly waitP99Ms: number;
+  /**
+   * RateQueue only: ms from each grant's stamp to its send, p50 / p99 / max (null in other modes). The network
+   * delay to the provider comes on top; the two must stay within the resource's delivery margin.
+   */
+  readonly grantToSendMs: { readonly p50: number; readonly p99: number; readonly max: number } | null;
+  /** When the 429s were sent, in ms after the leader kill (after the run's start without one). */
+  readonly limitedAfterKillMs: readonly number[];
   readonly elapsedMs: number;
   /** Requests completed per loop (every worker's count). */
   readonly requestsPerLoop: readonly number[];
@@ -291,6 +298,7 @@ async function runMode(options: {
     const elapsedMs = Date.now() - startedAtMs;
     const provider = sim.stats().openai;
     const waits = loopReports.flatMap((l) => l.waitsMs).sort((a, b) => a - b);
+    const grantToSend = loopReports.flatMap((l) => l.grantToSendMs).sort((a, b) => a - b);
     let leaderKill: LeaderKill | null = null;
     if (kill !== null) {
       const gapWindow = { beforeMs: Math.min(GAP_BEFORE_KILL_MS, durationMs / 2), afterMs: Math.min(GAP_AFTER_KILL_MS, endAtMs - kill.killAtMs) };
@@ -321,6 +329,8 @@ async function runMode(options: {
       }),
       waitP50Ms: quantile(waits, 0.5),
       waitP99Ms: quantile(waits, 0.99),
+      grantToSendMs: grantToSend.length === 0 ? null : { p50: quantile(grantToSend, 0.5), p99: quantile(grantToSend, 0.99), max: grantToSend[grantToSend.length - 1]! },
+      limitedAfterKillMs: loopReports.flatMap((l) => l.limitedAtMs).sort((a, b) => a - b).map((t) => t - (kill?.killAtMs ?? startedAtMs)),
       elapsedMs,
       requestsPerLoop: loopReports.map((l) => l.requests),
       provider,

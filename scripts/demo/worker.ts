@@ -45,6 +45,10 @@ export interface LoopReport {
   waitsMs: number[];
   /** Every send (the gate's "go"), 429s included. */
   sentAtMs: number[];
+  /** Sends answered 429 (epoch ms). */
+  limitedAtMs: number[];
+  /** Per send, ms from RateQueue's grant stamp to the send (the part of the delivery delay before the network), when the gate stamps. */
+  grantToSendMs: number[];
   /** Errors other than a 429 (the loop goes on after each); the first few messages kept. */
   errors: number;
   errorMessages: string[];
@@ -88,7 +92,7 @@ async function loop(options: {
   contextTokens: { readonly min: number; readonly max: number } | undefined;
 }): Promise<LoopReport> {
   const { gate, client, signal, random } = options;
-  const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], errors: 0, errorMessages: [] };
+  const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], limitedAtMs: [], grantToSendMs: [], errors: 0, errorMessages: [] };
   while (!signal.aborted) {
     // reserveTokens: what the provider charges against its TPM when the request arrives.
     const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens, options.contextTokens);
@@ -104,6 +108,7 @@ async function loop(options: {
       if (ticket === null) return report; // the run ended while this loop waited
       const sentAtMs = Date.now();
       report.sentAtMs.push(sentAtMs);
+      if (ticket.grantedAtMs !== undefined) report.grantToSendMs.push(sentAtMs - ticket.grantedAtMs);
       let totalTokens: number | null = null;
       let retryAfterMs: number | null = null;
       try {
@@ -128,6 +133,7 @@ async function loop(options: {
       }
       if (retryAfterMs === null) break; // an error, already recorded: move on to a new request
       report.limited++;
+      report.limitedAtMs.push(sentAtMs);
       if (signal.aborted) return report; // no retry once the run is over
     }
   }
