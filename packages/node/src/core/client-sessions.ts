@@ -53,6 +53,8 @@ export class ClientConnection {
   scope: KeyScope | null = null;
   /** The id of the stored key that authenticated this connection; null for the configured admin key. */
   keyId: string | null = null;
+  /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
+  clientName: string | null = null;
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
@@ -225,6 +227,7 @@ export class ClientSessions {
     }
     conn.scope = key.scope;
     conn.keyId = key.id;
+    conn.clientName = hello.clientName ?? null;
     // Sessions belong to the key that opened them ("admin" for the configured admin key).
     const owner = key.id ?? "admin";
     const ttlMsMax = key.scope === "admin" ? undefined : key.scope.ttlMsMax;
@@ -384,7 +387,7 @@ export class ClientSessions {
         if (!canAcquire(conn.scope!, m.resource)) {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
-        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs });
+        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -567,4 +570,10 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
     default:
       return null;
   }
+}
+
+/** Who a cooldown is reported by, for operators: the client's name, else the key that authenticated it. */
+function reporter(conn: ClientConnection): string {
+  if (conn.clientName !== null) return conn.clientName;
+  return conn.keyId === null ? "the admin key" : `key ${conn.keyId}`;
 }
