@@ -88,7 +88,9 @@ async function waitForStart(nodes: NodeCluster, timeoutMs: number): Promise<void
       n.process?.once("exit", onExit);
       return () => n.process?.off("exit", onExit);
     });
-    stopWatching = () => listeners.forEach((off) => off());
+    stopWatching = () => {
+      for (const off of listeners) off();
+    };
   });
   try {
     await Promise.race([nodes.waitForLeader({ timeoutMs }), exited]);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that tests and benchmarks drive, when they are
-# missing: Chromium (the dashboard's browser tests), Redis (the benchmarks'
-# Redis-backed limiters) and the Python SDK's dependencies, test runner and
-# type checker (for Debian's /usr/bin/python3). All come from the machine's
-# Debian release, by name.
+# missing: Chromium (the dashboard's browser tests), faketime (libfaketime: the
+# cluster tests whose nodes run with wrong or jumping wall clocks), Redis (the
+# benchmarks' Redis-backed limiters) and the Python SDK's dependencies, test
+# runner and type checker (for Debian's /usr/bin/python3). All come from the
+# machine's Debian release, by name.
 #
-#   scripts/setup/debian-packages.sh chromium python # what `pnpm test` needs
+#   scripts/setup/debian-packages.sh chromium faketime python # what `pnpm test` needs
 #   scripts/setup/debian-packages.sh redis-server    # what `pnpm bench` needs
 set -euo pipefail
 
@@ -13,6 +14,7 @@ missing=()
 for pkg in "$@"; do
   case "$pkg" in
     chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    faketime) [ -x /usr/bin/faketime ] || missing+=(faketime) ;;
     redis-server) command -v redis-server >/dev/null 2>&1 || missing+=(redis-server) ;;
     python)
       /usr/bin/python3 -c 'import websockets, msgpack, pytest, pytest_asyncio, httpx, mypy' >/dev/null 2>&1 ||

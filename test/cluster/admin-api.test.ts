@@ -186,11 +186,13 @@ describe("admin API and observability, end to end", () => {
       expect(status.peers.map((p: { id: string }) => p.id).sort()).toEqual(["n1", "n2", "n3"]);
     }
 
-    const metricsBefore = await (await fetch(`${leader.httpUrl}/metrics`)).text();
+    // Resource series are shown to a key that may see them (test/cluster/endpoints.test.ts): the admin key here.
+    const scrape = (url: string) => fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const metricsBefore = await (await scrape(leader.httpUrl)).text();
     const c = await connect();
     await c.granted(c.acquire("boot"));
     await c.granted(c.acquire("boot"));
-    const res = await fetch(`${leader.httpUrl}/metrics`);
+    const res = await scrape(leader.httpUrl);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await res.text();
@@ -201,7 +203,7 @@ describe("admin API and observability, end to end", () => {
     expect(text).toMatch(/ratequeue_raft_role\{role="leader"\} 1/);
     // Every node counts the whole cluster's grants (counters follow applied entries).
     await everyNodeApplied();
-    for (const n of cluster.nodes) expect(grants(await (await fetch(`${n.httpUrl}/metrics`)).text(), "boot")).toBe(grants(text, "boot"));
+    for (const n of cluster.nodes) expect(grants(await (await scrape(n.httpUrl)).text(), "boot")).toBe(grants(text, "boot"));
   });
 });
 

@@ -2,31 +2,15 @@
  * `ratequeue resources|keys|status` as an operator runs them: the real binary against a real three-node cluster,
  * pointed at a follower as often as at the leader.
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_KEY, Cluster } from "./harness.js";
+import { ADMIN_KEY, Cluster, runCli, type CliRun } from "./harness.js";
 
-const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: "", ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
-    );
-  });
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { env });
 }
 
 describe("ratequeue admin CLI", () => {
@@ -99,6 +83,19 @@ describe("ratequeue admin CLI", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/RQ_FORBIDDEN/);
 
+    // A bounded worker key, and a metrics key for Prometheus.
+    const bounded = await cli(["keys", "create", "--name", "bounded", "--acquire", "openai-*", "--priority-max", "20", "--lanes", "batch", "--ttl-ms-max", "30000", "--load-max", "4000", "--url", url, "--admin-key", ADMIN_KEY, "--json"]);
+    expect(bounded.code, bounded.stderr).toBe(0);
+    expect(JSON.parse(bounded.stdout).scope).toEqual({ acquire: ["openai-*"], priorityMax: 20, lanes: ["batch"], ttlMsMax: 30_000, loadMax: 4_000 });
+    expect((await cli(["keys", "create", "--name", "prom", "--metrics", "--url", url, "--admin-key", ADMIN_KEY])).code).toBe(0);
+    const listed = (await cli(["keys", "list", "--url", url, "--admin-key", ADMIN_KEY])).stdout;
+    expect(listed).toMatch(/bounded\s+acquire openai-\* priorityMax=20 lanes=batch ttlMsMax=30000 loadMax=4000/);
+    expect(listed).toMatch(/prom\s+metrics/);
+    expect(listed).toMatch(/bootstrap admin\s+admin/);
+    const badBound = await cli(["keys", "create", "--name", "x", "--acquire", "a", "--priority-max", "high", "--url", url, "--admin-key", ADMIN_KEY]);
+    expect(badBound).toMatchObject({ code: 1 });
+    expect(badBound.stderr).toMatch(/RQ_INVALID[\s\S]*priorityMax must be an integer/);
+
     expect((await cli(["keys", "revoke", key.id, "--url", url, "--admin-key", ADMIN_KEY])).stdout).toBe(`key ${key.id} revoked\n`);
     expect((await cli(["keys", "list", "--url", url, "--admin-key", ADMIN_KEY])).stdout).not.toContain(key.id);
   });
@@ -118,7 +115,7 @@ describe("ratequeue admin CLI", () => {
     const wrongKey = await cli(["resources", "list", "--url", follower, "--admin-key", "not-a-key-at-all-0000"]);
     expect(wrongKey).toMatchObject({ code: 1, stderr: "ratequeue: RQ_UNAUTHORIZED: unknown or revoked API key\n" });
     const both = await cli(["keys", "create", "--name", "x", "--url", follower, "--admin-key", ADMIN_KEY]);
-    expect(both).toMatchObject({ code: 2, stderr: "ratequeue: give exactly one of --acquire <patterns> or --admin\n" });
+    expect(both).toMatchObject({ code: 2, stderr: "ratequeue: give exactly one of --acquire <patterns>, --admin or --metrics\n" });
     const badUrl = await cli(["status", "--url", "ftp://x"]);
     expect(badUrl).toMatchObject({ code: 2, stderr: 'ratequeue: --url: "ftp://x" must be http://, https://, ws:// or wss://\n' });
     const help = await cli(["keys", "revoke", "--help"]);

@@ -4,76 +4,17 @@
  * Throughout, workers hold leases of a concurrency limit: the most they ever hold at once never exceeds it, no
  * acquire fails (each may wait out a failover), and every lease id is granted once.
  */
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, CLUSTER_SECRET, Cluster, NodeProcess, freePorts, sleep, waitFor } from "./harness.js";
+import { ADMIN_KEY, CLUSTER_SECRET, Cluster, NodeProcess, freePorts, runCli, sleep, waitFor } from "./harness.js";
+import { concurrencyLoad } from "./sdk-load.js";
 
-const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 const LIMIT = 3;
 const RESOURCES = { pool: { limits: [{ kind: "concurrency", limit: LIMIT }] } };
 
-function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, RATEQUEUE_URL: "", RATEQUEUE_ADMIN_KEY: ADMIN_KEY }, timeout: 180_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr }),
-    );
-  });
-}
-
-/** A node started with --join (and, with `adminKey`, asking to be added itself). */
-/** Its data folder is in the cluster's own folder: a folder left by another test's node of the same id holds a different cluster. */
-function joiner(id: string, port: number, cluster: Cluster, joinUrls: string, adminKey: boolean): NodeProcess {
-  const dir = cluster.root;
-  return new NodeProcess(id, port, join(dir, id), [
-    "--id", id,
-    "--listen", `127.0.0.1:${port}`,
-    "--join", joinUrls,
-    "--data", join(dir, id),
-    "--cluster-secret", CLUSTER_SECRET,
-    ...(adminKey ? ["--admin-key", ADMIN_KEY] : []),
-    "--tick-ms", "50",
-    "--election-ticks", "10",
-  ]);
-}
-
-/** SDK workers that acquire, hold a few ms and release, until stopped; they record what they saw. */
-function load(urls: string[], workers: number) {
-  const rq = new RateQueue({ url: urls, apiKey: ADMIN_KEY });
-  let held = 0;
-  let stop = false;
-  const stats = { grants: 0, maxHeld: 0, failures: [] as string[], maxWaitMs: 0, leaseIds: new Set<string>(), duplicates: 0 };
-  const loops = Array.from({ length: workers }, async () => {
-    while (!stop) {
-      const started = Date.now();
-      try {
-        const lease = await rq.acquire("pool", { timeoutMs: 30_000 });
-        stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - started);
-        if (stats.leaseIds.has(lease.id)) stats.duplicates++;
-        stats.leaseIds.add(lease.id);
-        held++;
-        stats.grants++;
-        stats.maxHeld = Math.max(stats.maxHeld, held);
-        await sleep(5);
-        held--; // counted free before the release is even sent: the client's view never exceeds the cluster's
-        await lease.release();
-      } catch (err) {
-        stats.failures.push(`${(err as { code?: string }).code ?? ""} ${(err as Error).message}`);
-        await sleep(50);
-      }
-    }
-  });
-  return {
-    stats,
-    async stop() {
-      stop = true;
-      await Promise.all(loops);
-      await rq.close();
-      return stats;
-    },
-  };
+function cli(args: readonly string[]) {
+  return runCli(args, { env: { RATEQUEUE_ADMIN_KEY: ADMIN_KEY }, timeoutMs: 180_000 });
 }
 
 async function members(cluster: Cluster): Promise<{ leader: string | null; members: { id: string; voter: boolean; address: string }[] }> {
@@ -85,11 +26,11 @@ async function members(cluster: Cluster): Promise<{ leader: string | null; membe
 describe("membership changes", () => {
   it("grows 3 to 5 and back under load (the leader is removed on the way), with no over-grant and no failed acquire", async () => {
     await using cluster = await Cluster.start({ resources: RESOURCES });
-    const work = load(cluster.urls, 6);
+    const work = concurrencyLoad(cluster.urls, { resource: "pool", workers: 6 });
     try {
       const [p4, p5] = await freePorts(2);
       // n4 asks to be added itself (--join with the admin key).
-      const n4 = joiner("n4", p4!, cluster, cluster.nodes[1]!.httpUrl, true);
+      const n4 = cluster.joiner("n4", p4!, cluster.nodes[1]!.httpUrl, true);
       cluster.nodes.push(n4);
       n4.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {
@@ -99,7 +40,7 @@ describe("membership changes", () => {
       });
       // n5 is added by an operator (`ratequeue members add`), then started without an admin key.
       const add = cli(["members", "add", "n5", "--address", `127.0.0.1:${p5}`, "--url", cluster.nodes[2]!.httpUrl, "--timeout-ms", "90000"]);
-      const n5 = joiner("n5", p5!, cluster, cluster.nodes[0]!.httpUrl, false);
+      const n5 = cluster.joiner("n5", p5!, cluster.nodes[0]!.httpUrl, false);
       cluster.nodes.push(n5);
       await sleep(500);
       n5.start();
@@ -144,7 +85,7 @@ describe("membership changes", () => {
 
   it("replaces a kill -9'd node by a fresh one on a new port, then restarts every node with no membership flags", async () => {
     await using cluster = await Cluster.start({ resources: RESOURCES });
-    const work = load(cluster.urls, 6);
+    const work = concurrencyLoad(cluster.urls, { resource: "pool", workers: 6 });
     let dead: NodeProcess;
     try {
       dead = await cluster.waitForLeader();
@@ -159,7 +100,7 @@ describe("membership changes", () => {
       const gone = await cli(["members", "remove", dead.id, "--url", healthy.httpUrl]);
       expect(gone.stderr, cluster.dump()).toBe("");
       const [port] = await freePorts(1);
-      const fresh = joiner("n4", port!, cluster, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
+      const fresh = cluster.joiner("n4", port!, cluster.nodes.filter((n) => n.running).map((n) => `127.0.0.1:${n.port}`).join(","), true);
       cluster.nodes.push(fresh);
       fresh.start();
       await waitFor(async () => (await members(cluster)).members.some((m) => m.id === "n4" && m.voter), {

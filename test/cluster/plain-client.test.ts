@@ -75,19 +75,19 @@ describe("a plain-MessagePack client against a real cluster", () => {
   it("is welcomed, granted, queued, released and acked, every frame standard MessagePack", async () => {
     const c = await PlainSocket.open(leader.url);
     c.send(hello({ ttlMs: 64 * 1000 })); // ttlMs and request ids in 64-89 are what msgpackr's record table would misread
-    const welcome = await c.next((m) => m["t"] === 1);
+    const welcome = await c.next((m) => m.t === 1);
     expect(welcome).toMatchObject({ protocolVersion: PROTOCOL_VERSION, ttlMs: 64_000, resumed: false, nodeId: leader.id });
     c.send({ t: 2, requestId: 64, resource: "r", load: null, priority: null, lane: null, timeoutMs: null, try: null });
     c.send({ t: 2, requestId: 65, resource: "r" }); // absent optional fields may be left out
-    const granted = await c.next((m) => m["t"] === 2 && m["requestId"] === 64);
-    const lease = granted["lease"] as Wire;
+    const granted = await c.next((m) => m.t === 2 && m.requestId === 64);
+    const lease = granted.lease as Wire;
     expect(lease).toMatchObject({ resource: "r" });
-    await c.next((m) => m["t"] === 3 && m["requestId"] === 65);
-    c.send({ t: 3, requestId: 66, leaseId: lease["id"] });
-    await c.next((m) => m["t"] === 5 && m["requestId"] === 66);
-    await c.next((m) => m["t"] === 2 && m["requestId"] === 65);
+    await c.next((m) => m.t === 3 && m.requestId === 65);
+    c.send({ t: 3, requestId: 66, leaseId: lease.id });
+    await c.next((m) => m.t === 5 && m.requestId === 66);
+    await c.next((m) => m.t === 2 && m.requestId === 65);
     c.send({ t: 2, requestId: 67, resource: "nope" });
-    expect(await c.next((m) => m["requestId"] === 67)).toMatchObject({ t: 4, code: "RQ_UNKNOWN_RESOURCE" });
+    expect(await c.next((m) => m.requestId === 67)).toMatchObject({ t: 4, code: "RQ_UNKNOWN_RESOURCE" });
     c.send({ t: 8 });
     await c.closed;
     expect(c.errors).toEqual([]);
@@ -97,14 +97,14 @@ describe("a plain-MessagePack client against a real cluster", () => {
     const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
     const c = await PlainSocket.open(follower.url);
     c.send(hello());
-    expect(await c.next((m) => m["t"] === 6)).toMatchObject({ leader: leader.id, url: leader.url });
+    expect(await c.next((m) => m.t === 6)).toMatchObject({ leader: leader.id, url: leader.url });
     expect(c.errors).toEqual([]);
   });
 
   it("a first frame that cannot be decoded gets an error a plain reader can read, then the close", async () => {
     const c = await PlainSocket.open(leader.url);
     c.send(hello({ encoding: "json" }));
-    expect(await c.next((m) => m["t"] === 7)).toMatchObject({ code: "RQ_PROTOCOL", message: expect.stringContaining("messages[0].encoding") });
+    expect(await c.next((m) => m.t === 7)).toMatchObject({ code: "RQ_PROTOCOL", message: expect.stringContaining("messages[0].encoding") });
     expect((await c.closed).code).toBe(1002); // CloseCode.PROTOCOL
     expect(c.errors).toEqual([]);
   });
@@ -112,13 +112,13 @@ describe("a plain-MessagePack client against a real cluster", () => {
   it("a later bad frame is refused as strictly as from the compact encoding, and the node still serves", async () => {
     const c = await PlainSocket.open(leader.url);
     c.send(hello());
-    await c.next((m) => m["t"] === 1);
+    await c.next((m) => m.t === 1);
     c.send({ t: 2, requestId: 70, resource: "r", load: -1 });
-    expect(await c.next((m) => m["t"] === 7)).toMatchObject({ code: "RQ_PROTOCOL", message: expect.stringContaining("messages[0].load") });
+    expect(await c.next((m) => m.t === 7)).toMatchObject({ code: "RQ_PROTOCOL", message: expect.stringContaining("messages[0].load") });
     await c.closed;
     const again = await PlainSocket.open(leader.url);
     again.send(hello());
-    await again.next((m) => m["t"] === 1);
+    await again.next((m) => m.t === 1);
     again.ws.close();
   });
 });

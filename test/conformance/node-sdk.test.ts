@@ -62,8 +62,8 @@ async function expectError(s: Scenario, call: () => Promise<unknown>): Promise<v
   );
   expect(err).toBeInstanceOf(RateQueueError);
   const e = err as RateQueueError;
-  expect(e.code).toBe(s.expect["code"]);
-  if ("request" in s.expect) expect(e.request !== null).toBe(s.expect["request"]);
+  expect(e.code).toBe(s.expect.code);
+  if ("request" in s.expect) expect(e.request !== null).toBe(s.expect.request);
 }
 
 async function orderOfWaiters(cluster: Cluster, s: Scenario): Promise<string[]> {
@@ -90,18 +90,18 @@ const runners: Record<string, Runner> = {
     await withClient(cluster, {}, async (rq) => {
       const lease = await rq.acquire(name, { load: s.load! });
       expect(lease.resource).toBe(name);
-      expect(lease.load).toEqual(s.expect["leaseLoad"]);
-      expect((await cluster.resource(name)).leasesHeld).toBe(s.expect["leasesHeld"]);
+      expect(lease.load).toEqual(s.expect.leaseLoad);
+      expect((await cluster.resource(name)).leasesHeld).toBe(s.expect.leasesHeld);
     });
   },
-  fifo: async (cluster, s) => expect(await orderOfWaiters(cluster, s)).toEqual(s.expect["order"]),
-  priority: async (cluster, s) => expect(await orderOfWaiters(cluster, s)).toEqual(s.expect["order"]),
+  fifo: async (cluster, s) => expect(await orderOfWaiters(cluster, s)).toEqual(s.expect.order),
+  priority: async (cluster, s) => expect(await orderOfWaiters(cluster, s)).toEqual(s.expect.order),
   timeout: async (cluster, s) => {
     const name = await resourceFor(cluster, s);
     await withClient(cluster, {}, async (rq) => {
       await rq.acquire(name);
       await expectError(s, () => rq.acquire(name, { timeoutMs: s.timeoutMs! }));
-      expect(await queued(cluster, name)).toBe(s.expect["queued"]);
+      expect(await queued(cluster, name)).toBe(s.expect.queued);
     });
   },
   cancel: async (cluster, s) => {
@@ -113,7 +113,7 @@ const runners: Record<string, Runner> = {
       await waitQueued(cluster, name, 1);
       abort.abort();
       expect(await waiter).toMatchObject({ code: "RQ_CANCELLED" });
-      await waitQueued(cluster, name, s.expect["queued"]);
+      await waitQueued(cluster, name, s.expect.queued);
       await holder.release();
       expect(await rq.tryAcquire(name)).not.toBeNull();
     });
@@ -122,8 +122,8 @@ const runners: Record<string, Runner> = {
     const name = await resourceFor(cluster, s);
     await withClient(cluster, {}, async (rq) => {
       await rq.acquire(name);
-      expect(await rq.tryAcquire(name)).toBe(s.expect["try"]);
-      expect(await queued(cluster, name)).toBe(s.expect["queued"]);
+      expect(await rq.tryAcquire(name)).toBe(s.expect.try);
+      expect(await queued(cluster, name)).toBe(s.expect.queued);
     });
   },
   settle: async (cluster, s) => {
@@ -132,7 +132,7 @@ const runners: Record<string, Runner> = {
       const lease = await rq.acquire(name, { load: s.load! });
       await lease.settle(s.actual!);
       await lease.release();
-      expect((await cluster.resource(name)).usage.map((u) => u.used)).toEqual([s.expect["used"]]);
+      expect((await cluster.resource(name)).usage.map((u) => u.used)).toEqual([s.expect.used]);
     });
   },
   "release-idempotent": async (cluster, s) => {
@@ -141,15 +141,15 @@ const runners: Record<string, Runner> = {
       const lease = await rq.acquire(name);
       await lease.release();
       await lease.release();
-      expect((await cluster.resource(name)).leasesHeld).toBe(s.expect["leasesHeld"]);
+      expect((await cluster.resource(name)).leasesHeld).toBe(s.expect.leasesHeld);
     });
   },
   cooldown: async (cluster, s) => {
     const name = await resourceFor(cluster, s);
     await withClient(cluster, {}, async (rq) => {
       await rq.reportLimited(name, { retryAfterMs: s.retryAfterMs! });
-      expect(await rq.tryAcquire(name)).toBe(s.expect["try"]);
-      expect((await cluster.resource(name)).cooldownUntil !== null).toBe(s.expect["cooldown"]);
+      expect(await rq.tryAcquire(name)).toBe(s.expect.try);
+      expect((await cluster.resource(name)).cooldownUntil !== null).toBe(s.expect.cooldown);
     });
   },
   "error-unknown-resource": async (cluster, s) => {
@@ -220,10 +220,10 @@ async function failoverOn(cluster: Cluster, s: Scenario): Promise<void> {
     await old.kill("SIGKILL");
     const outcomes = await Promise.all(results);
     const leader = await cluster.waitForLeader(30_000, old.id);
-    expect(maxHeld).toBeLessThanOrEqual(s.expect["maxHeld"]);
+    expect(maxHeld).toBeLessThanOrEqual(s.expect.maxHeld);
     const ok = outcomes.flatMap((o) => (o.ok ? [o.leaseId] : []));
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
-    expect(ok.length).toBe(s.expect["granted"]);
+    expect(ok.length).toBe(s.expect.granted);
     // Every request the SDK saw granted was granted exactly once in the committed history.
     const history = (await cluster.admin("GET", "/v1/debug/grants?limit=100000", undefined, leader)).json.records as {
       effect: { type: string; resource?: string; sessionId?: string; requestId?: string; leaseId?: number };
@@ -238,7 +238,7 @@ async function failoverOn(cluster: Cluster, s: Scenario): Promise<void> {
     expect([...leasesOf.values()].every((ids) => ids.size === 1)).toBe(true);
     expect(leasesOf.size).toBe(ok.length);
     expect([...leasesOf.values()].map((ids) => [...ids][0]).sort()).toEqual([...ok].sort());
-    await waitFor(async () => (await cluster.resource(name, leader)).leasesHeld === s.expect["leasesHeldAtEnd"], {
+    await waitFor(async () => (await cluster.resource(name, leader)).leasesHeld === s.expect.leasesHeldAtEnd, {
       what: "every lease released",
     });
   });

@@ -37,7 +37,7 @@ describe("the dashboard in headless Chromium", () => {
   beforeAll(async () => {
     // Fail loudly, never skip: a missing browser must not look like a passing dashboard.
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}. The dashboard test drives a real browser: install it with ` + "`apt-get install -y chromium` (or set RQ_CHROMIUM to its path).");
+      throw new Error(`Chromium not found at ${CHROMIUM}. The dashboard test drives a real browser: install it with \`apt-get install -y chromium\` (or set RQ_CHROMIUM to its path).`);
     }
     cluster = await Cluster.start({
       resources: {
@@ -145,7 +145,7 @@ describe("the dashboard in headless Chromium", () => {
   it("an admin edits a limit: the cluster has the new limit and grants follow it", async () => {
     // Before: concurrency 1, so a second lease is refused while one is held.
     {
-      await using first = await rq.acquire("editable", {});
+      await using _first = await rq.acquire("editable", {});
       expect(await rq.tryAcquire("editable")).toBeNull();
     }
     await page.goto(`${(await follower()).httpUrl}/`);
@@ -162,7 +162,7 @@ describe("the dashboard in headless Chromium", () => {
     await editable.getByRole("button", { name: "Save limits" }).click();
     await waitFor(async () => /windowMs/.test((await editable.locator("[role=alert]").textContent()) ?? ""), { what: "the node's refusal" });
     expect((await cluster.resource("editable")).limits).toEqual([
-      { kind: "rate", limit: 1_000, windowMs: 60_000, window: "sliding", reserved: {} },
+      { kind: "rate", limit: 1_000, windowMs: 60_000, window: "sliding", deliveryMarginMs: 1_000, reserved: {} },
       { kind: "concurrency", limit: 1, reserved: {} },
     ]);
 

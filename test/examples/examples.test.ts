@@ -13,8 +13,8 @@ import { startLocalCluster, type LocalCluster } from "../../examples/local-clust
 import { run as runOpenAi } from "../../examples/openai-workers.js";
 import { run as runPython } from "../../examples/python-workers.js";
 
-const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 3_000);
-const LIMITS = { rpm: 600, tpm: 6_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
+const DURATION_MS = Number(process.env.RQ_EXAMPLE_DURATION_MS ?? 5_000);
+const LIMITS = { rpm: 600, tpm: 4_000, itpm: 4_000, otpm: 3_000, concurrency: 6, windowMs: 10_000 };
 // A 1 s delivery margin: this machine may be loaded, and the trip to the provider must stay within it.
 const COMMON = { durationMs: DURATION_MS, limits: LIMITS, latencyMs: 50, marginMs: 1_000, maxTokens: { min: 32, max: 256 } };
 

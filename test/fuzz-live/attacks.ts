@@ -13,9 +13,12 @@ import {
   encodeClientFrame,
   MAX_FRAME_BYTES,
   MAX_HELLO_FRAME_BYTES,
+  encodePeerFrame,
   PROTOCOL_VERSION,
   type ClientMessage,
+  type ServerMessage,
 } from "@ratequeue/protocol";
+import { newNonce, parseNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER, peerProof } from "../../packages/node/src/peer/handshake.js";
 import { Prng } from "../sim/prng.js";
 
 export interface AttackTarget {
@@ -317,7 +320,8 @@ export async function pinningReader(t: AttackTarget, options: { bigFrames: numbe
       await new Promise((r) => setTimeout(r, 2));
     }
   }
-  const deadline = Date.now() + 30_000;
+  // Every large answer must arrive for the attack to be whole; a loaded machine answers ~15,000 messages a second.
+  const deadline = Date.now() + 90_000;
   while (answered < options.bigFrames * 4_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   reader.terminate();
   return {
@@ -355,4 +359,166 @@ export async function garbageAndPeerProbes(t: AttackTarget, options: { count: nu
     if (refused) counts.peerRefused!++;
   }
   return counts;
+}
+
+/** What the leaked-key phase needs besides the fuzz key (a key with bounds: priorityMax 20, loadMax 100, ttlMsMax 60 s). */
+export interface LeakedKeyTarget extends AttackTarget {
+  /** A resource the fuzz key may not use: its name must never reach the fuzz key. */
+  readonly otherResource: string;
+  /** An admin key: creates and revokes the key whose session is revoked mid-session. */
+  readonly adminKey: string;
+  /** To make the one peer handshake an attacker on a plain ws:// link could capture, and replay it (to: the leader). */
+  readonly peer: { readonly secret: string; readonly from: string; readonly to: string };
+  /**
+   * The current leader's id and port: on a loaded machine leadership may move during the run, and a follower would
+   * answer every hello with notLeader (the attacks aim at whoever leads).
+   */
+  readonly leader: () => Promise<{ readonly id: string; readonly port: number }>;
+}
+
+/** How long the leaked-key phase waits for an answer: generous, since the node is loaded by the other attacks too. */
+const ANSWER_WAIT_MS = 15_000;
+
+/** Opens a client connection, says hello with `apiKey` (and `extra`), and returns it with its first answer. */
+async function helloWith(t: AttackTarget, apiKey: string, extra: { ttlMs?: number; resume?: string } = {}): Promise<{ ws: WebSocket | null; first: ServerMessage | null; inbox: ServerMessage[] }> {
+  const inbox: ServerMessage[] = [];
+  const ws = await open(t);
+  if (ws === null) return { ws, first: null, inbox };
+  ws.on("message", (data: Buffer) => {
+    const decoded = decodeServerFrame(new Uint8Array(data));
+    if (decoded.ok) inbox.push(...decoded.messages);
+  });
+  ws.send(encodeClientFrame([{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey, ...extra }]));
+  const deadline = Date.now() + ANSWER_WAIT_MS;
+  while (inbox.length === 0 && Date.now() < deadline && closeCodes.get(ws) === undefined) await new Promise((r) => setTimeout(r, 10));
+  return { ws, first: inbox[0] ?? null, inbox };
+}
+
+/** Waits (bounded) for a message matching `match` in `inbox`. */
+async function answer(inbox: ServerMessage[], match: (m: ServerMessage) => boolean): Promise<ServerMessage | null> {
+  const deadline = Date.now() + ANSWER_WAIT_MS;
+  for (;;) {
+    const found = inbox.find(match);
+    if (found !== undefined || Date.now() > deadline) return found ?? null;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Issue #15's attacker, `count` times: with the leaked (fuzz) key, the admin API, requests outside its scope and
+ * other resources' metrics; one peer handshake captured on one connection and replayed on another; and once, a key
+ * revoked while its session is open. Counts what was tried and what was refused; `metricsLeaks` counts scrapes that
+ * named a resource the reader may not see.
+ */
+export async function leakedKeyAttacks(target: LeakedKeyTarget, options: { count: number }): Promise<AttackCounts> {
+  let t = target;
+  const counts: AttackCounts = { adminTried: 0, adminRefused: 0, scopeTried: 0, scopeRefused: 0, metricsLeaks: 0, replays: 0, replaysRefused: 0, revoked: 0, revokedRefused: 0 };
+  /** Counts an answer that was not the refusal expected, by what it was, for the report. */
+  const odd = (what: string, m: ServerMessage | null | undefined): void => {
+    const key = `unexpected ${what}: ${m === null || m === undefined ? "no answer" : m.type === "error" || m.type === "rejected" ? `${m.type} ${m.code}` : m.type}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  };
+  const http = async (method: string, path: string, key: string | null, body?: unknown): Promise<{ status: number; text: string }> => {
+    const res = await fetch(`http://${t.host}:${t.port}${path}`, {
+      method,
+      headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(CLOSE_WAIT_MS),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  for (let i = 0; i < options.count; i++) {
+    const leader = await target.leader();
+    t = { ...target, port: leader.port, peer: { ...target.peer, to: leader.id, from: target.peer.from === leader.id ? target.peer.to : target.peer.from } };
+    // The admin API.
+    for (const [method, path, body] of [
+      ["GET", "/v1/keys"],
+      ["POST", "/v1/keys", { name: "mine now", scope: "admin" }],
+      ["PUT", "/v1/resources/target", { limits: [{ kind: "concurrency", limit: 1_000 }] }],
+      ["DELETE", `/v1/resources/${t.otherResource}`],
+      ["POST", "/v1/members", { id: "n9", address: "127.0.0.1:1" }],
+    ] as [string, string, unknown?][]) {
+      counts.adminTried!++;
+      if ((await http(method, path, t.fuzzKey, body)).status === 403) counts.adminRefused!++;
+    }
+    // Outside the key's scope: a day-long session, then priority, load, another resource and its cooldown.
+    counts.scopeTried!++;
+    const long = await helloWith(t, t.fuzzKey, { ttlMs: 86_400_000 });
+    if (long.first?.type === "error" && long.first.code === "RQ_FORBIDDEN") counts.scopeRefused!++;
+    else odd("day-long hello", long.first);
+    long.ws?.terminate();
+    const s = await helloWith(t, t.fuzzKey);
+    if (s.first?.type !== "welcome") odd("hello", s.first);
+    if (s.ws !== null && s.first?.type === "welcome") {
+      const asks: ClientMessage[] = [
+        { type: "acquire", requestId: 1, resource: "target", priority: 1_000 },
+        { type: "acquire", requestId: 2, resource: "target", load: 101 },
+        { type: "acquire", requestId: 3, resource: t.otherResource },
+        { type: "cooldown", requestId: 4, resource: t.otherResource, retryAfterMs: 60_000 },
+      ];
+      s.ws.send(encodeClientFrame(asks));
+      for (const ask of asks) {
+        counts.scopeTried!++;
+        const a = await answer(s.inbox, (m) => "requestId" in m && m.requestId === (ask as { requestId: number }).requestId);
+        if (a?.type === "rejected" && a.code === "RQ_FORBIDDEN") counts.scopeRefused!++;
+        else odd(ask.type, a);
+      }
+      s.ws.terminate();
+    }
+    // Metrics: the fuzz key sees its own resource only; no key sees none.
+    if ((await http("GET", "/metrics", t.fuzzKey)).text.includes(`resource="${t.otherResource}"`)) counts.metricsLeaks!++;
+    if (/resource="/.test((await http("GET", "/metrics", null)).text)) counts.metricsLeaks!++;
+    // A peer handshake captured on one connection (its upgrade and the hello proving the secret over that
+    // connection's two nonces; the link was never used) and replayed on another: the node's fresh nonce defeats it.
+    counts.replays!++;
+    if (await replayedHandshakeRefused(t)) counts.replaysRefused!++;
+  }
+  // A key revoked while its session is open: the connection is closed with RQ_UNAUTHORIZED and a resume is refused.
+  counts.revoked!++;
+  const created = await http("POST", "/v1/keys", t.adminKey, { name: "revoked mid-session", scope: { acquire: ["target"] } });
+  const victim = JSON.parse(created.text) as { id: string; secret: string };
+  const v = await helloWith(t, victim.secret);
+  if (v.first?.type !== "welcome") odd("victim hello", v.first);
+  if (v.ws !== null && v.first?.type === "welcome") {
+    const sessionId = v.first.sessionId;
+    await http("DELETE", `/v1/keys/${victim.id}`, t.adminKey);
+    const cut = await answer(v.inbox, (m) => m.type === "error");
+    const code = await closedBy(v.ws);
+    const again = await helloWith(t, victim.secret, { resume: sessionId });
+    again.ws?.terminate();
+    if (cut?.type === "error" && cut.code === "RQ_UNAUTHORIZED" && code !== null && again.first?.type === "error" && again.first.code === "RQ_UNAUTHORIZED") {
+      counts.revokedRefused!++;
+    } else odd(`revocation (close ${code})`, cut ?? again.first);
+  }
+  return counts;
+}
+
+/** Captures a valid peer handshake on one connection and replays it on a second; true when the node refused it (4401). */
+async function replayedHandshakeRefused(t: LeakedKeyTarget): Promise<boolean> {
+  const { secret, from, to } = t.peer;
+  const headers = { [PEER_HEADER.from]: from, [PEER_HEADER.to]: to, [PEER_HEADER.nonce]: newNonce().toString("base64url") };
+  const dial = Buffer.from(headers[PEER_HEADER.nonce]!, "base64url");
+  const first = new WebSocket(`ws://${t.host}:${t.port}/v1/peer`, { headers, handshakeTimeout: OPEN_TIMEOUT_MS });
+  first.on("error", () => undefined);
+  const accept = await new Promise<Buffer | null>((resolve) => {
+    first.once("upgrade", (res) => resolve(parseNonce(res.headers[PEER_HEADER.nonce])));
+    first.once("unexpected-response", () => resolve(null));
+    first.once("close", () => resolve(null));
+  });
+  first.terminate(); // the captured connection ends before its hello is sent: no link is made
+  if (accept === null) return false;
+  const capturedHello = encodePeerFrame([
+    { type: "peerHello", protocolVersion: PROTOCOL_VERSION, from, to, proof: peerProof(secret, "dial", from, to, { dial, accept }) },
+  ]);
+  const second = new WebSocket(`ws://${t.host}:${t.port}/v1/peer`, { headers, handshakeTimeout: OPEN_TIMEOUT_MS });
+  second.on("error", () => undefined);
+  second.on("close", (code) => closeCodes.set(second, code));
+  const opened = await new Promise<boolean>((resolve) => {
+    second.once("open", () => resolve(true));
+    second.once("unexpected-response", () => resolve(false));
+    second.once("close", () => resolve(false));
+  });
+  if (!opened) return false;
+  second.send(capturedHello);
+  return (await closedBy(second)) === PEER_AUTH_CLOSE_CODE;
 }

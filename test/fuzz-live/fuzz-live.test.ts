@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
+import { ADMIN_KEY, CLUSTER_SECRET, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
 import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
 import { decodePayload } from "../../packages/node/src/core/ops.js";
 import {
@@ -10,17 +10,21 @@ import {
   connectionFlood,
   garbageAndPeerProbes,
   halfOpenSockets,
+  leakedKeyAttacks,
   oversizedFrames,
   pinningReader,
   slowReaders,
   type AttackTarget,
+  type LeakedKeyTarget,
 } from "./attacks.js";
 import { Inspector, inspectorUrl, type HeapAfterGc } from "./inspector.js";
 
 // Issue 6, part 3: bad input under load. While a well-behaved SDK client acquires and releases without pause, a
 // fuzzer throws random and mutated frames, oversized frames, a flood of connections, half-open sockets, slow readers,
-// raw garbage and unauthenticated peer upgrades at the leader. The node must keep serving the good client, keep its
-// memory bounded, and change nothing in the replicated state that the good client did not cause.
+// raw garbage and unauthenticated peer upgrades at the leader, and (issue #15) plays an attacker holding a leaked
+// worker key (admin requests, requests outside its scope, other resources' metrics), a captured peer handshake
+// replayed, and a key revoked mid-session. The node must keep serving the good client, keep its memory bounded,
+// refuse every attack, and change nothing in the replicated state that the good client did not cause.
 // RQ_FUZZ_SCALE multiplies every attack's size (default 1); RQ_FUZZ_SEED fixes the fuzz cases.
 
 const SCALE = Number(process.env.RQ_FUZZ_SCALE ?? 1);
@@ -59,7 +63,7 @@ function rssMb(pid: number): number {
 describe("bad input under load against a live node", () => {
   let cluster: Cluster;
   let leader: NodeProcess;
-  let target: AttackTarget;
+  let target: LeakedKeyTarget;
   const phases: { name: string; counts: Record<string, number>; goodGrants: number; goodFailures: string[] }[] = [];
   const goodSessions = new Set<string>();
   let goodGrants = 0;
@@ -103,9 +107,21 @@ describe("bad input under load against a live node", () => {
       },
     });
     leader = await cluster.waitForLeader();
-    const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"] } });
+    // The fuzz key is also the leaked worker key: bounded like a real worker's.
+    const key = await cluster.admin("POST", "/v1/keys", { name: "fuzzer", scope: { acquire: ["target"], priorityMax: 20, loadMax: 100, ttlMsMax: 60_000 } });
     expect(key.status).toBe(201);
-    target = { host: "127.0.0.1", port: leader.port, fuzzKey: key.json.secret as string };
+    target = {
+      host: "127.0.0.1",
+      port: leader.port,
+      fuzzKey: key.json.secret as string,
+      otherResource: "good",
+      adminKey: ADMIN_KEY,
+      peer: { secret: CLUSTER_SECRET, from: cluster.nodes.find((n) => n.id !== leader.id)!.id, to: leader.id },
+      leader: async () => {
+        const now = await cluster.waitForLeader();
+        return { id: now.id, port: now.port };
+      },
+    };
     baseline = await replicatedState();
 
     good = new RateQueue({ url: cluster.urls, apiKey: ADMIN_KEY, clientName: "well-behaved" });
@@ -172,6 +188,7 @@ describe("bad input under load against a live node", () => {
       await phase("half-open sockets", () => halfOpenSockets(target, { sockets: n(300), holdMs: 4_000 }));
       await phase("slow readers", () => slowReaders(target, { readers: 3, frames: n(1_000), messagesPerFrame: 200, gapMs: 3 }));
       await phase("garbage and peer probes", () => garbageAndPeerProbes(target, { count: n(50), seed: seed + 1 }));
+      await phase("leaked key, replayed handshake, revoked key", () => leakedKeyAttacks(target, { count: n(3) }));
       // The fuzzer's sessions expire (TTL 2 s) and its sockets are gone: give the node time to free what they held.
       await sleep(3_000);
       rss.afterRoundMb.push(rssMb(leader.proc!.pid!)); // before the forced GC, which would lower it
@@ -223,6 +240,14 @@ describe("bad input under load against a live node", () => {
       }
       if (p.name === "garbage and peer probes") expect(p.counts.peerRefused).toBe(p.counts.peerProbes);
       if (p.name === "slow readers") expect(p.counts.droppedByNode, "slow readers dropped by the node").toBe(p.counts.readers);
+      if (p.name === "leaked key, replayed handshake, revoked key") {
+        const c = p.counts;
+        expect(c.adminTried).toBeGreaterThan(0);
+        expect(
+          { admin: c.adminRefused, scope: c.scopeRefused, metricsLeaks: c.metricsLeaks, replays: c.replaysRefused, revoked: c.revokedRefused },
+          "every attack with the leaked key, the replayed handshake and the revoked key refused",
+        ).toEqual({ admin: c.adminTried, scope: c.scopeTried, metricsLeaks: 0, replays: c.replays, revoked: c.revoked });
+      }
     }
     // Memory: RSS bounded during the attacks; what the leader retains after a full GC does not grow from round to
     // round beyond what its (never compacted) log holds.
@@ -271,8 +296,9 @@ describe("bad input under load against a live node", () => {
     }
     console.log(`fuzz-live: log ${log.commit} entries, operations ${JSON.stringify(byKind)}`);
     expect(foreign).toEqual([]);
-    expect(byKind.keyAdd).toBe(1);
-    expect(byKind.keyRemove ?? 0).toBe(0);
+    // The fuzz key, and per round the key revoked mid-session (its creation and revocation).
+    expect(byKind.keyAdd).toBe(1 + ROUNDS);
+    expect(byKind.keyRemove ?? 0).toBe(ROUNDS);
     // The good client's grants are all in the log, and nobody else's.
     const granted = appliedEffects(log).filter((e) => e.effect.type === "granted");
     expect(granted.every((e) => e.effect.type === "granted" && goodSessions.has(e.effect.sessionId) && e.effect.resource === "good")).toBe(true);
@@ -366,7 +392,7 @@ describe("a stalled reader cannot make the node keep other connections' frames (
   });
 
   it("the leader holds about what is queued for the stalled reader, not the buffers its frames were packed in", async () => {
-    const bigFrames = 150;
+    const bigFrames = 100;
     const before = await inspector!.heapAfterGc();
     const stalled = await pinningReader(target, { bigFrames, tinyPerBig: 5 });
     const during = await inspector!.heapAfterGc();

@@ -29,7 +29,9 @@ function roundTrip(port: number, head: string, body: string): Promise<string> {
   });
 }
 
-const PEER = "GET /v1/peer HTTP/1.1\r\n";
+const peerHead = (from: string): string => `GET /v1/peer HTTP/1.1\r\nhost: x\r\nx-ratequeue-from: ${from}\r\n\r\n`;
+const PEER = peerHead("n1");
+const OTHER_PEER = peerHead("n3");
 const CLIENT = "GET /v1/client HTTP/1.1\r\n";
 
 describe("peer proxy", () => {
@@ -40,7 +42,7 @@ describe("peer proxy", () => {
 
   const setup = async (): Promise<PeerProxy> => {
     const server = await echoServer();
-    const proxy = await PeerProxy.start({ from: "n1", to: "n2", targetPort: (server.address() as AddressInfo).port });
+    const proxy = await PeerProxy.start({ to: "n2", targetPort: (server.address() as AddressInfo).port });
     cleanup.push(() => proxy.close(), () => new Promise((r) => server.close(() => r())));
     return proxy;
   };
@@ -51,19 +53,21 @@ describe("peer proxy", () => {
     expect(await roundTrip(proxy.port, CLIENT, "sdk")).toBe(`${CLIENT}sdk`);
   });
 
-  it("when cut, refuses new peer connections and destroys open ones, but still carries client connections", async () => {
+  it("a cut from n1 refuses n1's new peer connections and destroys its open ones; n3's link and clients still pass", async () => {
     const proxy = await setup();
     const open = connect({ host: "127.0.0.1", port: proxy.port }, () => open.write(PEER));
     open.on("error", () => undefined);
     const echoed = new Promise<void>((r) => open.once("data", () => r()));
     await echoed;
     const closed = new Promise<void>((r) => open.once("close", () => r()));
-    proxy.cut();
+    proxy.cut("n1");
     await closed;
+    expect(proxy.isCut("n1")).toBe(true);
     expect(await roundTrip(proxy.port, PEER, "raft")).toBe("closed");
+    expect(await roundTrip(proxy.port, OTHER_PEER, "raft")).toBe(`${OTHER_PEER}raft`);
     expect(await roundTrip(proxy.port, CLIENT, "sdk")).toBe(`${CLIENT}sdk`);
     expect(proxy.dropped).toBe(2);
-    proxy.heal();
+    proxy.heal("n1");
     expect(await roundTrip(proxy.port, PEER, "raft")).toBe(`${PEER}raft`);
   });
 });

@@ -42,11 +42,14 @@ const LIMITS: Record<string, CheckedLimits> = {
 const ACQUIRE_TIMEOUTS_MS = [150, 1_000, 3_000, 3_000];
 /** Faults stop this long before the clients do: the healed cluster must then finish every request (liveness). */
 const HEALED_TAIL_MS = 12_000;
-const FAULT_KINDS = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn"] as const;
+const FAULT_KINDS = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn", "replaceFollower"] as const;
+/** Longest a node added by replaceFollower may take to start, catch up and be promoted. */
+const JOIN_TIMEOUT_MS = 60_000;
 type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
- * One chaos run: a three-node cluster of real processes behind peer proxies,
+ * One chaos run: a three-node cluster of real processes behind peer proxies (a follower may be replaced by a new
+ * node on the way),
  * `clients` SDK client processes, and a nemesis that injects one fault at a
  * time (chosen by `seed`), heals it, and waits for a leader before the next.
  * Then every node is stopped and the checker reads their logs.
@@ -86,7 +89,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const kind = round.pop()!;
       const holdMs = prng.int(500, 4_000);
       const before = await cluster.currentLeader();
-      const target = await inject(cluster, kind, holdMs, prng);
+      const target = await inject(cluster, kind, holdMs, prng, livenessFailures);
       const leader = await cluster.waitForLeader(20_000);
       if (leader === null) livenessFailures.push(`liveness: no leader within 20 s after healing ${kind} of ${target}`);
       if (leader !== null && leader.id !== before) leaderChanges++;
@@ -149,7 +152,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 function restartCrashed(cluster: ChaosCluster): string[] {
   const found: string[] = [];
   for (const n of cluster.nodes) {
-    if (n.running || n.proc === null) continue;
+    if (n.running || n.proc === null || cluster.retired.has(n.id)) continue;
     const lastWords = n.output.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("{")).slice(0, 12).join("\n    ");
     found.push(`crash: ${n.id} exited by itself (code ${n.proc.exitCode}, signal ${n.proc.signalCode}):\n    ${lastWords}`);
     n.output = n.output.split("\n").filter((l) => l.startsWith("{")).join("\n"); // report each crash once
@@ -159,9 +162,10 @@ function restartCrashed(cluster: ChaosCluster): string[] {
 }
 
 /** Injects one fault, holds it, heals it. Returns the target's id, or null when the fault could not apply now. */
-async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, prng: Prng): Promise<string | null> {
+async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, prng: Prng, failures: string[]): Promise<string | null> {
   const leader = await cluster.currentLeader();
   if (leader === null) return null;
+  if (kind === "replaceFollower") return replaceFollower(cluster, leader, prng, failures);
   const followers = cluster.ids.filter((id) => id !== leader && cluster.node(id).running);
   const onLeader = kind === "killLeader" || kind === "pauseLeader" || (kind.startsWith("isolate") && prng.chance(0.5));
   const target = onLeader ? leader : followers[prng.int(0, Math.max(0, followers.length - 1))];
@@ -188,6 +192,56 @@ async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, pr
       break;
   }
   return target;
+}
+
+/**
+ * A membership change under load: removes a follower through the admin API, stops it for good, and starts a new
+ * node (a new id, an empty data folder, behind its own proxy) that joins with --join and asks to be added; waits
+ * until it is a voter. Returns "old by new", or null when the removal was refused now (RQ_QUORUM while another
+ * node is behind, a change still in progress, leadership moving): that is the admin API working, not a fault.
+ */
+async function replaceFollower(cluster: ChaosCluster, leader: string, prng: Prng, failures: string[]): Promise<string | null> {
+  const followers = cluster.ids.filter((id) => id !== leader && cluster.node(id).running && !cluster.retired.has(id));
+  const target = followers[prng.int(0, Math.max(0, followers.length - 1))];
+  if (target === undefined) return null;
+  // Refusals right after another fault are normal (RQ_QUORUM while a voter is still behind, RQ_CHANGE_IN_PROGRESS):
+  // the removal is retried for a while, through whichever node answers.
+  let answer: { status: number; json: any } | null = null;
+  const tryUntil = Date.now() + 15_000;
+  for (;;) {
+    const via = cluster.nodes.find((n) => n.running && !cluster.retired.has(n.id) && n.id !== target)?.id ?? leader;
+    answer = await cluster.admin(via, "DELETE", `/v1/members/${target}`, 15_000);
+    if (answer?.status === 200 || answer?.status === 404 || Date.now() > tryUntil) break;
+    await sleep(500);
+  }
+  // Whatever the answer (a timeout may still apply), the membership the leader reports decides.
+  const isMember = async (id: string, voter: boolean): Promise<boolean | null> => {
+    for (const n of cluster.nodes.filter((x) => x.running && !cluster.retired.has(x.id) && x.id !== id)) {
+      const list = await cluster.admin(n.id, "GET", "/v1/members");
+      if (list?.status === 200 && list.json.leader === n.id) {
+        return (list.json.members as { id: string; voter: boolean }[]).some((m) => m.id === id && (!voter || m.voter));
+      }
+    }
+    return null;
+  };
+  const deadline = Date.now() + 10_000;
+  let still = await isMember(target, false);
+  while (still !== false && Date.now() < deadline) {
+    await sleep(200);
+    still = await isMember(target, false);
+  }
+  if (still !== false) return null; // refused (or not known yet): the node stays
+  await cluster.retire(target);
+  const fresh = await cluster.addNode(`n${cluster.nodes.length + 1}`);
+  const joinedBy = Date.now() + JOIN_TIMEOUT_MS;
+  while ((await isMember(fresh.id, true)) !== true) {
+    if (Date.now() > joinedBy || !fresh.running) {
+      failures.push(`liveness: ${fresh.id} (replacing ${target}, removal answered ${answer?.status ?? "nothing"}) was not a voter within ${JOIN_TIMEOUT_MS} ms`);
+      break;
+    }
+    await sleep(250);
+  }
+  return `${target} by ${fresh.id}`;
 }
 
 function shuffle<T>(items: T[], prng: Prng): T[] {
@@ -223,7 +277,11 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
       drainMs: 40_000,
       ...(options.sdkModule === undefined ? {} : { sdkModule: options.sdkModule }),
     };
-    const proc = spawn(process.execPath, ["--import", "tsx", WORKER, JSON.stringify(worker)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // --conditions=source: the workspace SDK from its TypeScript source, so the run needs no build of it first.
+    const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", WORKER, JSON.stringify(worker)], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     proc.stdout.on("data", (d: Buffer) => (output += d.toString()));
     proc.stderr.on("data", (d: Buffer) => (output += d.toString()));
@@ -238,7 +296,7 @@ function startWorkers(cluster: ChaosCluster, options: ChaosOptions, prng: Prng):
 async function waitForSameApplied(cluster: ChaosCluster, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const statuses = await Promise.all(cluster.nodes.map((n) => n.status()));
+    const statuses = await Promise.all(cluster.nodes.filter((n) => !cluster.retired.has(n.id)).map((n) => n.status()));
     const applied = statuses.map((s) => s?.appliedIndex ?? -1);
     if (applied.every((a) => a >= 0 && a === applied[0])) return;
     await sleep(200);

@@ -100,7 +100,7 @@ export class SimClient {
   /** The client process dies: its connection drops and it never comes back. */
   die(): void {
     if (!this.alive) return;
-    if (this.conn !== null && this.conn.clientOpen) this.world.closeFromClient(this.conn);
+    if (this.conn?.clientOpen) this.world.closeFromClient(this.conn);
     this.alive = false;
     this.conn = null;
   }

@@ -13,7 +13,7 @@ import type { OpResult } from "../../packages/node/src/core/cluster-state.js";
 import type { ClientLink, NodeEnv, TimerHandle } from "../../packages/node/src/core/env.js";
 import { NodeCore, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
 import type { Op } from "../../packages/node/src/core/ops.js";
-import { hashSecret } from "../../packages/node/src/state/keys.js";
+import { keyFromSecret } from "../../packages/node/src/state/keys.js";
 import { EventQueue } from "../sim/event-queue.js";
 import { Prng } from "../sim/prng.js";
 import { SimDisk } from "../sim/sim-disk.js";
@@ -454,7 +454,9 @@ export class NodeSimWorld implements ClientWorld {
         this.at(this.nowMs + node.clocks.timerDelayMs(ms), inc, () => box.cancelled || fn());
         return box as TimerHandle;
       },
-      clearTimer: (handle) => void ((handle as TimerBox).cancelled = true),
+      clearTimer: (handle) => {
+        (handle as TimerBox).cancelled = true;
+      },
       defer: (fn) => this.at(this.nowMs, inc, fn),
       randomId: () => [node.prng.u32(), node.prng.u32(), node.prng.u32()].map((x) => x.toString(36)).join(""),
       randomSeed: () => node.prng.u32(),
@@ -502,10 +504,11 @@ export class NodeSimWorld implements ClientWorld {
         };
         return { t: "limiter", cmd: { type: "putResource", name: r.name, config } };
       }),
+      adminSeed: keyFromSecret(ADMIN_KEY, "sim admin", "admin"),
     };
     const core = new NodeCore(options);
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
-    const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, adminKeyHash: hashSecret(ADMIN_KEY), sessionTtlMs: SESSION_TTL_MS, nodes });
+    const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, sessionTtlMs: SESSION_TTL_MS, nodes });
     Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
     core.onPropose((e) => this.#trueTime.proposed(e.term, e.index, this.nowMs));
     core.onRoleChange((role) => {
@@ -518,7 +521,9 @@ export class NodeSimWorld implements ClientWorld {
     node.inc = inc;
     node.lastApplied = 0;
     core.start().then(
-      () => void (inc.started = true),
+      () => {
+        inc.started = true;
+      },
       (err: Error) => this.#fail("crash", `${node.id} failed to start: ${err.stack ?? err.message}`),
     );
   }
@@ -817,7 +822,10 @@ export class NodeSimWorld implements ClientWorld {
 
   #heldBySession(sessionId: string): Set<number> {
     let held = this.#leasesBySession.get(sessionId);
-    if (held === undefined) this.#leasesBySession.set(sessionId, (held = new Set()));
+    if (held === undefined) {
+      held = new Set();
+      this.#leasesBySession.set(sessionId, held);
+    }
     return held;
   }
 

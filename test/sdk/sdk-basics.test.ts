@@ -39,7 +39,7 @@ describe("the SDK against a real three-node cluster", () => {
     const reply = await rq.acquire(
       "openai-gpt4o",
       { load: 1200, priority: 10, lane: "interactive", timeoutMs: 30_000, signal },
-      async (lease) => client.chat.completions.create({ /* ... */ }),
+      async (_lease) => client.chat.completions.create({ /* ... */ }),
     );
     expect(reply).toEqual({ id: "reply" });
     {
@@ -67,7 +67,7 @@ describe("the SDK against a real three-node cluster", () => {
     await expect(rq.acquire("single", {}, async () => { throw new Error("boom"); })).rejects.toThrow("boom");
     const lease = await rq.acquire("single", { timeoutMs: 5_000 }); // would time out if the slot were still held
     {
-      await using held = lease;
+      await using _held = lease;
       expect(await rq.tryAcquire("single")).toBeNull();
     }
     expect(lease.released).toBe(true);

@@ -69,3 +69,35 @@ describe("the SDK across a kill -9 of the leader", () => {
     await rq.close();
   });
 });
+
+describe("the SDK when the leader freezes with its sockets open (SIGSTOP)", () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({ resources: { pool: { limits: [{ kind: "concurrency", limit: 10 }] } } });
+  });
+  afterAll(async () => cluster?.stop());
+
+  it("gives up the silent node and is granted by the next leader while the old one is still stopped", async () => {
+    const rq = new RateQueue({ url: cluster.urls, apiKey: ADMIN_KEY, silentAfterMs: 1_000 });
+    const warm = await rq.acquire("pool"); // the client now talks to the leader
+    await warm.release();
+    const leader = await cluster.waitForLeader();
+    leader.proc!.kill("SIGSTOP");
+    let frozen = true;
+    try {
+      // No close event ever comes from a stopped process: only the silence tells. Without it these wait on the
+      // frozen node until their own timeout (RQ_TIMEOUT), long after the other nodes have elected a leader.
+      const leases = await Promise.all([1, 2, 3].map(() => rq.acquire("pool", { timeoutMs: 20_000 })));
+      expect(frozen, "granted while the old leader was still stopped").toBe(true);
+      expect(new Set(leases.map((l) => l.id)).size).toBe(3);
+      for (const l of leases) await l.release();
+    } finally {
+      frozen = false;
+      leader.proc!.kill("SIGCONT");
+    }
+    // The old leader rejoins; the cluster agrees on one leader and holds no lease.
+    const now = await cluster.waitForLeader(20_000);
+    expect((await cluster.admin("GET", "/v1/resources/pool", undefined, now)).json.leasesHeld).toBe(0);
+    await rq.close();
+  }, 60_000);
+});

@@ -245,7 +245,10 @@ export class SimCluster {
 
   healPartition(side: readonly NodeId[]): void {
     this.note(`heal partition [${side.join(",")}]`);
-    for (const a of side) for (const b of this.nodeIds()) if (!side.includes(b)) (this.network.heal(a, b), this.network.heal(b, a));
+    for (const a of side) for (const b of this.nodeIds()) if (!side.includes(b)) {
+      this.network.heal(a, b);
+      this.network.heal(b, a);
+    }
   }
 
   cutOneWay(from: NodeId, to: NodeId): void {

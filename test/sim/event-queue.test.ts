@@ -7,7 +7,7 @@ describe("EventQueue", () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 60 }), fc.integer({ min: 0, max: 5 }), (times, dropMod) => {
         const q = new EventQueue<number>();
-        times.forEach((t, i) => q.push(t, i));
+        for (const [i, t] of times.entries()) q.push(t, i);
         if (dropMod > 0) q.removeWhere((i) => i % (dropMod + 1) === 0);
         const expected = times
           .map((t, i) => ({ t, i }))

@@ -156,7 +156,10 @@ function injectFault(c: SimCluster, fault: Fault, phase: { safety: boolean }): v
       const to = id(fault.to)!;
       if (from === to) return;
       c.cutOneWay(from, to);
-      later(fault.forMs, () => (c.note(`heal ${from}->${to}`), c.network.heal(from, to)));
+      later(fault.forMs, () => {
+        c.note(`heal ${from}->${to}`);
+        c.network.heal(from, to);
+      });
       return;
     }
     case "transfer": {

@@ -63,7 +63,10 @@ export class ApplyRecorder {
   constructor(c: SimCluster) {
     c.onApplied = (node, entry) => {
       let m = this.byNode.get(node);
-      if (m === undefined) this.byNode.set(node, (m = new Map()));
+      if (m === undefined) {
+        m = new Map();
+        this.byNode.set(node, m);
+      }
       m.set(entry.index, { term: entry.term, text: decodePayload(entry.data)?.id ?? (entry.type === "confChange" ? "conf" : "") });
     };
   }

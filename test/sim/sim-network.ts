@@ -141,7 +141,13 @@ export class SimNetwork<M extends Addressed> {
 
   /** Cuts every link, both ways, between a node in `a` and a node in `b`. */
   partition(a: readonly string[], b: readonly string[]): void {
-    for (const x of a) for (const y of b) if (x !== y) (this.cut(x, y), this.cut(y, x));
+    for (const x of a) {
+      for (const y of b) {
+        if (x === y) continue;
+        this.cut(x, y);
+        this.cut(y, x);
+      }
+    }
   }
 
   /** Cuts `node` off from every other node in `all`, both ways. */
@@ -151,7 +157,11 @@ export class SimNetwork<M extends Addressed> {
 
   /** Reconnects `node` with every node in `all`, both ways. */
   reconnect(node: string, all: readonly string[]): void {
-    for (const x of all) if (x !== node) (this.heal(node, x), this.heal(x, node));
+    for (const x of all) {
+      if (x === node) continue;
+      this.heal(node, x);
+      this.heal(x, node);
+    }
   }
 
   healAll(): void {

@@ -9,7 +9,7 @@ describe("StateMachine", () => {
   it("gives equal chain hashes to equal histories and different ones otherwise", () => {
     const run = (texts: string[]) => {
       const sm = StateMachine.initial(conf);
-      texts.forEach((t, i) => sm.apply({ index: i + 1, term: 1, type: "normal", data: enc.encode(t) }, decodeConfChange));
+      for (const [i, t] of texts.entries()) sm.apply({ index: i + 1, term: 1, type: "normal", data: enc.encode(t) }, decodeConfChange);
       return sm.image.chainHash;
     };
     expect(run(["x", "y"])).toBe(run(["x", "y"]));

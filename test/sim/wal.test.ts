@@ -54,7 +54,10 @@ describe("wal", () => {
           let synced = 0;
           syncAfter.forEach((sync, i) => {
             appendRecord(disk, { type: "entries", entries: [entry(i + 1, 1, "x".repeat(i * 7))] });
-            if (sync) (disk.sync(), (synced = i + 1));
+            if (sync) {
+              disk.sync();
+              synced = i + 1;
+            }
           });
           disk.crash();
           const got = recover(disk);

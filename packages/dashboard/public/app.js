@@ -107,7 +107,8 @@ function ClusterSection({ snapshot }) {
     <p class="hint">
       Each node's own answer to <code>/v1/status</code>. Every decision is a Raft log entry: the <b>commit index</b> is the
       last entry a majority stored, the <b>applied index</b> the last one this node acted on, and <b>lag</b> how many
-      entries a node is behind the leader.
+      entries a node is behind the leader. <b>Clock</b> is each node's wall clock against this node's, as this node
+      measures it over the peer links; it is shown for time-sync health only, since rate limits follow monotonic clocks.
     </p>
     ${snapshot === null
       ? html`<p class="muted">Waiting for the first update…</p>`
@@ -121,6 +122,7 @@ function ClusterSection({ snapshot }) {
                 <th class="num">Commit index</th>
                 <th class="num">Applied index</th>
                 <th class="num">Lag</th>
+                <th class="num">Clock</th>
                 <th>Address</th>
               </tr>
             </thead>
@@ -148,8 +150,19 @@ function NodeRow({ node }) {
     <td class="num">${formatNumber(node.commitIndex)}</td>
     <td class="num">${formatNumber(node.appliedIndex)}</td>
     <td class="num">${node.lag === null ? "–" : node.lag === 0 ? "in sync" : `${formatNumber(node.lag)} behind`}</td>
+    <td class="num">${formatClockOffset(node)}</td>
     <td class="muted addr">${node.url}${!node.reachable && node.error !== null ? html`<div class="err">${node.error}</div>` : null}</td>
   </tr>`;
+}
+
+/** A node's clock against this node's: "reference" for this node, "+2.0 s" ahead, "-340 ms" behind, "–" unknown. */
+function formatClockOffset(node) {
+  if (node.self) return "reference";
+  if (node.clockOffsetMs === null || node.clockOffsetMs === undefined) return "–";
+  const ms = node.clockOffsetMs;
+  const abs = Math.abs(ms);
+  const sign = ms > 0 ? "+" : ms < 0 ? "−" : "±";
+  return abs >= 1000 ? `${sign}${(abs / 1000).toFixed(abs >= 100_000 ? 0 : 1)} s` : `${sign}${Math.round(abs)} ms`;
 }
 
 // -----------------------------------------------------------------------------

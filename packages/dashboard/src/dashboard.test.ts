@@ -83,8 +83,7 @@ async function readEvents(res: Response, count: number): Promise<{ event: string
     const { value, done } = await reader.read();
     if (done) break;
     buffer += value;
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0 && out.length < count) {
+    for (let end = buffer.indexOf("\n\n"); end >= 0 && out.length < count; end = buffer.indexOf("\n\n")) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";

@@ -220,7 +220,10 @@ class DashboardServer implements Dashboard {
         if (access !== null && access !== "admin") return snapshotFrame(forViewer(shared, access));
         const kind = access ?? "none";
         let frame = sharedFrames.get(kind);
-        if (frame === undefined) sharedFrames.set(kind, (frame = snapshotFrame(forViewer(shared, access))));
+        if (frame === undefined) {
+          frame = snapshotFrame(forViewer(shared, access));
+          sharedFrames.set(kind, frame);
+        }
         return frame;
       };
       for (const v of [...viewers]) {

@@ -38,6 +38,24 @@ describe("nodeRows", () => {
     expect(rows[1]).toMatchObject({ reachable: false, role: null, lag: null, error: "no answer in time" });
   });
 
+  it("shows each node's clock against the serving node's, as the serving node measured it (also for a node that is down)", () => {
+    const rows = nodeRows({
+      selfId: "n2",
+      nowMs: 1_000,
+      polled: [
+        polled("n1", { role: "leader", peers: [{ id: "n2", clockOffsetMs: 5 }] }),
+        polled("n2", { peers: [{ id: "n1", clockOffsetMs: -120_004 }, { id: "n3", clockOffsetMs: 340 }] }),
+        polled("n3", null, "no answer in time"),
+      ],
+    });
+    expect(rows.map((r) => [r.id, r.clockOffsetMs])).toEqual([
+      ["n1", -120_004],
+      ["n2", 0],
+      ["n3", 340],
+    ]);
+    expect(nodeRows({ selfId: "n1", nowMs: 0, polled: [polled("n1", {}), polled("n2", {})] })[1]!.clockOffsetMs).toBeNull();
+  });
+
   it("trusts the leader with the highest term when two nodes claim to lead (an old leader cut off)", () => {
     const rows = nodeRows({
       selfId: "n1",

@@ -46,7 +46,7 @@ export interface NodeStatusJson {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly lastIndex?: number;
-  readonly peers?: readonly { readonly id: string; readonly lag?: number; readonly match?: number }[];
+  readonly peers?: readonly { readonly id: string; readonly lag?: number; readonly match?: number; readonly clockOffsetMs?: number }[];
 }
 
 /** The latest answer (or failure) of one node's /v1/status. */
@@ -83,6 +83,11 @@ export interface NodeRow {
    * when the leader's status is unknown, the committed entries it has not applied.
    */
   readonly lag: number | null;
+  /**
+   * This node's wall clock minus the wall clock of the node serving the page (ms), as the serving node estimates it
+   * from clock probes on its peer links: 0 for the serving node itself, null when not measured. Display only.
+   */
+  readonly clockOffsetMs: number | null;
   /** How old this row's data is (ms), so a stale row can be told from a fresh one. */
   readonly ageMs: number | null;
 }
@@ -146,12 +151,14 @@ export function nodeRows(options: { selfId: string; polled: readonly PolledStatu
   for (const p of polled) {
     if (p.status?.role === "leader" && (leader === null || p.status.term > leader.term)) leader = p.status;
   }
+  const self = polled.find((p) => p.id === selfId)?.status ?? null;
   return polled
     .map((p): NodeRow => {
       const s = p.status;
+      const clockOffsetMs = p.id === selfId ? 0 : (self?.peers?.find((x) => x.id === p.id)?.clockOffsetMs ?? null);
       const base = { id: p.id, url: p.url, self: p.id === selfId, error: p.error, ageMs: p.atMs === null ? null : Math.max(0, nowMs - p.atMs) };
       if (s === null) {
-        return { ...base, reachable: false, role: null, term: null, leader: null, commitIndex: null, appliedIndex: null, lag: null };
+        return { ...base, reachable: false, role: null, term: null, leader: null, commitIndex: null, appliedIndex: null, lag: null, clockOffsetMs };
       }
       const progress = leader === null || leader.id === s.id ? undefined : leader.peers?.find((x) => x.id === s.id);
       const lag = progress?.lag ?? Math.max(0, (leader?.commitIndex ?? s.commitIndex) - s.appliedIndex);
@@ -164,6 +171,7 @@ export function nodeRows(options: { selfId: string; polled: readonly PolledStatu
         commitIndex: s.commitIndex,
         appliedIndex: s.appliedIndex,
         lag,
+        clockOffsetMs,
       };
     })
     .sort((a, b) => a.id.localeCompare(b.id));

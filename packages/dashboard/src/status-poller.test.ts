@@ -14,6 +14,9 @@ describe("parseStatus", () => {
     }
     // Malformed peers are dropped one by one, not the whole answer.
     expect(parseStatus({ ...ok, peers: [null, { id: 5 }, { id: "n3", lag: "x" }] }, "n1")!.peers).toEqual([{ id: "n3" }]);
+    // A clock offset is any finite number (negative when the peer is behind); null or junk means not measured.
+    const clocks = [{ id: "n2", clockOffsetMs: -120_004 }, { id: "n3", clockOffsetMs: null }, { id: "n4", clockOffsetMs: "5" }];
+    expect(parseStatus({ ...ok, peers: clocks }, "n1")!.peers).toEqual([{ id: "n2", clockOffsetMs: -120_004 }, { id: "n3" }, { id: "n4" }]);
   });
 });
 

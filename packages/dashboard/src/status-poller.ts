@@ -105,8 +105,9 @@ export function parseStatus(body: unknown, expectedId: string): NodeStatusJson |
   const peers = Array.isArray(b.peers)
     ? b.peers.flatMap((p: unknown) => {
         if (typeof p !== "object" || p === null || typeof (p as { id?: unknown }).id !== "string") return [];
-        const { id, lag, match } = p as { id: string; lag?: unknown; match?: unknown };
-        return [{ id, ...(isCount(lag) ? { lag } : {}), ...(isCount(match) ? { match } : {}) }];
+        const { id, lag, match, clockOffsetMs } = p as { id: string; lag?: unknown; match?: unknown; clockOffsetMs?: unknown };
+        const offset = typeof clockOffsetMs === "number" && Number.isFinite(clockOffsetMs) ? { clockOffsetMs } : {};
+        return [{ id, ...(isCount(lag) ? { lag } : {}), ...(isCount(match) ? { match } : {}), ...offset }];
       })
     : [];
   return {

@@ -521,6 +521,64 @@ describe("limiter properties", () => {
     );
   });
 
+  it("shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit", () => {
+    let grants = 0;
+    checkProperty(
+      FILE,
+      "shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit",
+      fc.record({
+        tokens: fc.integer({ min: 20, max: 1000 }),
+        rate: fc.option(fc.integer({ min: 1, max: 50 }), { nil: null }),
+        windowMs: fc.integer({ min: 2, max: 40 }),
+        window: windowArb,
+        lanes: fc.array(fc.record({ weight: fc.integer({ min: 1, max: 4 }), size: fc.double({ min: 0, max: 1, noNaN: true }) }), { minLength: 2, maxLength: 3 }),
+      }),
+      ({ tokens, rate, windowMs, window, lanes }) => {
+        const sizes = lanes.map((l) => Math.max(1, Math.round(l.size * tokens)));
+        const limits: object[] = [{ kind: "load", limit: tokens, windowMs, window, deliveryMarginMs: 0 }];
+        if (rate !== null) limits.push({ kind: "rate", limit: rate, windowMs, window, deliveryMarginMs: 0 });
+        const m = new Limiter();
+        m.apply({ type: "putResource", at: 0, name: "r", config: { limits, lanes: Object.fromEntries(lanes.map((l, i) => [`l${i}`, { weight: l.weight }])) } });
+        m.apply({ type: "openSession", at: 0, sessionId: "s", ttlMs: 86_400_000 });
+        m.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 }); // every grant goes through the lanes' queues
+        const perLane = 30;
+        const laneOf = new Map<string, number>();
+        for (let k = 0; k < perLane; k++) {
+          lanes.forEach((_, i) => {
+            laneOf.set(`l${i}-${k}`, i);
+            m.apply({ type: "acquire", at: 0, sessionId: "s", requestId: `l${i}-${k}`, resource: "r", lane: `l${i}`, load: sizes[i] as number });
+          });
+        }
+        // The dominant share of one grant of lane i, per unit of weight (computed here, from the config alone).
+        const cost = sizes.map((size, i) => Math.max(size / tokens, rate === null ? 0 : 1 / rate) / (lanes[i]?.weight as number));
+        const bound = Math.max(...cost) + 1e-9;
+        const served = lanes.map(() => 0);
+        const count = lanes.map(() => 0);
+        for (let step = 0; step < 5000; step++) {
+          const at = m.nextDeadline();
+          if (at === null) break;
+          for (const e of m.apply({ type: "tick", at })) {
+            if (e.type !== "granted") continue;
+            const i = laneOf.get(e.requestId) as number;
+            served[i]! += cost[i] as number;
+            count[i]!++;
+            grants++;
+          }
+          if (count.some((c) => c === perLane)) break; // a lane ran dry: it is no longer backlogged
+          for (let i = 0; i < lanes.length; i++) {
+            for (let j = 0; j < lanes.length; j++) {
+              if ((served[i] as number) - (served[j] as number) > bound) {
+                throw new Error(`lane l${i} (weight ${lanes[i]?.weight}, ${sizes[i]} tokens) is ahead of l${j} (weight ${lanes[j]?.weight}, ${sizes[j]} tokens) by ${((served[i] as number) - (served[j] as number)).toFixed(3)} > ${bound.toFixed(3)} dominant shares per weight (grants ${count.join("/")})`);
+              }
+            }
+          }
+        }
+      },
+      0.3,
+    );
+    expect(grants).toBeGreaterThan(0);
+  });
+
   it("a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create", () => {
     const configOrDelete = fc.oneof({ weight: 4, arbitrary: fc.oneof(singleLaneConfigArb, lanedConfigArb) }, { weight: 1, arbitrary: fc.constant(null) });
     let checked = 0;

@@ -594,6 +594,22 @@ describe("configuration changes keep usage already granted (SPEC guarantee 8)", 
     expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["d"]);
   });
 
+  it("concurrency 3 -> 1 with 3 leases held: the next grant waits for all but none to end, in queue order; raised again, it grants at once", () => {
+    const l = setup({ limits: [concurrency(3)] });
+    const leases = ["a", "b", "c"].map((id) => leaseOf(acquire(l, 0, id), id));
+    put(l, 1, { limits: [concurrency(1)] });
+    expect(l.resource("r")?.usage[0]?.used).toBe(3); // over the new limit: kept, not revoked
+    expect(only(acquire(l, 2, "low", { priority: 5 })).type).toBe("queued");
+    expect(only(acquire(l, 3, "high", { priority: 50 })).type).toBe("queued");
+    expect(only(acquire(l, 4, "try", { timeoutMs: 0 })).type).toBe("timedOut"); // tryAcquire too
+    expect(granted(l.apply({ type: "release", at: 5, sessionId: "s", leaseId: leases[0] as number }))).toEqual([]); // 2 held > 0 free
+    expect(granted(l.apply({ type: "release", at: 6, sessionId: "s", leaseId: leases[1] as number }))).toEqual([]); // 1 held = the limit
+    expect(granted(l.apply({ type: "release", at: 7, sessionId: "s", leaseId: leases[2] as number }))).toEqual(["high"]);
+    expect(l.resource("r")?.usage[0]?.used).toBe(1);
+    // Raised back to 3: the waiter left fits at once, at the change.
+    expect(granted(put(l, 8, { limits: [concurrency(3)] }))).toEqual(["low"]);
+  });
+
   it("a merged (bounded) history never under-counts: a window lengthened after 500 grants still counts each of them", () => {
     const l = setup({ limits: [rate(1000, 100)] }, { historyEntries: 8 });
     const at: number[] = [];
@@ -720,6 +736,34 @@ describe("lanes", () => {
     }
     expect(grantedBig).toBeGreaterThan(0);
     expect(grantedBig).toBeLessThan(2500);
+  });
+
+  it("shared: weighted sharing follows the limit it shares: under a token limit, tokens (not grants) go by weight", () => {
+    // Equal weights; lane "big" asks 1,000 tokens a request, lane "small" 100. By grant count, "big" took 10x the tokens.
+    const l = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 1 } } });
+    l.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(l, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(l, 0, `s${i}`, { lane: "small", load: 100 }); // both lanes stay backlogged to the end
+    }
+    const served = { b: 0, s: 0 };
+    for (let at = l.nextDeadline(); at !== null && at < 5000; at = l.nextDeadline()) {
+      for (const e of l.apply({ type: "tick", at })) if (e.type === "granted") served[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(served.b + served.s).toBeGreaterThan(15_000);
+    expect(Math.abs(served.b - served.s)).toBeLessThanOrEqual(1000); // within one large request
+    // Weights 3:1 give 3:1 of the tokens, whatever the request sizes.
+    const w = setup({ limits: [tokens(5000, 1000, { deliveryMarginMs: 0 })], lanes: { big: { weight: 1 }, small: { weight: 3 } } });
+    w.apply({ type: "cooldown", at: 0, resource: "r", untilMs: 1 });
+    for (let i = 0; i < 300; i++) {
+      if (i < 100) acquire(w, 0, `b${i}`, { lane: "big", load: 1000 });
+      acquire(w, 0, `s${i}`, { lane: "small", load: 100 });
+    }
+    const got = { b: 0, s: 0 };
+    for (let at = w.nextDeadline(); at !== null && at < 3000; at = w.nextDeadline()) {
+      for (const e of w.apply({ type: "tick", at })) if (e.type === "granted") got[e.requestId[0] as "b" | "s"] += (e.load.load as number);
+    }
+    expect(Math.abs(got.s - 3 * got.b)).toBeLessThanOrEqual(3000);
   });
 
   it("strict: each lane is capped at its weighted share even when the other lane is idle", () => {

@@ -72,8 +72,6 @@ interface Session {
 
 type Ending = Extract<Effect, { type: "rejected" | "timedOut" | "cancelled" }>;
 
-/** Lane fairness: while a lane's head is blocked on its turn, others may run ahead by at most this much virtual time. */
-const OVERTAKE_VT = 1;
 
 const MAGIC = "RQL2";
 
@@ -604,22 +602,26 @@ export class Limiter {
       const busy = r.lanes.filter((lane) => lane.queue.head() !== undefined);
       busy.sort((a, b) => a.vt - b.vt || r.lanes.indexOf(a) - r.lanes.indexOf(b));
       let turn: LaneRuntime | null = null;
+      let turnCost = 0;
       let chosen: LaneRuntime | null = null;
+      let chosenCost = 0;
       let wakeAt = Infinity;
       for (const lane of busy) {
-        if (turn !== null && lane.vt + 1 / lane.weight > turn.vt + OVERTAKE_VT) continue; // held back for fairness
         const head = lane.queue.head() as Waiter;
+        const cost = shareCost(r, head.load) / lane.weight;
+        // Held back for fairness: ahead of the blocked lane by more than the larger of the two requests.
+        if (turn !== null && lane.vt + cost > turn.vt + Math.max(turnCost, cost)) continue;
         if (this.fits(r, head.laneIdx, head.load, at)) {
-          chosen = lane;
+          [chosen, chosenCost] = [lane, cost];
           break;
         }
         wakeAt = Math.min(wakeAt, this.fitAt(r, head.laneIdx, head.load, at));
-        turn ??= lane;
+        if (turn === null) [turn, turnCost] = [lane, cost];
       }
       if (chosen === null) return wakeAt === Infinity ? null : wakeAt;
       r.vtFloor = Math.max(r.vtFloor, chosen.vt);
       this.take(r, chosen, chosen.queue.head() as Waiter, at, out);
-      chosen.vt += 1 / chosen.weight;
+      chosen.vt += chosenCost;
     }
   }
 
@@ -1177,6 +1179,20 @@ function dimensionProblem(r: Resource, load: LoadVector, use: "acquire" | "settl
   return use === "acquire"
     ? `resource "${r.name}" limits load dimensions ${expected}: the acquire's load must name each of them (0 allowed), got ${got}`
     : `resource "${r.name}" limits load dimensions ${expected}: the settle's actual must name at least one of them, got ${got}`;
+}
+
+/**
+ * What a grant costs its lane in virtual time (before dividing by the lane's
+ * weight): its dominant share, the largest fraction of any limit it takes
+ * (1 / limit of a rate or concurrency limit, load / limit of a load limit).
+ * So weighted sharing follows the limit being shared: under a token limit a
+ * lane of 1,000-token requests advances ten times as fast as a lane of
+ * 100-token ones, and both get tokens in proportion to weight.
+ */
+function shareCost(r: Resource, load: LoadVector): number {
+  let cost = 0;
+  for (const lim of r.limits) cost = Math.max(cost, amountFor(lim.config, load) / lim.config.limit);
+  return cost;
 }
 
 /** Why a request can never be granted (its cost exceeds what its lane may ever use), or null. */

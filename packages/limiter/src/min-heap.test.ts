@@ -7,7 +7,7 @@ describe("MinHeap", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 1000 }))), fc.integer({ min: 0, max: 3 }), (entries, mod) => {
         const heap = new MinHeap<number>();
-        entries.forEach(([k, t], i) => heap.push(k, t, i));
+        for (const [i, [k, t]] of entries.entries()) heap.push(k, t, i);
         heap.filter((i) => i % 4 !== mod);
         const expected = entries
           .map(([k, t], i) => ({ k, t, i }))

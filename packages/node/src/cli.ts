@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { keysCommand, membersCommand, resourcesCommand, statusCommand } from "./cli/admin-commands.js";
+import { backupCommand, recoverCommand, restoreCommand } from "./cli/backup-commands.js";
 import { CliError } from "./cli/admin-client.js";
 import { ConfigError, resolveConfig, settingsFromEnv, settingsFromFile, type RawSettings } from "./config.js";
 
@@ -25,17 +26,20 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option("--data <dir>", "data folder (RATEQUEUE_DATA)")
     .option("--cluster-secret <secret>", "shared by all nodes, 16+ characters (RATEQUEUE_CLUSTER_SECRET)")
     .option("--previous-cluster-secret <secret>", "while rotating the cluster secret: the old one, still accepted from peers (RATEQUEUE_PREVIOUS_CLUSTER_SECRET)")
-    .option("--admin-key <key>", "bootstrap admin API key, 16+ characters (RATEQUEUE_ADMIN_KEY)")
+    .option("--admin-key <key>", "bootstrap admin key, 16+ characters: seeds the replicated key table when it holds no admin key; required to found a cluster (RATEQUEUE_ADMIN_KEY)")
     .option("--tick-ms <ms>", "Raft tick in ms (default 50)")
     .option("--election-ticks <n>", "election timeout in ticks (default 10)")
     .option("--heartbeat-ticks <n>", "leader heartbeat interval in ticks (default 1)")
     .option("--session-ttl-ms <ms>", "default client session TTL (default 10000)")
     .option("--leader-wait-ms <ms>", "how long a node without a live leader holds a client's hello for an election to end (default 2 election timeouts)")
     .option("--snapshot-entries <n>", "snapshot and compact the log every n entries (default 10000)")
+    .option("--clock-warn-ms <ms>", "warn when a peer's wall clock differs from this node's by more than this, 1 to 86400000 (default 500; limits never read wall clocks) (RATEQUEUE_CLOCK_WARN_MS)")
     .option("--log-level <level>", "trace, debug, info, warn, error, fatal or silent (default info)")
     .option("--pretty-logs", "human-readable logs instead of JSON lines")
+    .option("--public-metrics", "serve every resource's series in /metrics without a key (default: only to a key that may see them) (RATEQUEUE_PUBLIC_METRICS)")
     .option("--tls-cert <file>", "PEM certificate: serve wss:// and https://")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--tls-peer-ca <file>", "PEM CA: peer links must present a client certificate it signed (mutual TLS); this node presents --tls-cert (RATEQUEUE_TLS_PEER_CA)")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { config: file, ...flags } = opts;
       const config = resolveConfig(
@@ -65,6 +69,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   program.addCommand(keysCommand());
   program.addCommand(statusCommand());
   program.addCommand(membersCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(restoreCommand());
+  program.addCommand(recoverCommand());
 
   try {
     await program.parseAsync([...argv]);

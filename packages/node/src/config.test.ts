@@ -46,6 +46,18 @@ describe("node configuration", () => {
     expect(problemsOf(() => resolveConfig({ leaderWaitMs: "-1" }, {}, base))).toEqual([expect.stringContaining("leaderWaitMs must be an integer")]);
   });
 
+  it("--clock-warn-ms: default 500 ms, from flag, environment or file, an integer from 1 to 86400000", () => {
+    expect(resolveConfig(base).clockWarnMs).toBe(500);
+    expect(resolveConfig({ clockWarnMs: "2000" }, {}, base).clockWarnMs).toBe(2_000);
+    expect(resolveConfig({}, settingsFromEnv({ RATEQUEUE_CLOCK_WARN_MS: "750" }), base).clockWarnMs).toBe(750);
+    expect(resolveConfig({}, {}, { ...base, clockWarnMs: 1 }).clockWarnMs).toBe(1);
+    for (const bad of ["0", "-5", "1.5", "soon", "86400001", 0]) {
+      expect(problemsOf(() => resolveConfig({ clockWarnMs: bad }, {}, base))).toEqual([
+        `clockWarnMs must be an integer from 1 to 86400000, got ${JSON.stringify(bad)}`,
+      ]);
+    }
+  });
+
   it("lists every problem at once, each naming its setting", () => {
     const problems = problemsOf(() =>
       resolveConfig({ id: "bad id!", listen: "nowhere", peers: "n1=127.0.0.1:99999", clusterSecret: "short", tickMs: "-5" }),

@@ -37,11 +37,19 @@ export interface NodeConfig {
   readonly leaderWaitMs: number;
   /** Take a snapshot and compact the log after this many applied entries. */
   readonly snapshotEntries: number;
+  /** Warn when a peer's wall clock differs from this node's by more than this (ms). Display only: limits never read wall clocks. */
+  readonly clockWarnMs: number;
   readonly logLevel: LogLevel;
   /** Human-readable logs instead of JSON lines. */
   readonly prettyLogs: boolean;
-  /** With both set, the node serves wss:// and https://. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** Serve every resource's series in /metrics to readers without a key (by default only a key that may see them). */
+  readonly publicMetrics: boolean;
+  /**
+   * With cert and key set, the node serves wss:// and https://. With `peerCaFile` too, a peer link must present a
+   * client certificate that CA signed (mutual TLS on /v1/peer; clients and HTTP are not asked for one), and this
+   * node presents its own certificate when it dials peers.
+   */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly peerCaFile: string | null } | null;
   /** Resources to create when the cluster is first bootstrapped (config file only). */
   readonly bootstrapResources: Readonly<Record<string, unknown>>;
   /** API keys to create when the cluster is first bootstrapped (config file only). */
@@ -81,10 +89,13 @@ const SETTINGS = {
   sessionTtlMs: "RATEQUEUE_SESSION_TTL_MS",
   leaderWaitMs: "RATEQUEUE_LEADER_WAIT_MS",
   snapshotEntries: "RATEQUEUE_SNAPSHOT_ENTRIES",
+  clockWarnMs: "RATEQUEUE_CLOCK_WARN_MS",
   logLevel: "RATEQUEUE_LOG_LEVEL",
   prettyLogs: "RATEQUEUE_PRETTY_LOGS",
+  publicMetrics: "RATEQUEUE_PUBLIC_METRICS",
   tlsCert: "RATEQUEUE_TLS_CERT",
   tlsKey: "RATEQUEUE_TLS_KEY",
+  tlsPeerCa: "RATEQUEUE_TLS_PEER_CA",
 } as const;
 export type SettingName = keyof typeof SETTINGS | "resources" | "keys";
 
@@ -191,12 +202,16 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
   const sessionTtlMs = int("sessionTtlMs", 10_000, 100, 3_600_000);
   const leaderWaitMs = int("leaderWaitMs", 2 * electionTicks * tickMs, 0, 600_000); // default: two election timeouts
   const snapshotEntries = int("snapshotEntries", 10_000, 10, 100_000_000);
+  const clockWarnMs = int("clockWarnMs", 500, 1, 86_400_000);
   const logLevelText = str("logLevel", false) ?? "info";
   if (!LOG_LEVELS.includes(logLevelText as LogLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   const prettyLogs = parseBool("prettyLogs", raw.prettyLogs, problems);
+  const publicMetrics = parseBool("publicMetrics", raw.publicMetrics, problems);
   const certFile = str("tlsCert", false);
   const keyFile = str("tlsKey", false);
   if ((certFile === null) !== (keyFile === null)) problems.push("tlsCert and tlsKey must be given together");
+  const peerCaFile = str("tlsPeerCa", false);
+  if (peerCaFile !== null && certFile === null) problems.push("tlsPeerCa needs tlsCert and tlsKey (peer links present that certificate)");
   const resources = raw.resources ?? {};
   if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
     problems.push("resources must be an object of name -> resource body");
@@ -220,9 +235,11 @@ export function resolveConfig(...layers: RawSettings[]): NodeConfig {
     sessionTtlMs,
     leaderWaitMs,
     snapshotEntries,
+    clockWarnMs,
     logLevel: logLevelText as LogLevel,
     prettyLogs,
-    tls: certFile !== null && keyFile !== null ? { certFile, keyFile } : null,
+    publicMetrics,
+    tls: certFile !== null && keyFile !== null ? { certFile, keyFile, peerCaFile } : null,
     bootstrapResources: resources as Record<string, unknown>,
     bootstrapKeys: keys,
   };
@@ -240,7 +257,8 @@ function parseHostPort(name: string, text: string, problems: string[]): HostPort
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
-function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
+/** `--peers`: id=host:port,... (problems are appended to `problems`). */
+export function parsePeers(text: string, problems: string[]): Map<string, HostPort> {
   const peers = new Map<string, HostPort>();
   for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const eq = part.indexOf("=");

@@ -27,7 +27,7 @@ export async function runDev(options: DevOptions): Promise<void> {
   });
   const first = cluster.nodes[0]!;
   process.stdout.write(
-    [
+    `${[
       "",
       "RateQueue dev cluster: three nodes on this machine.",
       `  RATEQUEUE_URL=${cluster.urls.join(",")}`,
@@ -39,7 +39,7 @@ export async function runDev(options: DevOptions): Promise<void> {
       `  data:       ${cluster.root}${options.data === undefined ? " (removed on exit)" : ""}`,
       "Ctrl-C stops all three.",
       "",
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   );
 
   // One stop, whoever asks first (a signal or a node that died); every caller waits for the same one.

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { createDashboard } from "@ratequeue/dashboard";
 import { decodePeerFrame, encodePeerFrame, type NodeInfo } from "@ratequeue/protocol";
@@ -15,9 +16,10 @@ import { createMetrics } from "./http/metrics.js";
 import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
 import { createLogger } from "./logger.js";
+import { PeerClocks } from "./peer/clock-offset.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
-import { canAcquire, hashSecret } from "./state/keys.js";
+import { canSee, keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
 import { Membership } from "./membership/membership.js";
@@ -34,6 +36,8 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const logger = createLogger({ nodeId: config.id, level: config.logLevel, pretty: config.prettyLogs });
   const secure = config.tls !== null;
+  const tlsFiles = config.tls === null ? null : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const peerCa = config.tls?.peerCaFile == null ? null : readFileSync(config.tls.peerCaFile);
   // Both are kept up to date in place by Membership as members come and go.
   const nodes: NodeInfo[] = [...config.peers].map(([id, hp]) => ({ id, url: `${secure ? "wss" : "ws"}://${hostOf(hp.host)}:${hp.port}` }));
   const httpUrls = new Map([...config.peers].map(([id, hp]) => [id, `${secure ? "https" : "http"}://${hostOf(hp.host)}:${hp.port}`]));
@@ -48,16 +52,34 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     clusterSecrets: config.previousClusterSecret === null ? [config.clusterSecret] : [config.clusterSecret, config.previousClusterSecret],
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
+    // Our certificate as a client certificate: a peer that requires one (--tls-peer-ca) checks it.
+    ...(tlsFiles === null ? {} : { clientOptions: { cert: tlsFiles.cert, key: tlsFiles.key } }),
     onLinkOpen: (peer) => sessions?.peerLinkOpened(peer),
     onFrame: (from, frame) => {
       const decoded = decodePeerFrame(frame);
       if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
-      // The transport consumed the link's hello; a later one is out of place and dropped.
-      const raft = decoded.messages.filter((m): m is Message => m.type !== "peerHello");
+      // The transport consumed the link's hello; a later one is out of place and dropped. Clock readings belong to
+      // the link layer (PeerClocks), never to Raft.
+      const raft: Message[] = [];
+      for (const m of decoded.messages) {
+        if (m.type === "clockProbe") clocks.onProbe(from, m);
+        else if (m.type === "clockEcho") clocks.onEcho(from, m);
+        else if (m.type !== "peerHello") raft.push(m);
+      }
       if (raft.length > 0) core?.stepPeer(from, raft);
     },
     onUnreachable: (peer) => core?.reportUnreachable(peer),
     onLinkClosed: (peer) => core?.leaderLinkLost(peer),
+  });
+
+  const clocks: PeerClocks = new PeerClocks({
+    selfId: config.id,
+    logger,
+    warnMs: config.clockWarnMs,
+    monotonicNow: () => performance.now(),
+    wallNow: () => Date.now(),
+    connectedPeers: () => transport.connectedPeers(),
+    send: (to, message) => transport.send(to, encodePeerFrame([message])),
   });
 
   const env: NodeEnv = {
@@ -92,6 +114,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     heartbeatTicks: config.heartbeatTicks,
     snapshotEntries: config.snapshotEntries,
     bootstrapOps,
+    adminSeed: config.adminKey === null ? null : keyFromSecret(config.adminKey, "bootstrap admin", "admin"),
   });
   const theCore = core;
   const membership = new Membership({
@@ -104,19 +127,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     httpUrls,
     nodes,
   });
-  const adminKeyHash = config.adminKey === null ? null : hashSecret(config.adminKey);
   sessions = new ClientSessions({
     core: theCore,
     env,
     logger,
-    adminKeyHash,
     sessionTtlMs: config.sessionTtlMs,
     nodes,
     leaderWaitMs: config.leaderWaitMs,
     leaderReachable: (id) => transport.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
-  const registry = createMetrics(theCore, () => clients.connectionCount);
+  const registry = createMetrics(theCore, () => clients.connectionCount, clocks);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
   const dashboard = createDashboard({
     nodeId: config.id,
@@ -129,9 +150,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
     now: () => theCore.clusterNow(),
     authorize: (secret) => {
-      if (adminKeyHash !== null && hashSecret(secret) === adminKeyHash) return "admin";
       const scope = theCore.state.keys.verify(secret)?.scope ?? null;
-      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canAcquire(scope, resource) };
+      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canSee(scope, resource) };
     },
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
@@ -139,19 +159,22 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const grantLog = new GrantLog();
   theCore.onApply((results, at, index) => grantLog.record(results, at, index));
 
-  const server = secure
-    ? createHttpsServer({ cert: readFileSync(config.tls!.certFile), key: readFileSync(config.tls!.keyFile) })
+  // With --tls-peer-ca every TLS connection is asked for a client certificate, but only /v1/peer requires one (below):
+  // clients, the admin API and the dashboard are served without.
+  const server = tlsFiles !== null
+    ? createHttpsServer({ ...tlsFiles, ...(peerCa === null ? {} : { ca: peerCa, requestCert: true, rejectUnauthorized: false }) })
     : createHttpServer();
   const httpContext = {
     core: theCore,
     registry,
     logger,
-    adminKeyHash,
+    publicMetrics: config.publicMetrics,
     httpUrls,
     connections: () => clients.connectionCount,
     dashboard: dashboard.handle,
     grantLog,
     peerConnected: (id: string) => transport.isConnected(id),
+    peerClock: (id: string) => clocks.offset(id),
     membership,
     tickMs: config.tickMs,
   };
@@ -159,7 +182,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === CLIENT_PATH) clients.handleUpgrade(req, socket, head);
-    else if (path === PEER_PATH) transport.handleUpgrade(req, socket, head);
+    else if (path === PEER_PATH) {
+      if (peerCa !== null && (req.socket as TLSSocket).authorized !== true) {
+        logger.warn({ remote: req.socket.remoteAddress, reason: (req.socket as TLSSocket).authorizationError ?? "no client certificate" }, "peer link refused: no client certificate signed by --tls-peer-ca");
+        return void socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      }
+      transport.handleUpgrade(req, socket, head);
+    }
     else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
   server.on("clientError", (_err, socket) => socket.destroy());
@@ -173,6 +202,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let joining: boolean;
   try {
     joining = checkStartMode(config, theCore, membership, logger);
+    checkAdminKeyAtFounding(config, theCore);
   } catch (err) {
     theCore.stop();
     await store.close();
@@ -186,6 +216,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     });
   });
   transport.start();
+  clocks.start();
   const joiner = joining ? startJoining({ config, core: theCore, membership, logger }) : null;
   logger.info(
     { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
@@ -204,6 +235,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       theSessions.goAway();
       await clients.drain(CLIENT_DRAIN_MS);
       theCore.stop();
+      clocks.stop();
       dashboard.close();
       await clients.close();
       await transport.close();
@@ -279,14 +311,23 @@ function bootstrapOpsOf(config: NodeConfig): Op[] {
     if (!checked.ok) problems.push(...checked.details.map((d) => `resources.${name}: ${d}`));
     else ops.push({ t: "limiter", cmd: { type: "putResource", name, config: body } });
   }
-  for (const key of config.bootstrapKeys) {
-    ops.push({
-      t: "keyAdd",
-      key: { id: hashSecret(`id:${key.secret}`).slice(0, 16), name: key.name, scope: key.scope, hash: hashSecret(key.secret), createdAt: 0 },
-    });
-  }
+  for (const key of config.bootstrapKeys) ops.push({ t: "keyAdd", key: keyFromSecret(key.secret, key.name, key.scope) });
   if (problems.length > 0) throw new ConfigError(problems);
   return ops;
+}
+
+/**
+ * A node founding a new cluster (empty data, --peers) must bring an admin key, or nobody could ever administer the
+ * cluster: the bootstrap --admin-key, or a config-file key with scope "admin". A restart or a joining node takes
+ * its keys from the cluster's table.
+ */
+function checkAdminKeyAtFounding(config: NodeConfig, core: NodeCore): void {
+  if (!core.startedEmpty || config.peers.size === 0) return;
+  if (config.adminKey !== null || config.bootstrapKeys.some((k) => k.scope === "admin")) return;
+  throw new ConfigError([
+    "a new cluster needs an admin key, or nobody could ever administer it: give adminKey (flag --admin-key or " +
+      'RATEQUEUE_ADMIN_KEY; the same on every founding node) or a config-file key with scope "admin"',
+  ]);
 }
 
 function hostOf(host: string): string {

@@ -269,7 +269,7 @@ export function decodeFrame<M extends { readonly type: string }>(
   for (let i = 0; i < value.length; i++) {
     const wire: unknown = value[i];
     if (!isPlainObject(wire)) return { ok: false, error: problem("RQ_PROTOCOL", "expected a message record", `messages[${i}]`) };
-    const tag = wire["t"];
+    const tag = wire.t;
     const codec = typeof tag === "number" ? direction.byTag.get(tag) : undefined;
     if (codec === undefined) {
       return { ok: false, error: problem("RQ_PROTOCOL", `unknown ${direction.name} message type ${describe(tag)}`, `messages[${i}].t`) };

@@ -37,7 +37,7 @@ export {
 export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
 export { encodeServerFrame, decodeServerFrame, checkServerMessage } from "./server.js";
 export { encodePeerFrame, decodePeerFrame, PEER_PROOF_BYTES } from "./peer.js";
-export type { PeerHello, PeerMessage } from "./peer.js";
+export type { ClockEcho, ClockProbe, PeerHello, PeerMessage } from "./peer.js";
 export type {
   Ack,
   Acquire,

@@ -56,7 +56,7 @@ class WireCluster {
       expect(result.messages).toEqual(batch);
       this.framesCarried++;
       for (const m of result.messages) {
-        if (m.type === "peerHello") throw new Error("unexpected hello");
+        if (m.type === "peerHello" || m.type === "clockProbe" || m.type === "clockEcho") throw new Error(`unexpected ${m.type}`);
         this.seenTypes.add(m.type);
         this.queue.push(m);
       }

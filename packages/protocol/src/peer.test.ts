@@ -48,6 +48,8 @@ const every: PeerMessage[] = [
   { type: "readIndex", from: "n2", to: "n1", term: 0, context: bytes(0xaa) },
   { type: "readIndexResponse", ...base, index: 44, context: bytes(0xaa) },
   { type: "transferLeader", from: "n2", to: "n1", term: 0, transferee: "n3" },
+  { type: "clockProbe", from: "n1", to: "n2", wallMs: 1_765_000_000_000, monoUs: 12_345_678 },
+  { type: "clockEcho", from: "n2", to: "n1", probeWallMs: 1_765_000_000_000, probeMonoUs: 12_345_678, wallMs: 1_765_000_120_004 },
 ];
 
 describe("peer frames: round trips", () => {
@@ -56,6 +58,13 @@ describe("peer frames: round trips", () => {
       expect(roundTrip([message])).toEqual([message]);
     });
   }
+
+  it("refuses clock readings that are not non-negative safe integers", () => {
+    for (const wallMs of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, Number.NaN]) {
+      expect(() => encodePeerFrame([{ type: "clockProbe", from: "n1", to: "n2", wallMs, monoUs: 0 }])).toThrow("messages[0].wallMs");
+    }
+    expect(() => encodePeerFrame([{ type: "clockEcho", from: "n2", to: "n1", probeWallMs: 0, probeMonoUs: -5, wallMs: 0 }])).toThrow("messages[0].probeMonoUs");
+  });
 
   it("refuses a hello whose proof is not exactly 32 bytes, or is missing", () => {
     for (const proof of [new Uint8Array(31), new Uint8Array(33), undefined]) {

@@ -9,6 +9,10 @@
  * in the first frame, a `peerHello` whose `proof` covers both nonces, so a
  * captured hello is worthless on any other connection.
  *
+ * Besides Raft, the link layer exchanges wall-clock readings (`clockProbe`,
+ * answered by a `clockEcho`), so each node can estimate its peers' clock
+ * offsets for operators. Nothing a window measures reads them.
+ *
  * Client requests are not forwarded at this layer: a follower forwards
  * proposals with Raft's own `propose` message, every node applies the same
  * committed log, and the node holding a client's connection delivers the
@@ -76,7 +80,34 @@ export interface PeerHello {
 /** Length of a peer handshake proof (HMAC-SHA256). */
 export const PEER_PROOF_BYTES = 32;
 
-export type PeerMessage = PeerHello | Message;
+/**
+ * A wall-clock reading sent on a peer link about once a second. The receiver answers at once with a `clockEcho`
+ * (on its own link back), so the sender can estimate the offset between the two wall clocks, NTP-style.
+ */
+export interface ClockProbe {
+  readonly type: "clockProbe";
+  readonly from: string;
+  readonly to: string;
+  /** The sender's wall clock when it sent the probe (ms since the epoch). */
+  readonly wallMs: number;
+  /** The sender's monotonic clock then (integer microseconds, opaque to the receiver): echoed back to time the round trip. */
+  readonly monoUs: number;
+}
+
+/** The answer to a `clockProbe`: the probe's readings, and the answering node's wall clock when it read the probe. */
+export interface ClockEcho {
+  readonly type: "clockEcho";
+  readonly from: string;
+  readonly to: string;
+  /** The probe's `wallMs`. */
+  readonly probeWallMs: number;
+  /** The probe's `monoUs`. */
+  readonly probeMonoUs: number;
+  /** The answering node's wall clock when it answered (ms since the epoch). */
+  readonly wallMs: number;
+}
+
+export type PeerMessage = PeerHello | ClockProbe | ClockEcho | Message;
 
 const MAX_INDEX = Number.MAX_SAFE_INTEGER;
 
@@ -148,7 +179,7 @@ function readMeta(value: unknown): SnapshotMeta {
   return {
     index: readInt(w, "index", 1, MAX_INDEX),
     term: readInt(w, "term", 1, MAX_INDEX),
-    confState: nested("confState", () => readConfState(w["confState"])),
+    confState: nested("confState", () => readConfState(w.confState)),
   };
 }
 
@@ -166,6 +197,41 @@ const peerHello: MessageCodec<PeerHello> = {
     if (proof.byteLength !== PEER_PROOF_BYTES) throw new FieldError("proof", `expected ${PEER_PROOF_BYTES} bytes, got ${proof.byteLength}`);
     return { type: "peerHello", protocolVersion, from, to, proof };
   },
+};
+
+/** Wall-clock milliseconds since the epoch (any non-negative safe integer: a wrong clock is what we measure). */
+const readWallMs = (w: Wire, field: string): number => readInt(w, field, 0, Number.MAX_SAFE_INTEGER);
+const readMonoUs = (w: Wire, field: string): number => readInt(w, field, 0, Number.MAX_SAFE_INTEGER);
+
+const clockProbe: MessageCodec<ClockProbe> = {
+  type: "clockProbe",
+  tag: 30,
+  fields: ["from", "to", "wallMs", "monoUs"],
+  handshake: false,
+  toWire: (m) => ({ t: 30, from: m.from, to: m.to, wallMs: m.wallMs, monoUs: m.monoUs }),
+  read: (w) => ({
+    type: "clockProbe",
+    from: readString(w, "from", NODE_ID),
+    to: readString(w, "to", NODE_ID),
+    wallMs: readWallMs(w, "wallMs"),
+    monoUs: readMonoUs(w, "monoUs"),
+  }),
+};
+
+const clockEcho: MessageCodec<ClockEcho> = {
+  type: "clockEcho",
+  tag: 31,
+  fields: ["from", "to", "probeWallMs", "probeMonoUs", "wallMs"],
+  handshake: false,
+  toWire: (m) => ({ t: 31, from: m.from, to: m.to, probeWallMs: m.probeWallMs, probeMonoUs: m.probeMonoUs, wallMs: m.wallMs }),
+  read: (w) => ({
+    type: "clockEcho",
+    from: readString(w, "from", NODE_ID),
+    to: readString(w, "to", NODE_ID),
+    probeWallMs: readWallMs(w, "probeWallMs"),
+    probeMonoUs: readMonoUs(w, "probeMonoUs"),
+    wallMs: readWallMs(w, "wallMs"),
+  }),
 };
 
 const append: MessageCodec<AppendMessage> = {
@@ -287,7 +353,7 @@ const snapshot: MessageCodec<SnapshotMessage> = {
   }),
   read: (w, context) => {
     const base = readBase(w, "snapshot");
-    const meta = nested("meta", () => readMeta(w["meta"]));
+    const meta = nested("meta", () => readMeta(w.meta));
     const offset = readIndex(w, "offset");
     const totalBytes = readIndex(w, "totalBytes");
     const data = readBytes(w, "data", MAX_CHUNK_BYTES, context);
@@ -391,7 +457,7 @@ const RAFT_CODECS: { readonly [T in MessageType]: MessageCodec<Extract<Message, 
 export const peerDirection = defineDirection<PeerMessage>({
   name: "peer",
   maxFrameBytes: MAX_PEER_FRAME_BYTES,
-  codecs: [peerHello, ...Object.values(RAFT_CODECS)] as MessageCodec<PeerMessage>[],
+  codecs: [peerHello, clockProbe, clockEcho, ...Object.values(RAFT_CODECS)] as MessageCodec<PeerMessage>[],
   nestedShapes: [
     ["term", "type", "data"],
     ["index", "term", "confState"],

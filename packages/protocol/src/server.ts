@@ -107,7 +107,7 @@ const granted: MessageCodec<Granted> = {
     requestId: m.requestId,
     lease: { id: m.lease.id, resource: m.lease.resource, load: loadToWire(m.lease.load), grantedAt: m.lease.grantedAt },
   }),
-  read: (w) => ({ type: "granted", requestId: readRequestId(w), lease: nested("lease", () => readLease(w["lease"])) }),
+  read: (w) => ({ type: "granted", requestId: readRequestId(w), lease: nested("lease", () => readLease(w.lease)) }),
 };
 
 const queued: MessageCodec<Queued> = {

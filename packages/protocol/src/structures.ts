@@ -44,6 +44,9 @@ export const RECORD_TABLE: readonly (readonly string[])[] = [
   ["t", "from", "to", "term", "context"],
   ["t", "from", "to", "term", "index", "context"],
   ["t", "from", "to", "term", "transferee"],
+  // Peer -> peer: the link layer's clock readings.
+  ["t", "from", "to", "wallMs", "monoUs"],
+  ["t", "from", "to", "probeWallMs", "probeMonoUs", "wallMs"],
 ];
 
 const shapeKeys = new Set(RECORD_TABLE.map((shape) => shape.join(",")));

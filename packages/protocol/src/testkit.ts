@@ -19,15 +19,15 @@ import type { PeerMessage } from "./peer.js";
 import type { ClientMessage, Load, ServerMessage } from "./types.js";
 
 /** Runs per property: RQ_PROPERTY_RUNS scales every property in the package (default 200). */
-export const PROPERTY_RUNS = Number(process.env["RQ_PROPERTY_RUNS"] ?? 200);
+export const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 200);
 
 /**
  * Checks a property; on failure throws fast-check's report (with the shrunk
  * counterexample) plus a one-line command that replays exactly that case.
  */
 export function checkProperty<T>(options: { name: string; file: string; property: fc.IProperty<T>; runs?: number }): void {
-  const seedText = process.env["RQ_SEED"];
-  const pathText = process.env["RQ_PATH"];
+  const seedText = process.env.RQ_SEED;
+  const pathText = process.env.RQ_PATH;
   const params: fc.Parameters<T> = { numRuns: options.runs ?? PROPERTY_RUNS };
   if (seedText !== undefined) params.seed = Number(seedText);
   if (pathText !== undefined) params.path = pathText;
@@ -233,5 +233,10 @@ export const arbRaftMessage: fc.Arbitrary<Message> = fc.oneof(
 
 export const arbPeerMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant("peerHello" as const), protocolVersion: fc.constant(PROTOCOL_VERSION), from: arbNodeId, to: arbNodeId, proof: fc.uint8Array({ minLength: 32, maxLength: 32 }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("clockProbe" as const), from: arbNodeId, to: arbNodeId, wallMs: fc.maxSafeNat(), monoUs: fc.maxSafeNat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ type: fc.constant("clockEcho" as const), from: arbNodeId, to: arbNodeId, probeWallMs: fc.maxSafeNat(), probeMonoUs: fc.maxSafeNat(), wallMs: fc.maxSafeNat() }),
+  },
   { weight: 8, arbitrary: arbRaftMessage },
 );

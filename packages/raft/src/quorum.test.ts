@@ -44,7 +44,7 @@ describe("voteResult", () => {
       fc.property(fc.array(fc.constantFrom<boolean | undefined>(true, false, undefined), { minLength: 1, maxLength: 7 }), (vs) => {
         const voters = vs.map((_, i) => `n${i}`);
         const votes = new Map<string, boolean>();
-        vs.forEach((v, i) => v !== undefined && votes.set(`n${i}`, v));
+        for (const [i, v] of vs.entries()) if (v !== undefined) votes.set(`n${i}`, v);
         const yes = vs.filter((v) => v === true).length;
         const no = vs.filter((v) => v === false).length;
         const majority = Math.floor(vs.length / 2) + 1;

@@ -968,7 +968,7 @@ export class Raft {
       // Thesis 10.2.1: the leader wrote its log in parallel with sending it; it
       // counts itself towards a quorum only now that the write is durable.
       const self = this.prs.get(this.id);
-      if (self !== undefined && self.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit()) this.bcastAppend();
+      if (self?.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit()) this.bcastAppend();
     }
     let applied = this.log.applied;
     if (report.snapshotIndex !== null) applied = Math.max(applied, report.snapshotIndex);

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
+import type WebSocket from "ws";
+import { WebSocketServer } from "ws";
 import { decodeClientFrame, encodeServerFrame, PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from "@ratequeue/protocol";
 import { RateQueue } from "./client.js";
 

@@ -18,7 +18,7 @@ import {
   CancelledError,
   errorFor,
   InvalidError,
-  RateQueueError,
+  type RateQueueError,
   UnauthorizedError,
   UnavailableError,
 } from "./errors.js";
@@ -35,6 +35,14 @@ export interface RateQueueOptions {
   readonly sessionTtlMs?: number;
   /** With no timeoutMs on a request, how long it may wait for any node to be reachable before RQ_UNAVAILABLE. Default 30 s. */
   readonly unavailableAfterMs?: number;
+  /**
+   * While requests are pending, a connection that has heard nothing from its node (no answer, no pong to the
+   * SDK's pings) for this long is given up and the client moves to another node, which knows the new leader.
+   * It catches a leader that is frozen (SIGSTOP, a stalled VM) with its sockets still open, which no close
+   * event reveals. Resent requests keep their ids, so a false alarm on a slow node costs a reconnect, never a
+   * second grant. Default 2000 ms; 100 to 600000.
+   */
+  readonly silentAfterMs?: number;
   /** Sent in the hello, for the cluster's logs. */
   readonly clientName?: string;
   /** Extra options for the WebSocket (e.g. `ca` for a private CA with wss://). */
@@ -62,6 +70,9 @@ const TIMEOUT_GRACE_MS = 5_000;
 /** setTimeout fires at once for delays above 2^31 - 1 ms. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 const CONNECT_TIMEOUT_MS = 5_000;
+const SILENT_AFTER_MS = 2_000;
+/** Pings per silentAfterMs while requests are pending. */
+const PROBES_PER_SILENCE = 4;
 
 interface PendingAcquire {
   readonly kind: "acquire";
@@ -153,6 +164,10 @@ export class RateQueue {
   #preferredUrl: string | null = null;
   /** The node whose connection was just lost: the next attempt tries another node first. */
   #lostUrl: string | null = null;
+  /** The node last given up for silence, and when: a follower may still name it as leader for a moment. */
+  #silent: { readonly url: string; readonly at: number } | null = null;
+  /** The URL of the current connection. */
+  #wsUrl: string | null = null;
   #ws: WebSocket | null = null;
   #state: "idle" | "connecting" | "ready" | "closed" = "idle";
   #sessionId: string | null = null;
@@ -176,6 +191,9 @@ export class RateQueue {
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #watchdog: NodeJS.Timeout | null = null;
+  #probeTimer: NodeJS.Timeout | null = null;
+  /** When the current connection last heard from its node (any frame or pong). */
+  #heardAt = 0;
   #closing: Promise<void> | null = null;
 
   constructor(options: RateQueueOptions) {
@@ -186,6 +204,10 @@ export class RateQueue {
     }
     if (typeof options.apiKey !== "string" || options.apiKey === "") {
       throw new UnauthorizedError("RateQueue: apiKey is missing: pass { apiKey } or set RATEQUEUE_API_KEY");
+    }
+    const silent = options.silentAfterMs;
+    if (silent !== undefined && (!Number.isInteger(silent) || silent < 100 || silent > 600_000)) {
+      throw new InvalidError(`RateQueue: silentAfterMs must be an integer from 100 to 600000, got ${silent}`);
     }
     this.#options = options;
     this.#urls = urls.map((u) => u.replace(/\/$/, ""));
@@ -392,7 +414,11 @@ export class RateQueue {
     this.#downSince ??= Date.now();
     this.#armWatchdog();
     let url = this.#preferredUrl ?? this.#urls[this.#urlIndex++ % this.#urls.length]!;
-    if (this.#preferredUrl === null && url === this.#lostUrl && this.#urls.length > 1) url = this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    // In rotation, skip the node just lost and one given up for silence lately (a frozen node accepts TCP and
+    // then never answers the upgrade), unless nothing else is left.
+    for (let tries = 1; this.#preferredUrl === null && tries < this.#urls.length && (url === this.#lostUrl || this.#recentlySilent(url)); tries++) {
+      url = this.#urls[this.#urlIndex++ % this.#urls.length]!;
+    }
     this.#preferredUrl = null;
     this.#lostUrl = null;
     const ws = new WebSocket(`${url}/v1/client`, {
@@ -401,8 +427,10 @@ export class RateQueue {
       handshakeTimeout: CONNECT_TIMEOUT_MS,
     });
     this.#ws = ws;
+    this.#wsUrl = url;
     ws.binaryType = "nodebuffer";
     ws.on("open", () => {
+      this.#heardAt = Date.now();
       ws.send(
         encodeClientFrame([
           {
@@ -417,8 +445,12 @@ export class RateQueue {
         ]),
       );
     });
+    ws.on("pong", () => {
+      if (this.#ws === ws) this.#heardAt = Date.now();
+    });
     ws.on("message", (data: Buffer) => {
       if (this.#ws !== ws) return;
+      this.#heardAt = Date.now();
       const decoded = decodeServerFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       if (!decoded.ok) {
         ws.terminate();
@@ -445,7 +477,7 @@ export class RateQueue {
       case "notLeader":
         // Go straight to the leader when the node names it, at once (without waiting for the close handshake);
         // otherwise try the next node after a back-off.
-        if (m.url !== null) {
+        if (m.url !== null && !this.#recentlySilent(m.url)) {
           this.#preferredUrl = m.url;
           this.#backoffMs = BACKOFF_MIN_MS;
         }
@@ -571,15 +603,48 @@ export class RateQueue {
     this.#watchdog.unref();
   }
 
+  /** Heartbeats for the session, and pings that find a node gone silent (see silentAfterMs). */
   #startHeartbeats(): void {
     this.#stopHeartbeats();
     this.#heartbeatTimer = setInterval(() => this.#send({ type: "heartbeat" }), Math.max(100, Math.floor(this.#ttlMs / HEARTBEATS_PER_TTL)));
     this.#heartbeatTimer.unref();
+    const silentAfterMs = this.#options.silentAfterMs ?? SILENT_AFTER_MS;
+    this.#probeTimer = setInterval(() => this.#probe(silentAfterMs), Math.floor(silentAfterMs / PROBES_PER_SILENCE));
+    this.#probeTimer.unref();
   }
 
   #stopHeartbeats(): void {
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
+    if (this.#probeTimer !== null) clearInterval(this.#probeTimer);
     this.#heartbeatTimer = null;
+    this.#probeTimer = null;
+  }
+
+  /**
+   * Whether `url` was given up for silence lately: followers keep naming a frozen leader until they elect
+   * another (an election timeout), so a redirect there is not followed for twice silentAfterMs.
+   */
+  #recentlySilent(url: string): boolean {
+    const silentAfterMs = this.#options.silentAfterMs ?? SILENT_AFTER_MS;
+    return this.#silent !== null && this.#silent.url === url && Date.now() - this.#silent.at < 2 * silentAfterMs;
+  }
+
+  #probe(silentAfterMs: number): void {
+    const ws = this.#ws;
+    if (ws === null || this.#state !== "ready" || ws.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    // Idle, nothing is waiting on this node: no need to hear from it (and no pings from idle clients).
+    if (this.#pending.size === 0 && this.#cancels.size === 0) {
+      this.#heardAt = now;
+      return;
+    }
+    if (now - this.#heardAt > silentAfterMs) {
+      // The close handler marks this URL as lost and reconnects elsewhere; pending requests are resent there.
+      if (this.#wsUrl !== null) this.#silent = { url: this.#wsUrl, at: now };
+      ws.terminate();
+      return;
+    }
+    ws.ping();
   }
 
   #failAll(err: RateQueueError): void {

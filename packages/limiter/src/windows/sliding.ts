@@ -1,4 +1,4 @@
-import { Reader, SnapshotError, type Writer } from "../codec.js";
+import { type Reader, SnapshotError, type Writer } from "../codec.js";
 import type { Window } from "./window.js";
 
 /**

@@ -9,7 +9,7 @@ import {
   type NodeInfo,
   type ServerMessage,
 } from "@ratequeue/protocol";
-import { acquireRefusal, canAcquire, hashSecret, ttlRefusal, type KeyScope } from "../state/keys.js";
+import { acquireRefusal, canAcquire, ttlRefusal, type KeyScope } from "../state/keys.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
 import { NotLeaderError, type NodeCore } from "./node-core.js";
@@ -19,8 +19,6 @@ export interface ClientSessionsOptions {
   readonly core: NodeCore;
   readonly env: NodeEnv;
   readonly logger: Logger;
-  /** SHA-256 of the bootstrap admin key from config, or null. */
-  readonly adminKeyHash: string | null;
   readonly sessionTtlMs: number;
   /** Every node and the URL clients use to reach it. */
   readonly nodes: readonly NodeInfo[];
@@ -51,7 +49,7 @@ export const PENDING_ACQUIRES_MAX = 10_000;
 export class ClientConnection {
   state: ConnState = "hello";
   scope: KeyScope | null = null;
-  /** The id of the stored key that authenticated this connection; null for the configured admin key. */
+  /** The id of the stored key that authenticated this connection. */
   keyId: string | null = null;
   /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
   clientName: string | null = null;
@@ -225,12 +223,16 @@ export class ClientSessions {
       this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
       return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
     }
+    if (key.scope === "metrics") {
+      this.#o.logger.warn({ remote: conn.remote, key: key.id }, "client refused: a metrics key cannot open a session");
+      return this.#fail(conn, ErrorCode.RQ_FORBIDDEN, "this key may read metrics only; it cannot open a session", CloseCode.UNAUTHORIZED);
+    }
     conn.scope = key.scope;
     conn.keyId = key.id;
     conn.clientName = hello.clientName ?? null;
-    // Sessions belong to the key that opened them ("admin" for the configured admin key).
-    const owner = key.id ?? "admin";
-    const ttlMsMax = key.scope === "admin" ? undefined : key.scope.ttlMsMax;
+    // Sessions belong to the key that opened them.
+    const owner = key.id;
+    const ttlMsMax = typeof key.scope === "string" ? undefined : key.scope.ttlMsMax;
     const ttlMs = hello.ttlMs ?? Math.min(this.#o.sessionTtlMs, ttlMsMax ?? Infinity);
     const tooLong = ttlRefusal(key.scope, ttlMs);
     if (tooLong !== null) {
@@ -260,7 +262,7 @@ export class ClientSessions {
    * explicitly so the limiter applies exactly what was checked.
    */
   #scopedAcquire(scope: KeyScope, m: Extract<ClientMessage, { type: "acquire" }>): { priority?: number; lane?: string } | string {
-    if (scope === "admin" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
+    if (typeof scope === "string" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
       return { ...(m.priority === undefined ? {} : { priority: m.priority }), ...(m.lane === undefined ? {} : { lane: m.lane }) };
     }
     const priority = m.priority ?? Math.min(DEFAULT_PRIORITY, scope.priorityMax ?? DEFAULT_PRIORITY);
@@ -271,8 +273,8 @@ export class ClientSessions {
     return { priority, ...(lane === null ? {} : { lane }) };
   }
 
-  #authenticate(apiKey: string): { scope: KeyScope; id: string | null } | null {
-    if (this.#o.adminKeyHash !== null && hashSecret(apiKey) === this.#o.adminKeyHash) return { scope: "admin", id: null };
+  /** The key table is the only authority, admin keys included (the bootstrap --admin-key is seeded into it). */
+  #authenticate(apiKey: string): { scope: KeyScope; id: string } | null {
     const stored = this.#o.core.state.keys.verify(apiKey);
     return stored === null ? null : { scope: stored.scope, id: stored.id };
   }
@@ -575,5 +577,5 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
 /** Who a cooldown is reported by, for operators: the client's name, else the key that authenticated it. */
 function reporter(conn: ClientConnection): string {
   if (conn.clientName !== null) return conn.clientName;
-  return conn.keyId === null ? "the admin key" : `key ${conn.keyId}`;
+  return `key ${conn.keyId ?? "?"}`;
 }

@@ -2,6 +2,9 @@ import { Limiter, type Effect } from "@ratequeue/limiter";
 import { KeyTable, type StoredKey } from "../state/keys.js";
 import { packPlain, unpackPlain, type EntryPayload, type Op } from "./ops.js";
 
+export const LAST_ADMIN_KEY_MESSAGE =
+  "this is the last admin key: create another admin key first (ratequeue keys create --admin), then revoke this one";
+
 /** What applying one op produced: the limiter's effects, or the key table's answer. */
 export interface OpResult {
   readonly op: Op;
@@ -29,7 +32,16 @@ export class ClusterState {
     return this.addresses;
   }
 
-  /** The key (id, or "admin") that opened a live session, or undefined. */
+  /**
+   * Replaces the member address table (restore and force-recover rewrite the membership of a data folder offline;
+   * a running node changes addresses only through `memberAddress` entries).
+   */
+  replaceMemberAddresses(addresses: ReadonlyMap<string, string>): void {
+    this.addresses.clear();
+    for (const [id, address] of addresses) this.addresses.set(id, address);
+  }
+
+  /** The id of the key that opened a live session, or undefined. */
   ownerOf(sessionId: string): string | undefined {
     return this.owners.get(sessionId);
   }
@@ -57,7 +69,9 @@ export class ClusterState {
         this.keys.add({ ...op.key, createdAt: at });
         return [];
       case "keyRemove":
-        this.keys.remove(op.id);
+        return this.#removeKey(op.id, at);
+      case "adminSeed":
+        if (this.keys.adminCount === 0) this.keys.add({ ...op.key, scope: "admin", createdAt: at });
         return [];
       case "memberAddress":
         this.addresses.set(op.id, op.address);
@@ -68,6 +82,18 @@ export class ClusterState {
         return op.ops.flatMap((inner) => this.#applyOp(inner, at));
       }
     }
+  }
+
+  /** Revokes a key (never the last admin key) and ends every session it opened, in session-id order. */
+  #removeKey(id: string, at: number): readonly Effect[] {
+    const key = this.keys.get(id);
+    if (key === undefined) return [];
+    if (key.scope === "admin" && this.keys.adminCount === 1) {
+      return [{ type: "error", command: "keyRemove", code: "RQ_INVALID", message: LAST_ADMIN_KEY_MESSAGE }];
+    }
+    this.keys.remove(id);
+    const sessions = [...this.owners].filter(([, owner]) => owner === id).map(([session]) => session).sort();
+    return sessions.flatMap((sessionId) => this.#applyOp({ t: "limiter", cmd: { type: "closeSession", sessionId } }, at));
   }
 
   snapshot(): Uint8Array {

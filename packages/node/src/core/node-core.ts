@@ -18,6 +18,7 @@ import {
   type Status,
 } from "@ratequeue/raft";
 import type { LogStore } from "../storage/types.js";
+import type { StoredKey } from "../state/keys.js";
 import { ClusterState, type OpResult } from "./cluster-state.js";
 import type { NodeEnv, TimerHandle } from "./env.js";
 import { decodePayload, encodePayload, type Op } from "./ops.js";
@@ -40,6 +41,11 @@ export interface NodeCoreOptions {
   readonly snapshotEntries: number;
   /** Operations the first leader applies once, when the cluster is new (config-file resources and keys). */
   readonly bootstrapOps: readonly Op[];
+  /**
+   * The bootstrap admin key (`--admin-key`), stored form. A leader proposes it when its table holds no admin key;
+   * it is added only if the table still holds none when it applies (adminSeed). Null: this node has no flag.
+   */
+  readonly adminSeed?: StoredKey | null;
 }
 
 /** Thrown to a proposer when this node cannot propose: the caller redirects to `leader`. */
@@ -112,8 +118,14 @@ export class NodeCore {
   #lastAt = 0;
   #snapshotIndex = 0;
 
-  /** Index of the entry this node appended on becoming leader: its state is the cluster's once that is applied. */
+  /**
+   * Index of the entry this node appended on becoming leader, then of its first batch of the term (session renewal,
+   * bootstrap, admin seed): its state is the cluster's, with this leader's own seed, once that is applied.
+   */
   #termStartIndex = Infinity;
+  #firstBatchOfTerm = false;
+  /** Whether this node's --admin-key was found missing from the key table (logged once per change). */
+  #adminFlagIgnored = false;
   #caughtUpWaiters: (() => void)[] = [];
 
   /** The latest commit-only hard state, not yet written: it goes to disk with the next synced write. */
@@ -137,6 +149,10 @@ export class NodeCore {
 
   // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
   #handOver: HandOver | null = null;
+
+  // Linearizable reads (leader only): ReadIndex rounds by context, then waiters for their index to apply.
+  #readSeq = 0;
+  readonly #reads = new Map<string, { index: number | null; resolve(index: number): void; reject(err: Error): void; timer: TimerHandle }>();
 
   readonly #applyListeners: ApplyListener[] = [];
   readonly #membershipListeners: ((conf: ConfState) => void)[] = [];
@@ -200,6 +216,7 @@ export class NodeCore {
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#failPending(new ProposalLostError("the node is shutting down"));
+    this.#failReads(new ProposalLostError("the node is shutting down"));
   }
 
   // ---------------------------------------------------------------------------
@@ -301,6 +318,30 @@ export class NodeCore {
     return true;
   }
 
+  /**
+   * A linearizable read point (Raft's ReadIndex, thesis 6.4): resolves with an applied index once a heartbeat round
+   * has confirmed that this node still leads and it has applied everything committed when the read began. State read
+   * synchronously then reflects every write acknowledged before the call. Rejects with NotLeaderError on a follower,
+   * and with ProposalLostError if leadership moves or the round does not finish within `timeoutMs`.
+   *
+   * @example const index = await core.readBarrier(5_000); const bytes = core.state.snapshot(); // both at `index` or later
+   */
+  readBarrier(timeoutMs: number): Promise<number> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`readBarrier: timeoutMs must be a finite number > 0, got ${timeoutMs}`);
+    if (this.#stopped) return Promise.reject(new ProposalLostError("the node is shutting down"));
+    if (this.#role !== "leader") return Promise.reject(new NotLeaderError(this.#leader));
+    const context = `${this.#pidNonce}:read:${++this.#readSeq}`;
+    const result = this.#raw.readIndex(new TextEncoder().encode(context));
+    if (result.outcome !== "accepted") return Promise.reject(new NotLeaderError(this.#leader));
+    return new Promise<number>((resolve, reject) => {
+      const timer = this.#o.env.setTimer(() => {
+        if (this.#reads.delete(context)) reject(new ProposalLostError("the read was not confirmed in time; retry"));
+      }, timeoutMs);
+      this.#reads.set(context, { index: null, resolve, reject, timer });
+      this.#kick();
+    });
+  }
+
   onApply(listener: ApplyListener): void {
     this.#applyListeners.push(listener);
   }
@@ -333,11 +374,12 @@ export class NodeCore {
   }
 
   /**
-   * True on a leader that has applied every entry earlier leaders committed (it has applied the first entry of
-   * its own term). Only then does its state hold every key, resource and session the cluster agreed on.
+   * True on a leader that has applied every entry earlier leaders committed and its own first batch of the term
+   * (session renewal, bootstrap, admin seed). Only then does its state hold every key, resource and session the
+   * cluster agreed on, and the bootstrap admin key of a new cluster.
    */
   get isCaughtUpLeader(): boolean {
-    return this.#role === "leader" && this.#appliedIndex >= this.#termStartIndex;
+    return this.#role === "leader" && !this.#firstBatchOfTerm && this.#appliedIndex >= this.#termStartIndex;
   }
 
   /**
@@ -347,6 +389,11 @@ export class NodeCore {
   whenCaughtUp(fn: () => void): void {
     if (this.#role !== "leader" || this.isCaughtUpLeader) return fn();
     this.#caughtUpWaiters.push(fn);
+  }
+
+  /** The index of the last entry applied to `state` (or of the snapshot it was restored from). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
   }
 
   /** The last log time applied (the limiter's clock). */
@@ -461,6 +508,11 @@ export class NodeCore {
     this.#send(rd.messagesAfterPersist);
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
+    for (const read of rd.readStates) {
+      const waiter = this.#reads.get(new TextDecoder().decode(read.context));
+      if (waiter !== undefined) waiter.index = read.index;
+    }
+    if (this.#reads.size > 0) this.#releaseReads();
     this.#raw.advance();
     // Raft applies conf changes at advance(): only now does status().confState show them.
     if (rd.snapshot !== null || rd.committedEntries.some((e) => e.type === "confChange")) this.#membershipChanged();
@@ -492,15 +544,22 @@ export class NodeCore {
     if (!wasLeader && role === "leader") this.#termStartIndex = this.#raw.status().lastIndex; // the new term's no-op
     if (wasLeader && role !== "leader") {
       this.#termStartIndex = Infinity;
+      this.#firstBatchOfTerm = false;
       this.#failPending(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
+      this.#failReads(new NotLeaderError(leader));
       this.#batch = [];
       this.#tickInFlight = false;
       this.#clearDeadline();
     }
     if (!wasLeader && role === "leader") {
       // A new leader gives every session a fresh TTL: a leader change never expires a live session.
+      this.#firstBatchOfTerm = true;
       this.#enqueue({ t: "limiter", cmd: { type: "renewSessions" } });
       if (!this.#state.bootstrapped) this.#enqueue({ t: "bootstrap", ops: this.#o.bootstrapOps });
+      const seed = this.#o.adminSeed ?? null;
+      // The state may lag what earlier leaders committed: the seed is checked again when it applies.
+      if (seed !== null && this.#state.keys.adminCount === 0) this.#enqueue({ t: "adminSeed", key: seed });
+      this.whenCaughtUp(() => this.#checkAdminKeys());
     }
     for (const l of this.#roleListeners) l(role, leader);
     if (role !== "leader" && this.#caughtUpWaiters.length > 0) this.#releaseCaughtUpWaiters();
@@ -562,6 +621,36 @@ export class NodeCore {
     this.#snapshotIndex = snapshot.meta.index;
     this.#lastAt = this.#state.limiter.lastAt;
     this.#log.info({ index: snapshot.meta.index, bytes: snapshot.data.length }, "installed snapshot from the leader");
+    this.#checkAdminFlag();
+  }
+
+  /**
+   * The key table is the only authority on admin keys. A node whose --admin-key is not an admin key in it (another
+   * node seeded the table with a different key, or the key was revoked) says so once: its flag grants nothing.
+   */
+  #checkAdminFlag(): void {
+    const seed = this.#o.adminSeed ?? null;
+    if (seed === null) return;
+    const held = this.#state.keys.get(seed.id);
+    const ignored = this.#state.keys.adminCount > 0 && !(held !== undefined && held.hash === seed.hash && held.scope === "admin");
+    if (ignored && !this.#adminFlagIgnored) {
+      this.#log.warn(
+        { adminKeys: this.#state.keys.adminCount },
+        "--admin-key is not an admin key in the cluster's key table, which wins: this node's flag grants nothing. " +
+          "Use an admin key the table holds (ratequeue keys list), or drop the flag",
+      );
+    }
+    this.#adminFlagIgnored = ignored;
+  }
+
+  /** A caught-up leader whose table holds no admin key and which has no --admin-key to seed it says how to recover. */
+  #checkAdminKeys(): void {
+    if (!this.isCaughtUpLeader || this.#state.keys.adminCount > 0 || (this.#o.adminSeed ?? null) !== null) return;
+    this.#log.error(
+      "the key table holds no admin key, so nobody can administer this cluster. To recover, restart the nodes one " +
+        "at a time, this leader last, with --admin-key <a new secret of 16+ characters> (RATEQUEUE_ADMIN_KEY): the " +
+        "next leader adds that key to the table as an admin key",
+    );
   }
 
   #applyEntry(entry: Entry): void {
@@ -570,6 +659,7 @@ export class NodeCore {
     const payload = decodePayload(entry.data);
     const results = this.#state.apply(payload);
     this.#lastAt = this.#state.limiter.lastAt;
+    if (results.some((r) => r.op.t !== "limiter" && r.op.t !== "memberAddress")) this.#checkAdminFlag();
     for (const listener of this.#applyListeners) listener(results, this.#lastAt, entry.index);
     for (const r of results) {
       const pid = r.op.pid;
@@ -625,10 +715,15 @@ export class NodeCore {
     const at = this.#clock.stamp(this.#o.env.monotonicNow(), this.#o.env.wallNow());
     const result = this.#raw.propose(encodePayload({ at, ops }));
     if (result.outcome === "accepted") {
+      if (this.#firstBatchOfTerm) {
+        this.#firstBatchOfTerm = false;
+        this.#termStartIndex = Math.max(this.#termStartIndex, result.index);
+      }
       this.#stampIndex = result.index;
       this.#ownTerm = result.term;
       for (const l of this.#proposeListeners) l({ index: result.index, term: result.term, at });
     } else {
+      this.#firstBatchOfTerm = false; // its ops are lost with it: the term's no-op is the mark, as before
       for (const op of ops) {
         if (op.pid === undefined) continue;
         const waiter = this.#pending.get(op.pid);
@@ -704,6 +799,24 @@ export class NodeCore {
     if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
     this.#deadlineTimer = null;
     this.#deadlineAt = null;
+  }
+
+  /** Resolves every confirmed read whose index has applied. */
+  #releaseReads(): void {
+    for (const [context, read] of this.#reads) {
+      if (read.index === null || read.index > this.#appliedIndex) continue;
+      this.#reads.delete(context);
+      this.#o.env.clearTimer(read.timer);
+      read.resolve(this.#appliedIndex);
+    }
+  }
+
+  #failReads(err: Error): void {
+    for (const [context, read] of this.#reads) {
+      this.#o.env.clearTimer(read.timer);
+      this.#reads.delete(context);
+      read.reject(err);
+    }
   }
 
   #failPending(err: Error): void {

@@ -14,11 +14,21 @@ export type Op =
       readonly t: "limiter";
       readonly cmd: LimiterCommand;
       readonly pid?: string;
-      /** With openSession: the API key (its id, or "admin" for the configured admin key) that owns the session. */
+      /** With openSession: the id of the API key that owns the session. */
       readonly owner?: string;
     }
   | { readonly t: "keyAdd"; readonly key: StoredKey; readonly pid?: string }
+  /**
+   * Revokes a key: the sessions it opened end (their leases are released, their waiting requests dropped). Refused
+   * (an error effect, nothing changes) when it would remove the table's last admin key.
+   */
   | { readonly t: "keyRemove"; readonly id: string; readonly pid?: string }
+  /**
+   * The bootstrap admin key (`--admin-key`), proposed by a leader that holds one. Added only if the table holds no
+   * admin key, so it seeds the table once; after that the table is the only authority (a node whose flag differs
+   * warns, its flag grants nothing).
+   */
+  | { readonly t: "adminSeed"; readonly key: StoredKey; readonly pid?: string }
   /**
    * A member's address (host:port, where peers and clients reach it). Proposed before the member is added, so
    * every node can dial it once the conf change applies; a node restarted without flags finds it in its state.

@@ -1,12 +1,17 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { NodeCore } from "../core/node-core.js";
+import type { ClockOffset } from "../peer/clock-offset.js";
 
 /**
  * The node's Prometheus metrics. Counters follow applied effects (so every
  * node counts the whole cluster's grants); gauges are read from the state
  * when scraped.
  */
-export function createMetrics(core: NodeCore, connections: () => number): Registry {
+export function createMetrics(
+  core: NodeCore,
+  connections: () => number,
+  clocks?: { offsets(): ReadonlyMap<string, ClockOffset> },
+): Registry {
   const registry = new Registry();
   const grants = new Counter({
     name: "ratequeue_grants_total",
@@ -131,5 +136,51 @@ export function createMetrics(core: NodeCore, connections: () => number): Regist
       }
     },
   });
+  if (clocks !== undefined) {
+    new Gauge({
+      name: "ratequeue_peer_clock_offset_seconds",
+      help: "Each peer's wall clock minus this node's (positive: the peer is ahead), estimated from clock probes on the peer links. Display only: rate limits follow monotonic clocks.",
+      labelNames: ["peer"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [peer, o] of clocks.offsets()) this.set({ peer }, o.offsetMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "ratequeue_peer_clock_rtt_seconds",
+      help: "Round trip of the clock probe each peer's offset estimate comes from (the estimate is within half of it).",
+      labelNames: ["peer"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [peer, o] of clocks.offsets()) this.set({ peer }, o.rttMs / 1000);
+      },
+    });
+  }
   return registry;
+}
+
+/** A sample line's `resource` label. Resource names are A-Z a-z 0-9 . _ : / - only, so a value never holds a quote. */
+const RESOURCE_LABEL = /[{,]resource="([^"]*)"/;
+const LANE_LABEL = /[{,]lane="/;
+
+/**
+ * Prometheus text with the samples of resources `visible` refuses left out (their # HELP and # TYPE lines stay, so
+ * every reader sees the same metric families). A lane is named only beside its resource; a sample with a lane and
+ * no resource would be dropped too. Generic on purpose: a resource-labelled metric added later is covered.
+ *
+ * @example filterMetrics(text, (r) => r.startsWith("team-a-")) // team-a's series and the node's own
+ */
+export function filterMetrics(text: string, visible: (resource: string) => boolean): string {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) {
+      out.push(line);
+      continue;
+    }
+    const m = RESOURCE_LABEL.exec(line);
+    if (m !== null ? visible(m[1]!) : !LANE_LABEL.test(line)) out.push(line);
+  }
+  return out.join("\n");
 }

@@ -6,17 +6,22 @@ import { isValidName, type ResourceView } from "@ratequeue/limiter";
 import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
 
-import { hashSecret, newKeySecret, validateKeyBody, type KeyScope } from "../state/keys.js";
+import { LAST_ADMIN_KEY_MESSAGE } from "../core/cluster-state.js";
+import { canSee, hashSecret, newKeySecret, validateKeyBody, type StoredKey } from "../state/keys.js";
+import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { Membership } from "../membership/membership.js";
+import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
+import { filterMetrics } from "./metrics.js";
 
 export interface HttpContext {
   readonly core: NodeCore;
   readonly registry: Registry;
   readonly logger: Logger;
-  readonly adminKeyHash: string | null;
+  /** Serve every resource's series in /metrics without a key (--public-metrics); otherwise a key decides. */
+  readonly publicMetrics?: boolean;
   /** Every node's HTTP base URL (http:// or https://), to forward admin writes to the leader. */
   readonly httpUrls: ReadonlyMap<string, string>;
   /** Client connections open on this node. */
@@ -27,6 +32,8 @@ export interface HttpContext {
   readonly grantLog?: GrantLog;
   /** Whether this node's link to a peer is open now (shown in /v1/status). */
   readonly peerConnected?: (id: string) => boolean;
+  /** This node's estimate of a peer's wall-clock offset (peer minus this node), or null (shown in /v1/status). */
+  readonly peerClock?: (id: string) => ClockOffset | null;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
   /** Raft tick in ms: how often a membership change re-checks its progress. */
@@ -70,16 +77,19 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     return sendJson(res, ready ? 200 : 503, { ready, leader: s.leader, commitIndex: s.commit, appliedIndex: s.applied });
   }
   if (path === "/metrics") {
+    // Node-level series for anyone (like /v1/status); resource and lane names only for a key that may see them.
+    const visible = metricsAccess(ctx, req);
     const text = await ctx.registry.metrics();
     res.writeHead(200, { "content-type": ctx.registry.contentType });
-    return void res.end(text);
+    return void res.end(visible === "all" ? text : filterMetrics(text, visible));
   }
   if (path === "/v1/status") return sendJson(res, 200, statusJson(ctx));
   if (ctx.dashboard?.(req, res) === true) return;
 
   if (path === "/v1/debug/grants" && ctx.grantLog !== undefined) {
-    // The applied grant history (admin only): what an external checker compares across nodes.
-    requireAdmin(ctx, req);
+    // The applied grant history (admin only): what an external checker compares across nodes. This node's own
+    // history, so a key it does not know yet is not sent on to the leader.
+    await requireAdmin(ctx, req, res, { forwardUnknown: false });
     allow(method, ["GET"]);
     const since = intParam(url, "since", 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(url, "limit", 10_000, 1, 100_000);
@@ -88,9 +98,10 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   }
 
   if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
+  if (path === BACKUP_PATH) return handleBackup(ctx, req, res, method);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
-    requireAdmin(ctx, req);
+    if (!(await requireAdmin(ctx, req, res))) return;
     if (path === "/v1/resources") {
       allow(method, ["GET"]);
       const limiter = core.state.limiter;
@@ -119,9 +130,14 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     const id = decodeSegment(keyMatch[1]!);
     // The leader decides whether the key exists: a follower may not have applied its creation yet.
     if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
-    if (!core.state.keys.list().some((k) => k.id === id)) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
-    await core.propose({ t: "keyRemove", id });
-    ctx.logger.info({ key: id }, "API key deleted");
+    const key = core.state.keys.get(id);
+    if (key === undefined) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
+    if (key.scope === "admin" && core.state.keys.adminCount === 1) throw new HttpError(409, "RQ_LAST_ADMIN_KEY", LAST_ADMIN_KEY_MESSAGE);
+    const removed = await core.propose({ t: "keyRemove", id });
+    // Two revocations racing for the last two admin keys: the state machine refuses the second.
+    if (removed.effects.some((e) => e.type === "error")) throw new HttpError(409, "RQ_LAST_ADMIN_KEY", LAST_ADMIN_KEY_MESSAGE);
+    const ended = removed.effects.filter((e) => e.type === "sessionEnded").length;
+    ctx.logger.info({ key: id, name: key.name, sessionsEnded: ended }, "API key revoked");
     res.writeHead(204);
     return void res.end();
   }
@@ -183,16 +199,53 @@ function failOnError(r: OpResult): void {
   throw new HttpError(status, err.code, err.message, err.details?.map((d) => (d.path === "" ? d.message : `${d.path}: ${d.message}`)));
 }
 
-export function requireAdmin(ctx: HttpContext, req: IncomingMessage): void {
+/**
+ * Lets an admin request through (true), answers it (false), or throws its refusal. The key table is the only
+ * authority. A key this node does not know may be one the cluster created a moment ago that this follower has not
+ * applied yet (or the bootstrap admin key of a young cluster): unless `forwardUnknown` is false, the request goes
+ * to the leader, which decides once it has applied everything committed before it led.
+ */
+export async function requireAdmin(
+  ctx: HttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { forwardUnknown?: boolean } = {},
+): Promise<boolean> {
+  const secret = bearer(req, "send the admin key as Authorization: Bearer <key>");
+  let key = ctx.core.state.keys.verify(secret);
+  if (key === null) {
+    if (await isCaughtUpLeader(ctx.core)) key = ctx.core.state.keys.verify(secret);
+    else if (options.forwardUnknown !== false && req.headers[FORWARDED_HEADER] === undefined && ctx.core.leader !== null) {
+      const body = req.method === "POST" || req.method === "PUT" ? await readJsonBody(req) : null;
+      await forward(ctx, req, res, body);
+      return false;
+    }
+  }
+  if (key === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+  if (key.scope !== "admin") {
+    throw new HttpError(403, "RQ_FORBIDDEN", key.scope === "metrics" ? "this key may read metrics, not administer" : "this key may acquire but not administer");
+  }
+  return true;
+}
+
+/** The secret of an `Authorization: Bearer <key>` header; a missing or malformed header is a 401 saying `hint`. */
+function bearer(req: IncomingMessage, hint: string): string {
   const header = req.headers.authorization;
   const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
-  if (m === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "send the admin key as Authorization: Bearer <key>");
-  const secret = m[1]!;
-  let scope: KeyScope | null = null;
-  if (ctx.adminKeyHash !== null && hashSecret(secret) === ctx.adminKeyHash) scope = "admin";
-  else scope = ctx.core.state.keys.verify(secret)?.scope ?? null;
-  if (scope === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
-  if (scope !== "admin") throw new HttpError(403, "RQ_FORBIDDEN", "this key may acquire but not administer");
+  if (m === null) throw new HttpError(401, "RQ_UNAUTHORIZED", hint);
+  return m[1]!;
+}
+
+/**
+ * Which resources a /metrics reader may see: all of them for an admin or metrics key (or anyone, with
+ * --public-metrics); an acquire key's resources; none without a key. An unknown key is refused, not served less.
+ */
+function metricsAccess(ctx: HttpContext, req: IncomingMessage): "all" | ((resource: string) => boolean) {
+  if (req.headers.authorization === undefined) return ctx.publicMetrics === true ? "all" : () => false;
+  const key: StoredKey | null = ctx.core.state.keys.verify(bearer(req, "send a key as Authorization: Bearer <key>, or no header"));
+  if (key === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+  const scope = key.scope;
+  return scope === "admin" || scope === "metrics" ? "all" : (resource) => canSee(scope, resource);
 }
 
 export function allow(method: string, methods: readonly string[]): void {
@@ -268,6 +321,7 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
         ...p,
         url: ctx.httpUrls.get(p.id) ?? null,
         ...(p.id === s.id || ctx.peerConnected === undefined ? {} : { connected: ctx.peerConnected(p.id) }),
+        ...(p.id === s.id || ctx.peerClock === undefined ? {} : clockJson(ctx.peerClock(p.id))),
         ...(progress === undefined ? {} : { match: progress.match, lag: Math.max(0, s.lastIndex - progress.match), state: progress.state }),
       };
     },
@@ -285,6 +339,12 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
     clientConnections: ctx.connections(),
     peers,
   };
+}
+
+/** A peer's clock offset as /v1/status shows it: whole ms, null before the first estimate (or after a long silence). */
+function clockJson(clock: ClockOffset | null): { clockOffsetMs: number | null; clockRttMs: number | null } {
+  if (clock === null) return { clockOffsetMs: null, clockRttMs: null };
+  return { clockOffsetMs: Math.round(clock.offsetMs), clockRttMs: Math.round(clock.rttMs * 10) / 10 };
 }
 
 function viewJson(v: ResourceView): Record<string, unknown> {

@@ -33,7 +33,7 @@ export async function handleMembers(
   method: string,
   path: string,
 ): Promise<void> {
-  requireAdmin(ctx, req);
+  if (!(await requireAdmin(ctx, req, res))) return;
   const target = MEMBERS_PATH.exec(path)![1];
   if (target === undefined) {
     allow(method, ["GET", "POST"]);

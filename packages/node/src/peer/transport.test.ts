@@ -72,8 +72,14 @@ async function tap(target: Server): Promise<Tap> {
   const recorded: Tap = { url: "", toServer: [], toClient: [] };
   const relay = createTcpServer((client) => {
     const upstream = connect({ host: "127.0.0.1", port });
-    client.on("data", (chunk) => (recorded.toServer.push(chunk), upstream.write(chunk)));
-    upstream.on("data", (chunk) => (recorded.toClient.push(chunk), client.write(chunk)));
+    client.on("data", (chunk) => {
+      recorded.toServer.push(chunk);
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk) => {
+      recorded.toClient.push(chunk);
+      client.write(chunk);
+    });
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
     client.on("error", () => undefined);
@@ -92,7 +98,10 @@ function drain(socket: Socket, ms = 3_000): Promise<Buffer> {
     const done = (): void => resolve(Buffer.concat(chunks));
     socket.on("close", done);
     socket.on("error", () => undefined);
-    setTimeout(() => (socket.destroy(), done()), ms);
+    setTimeout(() => {
+      socket.destroy();
+      done();
+    }, ms);
   });
 }
 

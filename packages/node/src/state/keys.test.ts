@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { acquireRefusal, canAcquire, hashSecret, KeyTable, matchesPattern, newKeySecret, parseKeyScope, ttlRefusal, validateKeyBody } from "./keys.js";
+import { acquireRefusal, canAcquire, canSee, hashSecret, keyFromSecret, KeyTable, matchesPattern, newKeySecret, parseKeyScope, ttlRefusal, validateKeyBody } from "./keys.js";
 
 /** The obvious, slow definition of a `*` glob, to check the fast one against. */
 function referenceMatch(pattern: string, s: string): boolean {
@@ -25,13 +25,35 @@ describe("API keys", () => {
     expect(canAcquire("admin", "anything")).toBe(true);
   });
 
+  it("a metrics key sees every resource and may acquire on none; an acquire key sees only its patterns", () => {
+    expect(parseKeyScope("metrics")).toEqual({ ok: true, scope: "metrics" });
+    expect(canAcquire("metrics", "anything")).toBe(false);
+    expect(acquireRefusal("metrics", { resource: "r", priority: 10, lane: null, load: 1 })).toMatch(/may not acquire/);
+    expect(canSee("metrics", "anything")).toBe(true);
+    expect(canSee("admin", "anything")).toBe(true);
+    expect(canSee({ acquire: ["team-a-*"] }, "team-a-chat")).toBe(true);
+    expect(canSee({ acquire: ["team-a-*"] }, "team-b-chat")).toBe(false);
+  });
+
+  it("derives a chosen secret's id from the secret, and counts admin keys", () => {
+    const a = keyFromSecret("bootstrap-secret-0123", "bootstrap admin", "admin");
+    expect(keyFromSecret("bootstrap-secret-0123", "other name", "admin").id).toBe(a.id);
+    expect(keyFromSecret("another-secret-0123456", "bootstrap admin", "admin").id).not.toBe(a.id);
+    const table = new KeyTable();
+    expect(table.adminCount).toBe(0);
+    table.add(a);
+    table.add(keyFromSecret("worker-secret-0123456", "w", { acquire: ["*"] }));
+    expect(table.adminCount).toBe(1);
+    expect(table.get(a.id)).toEqual(a);
+  });
+
   it("stores only hashes and verifies a secret against them", () => {
     const { id, secret } = newKeySecret();
     const table = new KeyTable();
     table.add({ id, name: "workers", scope: { acquire: ["*"] }, hash: hashSecret(secret), createdAt: 1 });
     expect(JSON.stringify(table.toJSON())).not.toContain(secret);
     expect(table.verify(secret)?.id).toBe(id);
-    expect(table.verify(secret + "x")).toBeNull();
+    expect(table.verify(`${secret}x`)).toBeNull();
     expect(table.remove(id)).toBe(true);
     expect(table.verify(secret)).toBeNull();
   });
@@ -40,7 +62,7 @@ describe("API keys", () => {
     expect(validateKeyBody({ name: "w", scope: { acquire: ["openai-*"] } })).toEqual({ ok: true, name: "w", scope: { acquire: ["openai-*"] } });
     expect(validateKeyBody({ name: "", scope: "root", extra: 1 })).toEqual({
       ok: false,
-      errors: ['unknown field "extra"', "name must be a string of 1-128 characters", 'scope must be "admin" or { "acquire": ["pattern", ...] }'],
+      errors: ['unknown field "extra"', "name must be a string of 1-128 characters", 'scope must be "admin", "metrics" or { "acquire": ["pattern", ...] }'],
     });
     expect(validateKeyBody([])).toEqual({ ok: false, errors: ["body must be a JSON object"] });
   });

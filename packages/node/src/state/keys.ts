@@ -1,7 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-/** What a key may do: everything, or acquire on resources whose names match one of the patterns, within bounds. */
-export type KeyScope = "admin" | AcquireScope;
+/**
+ * What a key may do: everything (`admin`), read `/metrics` and the dashboard for every resource and nothing else
+ * (`metrics`, for Prometheus), or acquire on resources whose names match one of the patterns, within bounds.
+ */
+export type KeyScope = "admin" | "metrics" | AcquireScope;
 
 /**
  * An acquire-only key. Every bound is optional; a request outside one is refused with RQ_FORBIDDEN by the node,
@@ -40,6 +43,14 @@ export function hashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
+/**
+ * The stored form of a key whose secret the operator chose (the bootstrap admin key, config-file keys): its id is
+ * derived from the secret, so every node that holds the same secret proposes the same key.
+ */
+export function keyFromSecret(secret: string, name: string, scope: KeyScope): StoredKey {
+  return { id: hashSecret(`id:${secret}`).slice(0, 16), name, scope, hash: hashSecret(secret), createdAt: 0 };
+}
+
 /** A new random secret (shown to the user once) and a new key id. */
 export function newKeySecret(): { id: string; secret: string } {
   return { id: randomBytes(8).toString("hex"), secret: SECRET_PREFIX + randomBytes(24).toString("base64url") };
@@ -66,7 +77,16 @@ export function matchesPattern(pattern: string, resource: string): boolean {
 }
 
 export function canAcquire(scope: KeyScope, resource: string): boolean {
+  if (scope === "metrics") return false;
   return scope === "admin" || scope.acquire.some((p) => matchesPattern(p, resource));
+}
+
+/**
+ * Whether a key may see a resource's name and numbers (in `/metrics` and the dashboard): an admin or metrics key
+ * sees every resource, an acquire key the resources it may acquire on.
+ */
+export function canSee(scope: KeyScope, resource: string): boolean {
+  return scope === "admin" || scope === "metrics" || canAcquire(scope, resource);
 }
 
 /** What an acquire asks for, as far as a key's scope bounds it. `lane` is the lane it will use (null: no lanes). */
@@ -80,7 +100,7 @@ export interface ScopedAcquire {
 /** Why `scope` forbids this acquire, or null when it allows it. */
 export function acquireRefusal(scope: KeyScope, request: ScopedAcquire): string | null {
   if (!canAcquire(scope, request.resource)) return `this key may not acquire on "${request.resource}"`;
-  if (scope === "admin") return null;
+  if (typeof scope === "string") return null;
   if (scope.priorityMax !== undefined && request.priority > scope.priorityMax) {
     return `this key may ask for priority up to ${scope.priorityMax}, not ${request.priority}`;
   }
@@ -97,7 +117,7 @@ export function acquireRefusal(scope: KeyScope, request: ScopedAcquire): string 
 
 /** Why `scope` forbids a session TTL of `ttlMs`, or null. */
 export function ttlRefusal(scope: KeyScope, ttlMs: number): string | null {
-  if (scope === "admin" || scope.ttlMsMax === undefined || ttlMs <= scope.ttlMsMax) return null;
+  if (typeof scope === "string" || scope.ttlMsMax === undefined || ttlMs <= scope.ttlMsMax) return null;
   return `this key may hold sessions of at most ${scope.ttlMsMax} ms, not ${ttlMs}`;
 }
 
@@ -105,11 +125,11 @@ const PRIORITY_MAX = 1_000;
 const TTL_MS_MAX = 24 * 3_600_000;
 const LANE_NAME = /^[A-Za-z0-9._:/-]{1,64}$/;
 
-/** Parses a key scope from JSON (admin API body or config file): "admin" or { acquire, ...bounds }. */
+/** Parses a key scope from JSON (admin API body or config file): "admin", "metrics" or { acquire, ...bounds }. */
 export function parseKeyScope(scope: unknown): { ok: true; scope: KeyScope } | { ok: false; errors: string[] } {
-  if (scope === "admin") return { ok: true, scope: "admin" };
+  if (scope === "admin" || scope === "metrics") return { ok: true, scope };
   if (typeof scope !== "object" || scope === null || Array.isArray(scope)) {
-    return { ok: false, errors: ['scope must be "admin" or { "acquire": ["pattern", ...] }'] };
+    return { ok: false, errors: ['scope must be "admin", "metrics" or { "acquire": ["pattern", ...] }'] };
   }
   const errors: string[] = [];
   const { acquire, priorityMax, lanes, ttlMsMax, loadMax, ...other } = scope as Record<string, unknown>;
@@ -188,6 +208,18 @@ export class KeyTable {
     const key = this.#byHash.get(hash);
     if (key === undefined) return null;
     return timingSafeEqual(Buffer.from(key.hash, "hex"), Buffer.from(hash, "hex")) ? key : null;
+  }
+
+  /** The key with this id, or undefined. */
+  get(id: string): StoredKey | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** How many admin keys the table holds (never 0 once seeded: the last one cannot be revoked). */
+  get adminCount(): number {
+    let n = 0;
+    for (const k of this.#byId.values()) if (k.scope === "admin") n++;
+    return n;
   }
 
   list(): StoredKey[] {

@@ -49,6 +49,10 @@ _BACKOFF_MAX_S = 2.0
 #: Grace given to the cluster to answer a timed-out request before the client gives up on its own.
 _TIMEOUT_GRACE_S = 5.0
 _CONNECT_TIMEOUT_S = 5.0
+#: A node that answers no ping for this long is given up (a frozen leader keeps its sockets open; only the
+#: silence tells): pings every _PING_INTERVAL_S, as the Node SDK's silentAfterMs (2 s) does.
+_PING_INTERVAL_S = 0.5
+_PING_TIMEOUT_S = 2.0
 #: How long a hello may wait for its answer (a node holds it during an election).
 _WELCOME_TIMEOUT_S = 15.0
 _WATCHDOG_PERIOD_S = 0.25
@@ -465,6 +469,8 @@ class Client:
                 compression=None,
                 max_size=wire.MAX_FRAME_BYTES,
                 close_timeout=1,
+                ping_interval=_PING_INTERVAL_S,
+                ping_timeout=_PING_TIMEOUT_S,
                 **kwargs,
             )
         except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as err:
