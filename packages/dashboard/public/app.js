@@ -4,6 +4,7 @@
 import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import {
+  clockTime,
   formatDuration,
   formatNumber,
   lastSeconds,
