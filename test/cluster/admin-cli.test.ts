@@ -83,6 +83,19 @@ describe("ratequeue admin CLI", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/RQ_FORBIDDEN/);
 
+    // A bounded worker key, and a metrics key for Prometheus.
+    const bounded = await cli(["keys", "create", "--name", "bounded", "--acquire", "openai-*", "--priority-max", "20", "--lanes", "batch", "--ttl-ms-max", "30000", "--load-max", "4000", "--url", url, "--admin-key", ADMIN_KEY, "--json"]);
+    expect(bounded.code, bounded.stderr).toBe(0);
+    expect(JSON.parse(bounded.stdout).scope).toEqual({ acquire: ["openai-*"], priorityMax: 20, lanes: ["batch"], ttlMsMax: 30_000, loadMax: 4_000 });
+    expect((await cli(["keys", "create", "--name", "prom", "--metrics", "--url", url, "--admin-key", ADMIN_KEY])).code).toBe(0);
+    const listed = (await cli(["keys", "list", "--url", url, "--admin-key", ADMIN_KEY])).stdout;
+    expect(listed).toMatch(/bounded\s+acquire openai-\* priorityMax=20 lanes=batch ttlMsMax=30000 loadMax=4000/);
+    expect(listed).toMatch(/prom\s+metrics/);
+    expect(listed).toMatch(/bootstrap admin\s+admin/);
+    const badBound = await cli(["keys", "create", "--name", "x", "--acquire", "a", "--priority-max", "high", "--url", url, "--admin-key", ADMIN_KEY]);
+    expect(badBound).toMatchObject({ code: 1 });
+    expect(badBound.stderr).toMatch(/RQ_INVALID[\s\S]*priorityMax must be an integer/);
+
     expect((await cli(["keys", "revoke", key.id, "--url", url, "--admin-key", ADMIN_KEY])).stdout).toBe(`key ${key.id} revoked\n`);
     expect((await cli(["keys", "list", "--url", url, "--admin-key", ADMIN_KEY])).stdout).not.toContain(key.id);
   });

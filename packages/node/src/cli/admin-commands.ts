@@ -111,13 +111,29 @@ export function keysCommand(): Command {
       .requiredOption("--name <name>", "a label for the key (1-128 characters)")
       .option("--acquire <patterns>", "comma-separated resource patterns it may acquire on (* is a wildcard)")
       .option("--admin", "an admin key (may use the admin API) instead of an acquire key")
-      .option("--metrics", "a key that may read /metrics (every resource) and nothing else: for Prometheus"),
+      .option("--metrics", "a key that may read /metrics (every resource) and nothing else: for Prometheus")
+      .option("--priority-max <n>", "with --acquire: the highest priority it may ask for")
+      .option("--lanes <names>", "with --acquire: comma-separated lanes it may use")
+      .option("--ttl-ms-max <ms>", "with --acquire: the longest session TTL it may hold")
+      .option("--load-max <n>", "with --acquire: the largest load of one request, in any dimension"),
   ).action(async (_o: AdminOptions, c: Command) => {
-    const opts = c.optsWithGlobals<AdminOptions & { name: string; acquire?: string; admin?: boolean; metrics?: boolean }>();
+    const opts = c.optsWithGlobals<
+      AdminOptions & { name: string; acquire?: string; admin?: boolean; metrics?: boolean; priorityMax?: string; lanes?: string; ttlMsMax?: string; loadMax?: string }
+    >();
     const kinds = [opts.acquire !== undefined, opts.admin === true, opts.metrics === true].filter(Boolean).length;
     if (kinds !== 1) throw new CliError("give exactly one of --acquire <patterns>, --admin or --metrics", 2);
-    const scope =
-      opts.admin === true ? "admin" : opts.metrics === true ? "metrics" : { acquire: opts.acquire!.split(",").map((p) => p.trim()).filter((p) => p !== "") };
+    const list = (text: string): string[] => text.split(",").map((p) => p.trim()).filter((p) => p !== "");
+    // Bounds go as given; the cluster checks them (and names the one that is wrong).
+    const bounds = {
+      ...(opts.priorityMax === undefined ? {} : { priorityMax: Number(opts.priorityMax) }),
+      ...(opts.lanes === undefined ? {} : { lanes: list(opts.lanes) }),
+      ...(opts.ttlMsMax === undefined ? {} : { ttlMsMax: Number(opts.ttlMsMax) }),
+      ...(opts.loadMax === undefined ? {} : { loadMax: Number(opts.loadMax) }),
+    };
+    if (opts.acquire === undefined && Object.keys(bounds).length > 0) {
+      throw new CliError("--priority-max, --lanes, --ttl-ms-max and --load-max bound an --acquire key", 2);
+    }
+    const scope = opts.admin === true ? "admin" : opts.metrics === true ? "metrics" : { acquire: list(opts.acquire!), ...bounds };
     const { json } = await clientOf(opts).ok("POST", "/v1/keys", { name: opts.name, scope });
     if (opts.json) return printJson(json);
     const key = json as { id: string; secret: string };
