@@ -83,9 +83,14 @@ describe("a three-node cluster grants in agreement with the limits", () => {
     const timedOut = await c.outcome(blocked, 10_000);
     expect(timedOut).toMatchObject({ type: "rejected", code: "RQ_TIMEOUT" });
     // More than a limit's whole capacity can never be granted: rejected at once, not queued.
-    const never = c.acquire("tokens", { load: { input: 1_001 } });
+    const never = c.acquire("tokens", { load: { input: 1_001, output: 0 } });
     expect(await c.outcome(never)).toMatchObject({ type: "rejected", code: "RQ_UNGRANTABLE" });
     expect(c.answersTo(never).map((m) => m.type)).toEqual(["rejected"]);
+    // A load that leaves out a dimension the resource counts is refused, naming the dimensions, never charged 0.
+    const partial = c.acquire("tokens", { load: { input: 10 } });
+    const refused = await c.outcome(partial);
+    expect(refused).toMatchObject({ type: "rejected", code: "RQ_INVALID" });
+    expect((refused as { message: string }).message).toMatch(/output/);
     // A request that fits the remaining capacity of both is still granted after the refusals.
     await c.granted(c.acquire("tokens", { load: { input: 100, output: 100 } }));
     const view = await cluster.resource("tokens");

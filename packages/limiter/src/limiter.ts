@@ -725,9 +725,10 @@ export class Limiter {
       return;
     }
     const until = cmd.untilMs ?? at + (cmd.retryAfterMs as number);
+    const sets = until >= r.cooldownUntil;
     r.cooldownUntil = Math.max(r.cooldownUntil, until);
     if (r.waiting > 0) this.dirty.add(r);
-    out.push({ type: "cooldown", resource: r.name, untilMs: r.cooldownUntil });
+    out.push({ type: "cooldown", resource: r.name, untilMs: r.cooldownUntil, ...(sets && cmd.by !== undefined ? { by: cmd.by } : {}) });
   }
 
   // ---------------------------------------------------------------- configuration

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,7 +66,12 @@ describe("forceNewCluster", () => {
 
   it("refuses a folder with no cluster, another node's folder, a removed node, and a folder in use", async () => {
     dir = await mkdtemp(join(tmpdir(), "rq-recover-"));
-    await expect(forceNewCluster({ dataDir: join(dir, "empty"), id: "n1" })).rejects.toMatchObject({ code: "RQ_DATA_EMPTY" });
+    await expect(forceNewCluster({ dataDir: join(dir, "absent"), id: "n1" })).rejects.toMatchObject({ code: "RQ_DATA_EMPTY", message: expect.stringMatching(/does not exist/) });
+    expect(existsSync(join(dir, "absent"))).toBe(false);
+    const empty = new LevelStore({ path: join(dir, "empty"), nodeId: "n1" });
+    await empty.load();
+    await empty.close();
+    await expect(forceNewCluster({ dataDir: join(dir, "empty"), id: "n1" })).rejects.toMatchObject({ code: "RQ_DATA_EMPTY", message: expect.stringMatching(/holds no cluster/) });
     const path = await folder(dir, "n2", [{ index: 2, term: 2, type: "confChange", data: encodeConfChange({ type: "remove", nodeId: "n2" }) }], 2);
     await expect(forceNewCluster({ dataDir: path, id: "n1" })).rejects.toMatchObject({ code: "RQ_INVALID", message: expect.stringMatching(/belongs to node n2, not n1 \(check --id\)/) });
     await expect(forceNewCluster({ dataDir: path, id: "n2" })).rejects.toMatchObject({ code: "RQ_DATA_REMOVED" });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { decodeConfChange, type ConfState, type NodeId, type Snapshot } from "@ratequeue/raft";
 import { ClusterState } from "../core/cluster-state.js";
 import { decodePayload } from "../core/ops.js";
@@ -81,6 +82,8 @@ export interface Recovered {
  */
 export async function forceNewCluster(options: { dataDir: string; id: NodeId }): Promise<Recovered> {
   const { dataDir, id } = options;
+  // Checked before opening: opening creates the folder, and a mistyped path must not leave one behind.
+  if (!existsSync(dataDir)) throw new DataFolderError("RQ_DATA_EMPTY", `data folder ${dataDir} does not exist: nothing to recover`);
   const store = new LevelStore({ path: dataDir, nodeId: id });
   try {
     const persisted = await open(store, dataDir);

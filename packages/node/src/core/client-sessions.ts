@@ -51,6 +51,8 @@ export class ClientConnection {
   scope: KeyScope | null = null;
   /** The id of the stored key that authenticated this connection. */
   keyId: string | null = null;
+  /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
+  clientName: string | null = null;
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
@@ -227,6 +229,7 @@ export class ClientSessions {
     }
     conn.scope = key.scope;
     conn.keyId = key.id;
+    conn.clientName = hello.clientName ?? null;
     // Sessions belong to the key that opened them.
     const owner = key.id;
     const ttlMsMax = typeof key.scope === "string" ? undefined : key.scope.ttlMsMax;
@@ -386,7 +389,7 @@ export class ClientSessions {
         if (!canAcquire(conn.scope!, m.resource)) {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
-        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs });
+        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -569,4 +572,10 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
     default:
       return null;
   }
+}
+
+/** Who a cooldown is reported by, for operators: the client's name, else the key that authenticated it. */
+function reporter(conn: ClientConnection): string {
+  if (conn.clientName !== null) return conn.clientName;
+  return `key ${conn.keyId ?? "?"}`;
 }
