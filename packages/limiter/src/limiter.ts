@@ -127,6 +127,11 @@ export class Limiter {
     return this.sessions.size;
   }
 
+  /** When a live session expires (a stamp in ms) if nothing renews it, or null if there is no such session. */
+  sessionExpiresAt(sessionId: string): number | null {
+    return this.sessions.get(sessionId)?.expiresAt ?? null;
+  }
+
   /** One resource's config and live state as of `at` (default: the last stamp), or null. */
   resource(name: string, at: number = this.now): ResourceView | null {
     const r = this.resources.get(name);

@@ -94,6 +94,30 @@ describe("ClientSessions on a new leader", () => {
     expect(resumed.sent.find((m) => m.type === "welcome")).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
   });
 
+  it("welcomes a resume of a live session at once, without a commit round, and renews it in the log", async () => {
+    const node = await startNode(new MemoryStore());
+    await node.core.start();
+    await until("a caught-up leader", () => node.core.isCaughtUpLeader);
+    const first = recordingLink();
+    node.sessions.receive(node.sessions.connect(first, "first"), [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("a welcome", () => first.sent.some((m) => m.type === "welcome"));
+    const welcome = first.sent.find((m) => m.type === "welcome")!;
+    if (welcome.type !== "welcome") throw new Error("unreachable");
+    const expiresBefore = node.core.state.limiter.sessionExpiresAt(welcome.sessionId)!;
+    await new Promise((r) => setTimeout(r, 20)); // the log clock moves on, so the renewal shows
+
+    const applied = node.core.appliedIndex;
+    const again = recordingLink();
+    node.sessions.receive(node.sessions.connect(again, "again"), [
+      { type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY, resume: welcome.sessionId },
+    ]);
+    // Answered in the same turn: nothing was committed in between.
+    expect(again.sent[0]).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
+    expect(node.core.appliedIndex).toBe(applied);
+    await until("the renewing heartbeat to apply", () => node.core.state.limiter.sessionExpiresAt(welcome.sessionId)! > expiresBefore);
+    node.core.stop();
+  });
+
   it("holds a hello that arrives before any leader is known, and answers it when the election ends (not 'no leader, retry')", async () => {
     const node = await startNode(new MemoryStore());
     const link = recordingLink();

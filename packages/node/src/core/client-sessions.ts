@@ -248,8 +248,18 @@ export class ClientSessions {
     };
     // Only the key that opened a session may resume it (session ids are secrets too, but keys are the authority).
     if (hello.resume === undefined || core.state.ownerOf(hello.resume) !== owner) return open();
-    // Resuming: a heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
     const resume = hello.resume;
+    // Resuming a session this leader has applied with at least half its TTL left: welcomed at once, without waiting
+    // for a commit, which after a failover put a whole commit round before the client could resend its requests.
+    // This leader has applied everything earlier leaders committed (whenCaughtUp), so the session is live as of
+    // now; the renewing heartbeat is proposed before the welcome, so it precedes the requests the client resends
+    // in the log. Should the session still have ended before they apply, they are refused as RQ_SESSION_EXPIRED
+    // and the client sends them again in a new session (nothing of them happened).
+    const expiresAt = core.state.limiter.sessionExpiresAt(resume);
+    if (expiresAt !== null && expiresAt - core.state.limiter.lastAt >= ttlMs / 2) {
+      if (core.proposeQuietly({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })) return this.#welcome(conn, resume, ttlMs, true);
+    }
+    // Otherwise a committed heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
     core
       .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
       .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
