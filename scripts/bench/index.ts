@@ -70,9 +70,11 @@ ${formatCompareTable(compare)}
 What differs: a RateQueue grant is agreed by a majority of three nodes and fsynced before the client hears of it,
 and the release is a second replicated, fsynced entry (the SDK's callback form returns once the release is sent; the
 release reaches the cluster before the loop's next acquire); it also queues and wakes waiters in order, settles real usage
-and survives a node failure. rate-limiter-flexible's \`consume()\` is one Redis command with no queue, no concurrency
-slot and no durability beyond Redis's own (no fsync); bottleneck's clustering mode keeps its state in the same single
-Redis.
+and survives a node failure. The handle form (\`ratequeue-handle\`) awaits the release's answer before the next acquire.
+\`rlf-wiring\` is what a team would build on Redis for the same quota: a concurrency slot as a counter (INCR), then
+\`consume()\` on an RPM and a TPM limiter, and a DECR as the release. rate-limiter-flexible's \`consume()\` alone is one
+Redis command with no queue, no concurrency slot and no durability beyond Redis's own (no fsync); bottleneck's
+clustering mode keeps its state in the same single Redis.
 
 ## Cluster (\`npx tsx scripts/bench/cluster.ts\`)
 
