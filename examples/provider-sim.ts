@@ -124,6 +124,8 @@ export interface ProviderSim {
   readonly url: string;
   readonly limits: ProviderLimits;
   readonly algorithm: ProviderAlgorithm;
+  /** When it started, on its clock (epoch ms by default): arrivals' `atMs` count from it. */
+  readonly startedAtMs: number;
   /** A snapshot of the counters. */
   stats(): ProviderStats;
   /** Each completed request of `api`: when it arrived (ms since the simulator started) and the tokens finally charged. */
@@ -313,7 +315,7 @@ export async function startProviderSim(options: ProviderSimOptions = {}): Promis
     return closing;
   };
   const arrivals = (api: Api): readonly { atMs: number; tokens: number }[] => [...endpoints[api].arrivals];
-  return { url: `http://127.0.0.1:${port}`, limits, algorithm, stats: snapshot, arrivals, close, [Symbol.asyncDispose]: close };
+  return { url: `http://127.0.0.1:${port}`, limits, algorithm, startedAtMs, stats: snapshot, arrivals, close, [Symbol.asyncDispose]: close };
 }
 
 /** null if the request fits every limit now, else why not and when it would (Infinity: never). */

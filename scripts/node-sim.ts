@@ -9,7 +9,7 @@
  * Knob flags override what the seed chose (see test/node-sim/README.md):
  * --nodes --clients --drop --dup --reorder --delay --sync --flush --torn
  * --crashes --partitions --skew --drift --breaks --deaths --snapshot-every
- * --safety-ms. Exit code 1 when any run failed, 2 on bad arguments.
+ * --safety-ms --pauses --admin. Exit code 1 when any run failed, 2 on bad arguments.
  */
 import { runSoak, sourceFingerprint } from "./lib/soak.js";
 import { KNOB_FLAGS, MAX_SEED, applyOverrides, checkScenario, runNodeSim, scenarioFromSeed, type RunResult } from "../test/node-sim/index.js";

@@ -26,7 +26,9 @@ describe("node-sim: seed-chosen scenarios", () => {
         if (!r.ok) failures.push(failureText(seed, r));
       }
       expect(failures, failures.join("\n\n")).toEqual([]);
-    }, 120_000);
+      // Deterministic and CPU-bound: ~30 s per 25 seeds on an idle machine, four times that on a busy one. The
+      // timeout only catches a hang, so it is generous.
+    }, 600_000);
   }
 });
 
@@ -50,6 +52,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc
     snapshotEvery: fc.integer({ min: 3, max: 150 }),
     safetyMs: fc.integer({ min: 500, max: 2500 }),
     pauses: fc.integer({ min: 0, max: 3 }),
+    adminChanges: fc.integer({ min: 0, max: 8 }),
   })
   .filter((k) => k.deaths <= k.clients);
 
@@ -81,7 +84,7 @@ describe("node-sim: the simulator itself", () => {
     // Found by this simulator: seed 28 with 1 s of clock skew committed an entry stamped below the one before it
     // (NodeCore raised its stamp floor only from applied entries). Now NodeCore#learnStamps feeds the stamp clock
     // every stamp that reaches the log before the new leader's first proposal can flush.
-    const r = await runNodeSim(applyOverrides(scenarioFromSeed(28), new Map([["skew", "1000"], ["pauses", "0"]])));
+    const r = await runNodeSim(applyOverrides(scenarioFromSeed(28), new Map([["skew", "1000"], ["pauses", "0"], ["admin", "0"]])));
     expect(r.ok, r.ok ? "" : r.message).toBe(true);
   }, 60_000);
 
@@ -90,7 +93,7 @@ describe("node-sim: the simulator itself", () => {
   // resent entries 3..37; the store refused entries below its snapshot (RQ_STORAGE_CORRUPT) and the node stopped.
   // Fixed in NodeCore#handleReady (entries at or below the snapshot are skipped, as MemoryStorage.append does).
   it("regression: a follower whose Raft resends entries below its snapshot keeps running (seed 80380)", async () => {
-    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3";
+    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3 --admin 0";
     const flags = new Map<string, string>();
     const parts = knobs.split(" ");
     for (let i = 0; i < parts.length; i += 2) flags.set(parts[i]!.slice(2), parts[i + 1]!);
@@ -105,6 +108,20 @@ describe("node-sim: the simulator itself", () => {
       expect(r.ok, r.ok ? "" : failureText(seed, r)).toBe(true);
       expect(r.stats.providerGrantsChecked).toBeGreaterThan(0);
     }
+  }, 60_000);
+
+  it("admin changes through the log under faults (resources changed, deleted, created again; keys created and revoked) keep every limit in force", async () => {
+    let applied = 0;
+    let deletes = 0;
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(applyOverrides(scenarioFromSeed(seed), new Map([["admin", "12"], ["clients", "3"]])));
+      expect(r.ok, r.ok ? "" : failureText(seed, r)).toBe(true);
+      expect(r.stats.adminProposed).toBeGreaterThan(0);
+      applied += r.stats.adminApplied;
+      deletes += r.stats.effects.resourceDeleted ?? 0;
+    }
+    expect(applied).toBeGreaterThan(10);
+    expect(deletes).toBeGreaterThan(0);
   }, 60_000);
 
   // A checker that never fires proves nothing: each sabotage must be caught on every seed tried.
@@ -133,6 +150,14 @@ describe("node-sim: the simulator itself", () => {
       const slow = await runNodeSim(sabotaged(seed), { sabotage: "slowMonotonic" });
       expect(slow.ok).toBe(false);
       if (!slow.ok) expect(slow.message).toMatch(/log time froze/);
+    }
+  }, 60_000);
+
+  it("catches a cluster that forgets usage at a configuration change (the bug of #11), judging windows against the limits in force", async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(applyOverrides(sabotaged(seed), new Map([["admin", "12"]])), { sabotage: "forgetfulChanges" });
+      expect(r.ok, `seed ${seed}`).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(/(chat|embed|extra) limit #\d/);
     }
   }, 60_000);
 

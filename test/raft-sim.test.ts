@@ -74,7 +74,9 @@ describe("raft cluster simulation", () => {
       if (report !== null) failures.push(`seed ${seed}: ${report}`);
     }
     expect(failures.join("\n\n")).toBe("");
-  });
+    // CPU-bound and deterministic: ~40 s on an idle 2-core machine, several times that on a busy one. The timeout
+    // only catches a hang, so it is generous.
+  }, 900_000);
 
   it("keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check", () => {
     fc.assert(

@@ -28,20 +28,39 @@ export function randomPrompt(random: () => number): { system: string; user: stri
   return { system: "You are a helpful assistant.", user: `Tell me about ${topic}. ${asks.join(" ")}` };
 }
 
+/** Filler words, each one cl100k token with its leading space, so `n` of them are `n` tokens. */
+const FILLER = [" river", " stone", " green", " light", " paper", " water", " house", " music"];
+
+/**
+ * `n` tokens of seeded context to prepend to a prompt: what a request that
+ * carries a document or a long conversation looks like to a token limit.
+ */
+export function contextText(random: () => number, n: number): string {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`context tokens must be an integer >= 0, got ${n}`);
+  let text = "";
+  for (let i = 0; i < n; i++) text += FILLER[randomInt(random, 0, FILLER.length - 1)]!;
+  return text;
+}
+
 /**
  * A random OpenAI-style chat request: system and user messages, max_tokens
  * from `maxTokens`, and `reserveTokens`, what OpenAI counts against TPM when
- * the request arrives (prompt tokens + max_tokens).
+ * the request arrives (prompt tokens + max_tokens). With `contextTokens`,
+ * the user message starts with that many tokens (drawn uniformly) of
+ * context ({@link contextText}), drawn after max_tokens, so the same seed
+ * gives the same prompt and max_tokens with or without it.
  */
 export function randomOpenAiRequest(
   random: () => number,
   maxTokens: { readonly min: number; readonly max: number },
+  contextTokens?: { readonly min: number; readonly max: number },
 ): { messages: ({ role: "system"; content: string } | { role: "user"; content: string })[]; maxTokens: number; reserveTokens: number } {
   const { system, user } = randomPrompt(random);
+  const tokens = randomInt(random, maxTokens.min, maxTokens.max);
+  const context = contextTokens === undefined ? "" : `Context:${contextText(random, randomInt(random, contextTokens.min, contextTokens.max))}\n\n`;
   const messages = [
     { role: "system" as const, content: system },
-    { role: "user" as const, content: user },
+    { role: "user" as const, content: `${context}${user}` },
   ];
-  const tokens = randomInt(random, maxTokens.min, maxTokens.max);
   return { messages, maxTokens: tokens, reserveTokens: countChatTokens(messages) + tokens };
 }

@@ -11,12 +11,16 @@
  * - rolling: a rolling restart of all three nodes (SIGTERM, restart, wait until caught up, next), leader last.
  * - sigstop: SIGSTOP of the leader for 3 s, then SIGCONT (a frozen process: its connections stay open).
  *
- * Reported per phase: median and longest pause over its events, failed acquires, and spurious elections (terms
+ * Each event is measured twice: the stop (from the signal until grants flow again) and the restart (from starting
+ * the node again until it has caught up), so that a slow restart does not hide in the stop's figure or the reverse.
+ * `--trace` prints, after each stop, the steps the nodes logged (ms from the signal) around the longest pause.
+ *
+ * Reported per phase: median and longest pause over its events (stop and restart apart), failed acquires, and spurious elections (terms
  * started beyond the one election each event needs: a transfer or an election after a crash is one term; a rolling
  * restart needs one, for the leader; a follower's restart needs none). A steady-state row (no event) gives the
  * machine's own longest gap for comparison. Nothing is asserted (shared, noisy machines).
  *
- *   npx tsx --conditions=source scripts/bench/failover.ts [--events 3] [--loops 16] [--phases sigterm,kill9,rolling,sigstop]
+ *   npx tsx --conditions=source scripts/bench/failover.ts [--events 3] [--loops 16] [--phases sigterm,kill9,rolling,sigstop] [--trace]
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
@@ -28,10 +32,15 @@ export type FailoverPhase = "steady" | "sigterm" | "kill9" | "rolling" | "sigsto
 
 export interface FailoverPhaseResult {
   readonly phase: FailoverPhase;
-  /** Longest gap between consecutive grants around each event, in ms. */
-  readonly pausesMs: number[];
+  /** Longest gap between consecutive grants around each stop (until grants flow again), in ms. */
+  readonly stopPausesMs: number[];
+  /** Longest gap between consecutive grants around each restart (until the node has caught up), in ms. */
+  readonly restartPausesMs: number[];
+  /** Median and longest of stopPausesMs. */
   readonly medianPauseMs: number;
   readonly longestPauseMs: number;
+  readonly medianRestartPauseMs: number;
+  readonly longestRestartPauseMs: number;
   /** Acquires that ended in an error during the phase. */
   readonly failedAcquires: number;
   /** Terms started beyond the elections the events needed. */
@@ -56,6 +65,8 @@ export interface FailoverBenchOptions {
   /** SDK loops. Default 16. */
   readonly loops?: number;
   readonly phases?: readonly FailoverPhase[];
+  /** Logs, after each stop, the steps every node logged and where the longest pause fell (nodes log at info). */
+  readonly trace?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -69,11 +80,12 @@ export async function runFailoverBench(options: FailoverBenchOptions = {}): Prom
   const loops = options.loops ?? 16;
   const phases = options.phases ?? ["sigterm", "kill9", "rolling", "sigstop"];
   const log = options.log ?? (() => undefined);
+  const trace = options.trace ?? false;
   const cluster = await Cluster.start({
     tickMs: TICK_MS,
     electionTicks: ELECTION_TICKS,
     resources: { [RESOURCE]: { limits: [{ kind: "concurrency", limit: 1_000_000 }] } },
-    extraArgs: ["--log-level", "warn"],
+    extraArgs: ["--log-level", trace ? "info" : "warn"],
   });
   const rq = new RateQueue({ url: cluster.urls, apiKey: ADMIN_KEY });
   const grantsAt: number[] = [];
@@ -93,28 +105,47 @@ export async function runFailoverBench(options: FailoverBenchOptions = {}): Prom
   const results: FailoverPhaseResult[] = [];
   try {
     await waitFor(() => grantsAt.length >= 500, { timeoutMs: 60_000, what: "the loops to warm up" });
-    const measure = async (phase: FailoverPhase, count: number, expectedElections: number, event: (i: number) => Promise<void>): Promise<void> => {
+    const measure = async (
+      phase: FailoverPhase,
+      count: number,
+      expectedElections: number,
+      stop: (i: number) => Promise<NodeProcess | null>,
+      restart: (node: NodeProcess) => Promise<void>,
+    ): Promise<void> => {
       await healed(cluster);
       const termBefore = await maxTerm(cluster);
       const failedBefore = failures.length;
       const grantsBefore = grantsAt.length;
-      const pausesMs: number[] = [];
+      const stopPausesMs: number[] = [];
+      const restartPausesMs: number[] = [];
       for (let i = 0; i < count; i++) {
         await sleep(500);
+        // The stop: from the event until grants flow again (plus 500 ms), before the node comes back.
         const from = grantsAt.length;
         const t0 = performance.now();
-        await event(i);
+        const node = await stop(i);
+        await waitFor(() => grantsAt.length >= from + 4 * loops, { timeoutMs: 60_000, what: "grants to flow after the stop" });
+        await sleep(500);
+        const t1 = performance.now();
+        const restartFrom = grantsAt.length;
+        stopPausesMs.push(longestGap(grantsAt, from, t0, restartFrom, t1));
+        if (trace && node !== null) log(timeline(cluster, `${phase} ${i + 1} stop`, grantsAt, from, t0, restartFrom));
+        // The restart: from starting the node until it has caught up (plus 500 ms).
+        if (node !== null) await restart(node);
         await healed(cluster);
         await sleep(500);
-        pausesMs.push(longestGap(grantsAt, from, t0));
-        log(`failover ${phase} ${i + 1}/${count}: longest pause ${pausesMs.at(-1)!.toFixed(0)} ms`);
+        restartPausesMs.push(longestGap(grantsAt, restartFrom, t1, grantsAt.length, performance.now()));
+        log(`failover ${phase} ${i + 1}/${count}: longest pause at the stop ${stopPausesMs.at(-1)!.toFixed(0)} ms, at the restart ${restartPausesMs.at(-1)!.toFixed(0)} ms`);
       }
       const elections = (await maxTerm(cluster)) - termBefore;
       results.push({
         phase,
-        pausesMs,
-        medianPauseMs: median(pausesMs),
-        longestPauseMs: Math.max(...pausesMs),
+        stopPausesMs,
+        restartPausesMs,
+        medianPauseMs: median(stopPausesMs),
+        longestPauseMs: Math.max(...stopPausesMs),
+        medianRestartPauseMs: median(restartPausesMs),
+        longestRestartPauseMs: Math.max(...restartPausesMs),
         failedAcquires: failures.length - failedBefore,
         spuriousElections: Math.max(0, elections - expectedElections),
         elections,
@@ -122,20 +153,27 @@ export async function runFailoverBench(options: FailoverBenchOptions = {}): Prom
       });
     };
 
-    await measure("steady", 1, 0, () => sleep(3_000));
+    await measure(
+      "steady",
+      1,
+      0,
+      async () => {
+        await sleep(3_000);
+        return null;
+      },
+      async () => undefined,
+    );
+    const startAgain = async (node: NodeProcess): Promise<void> => {
+      node.start();
+      await healed(cluster);
+    };
     for (const phase of phases) {
-      if (phase === "sigterm") {
-        await measure("sigterm", events, events, async () => {
+      if (phase === "sigterm" || phase === "kill9") {
+        await measure(phase, events, events, async () => {
           const leader = await cluster.waitForLeader();
-          await leader.kill("SIGTERM");
-          await restart(cluster, leader);
-        });
-      } else if (phase === "kill9") {
-        await measure("kill9", events, events, async () => {
-          const leader = await cluster.waitForLeader();
-          await leader.kill("SIGKILL");
-          await restart(cluster, leader);
-        });
+          await leader.kill(phase === "sigterm" ? "SIGTERM" : "SIGKILL");
+          return leader;
+        }, startAgain);
       } else if (phase === "rolling") {
         // One event per node, leader last; the rolling restart needs one election in all (the leader's handover).
         const leader = await cluster.waitForLeader();
@@ -143,15 +181,17 @@ export async function runFailoverBench(options: FailoverBenchOptions = {}): Prom
         await measure("rolling", order.length, 1, async (i) => {
           const node = order[i]!;
           await node.kill("SIGTERM");
-          await restart(cluster, node);
-        });
+          return node;
+        }, startAgain);
       } else if (phase === "sigstop") {
-        await measure("sigstop", Math.max(1, Math.min(events, 2)), Math.max(1, Math.min(events, 2)), async () => {
+        const n = Math.max(1, Math.min(events, 2));
+        await measure("sigstop", n, n, async () => {
           const leader = await cluster.waitForLeader();
           leader.proc!.kill("SIGSTOP");
           await sleep(STOP_MS);
           leader.proc!.kill("SIGCONT");
-        });
+          return null;
+        }, async () => undefined);
       }
     }
   } finally {
@@ -162,12 +202,6 @@ export async function runFailoverBench(options: FailoverBenchOptions = {}): Prom
   }
   if (failures.length > 0) log(`failover: failed acquires: ${[...new Set(failures)].slice(0, 5).join("; ")}`);
   return { name: "failover", loops, events, electionTimeoutMs: TICK_MS * ELECTION_TICKS, phases: results };
-}
-
-/** Starts `node` again and waits until the cluster has one leader that every node follows and has caught up with. */
-async function restart(cluster: Cluster, node: NodeProcess): Promise<void> {
-  node.start();
-  await healed(cluster);
 }
 
 async function healed(cluster: Cluster): Promise<void> {
@@ -189,15 +223,49 @@ async function maxTerm(cluster: Cluster): Promise<number> {
   return Math.max(...statuses.map((s) => s?.term ?? 0));
 }
 
-/** Longest gap between consecutive grants from `t0` on (grants[from - 1] is the last grant before it, if any). */
-function longestGap(grantsAt: readonly number[], from: number, t0: number): number {
+/**
+ * Longest gap between consecutive grants in the window from `t0` (grants[from - 1] is the last grant before it, if
+ * any) to `t1` (grants[to] is the first one after it, if any): a gap open at either edge counts in full.
+ */
+function longestGap(grantsAt: readonly number[], from: number, t0: number, to: number, t1: number): number {
   let previous = from > 0 ? Math.max(grantsAt[from - 1]!, t0 - 1_000) : t0;
   let longest = 0;
-  for (let i = from; i < grantsAt.length; i++) {
+  for (let i = from; i < to; i++) {
     longest = Math.max(longest, grantsAt[i]! - previous);
     previous = grantsAt[i]!;
   }
-  return longest;
+  return Math.max(longest, t1 - previous);
+}
+
+/** Node log lines that mark the steps of a failover. */
+const STEPS = /"msg":"(node stopping|handing leadership over|leadership changed|leadership handed over|link to the leader closed[^"]*|client connected|client disconnected|node stopped)"/;
+
+/**
+ * The steps of one stop as every node logged them, in ms from the event (`t0`), with the longest gap between grants
+ * placed among them: where a pause goes.
+ */
+function timeline(cluster: Cluster, title: string, grantsAt: readonly number[], from: number, t0: number, to: number): string {
+  const origin = performance.timeOrigin + t0; // epoch ms, as pino's "time"
+  const rows: { at: number; what: string }[] = [];
+  for (const n of cluster.nodes) {
+    for (const line of n.output.split("\n")) {
+      const m = STEPS.exec(line);
+      if (m === null) continue;
+      const parsed = JSON.parse(line) as { time: number; role?: string; leader?: string; to?: string; resumed?: boolean };
+      const at = parsed.time - origin;
+      if (at < -50 || at > 10_000) continue;
+      const detail = [parsed.role, parsed.leader ?? parsed.to, parsed.resumed === undefined ? undefined : `resumed=${parsed.resumed}`].filter((x) => x !== undefined).join(" ");
+      rows.push({ at, what: `${n.id}: ${m[1]}${detail === "" ? "" : ` (${detail})`}` });
+    }
+  }
+  let gapAt = from;
+  for (let i = from + 1; i < to; i++) if (grantsAt[i]! - grantsAt[i - 1]! > grantsAt[gapAt]! - grantsAt[gapAt - 1]!) gapAt = i;
+  if (gapAt > 0 && gapAt < grantsAt.length) {
+    rows.push({ at: grantsAt[gapAt - 1]! - t0, what: "sdk: last grant before the longest pause" });
+    rows.push({ at: grantsAt[gapAt]! - t0, what: "sdk: first grant after it" });
+  }
+  rows.sort((a, b) => a.at - b.at);
+  return [`trace ${title}:`, ...rows.map((r) => `  ${r.at.toFixed(0).padStart(6)} ms  ${r.what}`)].join("\n");
 }
 
 function median(xs: readonly number[]): number {
@@ -218,22 +286,25 @@ const LABELS: Record<FailoverPhase, string> = {
 /** The result as a Markdown table. */
 export function formatFailoverTable(r: FailoverBenchResult): string {
   const rows = r.phases.map((p) =>
-    `| ${LABELS[p.phase]} | ${p.pausesMs.length} | ${p.medianPauseMs.toFixed(0)} ms | ${p.longestPauseMs.toFixed(0)} ms | ${p.failedAcquires} | ${p.elections} | ${p.spuriousElections} |`,
+    `| ${LABELS[p.phase]} | ${p.stopPausesMs.length} | ${p.medianPauseMs.toFixed(0)} ms | ${p.longestPauseMs.toFixed(0)} ms | ${p.medianRestartPauseMs.toFixed(0)} ms | ${p.longestRestartPauseMs.toFixed(0)} ms | ${p.failedAcquires} | ${p.elections} | ${p.spuriousElections} |`,
   );
   return [
-    "| event | events | median pause | longest pause | failed acquires | elections | spurious elections |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| event | events | stop: median pause | stop: longest pause | restart: median pause | restart: longest pause | failed acquires | elections | spurious elections |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
   ].join("\n");
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const { values } = parseArgs({
-    options: { events: { type: "string" }, loops: { type: "string" }, phases: { type: "string" }, help: { type: "boolean" } },
+    options: { events: { type: "string" }, loops: { type: "string" }, phases: { type: "string" }, trace: { type: "boolean" }, help: { type: "boolean" } },
     strict: true,
   });
   if (values.help === true) {
-    process.stdout.write("usage: npx tsx --conditions=source scripts/bench/failover.ts [--events 3] [--loops 16] [--phases sigterm,kill9,rolling,sigstop]\n");
+    process.stdout.write(
+      "usage: npx tsx --conditions=source scripts/bench/failover.ts [--events 3] [--loops 16] [--phases sigterm,kill9,rolling,sigstop] [--trace]\n" +
+        "  --trace: after each stop, print the steps the nodes logged (ms from the signal) and where the longest pause fell\n",
+    );
     process.exit(0);
   }
   const known: readonly FailoverPhase[] = ["sigterm", "kill9", "rolling", "sigstop"];
@@ -248,9 +319,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     ...(values.events === undefined ? {} : { events: Number(values.events) }),
     ...(values.loops === undefined ? {} : { loops: Number(values.loops) }),
     ...(phases === undefined ? {} : { phases }),
+    trace: values.trace === true,
     log: (line) => console.error(line),
   });
   console.log(`failover: 3 nodes, ${result.loops} SDK loops, election timeout ${result.electionTimeoutMs}-${2 * result.electionTimeoutMs} ms`);
   console.log(formatFailoverTable(result));
-  for (const p of result.phases) console.log(`${p.phase}: pauses ${p.pausesMs.map((x) => x.toFixed(0)).join(", ")} ms`);
+  for (const p of result.phases) {
+    const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(", ");
+    console.log(`${p.phase}: pauses at the stop ${ms(p.stopPausesMs)} ms; at the restart ${ms(p.restartPausesMs)} ms`);
+  }
 }

@@ -18,7 +18,7 @@ import { openAiResource } from "../../examples/openai-workers.js";
 import { bucketBudget, DEFAULT_LIMITS, slidingBudget, startProviderSim, type ApiStats, type ProviderAlgorithm, type ProviderLimits, type ProviderSim } from "../../examples/provider-sim.js";
 import { MODES, type GateConfig, type Mode } from "./gates.js";
 import { ensureRedisInstalled, startRedisServer, type RedisServer } from "./redis-server.js";
-import { gapAroundKill, quantile, type GapAroundKill } from "./stats.js";
+import { gapAroundKill, quantile, quotaShare, type GapAroundKill, type QuotaShare } from "./stats.js";
 import type { LoopReport, RunConfig, WorkerMessage } from "./worker.js";
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./worker.ts", import.meta.url));
@@ -73,6 +73,8 @@ export interface DemoOptions {
    */
   readonly marginMs?: number;
   readonly maxTokens?: { readonly min: number; readonly max: number };
+  /** Tokens of context in each prompt, drawn uniformly (default none): fewer, bigger requests saturate the token limit cheaply. */
+  readonly contextTokens?: { readonly min: number; readonly max: number };
   /** Kill -9 the leader halfway through the RateQueue run (default true). */
   readonly killLeader?: boolean;
   /** Lines worth keeping (setup steps). */
@@ -105,13 +107,20 @@ export interface ModeResult {
   /** Tokens the provider charged over the most its TPM limit admits in elapsedMs (bucket from full: capacity + refill; sliding: one limit per window) (0..1). */
   readonly tpmShare: number;
   /**
-   * Over the run's whole windows (k = floor(elapsed / windowMs), at least 1): the tokens the provider charged
-   * for requests arriving in them, over the most its TPM limit admits in them (sliding or fixed: k x TPM;
-   * bucket: TPM + k x TPM of refill) (0..1).
+   * The share of the provider's TPM used over its whole windows from the first arrival to the stop
+   * (stats.ts, quotaShare: sliding k x TPM, bucket TPM + k x TPM, fixed the aligned windows);
+   * null if the run was shorter than a window.
    */
-  readonly windowShare: number;
+  readonly quota: QuotaShare | null;
   readonly waitP50Ms: number;
   readonly waitP99Ms: number;
+  /**
+   * RateQueue only: ms from each grant's stamp to its send, p50 / p99 / max (null in other modes). The network
+   * delay to the provider comes on top; the two must stay within the resource's delivery margin.
+   */
+  readonly grantToSendMs: { readonly p50: number; readonly p99: number; readonly max: number } | null;
+  /** When the 429s were sent, in ms after the leader kill (after the run's start without one). */
+  readonly limitedAfterKillMs: readonly number[];
   readonly elapsedMs: number;
   /** Requests completed per loop (every worker's count). */
   readonly requestsPerLoop: readonly number[];
@@ -171,6 +180,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       READY_TIMEOUT_MS,
       `the worker processes were not ready in time (${READY_TIMEOUT_MS} ms)`,
     );
+    log("the worker processes are ready");
 
     const runs: ModeResult[] = [];
     for (const mode of modes) {
@@ -185,6 +195,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
             return { mode, url: env!.url, apiKey: env!.workerKey, resource: RESOURCE, clientName: `demo-worker-${index}` };
         }
       };
+      log(`${MODE_TITLES[mode]}: ${secondsPerMode} s...`);
       const result = await runMode({
         mode,
         children,
@@ -201,6 +212,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         },
         seed,
         maxTokens,
+        contextTokens: options.contextTokens,
         durationMs: secondsPerMode * 1000,
         gateOf,
         cluster: mode === "ratequeue" && (options.killLeader ?? true) ? cluster : null,
@@ -226,6 +238,7 @@ async function runMode(options: {
   sim: Parameters<typeof startProviderSim>[0] & { algorithm: ProviderAlgorithm };
   seed: number;
   maxTokens: { min: number; max: number };
+  contextTokens: { min: number; max: number } | undefined;
   durationMs: number;
   gateOf: (processIndex: number) => GateConfig;
   cluster: LocalCluster | null;
@@ -244,6 +257,7 @@ async function runMode(options: {
         loops,
         seed: options.seed * 1_000 + i,
         maxTokens: options.maxTokens,
+        ...(options.contextTokens === undefined ? {} : { contextTokens: options.contextTokens }),
       };
       const reply = nextMessage<Extract<WorkerMessage, { type: "done" }>>(child, { type: "done", who: WORKER_WHO });
       child.send({ type: "go", run } satisfies WorkerMessage);
@@ -258,6 +272,7 @@ async function runMode(options: {
     const ticker = setInterval(() => options.progress(progressLine({ mode, sim, startedAtMs, endAtMs, note })), 1_000);
     let kill: { killedId: string; killAtMs: number; newLeaderId: string; newLeaderAfterMs: number } | null = null;
     let loopReports: LoopReport[];
+    let stoppedAtMs = 0;
     try {
       try {
         if (options.cluster !== null) {
@@ -273,6 +288,7 @@ async function runMode(options: {
         }
         await sleep(Math.max(0, endAtMs - Date.now()));
       } finally {
+        stoppedAtMs = Date.now();
         for (const child of children) if (child.connected) child.send({ type: "stop" } satisfies WorkerMessage);
       }
       loopReports = (await Promise.all(done)).flat();
@@ -282,6 +298,7 @@ async function runMode(options: {
     const elapsedMs = Date.now() - startedAtMs;
     const provider = sim.stats().openai;
     const waits = loopReports.flatMap((l) => l.waitsMs).sort((a, b) => a - b);
+    const grantToSend = loopReports.flatMap((l) => l.grantToSendMs).sort((a, b) => a - b);
     let leaderKill: LeaderKill | null = null;
     if (kill !== null) {
       const gapWindow = { beforeMs: Math.min(GAP_BEFORE_KILL_MS, durationMs / 2), afterMs: Math.min(GAP_AFTER_KILL_MS, endAtMs - kill.killAtMs) };
@@ -303,9 +320,17 @@ async function runMode(options: {
       errors: sum(loopReports.map((l) => l.errors)),
       errorMessages: loopReports.flatMap((l) => l.errorMessages).slice(0, 5),
       tpmShare: provider.totalTokens / tpmBudget(options.sim.algorithm, limits, elapsedMs),
-      windowShare: windowShare(sim, options.sim.algorithm, limits, elapsedMs),
+      quota: quotaShare({
+        arrivals: sim.arrivals("openai").map((a) => ({ atMs: sim.startedAtMs + a.atMs, tokens: a.tokens })),
+        endMs: stoppedAtMs,
+        windowMs: limits.windowMs,
+        limit: limits.tpm,
+        algorithm: options.sim.algorithm,
+      }),
       waitP50Ms: quantile(waits, 0.5),
       waitP99Ms: quantile(waits, 0.99),
+      grantToSendMs: grantToSend.length === 0 ? null : { p50: quantile(grantToSend, 0.5), p99: quantile(grantToSend, 0.99), max: grantToSend[grantToSend.length - 1]! },
+      limitedAfterKillMs: loopReports.flatMap((l) => l.limitedAtMs).sort((a, b) => a - b).map((t) => t - (kill?.killAtMs ?? startedAtMs)),
       elapsedMs,
       requestsPerLoop: loopReports.map((l) => l.requests),
       provider,
@@ -345,12 +370,6 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
 export function tpmBudget(algorithm: ProviderAlgorithm, limits: ProviderLimits, elapsedMs: number): number {
   const o = { limit: limits.tpm, windowMs: limits.windowMs, elapsedMs };
   return algorithm === "bucket" ? bucketBudget(o) : slidingBudget(o);
-}
-
-function windowShare(sim: ProviderSim, algorithm: ProviderAlgorithm, limits: ProviderLimits, elapsedMs: number): number {
-  const spanMs = Math.max(1, Math.floor(elapsedMs / limits.windowMs)) * limits.windowMs;
-  const tokens = sum(sim.arrivals("openai").flatMap((a) => (a.atMs < spanMs ? [a.tokens] : [])));
-  return tokens / tpmBudget(algorithm, limits, algorithm === "bucket" ? spanMs : spanMs - 1);
 }
 
 function sum(xs: readonly number[]): number {

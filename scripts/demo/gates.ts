@@ -30,6 +30,8 @@ export const MODES: readonly Mode[] = ["none", "redis", "ratequeue"];
 
 /** A turn to send one request. */
 export interface Ticket {
+  /** RateQueue's grant stamp (log time, epoch ms), when the gate has one: how late the send is against it. */
+  readonly grantedAtMs?: number;
   /** The reply is in: `totalTokens` it used, or null for a 429 (the provider charged nothing). Frees the concurrency slot. */
   done(totalTokens: number | null): Promise<void>;
 }
@@ -139,6 +141,7 @@ function rateQueueGate(config: Extract<GateConfig, { mode: "ratequeue" }>): Gate
         throw err;
       }
       return {
+        grantedAtMs: lease.grantedAt,
         async done(totalTokens) {
           await lease.settle(totalTokens ?? 0);
           await lease.release();

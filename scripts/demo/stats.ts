@@ -66,3 +66,58 @@ function longestGap(sorted: readonly number[], from: number, to: number): { gapM
   // No grant at or after the window's end: the silence runs at least to the end.
   return to - prev > best.gapMs ? { gapMs: to - prev, fromMs: prev, toMs: to } : best;
 }
+
+/** How the provider counts its token limit (examples/lib/windows.ts). */
+export type ShareAlgorithm = "sliding" | "fixed" | "bucket";
+
+export interface QuotaShare {
+  /** Tokens charged for the arrivals in [fromMs, toMs), over `budget` (0..1 when the provider never over-admits). */
+  readonly share: number;
+  readonly tokens: number;
+  /** The most the provider's limit admits in [fromMs, toMs). */
+  readonly budget: number;
+  /** Whole windows measured. */
+  readonly windows: number;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/**
+ * The share of a provider's token limit a run used, over whole windows of
+ * the provider: the tokens it finally charged (prompt + completion, after its
+ * end-of-request correction) for the requests that arrived in a span, over
+ * the most its limit admits in that span. Times are epoch ms; `endMs` is when
+ * the run stopped starting requests. With W the window and L the limit:
+ *
+ * - sliding: the span is [first arrival, first arrival + k W), k = floor((endMs
+ *   - first arrival) / W); a sliding log admits at most L in any W, so at most
+ *   k L there.
+ * - bucket: the same span; the bucket is full at the first arrival (a fresh,
+ *   idle account) and refills L per W, so at most L + k L.
+ * - fixed: the provider's clock-aligned windows [jW, (j + 1) W) lying wholly
+ *   in [first arrival, endMs), k of them, at most k L.
+ *
+ * Starting at the first arrival leaves out the workers' start-up; ending at
+ * a whole window leaves out the run's tail. null when no whole window fits.
+ */
+export function quotaShare(options: {
+  readonly arrivals: readonly { readonly atMs: number; readonly tokens: number }[];
+  readonly endMs: number;
+  readonly windowMs: number;
+  readonly limit: number;
+  readonly algorithm: ShareAlgorithm;
+}): QuotaShare | null {
+  const { arrivals, endMs, windowMs: w, limit, algorithm } = options;
+  if (!(w > 0 && limit > 0)) throw new RangeError("windowMs and limit must be above 0");
+  if (arrivals.length === 0) return null;
+  const first = Math.min(...arrivals.map((a) => a.atMs));
+  let fromMs = first;
+  if (algorithm === "fixed") fromMs = Math.ceil(first / w) * w;
+  const windows = Math.floor((endMs - fromMs) / w);
+  if (windows < 1) return null;
+  const toMs = fromMs + windows * w;
+  let tokens = 0;
+  for (const a of arrivals) if (a.atMs >= fromMs && a.atMs < toMs) tokens += a.tokens;
+  const budget = algorithm === "bucket" ? limit * (windows + 1) : limit * windows;
+  return { share: tokens / budget, tokens, budget, windows, fromMs, toMs };
+}

@@ -29,6 +29,8 @@ export interface RunConfig {
   /** Seeds this process's loops: the same seed gives every run the same workload. */
   readonly seed: number;
   readonly maxTokens: { readonly min: number; readonly max: number };
+  /** Tokens of context each prompt carries, drawn uniformly (none when absent): bigger, fewer requests. */
+  readonly contextTokens?: { readonly min: number; readonly max: number };
 }
 
 /** What one loop did. Times are epoch ms (Date.now) so the parent can line them up across processes. */
@@ -43,6 +45,10 @@ export interface LoopReport {
   waitsMs: number[];
   /** Every send (the gate's "go"), 429s included. */
   sentAtMs: number[];
+  /** Sends answered 429 (epoch ms). */
+  limitedAtMs: number[];
+  /** Per send, ms from RateQueue's grant stamp to the send (the part of the delivery delay before the network), when the gate stamps. */
+  grantToSendMs: number[];
   /** Errors other than a 429 (the loop goes on after each); the first few messages kept. */
   errors: number;
   errorMessages: string[];
@@ -69,7 +75,7 @@ export async function runLoops(config: RunConfig, stop: AbortSignal): Promise<Lo
   try {
     return await Promise.all(
       Array.from({ length: config.loops }, (_, i) =>
-        loop({ gate, client, signal: stop, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens }),
+        loop({ gate, client, signal: stop, random: seededRandom(config.seed * 1_000 + i), maxTokens: config.maxTokens, contextTokens: config.contextTokens }),
       ),
     );
   } finally {
@@ -83,12 +89,13 @@ async function loop(options: {
   signal: AbortSignal;
   random: () => number;
   maxTokens: { readonly min: number; readonly max: number };
+  contextTokens: { readonly min: number; readonly max: number } | undefined;
 }): Promise<LoopReport> {
   const { gate, client, signal, random } = options;
-  const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], errors: 0, errorMessages: [] };
+  const report: LoopReport = { requests: 0, limited: 0, totalTokens: 0, waitsMs: [], sentAtMs: [], limitedAtMs: [], grantToSendMs: [], errors: 0, errorMessages: [] };
   while (!signal.aborted) {
     // reserveTokens: what the provider charges against its TPM when the request arrives.
-    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens);
+    const { messages, maxTokens, reserveTokens } = randomOpenAiRequest(random, options.maxTokens, options.contextTokens);
     const readyAtMs = Date.now();
     for (;;) {
       let ticket: Ticket | null;
@@ -101,6 +108,7 @@ async function loop(options: {
       if (ticket === null) return report; // the run ended while this loop waited
       const sentAtMs = Date.now();
       report.sentAtMs.push(sentAtMs);
+      if (ticket.grantedAtMs !== undefined) report.grantToSendMs.push(sentAtMs - ticket.grantedAtMs);
       let totalTokens: number | null = null;
       let retryAfterMs: number | null = null;
       try {
@@ -125,6 +133,7 @@ async function loop(options: {
       }
       if (retryAfterMs === null) break; // an error, already recorded: move on to a new request
       report.limited++;
+      report.limitedAtMs.push(sentAtMs);
       if (signal.aborted) return report; // no retry once the run is over
     }
   }

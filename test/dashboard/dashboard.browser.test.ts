@@ -54,7 +54,7 @@ describe("the dashboard in headless Chromium", () => {
       args: CHROMIUM_FLAGS,
       viewport: { width: 1280, height: 900 },
     });
-    rq = new RateQueue({ url: cluster.urls.join(","), apiKey: ADMIN_KEY });
+    rq = new RateQueue({ url: cluster.urls.join(","), apiKey: ADMIN_KEY, clientName: "worker-7" });
   });
 
   afterAll(async () => {
@@ -204,10 +204,10 @@ describe("the dashboard in headless Chromium", () => {
     await waitFor(async () => (await laneCount("batch")) === "0", { what: "the waiter to leave the queue on the page" });
     await Promise.all([held[1]!.release(), granted.release()]);
 
-    // A worker's 429: the resource cools down on every node, and the page says so until it ends.
+    // A worker's 429: the resource cools down on every node, and the page says until when, who reported it, until it ends.
     expect(await card("traffic").getByTestId("cooldown").count()).toBe(0);
     await rq.reportLimited("traffic", { retryAfterMs: 2_000 });
-    await expect(card("traffic").getByTestId("cooldown").textContent()).resolves.toMatch(/^Cooling down · [\d.,]+ m?s left$/);
+    await expect(card("traffic").getByTestId("cooldown").textContent()).resolves.toMatch(/^Cooling down until \d\d:\d\d:\d\d UTC · [\d.,]+ m?s left · reported by worker-7$/);
     await waitFor(async () => (await card("traffic").getByTestId("cooldown").count()) === 0, { what: "the cooldown to end on the page" });
     expect(pageProblems).toEqual([]);
   });
@@ -258,6 +258,7 @@ describe("the dashboard in headless Chromium", () => {
         last: f.lastSeconds([1, 2, 3, 4], 2),
         parsed: ["1,000", " 42 ", "0", "1.5", "-3", "abc", "99999999999999999999"].map((t) => f.parseWholeNumber(t, 1)),
         remaining: f.remaining(10_050, 8_000),
+        clock: f.clockTime(Date.UTC(2026, 11, 6, 14, 3, 7, 900)),
       };
     })()`);
     expect(got).toEqual({
@@ -278,6 +279,7 @@ describe("the dashboard in headless Chromium", () => {
         { ok: false, error: "that number is too large" },
       ],
       remaining: "2.1 s",
+      clock: "14:03:07 UTC",
     });
   });
 

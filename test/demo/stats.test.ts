@@ -1,7 +1,8 @@
-/** The demo's figures (scripts/demo/stats.ts): nearest-rank quantiles and the gap between grants around the leader kill. */
+/** The demo's figures (scripts/demo/stats.ts): nearest-rank quantiles, the gap between grants around the leader kill, and the share of the provider's quota used. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { gapAroundKill, quantile } from "../../scripts/demo/stats.js";
+import { gapAroundKill, quantile, quotaShare, type ShareAlgorithm } from "../../scripts/demo/stats.js";
+import { providerWindow } from "../../examples/lib/windows.js";
 import { checkProperty } from "../examples/property.js";
 
 const FILE = "test/demo/stats.test.ts";
@@ -79,6 +80,65 @@ describe("gapAroundKill", () => {
       const g = gapAroundKill({ grantsAtMs: grants, killAtMs, beforeMs, afterMs });
       if (g.longestGapMs !== expected) throw new Error(`longestGapMs ${g.longestGapMs}, expected ${expected}`);
       if (g.toMs - g.fromMs !== g.longestGapMs) throw new Error("fromMs..toMs is not the gap");
+    });
+  });
+});
+
+describe("quotaShare", () => {
+  const W = 1_000;
+  it("sliding: whole windows from the first arrival; the run's tail past the last whole window is left out", () => {
+    const arrivals = [
+      { atMs: 10_500, tokens: 60 },
+      { atMs: 11_000, tokens: 40 },
+      { atMs: 12_499, tokens: 100 },
+      { atMs: 12_500, tokens: 999 }, // in the third window, which the run does not complete
+    ];
+    const q = quotaShare({ arrivals, endMs: 13_100, windowMs: W, limit: 100, algorithm: "sliding" })!;
+    expect(q).toEqual({ share: 1, tokens: 200, budget: 200, windows: 2, fromMs: 10_500, toMs: 12_500 });
+  });
+
+  it("bucket: the same span, and the budget counts the full bucket at the first arrival plus k refills", () => {
+    const q = quotaShare({ arrivals: [{ atMs: 0, tokens: 150 }], endMs: 2_500, windowMs: W, limit: 100, algorithm: "bucket" })!;
+    expect([q.windows, q.budget, q.share]).toEqual([2, 300, 0.5]);
+  });
+
+  it("fixed: only the provider's clock-aligned windows lying wholly in the run", () => {
+    const arrivals = [
+      { atMs: 10_700, tokens: 100 }, // before the first whole aligned window
+      { atMs: 11_000, tokens: 50 },
+      { atMs: 11_999, tokens: 50 },
+      { atMs: 12_300, tokens: 100 }, // in [12000, 13000), which ends after endMs
+    ];
+    const q = quotaShare({ arrivals, endMs: 12_900, windowMs: W, limit: 100, algorithm: "fixed" })!;
+    expect(q).toEqual({ share: 1, tokens: 100, budget: 100, windows: 1, fromMs: 11_000, toMs: 12_000 });
+  });
+
+  it("is null without an arrival or a whole window", () => {
+    expect(quotaShare({ arrivals: [], endMs: 5_000, windowMs: W, limit: 1, algorithm: "sliding" })).toBeNull();
+    expect(quotaShare({ arrivals: [{ atMs: 0, tokens: 1 }], endMs: 999, windowMs: W, limit: 1, algorithm: "sliding" })).toBeNull();
+  });
+
+  it("property: what the simulator's own window admits is never more than the budget (share <= 1)", () => {
+    const arb = fc.record({
+      algorithm: fc.constantFrom<ShareAlgorithm>("sliding", "fixed", "bucket"),
+      limit: fc.integer({ min: 50, max: 500 }),
+      windowMs: fc.integer({ min: 100, max: 2_000 }),
+      startMs: fc.integer({ min: 0, max: 5_000 }),
+      requests: fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 60 }), tokens: fc.integer({ min: 1, max: 50 }) }), { minLength: 1, maxLength: 400 }),
+    });
+    checkProperty({ file: FILE, name: "property: what the simulator" }, arb, ({ algorithm, limit, windowMs, startMs, requests }) => {
+      const window = providerWindow(algorithm, limit, windowMs, startMs);
+      const arrivals: { atMs: number; tokens: number }[] = [];
+      let t = startMs;
+      for (const r of requests) {
+        t += r.gapMs;
+        if (window.waitMs(t, r.tokens) === 0) {
+          window.take(t, r.tokens);
+          arrivals.push({ atMs: t, tokens: r.tokens });
+        }
+      }
+      const q = quotaShare({ arrivals, endMs: t + 1, windowMs, limit, algorithm });
+      if (q !== null && q.share > 1) throw new Error(`share ${q.share}: ${q.tokens} tokens admitted in a budget of ${q.budget}`);
     });
   });
 });

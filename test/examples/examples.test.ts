@@ -48,6 +48,19 @@ describe("examples against a local cluster and the provider simulator", () => {
     expect(r.provider.maxInFlight).toBeLessThanOrEqual(LIMITS.concurrency);
   });
 
+  it("openai-workers against a fixed-window provider (windows aligned to its clock): zero 429s", async () => {
+    // RateQueue's fixed windows are aligned to log time, which a young cluster keeps within milliseconds of the
+    // wall clock: the limiter README ("Fixed windows and the provider's clock") says why an old one may not.
+    // 2 s windows, so the run crosses at least one of the provider's boundaries, where a misaligned count would bite.
+    const limits = { ...LIMITS, tpm: 2_000, windowMs: 2_000 };
+    const r = await runOpenAi({ ...COMMON, limits, marginMs: 500, algorithm: "fixed", networkDelayMs: 5, networkJitterMs: 20, workers: 8, resource: "openai-fixed", cluster: { url: cluster.url, apiKey: cluster.adminKey } });
+    expect(r.limited).toBe(0);
+    expect(r.provider.limited).toBe(0);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.requests).toBe(r.provider.completed);
+    expect(r.provider.maxInFlight).toBeLessThanOrEqual(limits.concurrency);
+  });
+
   it("control: the same workload without RateQueue does get 429s (so the zero above means something)", async () => {
     const r = await runOpenAi({ ...COMMON, workers: 10, coordinate: false });
     expect(r.limited).toBeGreaterThan(0);

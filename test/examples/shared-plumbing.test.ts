@@ -13,8 +13,8 @@ import { bucketShare, exampleFlags, exampleFlagsHelp, exampleSettings, tpmExampl
 import { emptyFigures, formatRows, formatSeconds } from "../../examples/lib/figures.js";
 import { nextMessage, withTimeout } from "../../examples/lib/fork.js";
 import { randomInt, seededRandom } from "../../examples/lib/prng.js";
-import { randomOpenAiRequest, randomPrompt } from "../../examples/lib/prompts.js";
-import { countChatTokens } from "../../examples/lib/tokens.js";
+import { contextText, randomOpenAiRequest, randomPrompt } from "../../examples/lib/prompts.js";
+import { countChatTokens, countTokens } from "../../examples/lib/tokens.js";
 import { bucketBudget, DEFAULT_LIMITS, startProviderSim } from "../../examples/provider-sim.js";
 import { checkProperty } from "./property.js";
 
@@ -115,6 +115,20 @@ describe("randomOpenAiRequest", () => {
       expect(r.maxTokens).toBe(maxTokens);
       expect(r.reserveTokens).toBe(countChatTokens(r.messages) + maxTokens);
     }
+  });
+
+  it("with contextTokens: the same prompt and max_tokens, the user message starts with n tokens of context, and reserves them", () => {
+    for (let seed = 0; seed < 10; seed++) {
+      const plain = randomOpenAiRequest(seededRandom(seed), { min: 16, max: 64 });
+      const big = randomOpenAiRequest(seededRandom(seed), { min: 16, max: 64 }, { min: 100, max: 300 });
+      expect(big.maxTokens).toBe(plain.maxTokens);
+      expect(big.messages[1]!.content.endsWith(plain.messages[1]!.content)).toBe(true);
+      const added = big.reserveTokens - plain.reserveTokens;
+      expect(added).toBeGreaterThanOrEqual(100 + 2); // "Context:" and the blank line cost a few tokens more
+      expect(added).toBeLessThanOrEqual(300 + 4);
+    }
+    expect(countTokens(contextText(seededRandom(1), 500))).toBe(500);
+    expect(() => contextText(seededRandom(1), -1)).toThrow(/context tokens must be an integer >= 0/);
   });
 });
 

@@ -38,6 +38,8 @@ export interface Knobs {
   readonly safetyMs: number;
   /** Process stalls (a long GC or a stopped VM): the node runs nothing for a while, then resumes where it was. */
   readonly pauses: number;
+  /** Admin changes through the log during the faulty phase (resource put/delete, key create/revoke; operator.ts). */
+  readonly adminChanges: number;
 }
 
 export interface Scenario {
@@ -67,6 +69,7 @@ export const KNOB_FLAGS: readonly (readonly [flag: string, knob: keyof Knobs, mi
   ["snapshot-every", "snapshotEvery", 2, 10_000],
   ["safety-ms", "safetyMs", 100, 600_000],
   ["pauses", "pauses", 0, 10],
+  ["admin", "adminChanges", 0, 100],
 ];
 
 /** A scenario chosen entirely by `seed`: the soak's unit of work. */
@@ -96,6 +99,8 @@ export function scenarioFromSeed(seed: number): Scenario {
     safetyMs: r.int(1500, 3000),
     // Drawn last, so adding it left every earlier seed's other knobs as they were.
     pauses: calm ? 0 : r.int(0, 2),
+    // Drawn after pauses, for the same reason.
+    adminChanges: r.int(0, 8),
   };
   return { seed, knobs };
 }

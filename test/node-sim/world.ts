@@ -11,7 +11,7 @@ import {
 import { ClientSessions, type ClientConnection } from "../../packages/node/src/core/client-sessions.js";
 import type { OpResult } from "../../packages/node/src/core/cluster-state.js";
 import type { ClientLink, NodeEnv, TimerHandle } from "../../packages/node/src/core/env.js";
-import { NodeCore, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
+import { NodeCore, checkResourceBody, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
 import type { Op } from "../../packages/node/src/core/ops.js";
 import { keyFromSecret } from "../../packages/node/src/state/keys.js";
 import { EventQueue } from "../sim/event-queue.js";
@@ -19,12 +19,14 @@ import { Prng } from "../sim/prng.js";
 import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";
-import { LimitChecker, type ResourceSpec } from "./checkers/limits.js";
+import { LimitChecker, specFromConfig, type ResourceSpec } from "./checkers/limits.js";
 import { OutcomeChecker } from "./checkers/outcomes.js";
 import { ProviderView, TrueTimeChecker } from "./checkers/true-time.js";
 import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
+import { EXTRA_RESOURCE, Operator } from "./operator.js";
+import { History } from "../../packages/limiter/src/history.js";
 import { NodeClocks } from "./clocks.js";
 
 /** Raft timing of every run: a tick is 10 simulated ms, elections time out after 100-200 ms. */
@@ -132,6 +134,8 @@ const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
     settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
   },
   { name: "tiers", load: (p) => p.int(1, 20), tooLarge: 61, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100), lanes: ["interactive", "batch"] },
+  // Created, changed, deleted and created again by the operator (absent at bootstrap: RQ_UNKNOWN_RESOURCE then).
+  { name: EXTRA_RESOURCE, load: (p) => p.int(1, 40), tooLarge: 1e6, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100) },
   // A lane may use at most half of each strict limit: a load of 51 can never be granted in either lane.
   { name: "split", load: (p) => p.int(1, 30), tooLarge: 51, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 110) / 100), lanes: ["a", "b"] },
 ];
@@ -147,6 +151,9 @@ export interface RunStats {
   grantsChecked: number;
   /** Grants on strict lanes also checked against their lane's share. */
   laneGrantsChecked: number;
+  /** Admin changes the operator proposed, and those committed and applied (resource put/delete, key add/revoke). */
+  adminProposed: number;
+  adminApplied: number;
   /** Grants checked again on true time, as a provider counts (SPEC 6). */
   providerGrantsChecked: number;
   /** Most log time fell behind true time across one change of leader (ms). */
@@ -235,7 +242,7 @@ interface ClientPacket {
  * while the checker holds it to the real ones; `phantomGrant` has nodes tell a client "granted" where the
  * cluster only queued the request (a grant the cluster never committed).
  */
-export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant" | "fastMonotonic" | "slowMonotonic";
+export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant" | "fastMonotonic" | "slowMonotonic" | "forgetfulChanges";
 
 /** `fastMonotonic` and `slowMonotonic`: every node's monotonic clock runs 3% off, far beyond what stamps allow for. */
 function monotonicRateOf(sabotage: Sabotage | null): number | undefined {
@@ -282,6 +289,8 @@ export class NodeSimWorld implements ClientWorld {
     wallMs: 0,
     grantsChecked: 0,
     laneGrantsChecked: 0,
+    adminProposed: 0,
+    adminApplied: 0,
     providerGrantsChecked: 0,
     failoverLagMaxMs: 0,
     clientGrantsVerified: 0,
@@ -324,13 +333,17 @@ export class NodeSimWorld implements ClientWorld {
     }
     this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time, index) => this.#onCommitted(results, time, index) });
     const workload: ClientWorkload = {
-      resources: WORKLOAD_RESOURCES,
+      // The operator's resource only when it runs: a run without admin changes draws as it always did.
+      resources: k.adminChanges > 0 ? WORKLOAD_RESOURCES : WORKLOAD_RESOURCES.filter((r) => r.name !== EXTRA_RESOURCE),
       sessionTtlMs: SESSION_TTL_MS,
       apiKey: ADMIN_KEY,
       breakRate: k.breakPermille / 1000,
     };
     for (let i = 1; i <= k.clients; i++) this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, workload));
+    this.#operator = k.adminChanges > 0 ? new Operator(this.#prng.fork()) : null;
   }
+
+  readonly #operator: Operator | null;
 
   // ---------------------------------------------------------------------------
   // The run
@@ -342,6 +355,7 @@ export class NodeSimWorld implements ClientWorld {
       for (const id of this.nodeIds) this.#startNode(this.#nodes.get(id)!);
       for (const c of this.#clients) c.start();
       this.#scheduleFaults();
+      this.#scheduleAdmin();
       await this.#runUntil(k.safetyMs, () => false);
       // Liveness: heal everything, stop new work, and wait for every request to end.
       this.#note("heal: every node up, network calm; clients stop issuing");
@@ -687,6 +701,37 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  /**
+   * The operator's admin changes, at random times of the faulty phase, each proposed to whichever node leads
+   * then, as the admin API does (a resource body is checked before it is proposed). No leader: it tries again
+   * 100 ms later (an HTTP client retrying another node). A proposal lost to a crash or a deposed leader is not
+   * retried: the change is in the log or it is not, and the checkers learn which from the committed log alone.
+   */
+  #scheduleAdmin(): void {
+    const operator = this.#operator;
+    if (operator === null) return;
+    const k = this.#scenario.knobs;
+    const times = Array.from({ length: k.adminChanges }, () => operator.prng.int(50, Math.max(50, k.safetyMs - 50))).sort((a, b) => a - b);
+    for (const atMs of times) {
+      const { op, what } = operator.next();
+      const attempt = (tries: number): void => {
+        const leader = [...this.#nodes.values()].find((n) => n.inc?.started === true && n.inc.alive && n.inc.pausedUntilMs <= this.nowMs && n.inc.core.isLeader);
+        if (leader === undefined) {
+          if (tries < 20) this.at(this.nowMs + 100, null, () => attempt(tries + 1));
+          return;
+        }
+        if (op.t === "limiter" && op.cmd.type === "putResource") {
+          const checked = checkResourceBody(op.cmd.config);
+          if (!checked.ok) return this.#fail("crash", `the operator built an invalid resource body: ${checked.details.join("; ")}`);
+        }
+        this.stats.adminProposed++;
+        this.#note(`operator via ${leader.id}: ${what}`);
+        leader.inc!.core.propose(op).catch(() => undefined);
+      };
+      this.at(atMs, null, () => attempt(0));
+    }
+  }
+
   #heal(): void {
     this.#peerNet.healAll();
     this.#peerNet.setFaults(this.#peerFaults(false));
@@ -711,11 +756,24 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  /** The log time of the last committed entry that applied a limiter command (null before the first). */
+  #limiterTimeMs: number | null = null;
+
   /** The witness applied a committed entry: feed the independent checkers. */
   #onCommitted(results: readonly OpResult[], time: LogTime, index: number): void {
+    this.#onCommittedOps(results, time, index);
+    // The limiter's time moved if it applied a command: a limiter op, or what a bootstrap or a key revocation
+    // applies (they report effects). A malformed command changes nothing, not even the time: an entry whose only
+    // effects are RQ_INVALID errors is not counted (a lower bound kept lower only makes the check laxer).
+    const moved = results.some((r) => r.effects.some((e) => e.type !== "error" || e.code !== "RQ_INVALID"));
+    if (moved) this.#limiterTimeMs = time.atMs;
+  }
+
+  #onCommittedOps(results: readonly OpResult[], time: LogTime, index: number): void {
     const atMs = time.atMs;
     this.#fail("safety", this.#trueTime.committed(index, time.term, time.stampMs));
     for (const r of results) {
+      if (r.op.t === "keyAdd" || r.op.t === "keyRemove") this.stats.adminApplied++;
       // A waiter's deadline, from the entry that first brought its acquire (SPEC: a waiter that timed out is
       // never granted afterwards). Read from the log, not from the limiter.
       if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && r.op.cmd.timeoutMs !== undefined) {
@@ -737,8 +795,11 @@ export class NodeSimWorld implements ClientWorld {
             // lie between the previous entry's log time and this one's (a waiter is granted at the moment it
             // fits, which the entry that moved time past it reveals); windows are measured on that time.
             if (!this.#isRepeat(e.leaseId)) {
-              if (e.grantedAt < time.previousMs || e.grantedAt > time.atMs) {
-                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside its entry's log time (${time.previousMs}, ${time.atMs}]`);
+              // The lower bound is the last entry that moved the limiter's time: an entry without limiter work (a
+              // key created, or revoked with no session open) leaves it where it was.
+              const sinceMs = this.#limiterTimeMs ?? time.previousMs;
+              if (e.grantedAt < sinceMs || e.grantedAt > time.atMs) {
+                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside the log time since the limiter last moved (${sinceMs}, ${time.atMs}]`);
               }
               const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
               this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
@@ -790,6 +851,21 @@ export class NodeSimWorld implements ClientWorld {
             if (e.reason === "expired") this.#sessionExpired(e.sessionId);
             break;
           }
+          case "resourcePut":
+            // The limits in force change here: grants before this effect were made under the old ones, after it
+            // under the new ones. Bootstrap resources are the checker's own specs (and stay so under looseLimits).
+            if (r.op.t === "limiter" && r.op.cmd.type === "putResource") {
+              const spec = specFromConfig(e.name, r.op.cmd.config);
+              this.#limits.configure(e.name, spec);
+              this.#provider.configure(e.name, spec, atMs);
+              this.stats.adminApplied++;
+            }
+            break;
+          case "resourceDeleted":
+            this.#limits.configure(e.name, null);
+            this.#provider.configure(e.name, null, atMs);
+            this.stats.adminApplied++;
+            break;
           case "cooldown":
             this.#limits.cooldown(e.resource, e.untilMs);
             this.#provider.cooldown(e.resource, e.untilMs);
@@ -894,7 +970,16 @@ const SILENT_LOGGER = (() => {
 })();
 
 /** Runs one scenario. */
-export function runNodeSim(scenario: Scenario, options: { sabotage?: Sabotage } = {}): Promise<RunResult> {
-  return new NodeSimWorld(scenario, options).run();
+export async function runNodeSim(scenario: Scenario, options: { sabotage?: Sabotage } = {}): Promise<RunResult> {
+  if (options.sabotage !== "forgetfulChanges") return new NodeSimWorld(scenario, options).run();
+  // The bug of #11: a changed limit forgets the usage already granted. Every node's limiter records no usage
+  // history, so a limit whose definition changes is rebuilt empty.
+  const push = History.prototype.push;
+  History.prototype.push = () => {};
+  try {
+    return await new NodeSimWorld(scenario, options).run();
+  } finally {
+    History.prototype.push = push;
+  }
 }
 

@@ -4,6 +4,7 @@
 import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import {
+  clockTime,
   formatDuration,
   formatNumber,
   lastSeconds,
@@ -229,7 +230,7 @@ function ResourceCard({ resource: r, nowMs, seconds, admin, apiKey }) {
     <header class="card-head">
       <h3>${r.name}</h3>
       ${r.cooldownUntil !== null
-        ? html`<span class="badge warn" data-testid="cooldown" title="A worker reported a provider 429: nothing is granted until the provider's retry-after.">Cooling down · ${remaining(r.cooldownUntil, nowMs)} left</span>`
+        ? html`<span class="badge warn" data-testid="cooldown" title="A worker reported a provider 429: nothing is granted until the provider's retry-after.">Cooling down until ${clockTime(r.cooldownUntil)} · ${remaining(r.cooldownUntil, nowMs)} left${r.cooldownBy === null ? "" : ` · reported by ${r.cooldownBy}`}</span>`
         : null}
       ${hasLanes ? html`<span class="badge">${lanes.length} lanes · ${r.config.lanePolicy}</span>` : null}
       ${admin && !editing ? html`<button type="button" class="edit" onClick=${() => setEditing(true)}>Edit limits</button>` : null}

@@ -57,6 +57,11 @@ export function parseWholeNumber(text, min) {
   return { ok: true, value };
 }
 
+/** "14:03:07 UTC": the time of day of a log time (ms since the epoch, as the log's dates read). */
+export function clockTime(ms) {
+  return `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+}
+
 /** "in 3 s" for a cooldown ending at `untilMs`, seen at `nowMs` (both log time). */
 export function remaining(untilMs, nowMs) {
   return formatDuration(Math.max(0, Math.ceil((untilMs - nowMs) / 100) * 100));

@@ -39,7 +39,7 @@ export interface DashboardOptions {
 
 /** One applied operation's effects, as the node's `onApply` listener receives them. */
 export interface AppliedResult {
-  readonly effects: readonly { readonly type: string; readonly resource?: string; readonly name?: string }[];
+  readonly effects: readonly { readonly type: string; readonly resource?: string; readonly name?: string; readonly untilMs?: number; readonly by?: string }[];
 }
 
 export interface Dashboard {
@@ -111,6 +111,7 @@ class DashboardServer implements Dashboard {
         for (const e of r.effects) {
           if (e.type === "granted" && e.resource !== undefined) this.history.record(e.resource, atMs);
           else if (e.type === "resourceDeleted" && e.name !== undefined) this.history.forget(e.name);
+          else if (e.type === "cooldown" && e.resource !== undefined && e.untilMs !== undefined) this.history.recordCooldown(e.resource, e.untilMs, e.by);
         }
       }
     } catch (err) {

@@ -31,6 +31,8 @@ export class GrantHistory {
   readonly seconds: number;
   readonly resourcesMax: number;
   readonly #rings = new Map<string, Ring>();
+  /** The latest reported cooldown per resource (one entry per resource that ever cooled down, dropped on delete). */
+  readonly #cooldowns = new Map<string, { readonly untilMs: number; readonly by: string }>();
   #latestMs = 0;
   #untracked = 0;
 
@@ -71,6 +73,23 @@ export class GrantHistory {
   /** Drops a resource's history (the resource was deleted). */
   forget(resource: string): void {
     this.#rings.delete(resource);
+    this.#cooldowns.delete(resource);
+  }
+
+  /**
+   * A cooldown effect was applied: its end and, if the command named one, who
+   * reported it. An effect without `by` (a shorter report under a longer
+   * cooldown, or one from before reporters were recorded) keeps what is known.
+   */
+  recordCooldown(resource: string, untilMs: number, by: string | undefined): void {
+    if (by !== undefined && (this.#cooldowns.has(resource) || this.#cooldowns.size < this.resourcesMax)) this.#cooldowns.set(resource, { untilMs, by });
+    else if (this.#cooldowns.get(resource)?.untilMs !== untilMs) this.#cooldowns.delete(resource);
+  }
+
+  /** Who reported the cooldown that ends at `untilMs`, if this node applied that report; else null. */
+  cooldownBy(resource: string, untilMs: number): string | null {
+    const c = this.#cooldowns.get(resource);
+    return c !== undefined && c.untilMs === untilMs ? c.by : null;
   }
 
   /**

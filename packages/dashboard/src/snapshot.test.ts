@@ -109,6 +109,20 @@ describe("resourceRow", () => {
     expect(resourceRow(view("other"), history, 5_000).grantsPerSecond).toEqual([0, 0, 0]);
   });
 
+  it("names who reported the active cooldown when this node applied the report, and nobody for an older end", () => {
+    const history = new GrantHistory();
+    expect(resourceRow(view("r"), history, 5_000).cooldownBy).toBeNull();
+    history.recordCooldown("r", 9_000, "worker-7");
+    expect(resourceRow(view("r"), history, 5_000)).toMatchObject({ cooldownUntil: 9_000, cooldownBy: "worker-7" });
+    // A shorter report under it (no by in the effect) keeps the reporter; a later end without one forgets it.
+    history.recordCooldown("r", 9_000, undefined);
+    expect(resourceRow(view("r"), history, 5_000).cooldownBy).toBe("worker-7");
+    expect(resourceRow(view("r", { cooldownUntil: 12_000 }), history, 5_000).cooldownBy).toBeNull();
+    expect(resourceRow(view("r", { cooldownUntil: null }), history, 5_000).cooldownBy).toBeNull();
+    history.forget("r");
+    expect(resourceRow(view("r"), history, 5_000).cooldownBy).toBeNull();
+  });
+
   it("omits defaultLane for a resource without lanes", () => {
     const row = resourceRow(view("r", { config: { limits: [], lanes: [], lanePolicy: "shared", defaultLane: null } }), new GrantHistory(), 0);
     expect(row.config).toEqual({ limits: [], lanes: {}, lanePolicy: "shared" });

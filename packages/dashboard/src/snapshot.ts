@@ -117,6 +117,8 @@ export interface ResourceRow {
   readonly queued: Readonly<Record<string, number>>;
   readonly queuedTotal: number;
   readonly cooldownUntil: number | null;
+  /** Who reported the active cooldown (the client's name, or the key), when this node applied the report; else null. */
+  readonly cooldownBy: string | null;
   /** Grants per second for the last `grantSeconds` seconds, oldest first (zeros when none recorded). */
   readonly grantsPerSecond: readonly number[];
   /** Grants this node has applied on this resource since it started. */
@@ -200,6 +202,7 @@ export function resourceRow(view: ResourceViewLike, history: GrantHistory, endMs
     queued: view.queued,
     queuedTotal,
     cooldownUntil: view.cooldownUntil,
+    cooldownBy: view.cooldownUntil === null ? null : history.cooldownBy(view.name, view.cooldownUntil),
     grantsPerSecond: history.series(view.name, endMs) ?? new Array<number>(history.seconds).fill(0),
     grantsTotal: history.total(view.name),
   };

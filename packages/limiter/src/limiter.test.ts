@@ -438,6 +438,22 @@ describe("cooldown", () => {
     l.apply({ type: "cooldown", at: 2030, resource: "r", retryAfterMs: 1 });
     expect(l.resource("r")?.cooldownUntil).toBe(5000);
   });
+
+  it("names its reporter (`by`) in the effect when that report set the end, not when a longer cooldown covered it", () => {
+    const l = setup({ limits: [rate(100, 1000)] });
+    expect(only(l.apply({ type: "cooldown", at: 10, resource: "r", retryAfterMs: 2000, by: "worker-7" }))).toEqual({ type: "cooldown", resource: "r", untilMs: 2010, by: "worker-7" });
+    expect(only(l.apply({ type: "cooldown", at: 20, resource: "r", retryAfterMs: 5, by: "worker-8" }))).toEqual({ type: "cooldown", resource: "r", untilMs: 2010 });
+    expect(only(l.apply({ type: "cooldown", at: 30, resource: "r", untilMs: 3000, by: "key k1" }))).toEqual({ type: "cooldown", resource: "r", untilMs: 3000, by: "key k1" });
+    const before = l.snapshot();
+    for (const by of ["", "x".repeat(129), "a\nb", 7]) {
+      expect(only(l.apply({ type: "cooldown", at: 40, resource: "r", retryAfterMs: 9_000, by } as unknown as Command))).toMatchObject({
+        type: "error",
+        code: "RQ_INVALID",
+        message: expect.stringContaining("by must be a string of 1 to 128 printable characters"),
+      });
+    }
+    expect(l.snapshot()).toEqual(before);
+  });
 });
 
 describe("sessions", () => {

@@ -127,6 +127,11 @@ export class Limiter {
     return this.sessions.size;
   }
 
+  /** When a live session expires (a stamp in ms) if nothing renews it, or null if there is no such session. */
+  sessionExpiresAt(sessionId: string): number | null {
+    return this.sessions.get(sessionId)?.expiresAt ?? null;
+  }
+
   /** One resource's config and live state as of `at` (default: the last stamp), or null. */
   resource(name: string, at: number = this.now): ResourceView | null {
     const r = this.resources.get(name);
@@ -725,9 +730,10 @@ export class Limiter {
       return;
     }
     const until = cmd.untilMs ?? at + (cmd.retryAfterMs as number);
+    const sets = until >= r.cooldownUntil;
     r.cooldownUntil = Math.max(r.cooldownUntil, until);
     if (r.waiting > 0) this.dirty.add(r);
-    out.push({ type: "cooldown", resource: r.name, untilMs: r.cooldownUntil });
+    out.push({ type: "cooldown", resource: r.name, untilMs: r.cooldownUntil, ...(sets && cmd.by !== undefined ? { by: cmd.by } : {}) });
   }
 
   // ---------------------------------------------------------------- configuration

@@ -101,6 +101,8 @@ export type Command =
       /** Exactly one of untilMs (absolute, log time) and retryAfterMs (relative to `at`). */
       readonly untilMs?: number;
       readonly retryAfterMs?: number;
+      /** Who reported the 429 (the node puts the client's name here), for operators; it changes no outcome. */
+      readonly by?: string;
     })
   | (Stamped & { readonly type: "tick" });
 
@@ -153,7 +155,14 @@ export type Effect =
   | { readonly type: "sessionsRenewed"; readonly count: number }
   | { readonly type: "resourcePut"; readonly name: string; readonly created: boolean }
   | { readonly type: "resourceDeleted"; readonly name: string }
-  | { readonly type: "cooldown"; readonly resource: string; readonly untilMs: number }
+  | {
+      readonly type: "cooldown";
+      readonly resource: string;
+      /** The resource's cooldown end after the command (a shorter cooldown never shortens a longer one). */
+      readonly untilMs: number;
+      /** The command's `by`, when this command set `untilMs` (not when a longer cooldown already covered it). */
+      readonly by?: string;
+    }
   | {
       /** The command was refused; nothing changed (except log time, see README). */
       readonly type: "error";

@@ -305,11 +305,17 @@ const COMMAND_FIELDS: Record<Command["type"], ReadonlySet<string>> = {
   release: new Set(["type", "at", "sessionId", "leaseId"]),
   settle: new Set(["type", "at", "sessionId", "leaseId", "actual"]),
   cancel: new Set(["type", "at", "sessionId", "requestId"]),
-  cooldown: new Set(["type", "at", "resource", "untilMs", "retryAfterMs"]),
+  cooldown: new Set(["type", "at", "resource", "untilMs", "retryAfterMs", "by"]),
   tick: new Set(["type", "at"]),
 };
 
 const NAME_FIELDS = ["name", "sessionId", "requestId", "resource"] as const;
+
+/** A free-text label (a client's name): 1 to nameLengthMax characters, none of them a control character. */
+function isLabel(value: unknown): boolean {
+  // eslint-disable-next-line no-control-regex
+  return typeof value === "string" && value.length >= 1 && value.length <= Bounds.nameLengthMax && !/[\u0000-\u001f\u007f]/.test(value);
+}
 
 function optionalIntProblem(command: Record<string, unknown>, key: string, min: number, max: number): string | null {
   if (command[key] === undefined) return null;
@@ -369,6 +375,9 @@ export function commandProblem(command: unknown): string | null {
       const hasUntil = command.untilMs !== undefined;
       const hasAfter = command.retryAfterMs !== undefined;
       if (hasUntil === hasAfter) return "cooldown: give exactly one of untilMs and retryAfterMs";
+      if (command.by !== undefined && !isLabel(command.by)) {
+        return `cooldown: by must be a string of 1 to ${Bounds.nameLengthMax} printable characters`;
+      }
       return optionalIntProblem(command, "untilMs", 0, Bounds.atMax) ?? optionalIntProblem(command, "retryAfterMs", 0, Bounds.retryAfterMsMax);
     }
     default:

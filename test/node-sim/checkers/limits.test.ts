@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { LimitChecker, type LimitSpec } from "./limits.js";
+import { LimitChecker, specFromConfig, type LimitSpec } from "./limits.js";
 
 const one = (limit: LimitSpec) => new LimitChecker([{ name: "r", limits: [limit] }]);
 let lease = 0;
@@ -32,6 +32,27 @@ describe("LimitChecker (the simulator's brute-force window model)", () => {
     const d = one({ kind: "rate", limit: 4, windowMs: 100, window: "bucket" });
     for (let i = 0; i < 4; i++) grant(d, 0);
     expect(grant(d, 25)).toBeNull(); // one token refilled
+  });
+
+  it("configure: the limits in force judge every later grant over all usage the name ever granted, across changes, delete and re-create", () => {
+    const c = one({ kind: "rate", limit: 3, windowMs: 60_000, window: "sliding" });
+    for (const t of [10, 11, 12]) expect(grant(c, t)).toBeNull();
+    // 3 per 60 s used up, then windowMs 60001 (the first example of #11): the grants already made still count.
+    c.configure("r", specFromConfig("r", { limits: [{ kind: "rate", limit: 3, windowMs: 60_001 }] }));
+    expect(grant(c, 60_010)).toMatch(/4 charged in one sliding window of 60001 ms/);
+    const d = one({ kind: "load", limit: 100, windowMs: 1000, window: "sliding", dimension: "load" });
+    expect(grant(d, 0, { load: 80 })).toBeNull();
+    d.configure("r", null);
+    expect(grant(d, 1, { load: 1 })).toMatch(/was deleted/);
+    d.configure("r", specFromConfig("r", { limits: [{ kind: "load", limit: 100, windowMs: 1000, window: "bucket" }] }));
+    expect(grant(d, 2, { load: 30 })).toMatch(/token bucket allows/); // the deleted resource's 80 still count
+  });
+
+  it("specFromConfig reads an admin body with SPEC's defaults (sliding, dimension load) and ignores lanes and margins", () => {
+    expect(specFromConfig("x", { limits: [{ kind: "load", limit: 5, windowMs: 10, deliveryMarginMs: 2, reserved: {} }, { kind: "concurrency", limit: 2 }], lanes: {} })).toEqual({
+      name: "x",
+      limits: [{ kind: "load", limit: 5, windowMs: 10, window: "sliding", dimension: "load" }, { kind: "concurrency", limit: 2 }],
+    });
   });
 
   it("settle: a lower actual returns capacity; a higher one is excused, never counted against later grants", () => {

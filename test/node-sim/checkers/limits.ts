@@ -7,13 +7,15 @@
  */
 
 export type LimitSpec =
-  | { readonly kind: "rate"; readonly limit: number; readonly windowMs: number; readonly window: "sliding" | "fixed" | "bucket" }
+  | { readonly kind: "rate"; readonly limit: number; readonly windowMs: number; readonly window: "sliding" | "fixed" | "bucket"; readonly sinceMs?: number }
   | {
       readonly kind: "load";
       readonly limit: number;
       readonly windowMs: number;
       readonly window: "sliding" | "fixed" | "bucket";
       readonly dimension: string;
+      /** Only grants at or after this time count (sliding and fixed); by default all of them. */
+      readonly sinceMs?: number;
     }
   | { readonly kind: "concurrency"; readonly limit: number };
 
@@ -36,7 +38,8 @@ interface GrantRecord {
 }
 
 interface ResourceHistory {
-  readonly spec: ResourceSpec;
+  /** The limits in force (null while the resource is deleted); the history below outlives changes and deletes. */
+  spec: ResourceSpec | null;
   readonly grants: GrantRecord[];
   /** Token-bucket charge events: +load at grant time, a settle's refund (negative) at settle time. */
   readonly bucketEvents: { atMs: number; leaseId: number; delta: Record<string, number>; grant: boolean }[];
@@ -54,6 +57,18 @@ export class LimitChecker {
   }
 
   /**
+   * A committed change of a resource's limits (SPEC: the admin API changes them through the log), or its delete
+   * (`spec` null). From here on every grant is judged against the limits in force, counted over everything the
+   * name has ever granted: usage granted before a change stays counted under the new limits (SPEC guarantee 8),
+   * and a resource created again under a deleted one's name counts what that one granted.
+   */
+  configure(name: string, spec: ResourceSpec | null): void {
+    const r = this.#resources.get(name);
+    if (r !== undefined) r.spec = spec;
+    else if (spec !== null) this.#resources.set(name, { spec, grants: [], bucketEvents: [], held: new Set(), cooldownUntilMs: -Infinity });
+  }
+
+  /**
    * A committed grant at log time `atMs`. Returns a violation message, or null. `reservedForOthers[i]`: units of
    * limit i reserved for lanes other than this grant's (SPEC: a grant must leave them unused), 0 by default.
    */
@@ -63,6 +78,8 @@ export class LimitChecker {
   ): string | null {
     const r = this.#resources.get(g.resource);
     if (r === undefined) return `grant on resource "${g.resource}", which the scenario never configured`;
+    if (r.spec === null) return `grant on resource "${g.resource}", which was deleted`;
+    const spec = r.spec;
     if (this.#leases.has(g.leaseId)) return `lease ${g.leaseId} granted twice`;
     this.grantsChecked++;
     const record: GrantRecord = { leaseId: g.leaseId, atMs: g.atMs, original: { ...g.load }, effective: { ...g.load } };
@@ -71,7 +88,7 @@ export class LimitChecker {
     r.held.add(g.leaseId);
     this.#leases.set(g.leaseId, { resource: r, grant: record });
     if (g.atMs < r.cooldownUntilMs) return `${g.resource}: lease ${g.leaseId} granted at ${g.atMs}, during a cooldown until ${r.cooldownUntilMs}`;
-    for (const [i, limit] of r.spec.limits.entries()) {
+    for (const [i, limit] of spec.limits.entries()) {
       const reserved = reservedForOthers[i] ?? 0;
       const problem = this.#check(r, limit, g.atMs, reserved);
       if (problem !== null) {
@@ -121,7 +138,7 @@ export class LimitChecker {
       let used = 0;
       for (let i = r.grants.length - 1; i >= 0; i--) {
         const g = r.grants[i]!;
-        if (g.atMs <= nowMs - W) break; // stamps never go down: everything earlier is out of both kinds of window
+        if (g.atMs <= nowMs - W || g.atMs < (limit.sinceMs ?? -Infinity)) break; // stamps never go down: everything earlier is out
         if (inWindow(g.atMs)) used += amount(g.effective);
       }
       return used > cap + EPSILON ? `${used} charged in one ${limit.window} window of ${W} ms` : null;
@@ -145,4 +162,20 @@ export class LimitChecker {
 function describe(limit: LimitSpec): string {
   if (limit.kind === "concurrency") return `concurrency ${limit.limit}`;
   return `${limit.kind}${limit.kind === "load" ? `[${limit.dimension}]` : ""} ${limit.limit}/${limit.windowMs}ms ${limit.window}`;
+}
+
+/**
+ * The limits of an admin resource body (`PUT /v1/resources/{name}`), read from SPEC's defaults alone: window
+ * `sliding`, dimension `load`. Lanes, reserved units and delivery margins are not limits a provider sees; a
+ * delivery margin only makes RateQueue stricter than these windows.
+ */
+export function specFromConfig(name: string, body: unknown): ResourceSpec {
+  const limits = (body as { limits: readonly Record<string, unknown>[] }).limits.map((l): LimitSpec => {
+    const limit = l.limit as number;
+    if (l.kind === "concurrency") return { kind: "concurrency", limit };
+    const windowMs = l.windowMs as number;
+    const window = (l.window ?? "sliding") as "sliding" | "fixed" | "bucket";
+    return l.kind === "rate" ? { kind: "rate", limit, windowMs, window } : { kind: "load", limit, windowMs, window, dimension: (l.dimension ?? "load") as string };
+  });
+  return { name, limits };
 }

@@ -102,6 +102,7 @@ export class ProviderView {
     readonly time: TrueTimeChecker,
   ) {
     this.#limits = new LimitChecker(specs.map((r) => ({ name: r.name, limits: r.limits.map(providerLimit) })));
+    for (const r of specs) this.#inForce.set(r.name, r.limits.map((def) => ({ def, checked: providerLimit(def) })));
   }
 
   get grantsChecked(): number {
@@ -112,6 +113,35 @@ export class ProviderView {
   grant(g: { resource: string; leaseId: number; load: Readonly<Record<string, number>>; atMs: number }): string | null {
     const problem = this.#limits.grant({ ...g, atMs: this.time.trueTimeOf(g.atMs) });
     return problem === null ? null : `provider's view (true time): ${problem}`;
+  }
+
+  /** Per resource, each limit in force as configured and as this view checks it. */
+  readonly #inForce = new Map<string, readonly { readonly def: LimitSpec; readonly checked: LimitSpec }[]>();
+
+  /**
+   * The limits in force from log time `atMs` on (an admin change through the log), or null for a delete.
+   *
+   * A `fixed` limit whose definition changed is held to twice its limit per interval only over the grants made
+   * since the change: RateQueue counts the usage already granted in its own aligned buckets (the log-time
+   * checker checks exactly that), but grants made under a looser earlier definition near the end of a bucket
+   * and the new limit's bucket after it can together exceed twice the new limit in an interval that straddles
+   * the change, for a provider whose buckets are not aligned with the log's. (Found by this simulator; see
+   * README, "What it found".) Every other limit is checked over all usage, as the log-time checker does.
+   */
+  configure(name: string, spec: ResourceSpec | null, atMs: number): void {
+    if (spec === null) {
+      this.#inForce.delete(name);
+      return this.#limits.configure(name, null);
+    }
+    const before = this.#inForce.get(name) ?? [];
+    const sinceMs = this.time.trueTimeOf(atMs);
+    const now = spec.limits.map((def) => {
+      const kept = before.find((b) => JSON.stringify(b.def) === JSON.stringify(def));
+      if (kept !== undefined) return kept;
+      return { def, checked: def.kind !== "concurrency" && def.window === "fixed" ? { ...providerLimit(def), sinceMs } : providerLimit(def) };
+    });
+    this.#inForce.set(name, now);
+    this.#limits.configure(name, { name, limits: now.map((l) => l.checked) });
   }
 
   settle(leaseId: number, load: Readonly<Record<string, number>>, atMs: number): void {

@@ -94,6 +94,30 @@ describe("ClientSessions on a new leader", () => {
     expect(resumed.sent.find((m) => m.type === "welcome")).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
   });
 
+  it("welcomes a resume of a live session at once, without a commit round, and renews it in the log", async () => {
+    const node = await startNode(new MemoryStore());
+    await node.core.start();
+    await until("a caught-up leader", () => node.core.isCaughtUpLeader);
+    const first = recordingLink();
+    node.sessions.receive(node.sessions.connect(first, "first"), [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("a welcome", () => first.sent.some((m) => m.type === "welcome"));
+    const welcome = first.sent.find((m) => m.type === "welcome")!;
+    if (welcome.type !== "welcome") throw new Error("unreachable");
+    const expiresBefore = node.core.state.limiter.sessionExpiresAt(welcome.sessionId)!;
+    await new Promise((r) => setTimeout(r, 20)); // the log clock moves on, so the renewal shows
+
+    const applied = node.core.appliedIndex;
+    const again = recordingLink();
+    node.sessions.receive(node.sessions.connect(again, "again"), [
+      { type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY, resume: welcome.sessionId },
+    ]);
+    // Answered in the same turn: nothing was committed in between.
+    expect(again.sent[0]).toMatchObject({ type: "welcome", sessionId: welcome.sessionId, resumed: true });
+    expect(node.core.appliedIndex).toBe(applied);
+    await until("the renewing heartbeat to apply", () => node.core.state.limiter.sessionExpiresAt(welcome.sessionId)! > expiresBefore);
+    node.core.stop();
+  });
+
   it("holds a hello that arrives before any leader is known, and answers it when the election ends (not 'no leader, retry')", async () => {
     const node = await startNode(new MemoryStore());
     const link = recordingLink();
@@ -132,6 +156,33 @@ describe("ClientSessions on a new leader", () => {
     expect(node.core.status().lastIndex, "nothing was proposed").toBe(before);
     expect(link.closed).toBeNull();
   });
+  it("names a cooldown's reporter in the log: the hello's clientName, else the key", async () => {
+    const config = { limits: [{ kind: "rate", limit: 10, windowMs: 60_000 }] };
+    const node = await startNode(new MemoryStore(), [{ t: "limiter", cmd: { type: "putResource", name: "r", config } }]);
+    const reported: unknown[] = [];
+    node.core.onApply((results) => {
+      for (const r of results) for (const e of r.effects) if (e.type === "cooldown") reported.push(e);
+    });
+    await node.core.start();
+    await until("leadership", () => node.core.isCaughtUpLeader);
+    const named = recordingLink();
+    const anonymous = recordingLink();
+    const namedConn = node.sessions.connect(named, "a");
+    const anonymousConn = node.sessions.connect(anonymous, "b");
+    node.sessions.receive(namedConn, [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY, clientName: "worker-7" }]);
+    node.sessions.receive(anonymousConn, [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY }]);
+    await until("two welcomes", () => named.sent.some((m) => m.type === "welcome") && anonymous.sent.some((m) => m.type === "welcome"));
+    node.sessions.receive(namedConn, [{ type: "cooldown", requestId: 1, resource: "r", retryAfterMs: 5_000 }]);
+    await until("the first cooldown applied", () => reported.length === 1);
+    node.sessions.receive(anonymousConn, [{ type: "cooldown", requestId: 2, resource: "r", retryAfterMs: 9_000 }]);
+    await until("the second cooldown applied", () => reported.length === 2);
+    node.core.stop();
+    expect(reported).toEqual([
+      expect.objectContaining({ type: "cooldown", resource: "r", by: "worker-7" }),
+      expect.objectContaining({ type: "cooldown", resource: "r", by: expect.stringMatching(/^key \S+$/) }),
+    ]);
+  });
+
   it("refuses a load that misses the resource's dimensions before it reaches the log (acquire and settle)", async () => {
     const config = { limits: [{ kind: "load", limit: 1000, windowMs: 60_000, dimension: "input" }, { kind: "load", limit: 1000, windowMs: 60_000, dimension: "output" }] };
     const node = await startNode(new MemoryStore(), [{ t: "limiter", cmd: { type: "putResource", name: "r", config } }]);

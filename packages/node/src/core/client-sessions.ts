@@ -51,6 +51,8 @@ export class ClientConnection {
   scope: KeyScope | null = null;
   /** The id of the stored key that authenticated this connection. */
   keyId: string | null = null;
+  /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
+  clientName: string | null = null;
   sessionId: string | null = null;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
@@ -227,6 +229,7 @@ export class ClientSessions {
     }
     conn.scope = key.scope;
     conn.keyId = key.id;
+    conn.clientName = hello.clientName ?? null;
     // Sessions belong to the key that opened them.
     const owner = key.id;
     const ttlMsMax = typeof key.scope === "string" ? undefined : key.scope.ttlMsMax;
@@ -245,8 +248,18 @@ export class ClientSessions {
     };
     // Only the key that opened a session may resume it (session ids are secrets too, but keys are the authority).
     if (hello.resume === undefined || core.state.ownerOf(hello.resume) !== owner) return open();
-    // Resuming: a heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
     const resume = hello.resume;
+    // Resuming a session this leader has applied with at least half its TTL left: welcomed at once, without waiting
+    // for a commit, which after a failover put a whole commit round before the client could resend its requests.
+    // This leader has applied everything earlier leaders committed (whenCaughtUp), so the session is live as of
+    // now; the renewing heartbeat is proposed before the welcome, so it precedes the requests the client resends
+    // in the log. Should the session still have ended before they apply, they are refused as RQ_SESSION_EXPIRED
+    // and the client sends them again in a new session (nothing of them happened).
+    const expiresAt = core.state.limiter.sessionExpiresAt(resume);
+    if (expiresAt !== null && expiresAt - core.state.limiter.lastAt >= ttlMs / 2) {
+      if (core.proposeQuietly({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })) return this.#welcome(conn, resume, ttlMs, true);
+    }
+    // Otherwise a committed heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
     core
       .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
       .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
@@ -386,7 +399,7 @@ export class ClientSessions {
         if (!canAcquire(conn.scope!, m.resource)) {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
-        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs });
+        return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -569,4 +582,10 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
     default:
       return null;
   }
+}
+
+/** Who a cooldown is reported by, for operators: the client's name, else the key that authenticated it. */
+function reporter(conn: ClientConnection): string {
+  if (conn.clientName !== null) return conn.clientName;
+  return `key ${conn.keyId ?? "?"}`;
 }

@@ -149,6 +149,8 @@ export class NodeCore {
 
   // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
   #handOver: HandOver | null = null;
+  /** Ticks since the last message from the leader this node follows (what Raft's election timer counts). */
+  #ticksSinceLeader = 0;
 
   // Linearizable reads (leader only): ReadIndex rounds by context, then waiters for their index to apply.
   #readSeq = 0;
@@ -227,6 +229,7 @@ export class NodeCore {
     if (this.#stopped) return;
     for (const m of messages) {
       if (m.from !== from) continue; // a peer may speak only for itself
+      if (from === this.#leader) this.#ticksSinceLeader = 0;
       this.#raw.step(m);
     }
     this.#kick();
@@ -239,16 +242,23 @@ export class NodeCore {
   /**
    * This node's link to `peer` closed (the peer's process exited, or the connection broke). If `peer` is the
    * leader this node follows, the leader may be dead: rather than wait out a whole election timeout of silence,
-   * the follower counts one election timeout as elapsed now. It then stops honouring the leader's lease (it
-   * grants pre-votes) and campaigns after the random part of its timeout alone, 0 to `electionTicks` ticks, so
-   * that the followers that saw the link drop do not all campaign at once. Pre-vote keeps this from disturbing a
-   * live leader: a campaign wins only if a majority also stopped hearing from it. A stopped (SIGSTOP) or
-   * partitioned leader whose connections stay open is found by the election timeout as before.
+   * the follower ends the leader's lease now (it grants pre-votes). One follower, the first of the remaining voters
+   * by id, then campaigns at once; the others keep only the random part of their timeout (0 to `electionTicks`
+   * ticks), so that they vote for it rather than split the vote by campaigning at the same moment (which cost a
+   * second election timeout and a spurious term). Should the first one be down or behind, another follower's
+   * timeout elects someone as before. Pre-vote keeps this from disturbing a live leader: a campaign wins only if a
+   * majority also stopped hearing from it. A stopped (SIGSTOP) or partitioned leader whose connections stay open
+   * is found by the election timeout as before.
    */
   leaderLinkLost(peer: NodeId): void {
     if (this.#stopped || this.#role !== "follower" || this.#leader !== peer) return;
-    this.#log.info({ leader: peer, term: this.#raw.status().term }, "link to the leader closed: its lease is given up early");
-    for (let i = 0; i < this.#o.electionTicks && this.#raw.status().role === "follower"; i++) this.#raw.tick();
+    const et = this.#o.electionTicks;
+    const first = this.#raw.status().confState.voters.filter((v) => v !== peer).sort()[0] === this.id;
+    // The first campaigns within its randomized timeout (< 2 election timeouts of ticks); the others tick to the
+    // end of the lease only (Raft counts ticks since the leader's last message, as #ticksSinceLeader does).
+    const ticks = first ? 2 * et : Math.max(0, et - this.#ticksSinceLeader);
+    this.#log.info({ leader: peer, term: this.#raw.status().term, campaign: first }, "link to the leader closed: its lease is given up early");
+    for (let i = 0; i < ticks && this.#raw.status().role === "follower"; i++) this.#raw.tick();
     this.#kick();
   }
 
@@ -448,6 +458,7 @@ export class NodeCore {
   #scheduleTick(): void {
     if (this.#stopped) return;
     this.#tickTimer = this.#o.env.setTimer(() => {
+      this.#ticksSinceLeader++;
       this.#raw.tick();
       this.#kick();
       this.#scheduleTick();
