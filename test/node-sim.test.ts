@@ -76,6 +76,7 @@ describe("node-sim: the simulator itself", () => {
     const strip = (r: RunResult) => ({ ...r.stats, wallMs: 0 });
     expect(strip(a)).toEqual(strip(b));
     expect(a.stats.grantsChecked).toBeGreaterThan(0);
+    expect(a.stats.scopedAcquires, "acquires of worker-key sessions checked against the scope").toBeGreaterThan(0);
     expect(a.stats.clientGrantsVerified).toBeGreaterThan(0);
     expect(a.stats.statesCompared).toBeGreaterThan(0);
   }, 60_000);
@@ -150,6 +151,14 @@ describe("node-sim: the simulator itself", () => {
       const slow = await runNodeSim(sabotaged(seed), { sabotage: "slowMonotonic" });
       expect(slow.ok).toBe(false);
       if (!slow.ok) expect(slow.message).toMatch(/log time froze/);
+    }
+  }, 60_000);
+
+  it("catches a worker key whose scope the cluster does not enforce (issue #15: out-of-scope acquires reach the log)", async () => {
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(sabotaged(seed), { sabotage: "looseScope" });
+      expect(r.ok, `seed ${seed}`).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(/scope: an acquire of a worker-key session reached the log with priority (1[3-9]|20|undefined) \(priorityMax 12\)/);
     }
   }, 60_000);
 

@@ -6,8 +6,14 @@
  *   the SDK's callback form, `acquire(resource, options, fn)`: a grant, then a
  *   release (two replicated, synced log entries; the call returns once the
  *   release is sent, as it does for every user of that form).
- * - rate-limiter-flexible + Redis: `consume()` (one Redis script; no queue,
- *   no concurrency slot, nothing replicated).
+ * - RateQueue, handle form: `acquire(resource, options)`, then an awaited
+ *   `lease.release()` (the release's round trip is in the loop).
+ * - The Redis wiring a team would build for the same quota with
+ *   rate-limiter-flexible: a concurrency slot as a Redis counter (INCR, DECR
+ *   back if over the limit), then `consume()` on an RPM limiter and on a TPM
+ *   limiter; the release is a DECR of the counter (awaited).
+ * - rate-limiter-flexible + Redis: `consume()` alone (one Redis script; no
+ *   queue, no concurrency slot, nothing replicated).
  * - bottleneck + Redis ("clustering" datastore): `schedule()` around an empty
  *   job (acquire and release of a slot through Redis scripts).
  *
@@ -15,7 +21,9 @@
  * same number of concurrent loops for the same time. Reported: operations
  * per second, and latency p50/p99 of the acquire step.
  *
- *   npx tsx --conditions=source scripts/bench/compare.ts [--processes 4] [--concurrency 16] [--seconds 5] [--runs 3]
+ * `--only a,b` runs a subset of the contenders (names as in the table).
+ *
+ *   npx tsx --conditions=source scripts/bench/compare.ts [--processes 4] [--concurrency 16] [--seconds 5] [--runs 3] [--only ratequeue,...]
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -27,13 +35,17 @@ import { parseArgs } from "node:util";
 import { execFileSync } from "node:child_process";
 import { LocalCluster, freePorts } from "@ratequeue/node";
 
-export type Contender = "ratequeue" | "rate-limiter-flexible" | "bottleneck";
+export type Contender = "ratequeue" | "ratequeue-handle" | "rlf-wiring" | "rate-limiter-flexible" | "bottleneck";
+
+export const CONTENDERS: readonly Contender[] = ["ratequeue", "ratequeue-handle", "rlf-wiring", "rate-limiter-flexible", "bottleneck"];
 
 export interface CompareOptions {
   readonly processes?: number;
   readonly concurrency?: number;
   readonly seconds?: number;
   readonly runs?: number;
+  /** The contenders to run (default: all, in CONTENDERS order). */
+  readonly contenders?: readonly Contender[];
   readonly log?: (line: string) => void;
 }
 
@@ -57,6 +69,8 @@ const SELF = fileURLToPath(import.meta.url);
 const RESOURCE = "bench";
 const WHAT: Record<Contender, string> = {
   ratequeue: "acquire(fn): grant + release, 3 nodes, Raft + fsync",
+  "ratequeue-handle": "acquire(), then await release(), 3 nodes, Raft + fsync",
+  "rlf-wiring": "INCR slot, consume() RPM + TPM, await DECR; Redis",
   "rate-limiter-flexible": "consume(), Redis, no queue",
   bottleneck: "schedule(), Redis clustering",
 };
@@ -87,7 +101,7 @@ export async function runCompareBench(options: CompareOptions = {}): Promise<Com
     await cluster.waitForLeader();
     const rows: CompareRow[] = [];
     const samples = new Map<Contender, { ops: number[]; p50: number[]; p99: number[] }>();
-    const contenders: Contender[] = ["ratequeue", "rate-limiter-flexible", "bottleneck"];
+    const contenders = options.contenders ?? CONTENDERS;
     // Interleave contenders run by run, so that noise on this shared machine hits all of them alike.
     for (let run = 1; run <= runs; run++) {
       for (const contender of contenders) {
@@ -214,6 +228,50 @@ async function makeOp(contender: Contender, index: number): Promise<Op> {
         close: () => rq.close(),
       };
     }
+    case "ratequeue-handle": {
+      const { RateQueue } = await import("@ratequeue/sdk");
+      const rq = new RateQueue({ url: process.env.RQ_BENCH_URLS!, apiKey: process.env.RQ_BENCH_KEY, clientName: `bench-${index}` });
+      return {
+        async run() {
+          const t0 = performance.now();
+          const lease = await rq.acquire(RESOURCE, { load: 1 });
+          const ms = performance.now() - t0;
+          await lease.release();
+          return ms;
+        },
+        close: () => rq.close(),
+      };
+    }
+    case "rlf-wiring": {
+      const { Redis } = await import("ioredis");
+      const { RateLimiterRedis } = await import("rate-limiter-flexible");
+      const client = new Redis({ port: redisPort, enableOfflineQueue: true, lazyConnect: false });
+      const rpm = new RateLimiterRedis({ storeClient: client, keyPrefix: `wiring-rpm-${run}`, points: 1_000_000_000, duration: 60 });
+      const tpm = new RateLimiterRedis({ storeClient: client, keyPrefix: `wiring-tpm-${run}`, points: 1_000_000_000, duration: 60 });
+      const slots = `wiring-slots-${run}:${RESOURCE}`;
+      const concurrencyLimit = 1_000_000;
+      return {
+        async run() {
+          const t0 = performance.now();
+          // The concurrency slot: take one; over the limit, give it back and fail (the caller would retry).
+          if ((await client.incr(slots)) > concurrencyLimit) {
+            await client.decr(slots);
+            throw new Error("no concurrency slot");
+          }
+          try {
+            await rpm.consume(RESOURCE, 1);
+            await tpm.consume(RESOURCE, 1);
+          } catch (err) {
+            await client.decr(slots);
+            throw err;
+          }
+          const ms = performance.now() - t0;
+          await client.decr(slots); // the release
+          return ms;
+        },
+        close: async () => void client.disconnect(),
+      };
+    }
     case "rate-limiter-flexible": {
       const { Redis } = await import("ioredis");
       const { RateLimiterRedis } = await import("rate-limiter-flexible");
@@ -308,6 +366,7 @@ const { values } = parseArgs({
     processes: { type: "string" },
     seconds: { type: "string" },
     runs: { type: "string" },
+    only: { type: "string" },
     help: { type: "boolean" },
   },
   strict: false,
@@ -319,15 +378,26 @@ if (values.worker !== undefined) {
 } else if (process.argv[1] === SELF) {
   if (values.help === true) {
     process.stdout.write(
-      "usage: npx tsx --conditions=source scripts/bench/compare.ts [--processes 4] [--concurrency 16] [--seconds 5] [--runs 3]\n",
+      "usage: npx tsx --conditions=source scripts/bench/compare.ts [--processes 4] [--concurrency 16] [--seconds 5] [--runs 3] [--only a,b]\n" +
+        `  --only  comma-separated contenders to run, of: ${CONTENDERS.join(", ")} (default: all)\n`,
     );
   } else {
+    const only = typeof values.only === "string" ? values.only.split(",").map((s) => s.trim()) : undefined;
+    const unknown = only?.filter((c) => !(CONTENDERS as readonly string[]).includes(c)) ?? [];
+    if (unknown.length > 0) throw new Error(`--only: unknown contender(s) ${unknown.join(", ")}; known: ${CONTENDERS.join(", ")}`);
     const rows = await runCompareBench({
+      ...(only === undefined ? {} : { contenders: only as Contender[] }),
       processes: Number(values.processes ?? 4),
       concurrency: Number(values.concurrency ?? 16),
       seconds: Number(values.seconds ?? 5),
       runs: Number(values.runs ?? 3),
     });
     process.stdout.write(`\n${formatCompareTable(rows)}\n`);
+    const ops = (c: Contender): number | undefined => rows.find((r) => r.contender === c)?.opsPerSec;
+    for (const form of ["ratequeue-handle", "ratequeue"] as const) {
+      const a = ops(form);
+      const b = ops("rlf-wiring");
+      if (a !== undefined && b !== undefined) process.stdout.write(`${form} / rlf-wiring: ${(a / b).toFixed(2)}x\n`);
+    }
   }
 }

@@ -70,9 +70,11 @@ ${formatCompareTable(compare)}
 What differs: a RateQueue grant is agreed by a majority of three nodes and fsynced before the client hears of it,
 and the release is a second replicated, fsynced entry (the SDK's callback form returns once the release is sent; the
 release reaches the cluster before the loop's next acquire); it also queues and wakes waiters in order, settles real usage
-and survives a node failure. rate-limiter-flexible's \`consume()\` is one Redis command with no queue, no concurrency
-slot and no durability beyond Redis's own (no fsync); bottleneck's clustering mode keeps its state in the same single
-Redis.
+and survives a node failure. The handle form (\`ratequeue-handle\`) awaits the release's answer before the next acquire.
+\`rlf-wiring\` is what a team would build on Redis for the same quota: a concurrency slot as a counter (INCR), then
+\`consume()\` on an RPM and a TPM limiter, and a DECR as the release. rate-limiter-flexible's \`consume()\` alone is one
+Redis command with no queue, no concurrency slot and no durability beyond Redis's own (no fsync); bottleneck's
+clustering mode keeps its state in the same single Redis.
 
 ## Cluster (\`npx tsx scripts/bench/cluster.ts\`)
 
@@ -138,7 +140,13 @@ process.stdout.write(md);
 function chart(rows: readonly CompareRow[], c: ClusterBenchResult): string {
   const width = 760;
   const height = 300;
-  const colors: Record<string, string> = { ratequeue: "#2563eb", "rate-limiter-flexible": "#dc2626", bottleneck: "#d97706" };
+  const colors: Record<string, string> = {
+    ratequeue: "#2563eb",
+    "ratequeue-handle": "#60a5fa",
+    "rlf-wiring": "#991b1b",
+    "rate-limiter-flexible": "#dc2626",
+    bottleneck: "#d97706",
+  };
   type Bar = { label: string; value: number; color: string; text: string; group?: string };
   const panel = (x0: number, title: string, values: Bar[], unit: string): string => {
     const w = 340;
@@ -159,7 +167,14 @@ function chart(rows: readonly CompareRow[], c: ClusterBenchResult): string {
       `<text x="${x0 + 10}" y="46" font-size="10" fill="#555">${unit}</text>` +
       `<line x1="${x0 + 25}" y1="240" x2="${x0 + w}" y2="240" stroke="#999"/>` + bars;
   };
-  const short = (name: string): string => (name === "rate-limiter-flexible" ? "rlf+Redis" : name === "bottleneck" ? "bottleneck+Redis" : "RateQueue");
+  const shortNames: Record<string, string> = {
+    ratequeue: "RateQueue fn",
+    "ratequeue-handle": "RateQueue handle",
+    "rlf-wiring": "rlf wiring",
+    "rate-limiter-flexible": "rlf consume",
+    bottleneck: "bottleneck",
+  };
+  const short = (name: string): string => shortNames[name] ?? name;
   const ops = rows.map((r) => ({ label: short(r.contender), value: r.opsPerSec, color: colors[r.contender]!, text: f(r.opsPerSec) }));
   const lat: Bar[] = rows.flatMap((r) => [
     { label: "p50", value: r.p50Ms, color: colors[r.contender]!, text: f(r.p50Ms, 2), group: short(r.contender) },

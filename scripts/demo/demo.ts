@@ -77,6 +77,8 @@ export interface DemoOptions {
   readonly contextTokens?: { readonly min: number; readonly max: number };
   /** Kill -9 the leader halfway through the RateQueue run (default true). */
   readonly killLeader?: boolean;
+  /** Cluster, Redis and worker processes shared with other runs (startDemoRig); default: started and stopped here. */
+  readonly rig?: DemoRig;
   /** Lines worth keeping (setup steps). */
   readonly log?: (line: string) => void;
   /** The progress line, about once a second (a TTY overwrites it). */
@@ -153,34 +155,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   if (modes.length === 0 || modes.some((m) => !MODES.includes(m))) throw new RangeError(`modes must be some of ${MODES.join(", ")}`);
   if (modes.includes("redis") && limits.windowMs % 1000 !== 0) throw new RangeError(`the Redis run needs a windowMs in whole seconds, got ${limits.windowMs}`);
 
-  let cluster: LocalCluster | null = null;
+  const own = options.rig === undefined ? await startDemoRig({ modes, processes, log }) : null;
+  const rig = options.rig ?? own!;
+  if (modes.includes("ratequeue") && rig.cluster === null) throw new Error("the rig has no cluster: start it with the ratequeue mode");
+  if (modes.includes("redis") && rig.redis === null) throw new Error("the rig has no Redis: start it with the redis mode");
+  const { cluster, redis, children } = rig;
+  // Each run on a shared rig gets its own resource, so no run inherits another's windows.
+  const resource = own === null ? `${RESOURCE}-${++rigRuns}` : RESOURCE;
   let env: Environment | null = null;
-  let redis: RedisServer | null = null;
-  const children: ChildProcess[] = [];
   try {
-    if (modes.includes("ratequeue")) {
-      log(`starting a local three-node RateQueue cluster (election timeout ${ELECTION_TICKS} ticks x ${TICK_MS} ms)...`);
-      cluster = await startLocalCluster({ extraArgs: ["--tick-ms", String(TICK_MS), "--election-ticks", String(ELECTION_TICKS)] });
+    if (cluster !== null && modes.includes("ratequeue")) {
+      // A previous run on this rig killed a leader: bring it back, so this run's kill leaves a majority.
+      for (const n of cluster.nodes.nodes) if (!cluster.nodes.isRunning(n.id)) cluster.nodes.startNode(n.id);
+      await cluster.nodes.waitForLeader();
       env = await prepareEnvironment({
-        resource: RESOURCE,
+        resource,
         config: openAiResource(limits, options.marginMs ?? DEFAULT_MARGIN_MS, algorithm),
         cluster: { url: cluster.url, apiKey: cluster.adminKey },
         log,
       });
     }
-    if (modes.includes("redis")) {
-      ensureRedisInstalled();
-      redis = await startRedisServer();
-      log(`redis-server on 127.0.0.1:${redis.port}`);
-    }
-    log(`starting ${processes} worker processes (${workers} workers in all)...`);
-    for (let i = 0; i < processes; i++) children.push(forkTypeScript(WORKER_SCRIPT));
-    await withTimeout(
-      Promise.all(children.map((c) => nextMessage<WorkerMessage>(c, { type: "ready", who: WORKER_WHO }))),
-      READY_TIMEOUT_MS,
-      `the worker processes were not ready in time (${READY_TIMEOUT_MS} ms)`,
-    );
-    log("the worker processes are ready");
 
     const runs: ModeResult[] = [];
     for (const mode of modes) {
@@ -192,7 +186,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
           case "redis":
             return { mode, redisPort: redis!.port, keyPrefix, ...limits };
           case "ratequeue":
-            return { mode, url: env!.url, apiKey: env!.workerKey, resource: RESOURCE, clientName: `demo-worker-${index}` };
+            return { mode, url: env!.url, apiKey: env!.workerKey, resource, clientName: `demo-worker-${index}` };
         }
       };
       log(`${MODE_TITLES[mode]}: ${secondsPerMode} s...`);
@@ -220,13 +214,64 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       });
       runs.push(result);
     }
-    return { limits, algorithm, workers, processes, secondsPerMode, runs };
+    return { limits, algorithm, workers, processes: children.length, secondsPerMode, runs };
   } finally {
+    await env?.close();
+    await own?.close();
+  }
+}
+
+let rigRuns = 0;
+
+/** What runs share: the cluster (with the ratequeue mode), redis-server (with the redis mode) and the worker processes. */
+export interface DemoRig {
+  readonly cluster: LocalCluster | null;
+  readonly redis: RedisServer | null;
+  readonly children: readonly ChildProcess[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts what runDemo needs before its runs. runDemo starts its own unless
+ * given one; several runDemo calls can share one (the fidelity test does),
+ * which saves a cluster's and the worker processes' start-up per call. A
+ * leader a run killed is restarted at the next run's start.
+ */
+export async function startDemoRig(options: { readonly modes?: readonly Mode[]; readonly processes: number; readonly log?: (line: string) => void }): Promise<DemoRig> {
+  const log = options.log ?? (() => undefined);
+  const modes = options.modes ?? MODES;
+  if (!Number.isInteger(options.processes) || options.processes < 1) throw new RangeError(`processes must be an integer >= 1, got ${options.processes}`);
+  let cluster: LocalCluster | null = null;
+  let redis: RedisServer | null = null;
+  const children: ChildProcess[] = [];
+  const close = async (): Promise<void> => {
     for (const c of children) if (c.connected) c.send({ type: "exit" } satisfies WorkerMessage);
     await Promise.all(children.map((c) => exitOf(c, 5_000)));
-    await env?.close();
     await cluster?.close();
     await redis?.stop();
+  };
+  try {
+    if (modes.includes("ratequeue")) {
+      log(`starting a local three-node RateQueue cluster (election timeout ${ELECTION_TICKS} ticks x ${TICK_MS} ms)...`);
+      cluster = await startLocalCluster({ extraArgs: ["--tick-ms", String(TICK_MS), "--election-ticks", String(ELECTION_TICKS)] });
+    }
+    if (modes.includes("redis")) {
+      ensureRedisInstalled();
+      redis = await startRedisServer();
+      log(`redis-server on 127.0.0.1:${redis.port}`);
+    }
+    log(`starting ${options.processes} worker processes...`);
+    for (let i = 0; i < options.processes; i++) children.push(forkTypeScript(WORKER_SCRIPT));
+    await withTimeout(
+      Promise.all(children.map((c) => nextMessage<WorkerMessage>(c, { type: "ready", who: WORKER_WHO }))),
+      READY_TIMEOUT_MS,
+      `the worker processes were not ready in time (${READY_TIMEOUT_MS} ms)`,
+    );
+    log("the worker processes are ready");
+    return { cluster, redis, children, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
 }
 

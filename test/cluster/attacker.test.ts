@@ -32,7 +32,10 @@ async function recordingProxy(port: number, targetPort: number): Promise<Recordi
     inbound.on("data", (chunk: Buffer) => {
       if (done) return;
       seen = Buffer.concat([seen, chunk]);
-      if (!seen.subarray(0, 12).toString("latin1").startsWith("GET /v1/peer")) return void (done = true);
+      if (!seen.subarray(0, 12).toString("latin1").startsWith("GET /v1/peer")) {
+        done = true;
+        return;
+      }
       const frameEnd = firstFrameEnd(seen);
       if (frameEnd !== null) {
         handshakes.push(seen.subarray(0, frameEnd));

@@ -44,6 +44,14 @@ export const LIVENESS_BOUND_MS = 30_000;
 /** After a full power loss and restart, every node must re-apply everything committed before it within this. */
 export const RESTART_BOUND_MS = 10_000;
 const ADMIN_KEY = "node-sim-admin-key";
+/**
+ * Half the clients use a worker key whose scope bounds priority (issue #15); the clients draw priorities up to 20,
+ * so some of their acquires are out of scope. The scope checker reads the log: no acquire of a session this key
+ * opened may ask for more than `priorityMax` (an out-of-scope request is refused before the log).
+ */
+const WORKER_KEY = "node-sim-worker-key";
+const WORKER_SCOPE = { acquire: ["*"], priorityMax: 12 } as const;
+const WORKER_KEY_ID = keyFromSecret(WORKER_KEY, "sim worker", WORKER_SCOPE).id;
 
 /**
  * The resources every run configures (bootstrap ops). The independent checker reads their limits; lanes and
@@ -170,6 +178,8 @@ export interface RunStats {
   liveSessionsExpired: number;
   /** Committed effects by type (granted, queued, timedOut, cancelled, rejected, sessionEnded, ...): what the run exercised. */
   effects: Record<string, number>;
+  /** Committed acquires of worker-key sessions, each checked against the key's scope (issue #15). */
+  scopedAcquires: number;
 }
 
 export type RunResult =
@@ -240,9 +250,10 @@ interface ClientPacket {
  * Deliberate bugs, for the simulator's own tests (a checker that never fires proves nothing):
  * `lyingDisk` acknowledges fsyncs it never did; `looseLimits` configures the cluster with every limit doubled
  * while the checker holds it to the real ones; `phantomGrant` has nodes tell a client "granted" where the
- * cluster only queued the request (a grant the cluster never committed).
+ * cluster only queued the request (a grant the cluster never committed); `looseScope` gives the worker key no
+ * priority bound in the cluster while the scope checker holds it to `priorityMax`.
  */
-export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant" | "fastMonotonic" | "slowMonotonic" | "forgetfulChanges";
+export type Sabotage = "lyingDisk" | "looseLimits" | "phantomGrant" | "fastMonotonic" | "slowMonotonic" | "forgetfulChanges" | "looseScope";
 
 /** `fastMonotonic` and `slowMonotonic`: every node's monotonic clock runs 3% off, far beyond what stamps allow for. */
 function monotonicRateOf(sabotage: Sabotage | null): number | undefined {
@@ -288,6 +299,7 @@ export class NodeSimWorld implements ClientWorld {
     simulatedMs: 0,
     wallMs: 0,
     grantsChecked: 0,
+    scopedAcquires: 0,
     laneGrantsChecked: 0,
     adminProposed: 0,
     adminApplied: 0,
@@ -339,7 +351,9 @@ export class NodeSimWorld implements ClientWorld {
       apiKey: ADMIN_KEY,
       breakRate: k.breakPermille / 1000,
     };
-    for (let i = 1; i <= k.clients; i++) this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, workload));
+    for (let i = 1; i <= k.clients; i++) {
+      this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, i % 2 === 0 ? { ...workload, apiKey: WORKER_KEY } : workload));
+    }
     this.#operator = k.adminChanges > 0 ? new Operator(this.#prng.fork()) : null;
   }
 
@@ -517,7 +531,7 @@ export class NodeSimWorld implements ClientWorld {
           ...(r.lanes === undefined ? {} : { lanes: r.lanes, lanePolicy: r.lanePolicy }),
         };
         return { t: "limiter", cmd: { type: "putResource", name: r.name, config } };
-      }),
+      }).concat([{ t: "keyAdd", key: keyFromSecret(WORKER_KEY, "sim worker", this.#sabotage === "looseScope" ? { acquire: ["*"] } : WORKER_SCOPE) }]),
       adminSeed: keyFromSecret(ADMIN_KEY, "sim admin", "admin"),
     };
     const core = new NodeCore(options);
@@ -780,6 +794,15 @@ export class NodeSimWorld implements ClientWorld {
         const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
         if (!this.#deadlines.has(key)) this.#deadlines.set(key, atMs + r.op.cmd.timeoutMs);
       }
+      // Key scopes (issue #15), from the log alone: who opened each session, and what its acquires asked for.
+      if (r.op.t === "limiter" && r.op.cmd.type === "openSession" && r.op.owner !== undefined) this.#owners.set(r.op.cmd.sessionId, r.op.owner);
+      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && this.#owners.get(r.op.cmd.sessionId) === WORKER_KEY_ID) {
+        const priority = r.op.cmd.priority;
+        if (priority === undefined || priority > WORKER_SCOPE.priorityMax) {
+          this.#fail("safety", `scope: an acquire of a worker-key session reached the log with priority ${priority} (priorityMax ${WORKER_SCOPE.priorityMax}): ${r.op.cmd.sessionId}/${r.op.cmd.requestId}`);
+        }
+        this.stats.scopedAcquires++;
+      }
       if (r.op.t === "limiter" && r.op.cmd.type === "acquire") {
         const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
         const lane = r.op.cmd.lane ?? DEFAULT_LANE.get(r.op.cmd.resource);
@@ -907,6 +930,8 @@ export class NodeSimWorld implements ClientWorld {
 
   /** Log-time deadline of every acquire that carried timeoutMs, by session/request. */
   readonly #deadlines = new Map<string, number>();
+  /** Session id -> the id of the key that opened it, from committed openSession entries. */
+  readonly #owners = new Map<string, string>();
   readonly #grantedLeases = new Set<number>();
 
   /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */

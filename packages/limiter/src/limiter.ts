@@ -754,7 +754,7 @@ export class Limiter {
       out.push({ type: "resourcePut", name, created: true });
       return;
     }
-    this.reconfigure(existing, result.config, at, out);
+    this.reconfigure(existing, result.config, out);
     out.push({ type: "resourcePut", name, created: false });
   }
 
@@ -833,7 +833,7 @@ export class Limiter {
   }
 
   /** Replaces a resource's config in place; waiting requests are re-checked against it. */
-  private reconfigure(old: Resource, config: ResourceConfig, at: number, out: Effect[]): void {
+  private reconfigure(old: Resource, config: ResourceConfig, out: Effect[]): void {
     const waiters: Waiter[] = [];
     for (const lane of old.lanes) waiters.push(...lane.queue.inOrder());
     waiters.sort((a, b) => a.seq - b.seq);

@@ -313,8 +313,12 @@ const NAME_FIELDS = ["name", "sessionId", "requestId", "resource"] as const;
 
 /** A free-text label (a client's name): 1 to nameLengthMax characters, none of them a control character. */
 function isLabel(value: unknown): boolean {
-  // eslint-disable-next-line no-control-regex
-  return typeof value === "string" && value.length >= 1 && value.length <= Bounds.nameLengthMax && !/[\u0000-\u001f\u007f]/.test(value);
+  if (typeof value !== "string" || value.length < 1 || value.length > Bounds.nameLengthMax) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false; // control characters
+  }
+  return true;
 }
 
 function optionalIntProblem(command: Record<string, unknown>, key: string, min: number, max: number): string | null {

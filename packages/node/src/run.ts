@@ -217,7 +217,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   transport.start();
   clocks.start();
-  const joiner = joining ? startJoining({ config, core: theCore, membership, logger }) : null;
+  const joiner = joining ? startJoining({ config, membership, logger }) : null;
   logger.info(
     { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
     "node started",

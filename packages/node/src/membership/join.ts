@@ -41,8 +41,8 @@ export function checkStartMode(config: NodeConfig, core: NodeCore, membership: M
  * key, asks the cluster to add it (`POST /v1/members`), until it is a member. Without an admin key it waits for an
  * operator to run `ratequeue members add`.
  */
-export function startJoining(options: { config: NodeConfig; core: NodeCore; membership: Membership; logger: Logger }): { stop(): void } {
-  const { config, core, membership, logger } = options;
+export function startJoining(options: { config: NodeConfig; membership: Membership; logger: Logger }): { stop(): void } {
+  const { config, membership, logger } = options;
   const address = hostPortText(config.advertise);
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
