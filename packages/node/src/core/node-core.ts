@@ -243,7 +243,7 @@ export class NodeCore {
    * This node's link to `peer` closed (the peer's process exited, or the connection broke). If `peer` is the
    * leader this node follows, the leader may be dead: rather than wait out a whole election timeout of silence,
    * the follower ends the leader's lease now (it grants pre-votes). One follower, the first of the remaining voters
-   * by id, then campaigns at once; the others keep only the random part of their timeout (0 to `electionTicks`
+   * by id, then campaigns one tick later (once the others have seen the link close too); the others keep only the random part of their timeout (0 to `electionTicks`
    * ticks), so that they vote for it rather than split the vote by campaigning at the same moment (which cost a
    * second election timeout and a spurious term). Should the first one be down or behind, another follower's
    * timeout elects someone as before. Pre-vote keeps this from disturbing a live leader: a campaign wins only if a
@@ -254,12 +254,21 @@ export class NodeCore {
     if (this.#stopped || this.#role !== "follower" || this.#leader !== peer) return;
     const et = this.#o.electionTicks;
     const first = this.#raw.status().confState.voters.filter((v) => v !== peer).sort()[0] === this.id;
-    // The first campaigns within its randomized timeout (< 2 election timeouts of ticks); the others tick to the
-    // end of the lease only (Raft counts ticks since the leader's last message, as #ticksSinceLeader does).
-    const ticks = first ? 2 * et : Math.max(0, et - this.#ticksSinceLeader);
     this.#log.info({ leader: peer, term: this.#raw.status().term, campaign: first }, "link to the leader closed: its lease is given up early");
-    for (let i = 0; i < ticks && this.#raw.status().role === "follower"; i++) this.#raw.tick();
+    // Every follower ticks to the end of the lease (Raft counts ticks since the leader's last message, as
+    // #ticksSinceLeader does), so that it grants pre-votes.
+    const leaseTicks = Math.max(0, et - this.#ticksSinceLeader);
+    for (let i = 0; i < leaseTicks && this.#raw.status().role === "follower"; i++) this.#raw.tick();
     this.#kick();
+    if (!first) return;
+    // The first campaigns one tick later, within its randomized timeout (< 2 election timeouts of ticks): a
+    // follower still inside the lease ignores a pre-vote without answering, and the others see the link close a
+    // few ms apart, so a campaign at once often went unanswered and waited a whole timeout.
+    this.#o.env.setTimer(() => {
+      if (this.#stopped || this.#raw.status().role !== "follower" || this.#raw.status().leader !== peer) return;
+      for (let i = 0; i < 2 * et && this.#raw.status().role === "follower"; i++) this.#raw.tick();
+      this.#kick();
+    }, this.#o.tickMs);
   }
 
   /**
