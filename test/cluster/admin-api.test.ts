@@ -169,8 +169,15 @@ describe("admin API and observability, end to end", () => {
       const health = await fetch(`${n.httpUrl}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ ok: true });
-      const ready = await fetch(`${n.httpUrl}/readyz`);
-      expect(ready.status).toBe(200);
+      // A follower is ready once it has heard the leader and applied what it knows to be committed: soon, not at once.
+      let ready = await fetch(`${n.httpUrl}/readyz`);
+      await waitFor(
+        async () => {
+          ready = await fetch(`${n.httpUrl}/readyz`);
+          return ready.status === 200;
+        },
+        { what: `${n.id} to be ready` },
+      );
       expect(await ready.json()).toMatchObject({ ready: true, leader: leader.id });
       const status = (await (await fetch(`${n.httpUrl}/v1/status`)).json()) as any;
       expect(status).toMatchObject({

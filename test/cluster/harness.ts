@@ -273,7 +273,8 @@ export class Cluster {
     for (const n of nodes) n.start();
     if (options.noWait === true) return cluster;
     try {
-      await cluster.waitForLeader();
+      // Three processes starting through tsx on a busy 2-core machine can take a while before the first election.
+      await cluster.waitForLeader(45_000);
     } catch (err) {
       await cluster.stop(); // nobody else holds this cluster: a failed start must not leave processes behind
       throw err;

@@ -254,6 +254,9 @@ export async function slowReaders(
         counts.framesSent!++;
         await new Promise((res) => setTimeout(res, options.gapMs));
       }
+      // Read again: a node that closed the connection (at the send-buffer cap, or when the reader's session
+      // expired) has sent its close behind what it had queued, and a paused socket never gets to it.
+      (ws as unknown as { _socket: Socket })._socket.resume();
       if ((await closedBy(ws)) !== null) counts.droppedByNode!++;
     }),
   );
