@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cluster, waitFor, type NodeProcess } from "./harness.js";
+import { Cluster, httpCall as call, waitFor } from "./harness.js";
 
 // Issue #15: admin keys live in the replicated key table. The bootstrap --admin-key seeds it once; admin keys are
 // then created, listed and revoked like any key and every node agrees; nodes whose flags differ do not disagree
@@ -7,15 +7,6 @@ import { Cluster, waitFor, type NodeProcess } from "./harness.js";
 const FLAGS = { n1: "admin-key-of-n1-0123456789", n2: "admin-key-of-n2-0123456789", n3: "admin-key-of-n3-0123456789" } as const;
 const IGNORED_FLAG = /--admin-key is not an admin key in the cluster's key table/;
 
-async function call(node: NodeProcess, key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${node.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? null : JSON.parse(text) };
-}
 
 /** What every node answers to GET /v1/keys with `key`: one status per node. */
 async function everyNode(cluster: Cluster, key: string): Promise<number[]> {

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue, UnauthorizedError } from "@ratequeue/sdk";
-import { ADMIN_KEY, Cluster, freePorts, sleep, waitFor, type NodeProcess } from "./harness.js";
+import { ADMIN_KEY, Cluster, httpCall as call, freePorts, sleep, waitFor } from "./harness.js";
 import { RawClient } from "./raw-client.js";
 
 // Issue #15, the attacker's suite: what a leaked worker key, a captured peer handshake and a revoked key can do
@@ -102,15 +102,6 @@ function closeCodeAfter101(answer: Buffer): number | null {
   return null;
 }
 
-async function call(node: NodeProcess, key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${node.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? null : JSON.parse(text) };
-}
 
 describe("an attacker with a leaked worker key, a captured peer handshake and a revoked key", () => {
   let cluster: Cluster;

@@ -333,16 +333,9 @@ export class Cluster {
     throw new Error(`no agreed leader within ${timeoutMs} ms\n${this.dump()}`);
   }
 
-  /** Admin API call on a node (the leader by default); returns status and parsed JSON. */
+  /** Admin API call on a node (the leader by default) with the admin key; returns status and parsed JSON. */
   async admin(method: string, path: string, body?: unknown, node?: NodeProcess): Promise<{ status: number; json: any }> {
-    const target = node ?? (await this.waitForLeader());
-    const res = await fetch(`${target.httpUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text === "" ? null : JSON.parse(text) };
+    return httpCall(node ?? (await this.waitForLeader()), ADMIN_KEY, method, path, body);
   }
 
   /** GET /v1/resources/{name} on the leader (or `node`); throws unless 200. */
@@ -428,4 +421,15 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
+}
+
+/** A JSON call to a node's HTTP API with `key` as bearer; returns the status and the parsed body (null when empty). */
+export async function httpCall(node: NodeProcess, key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${node.httpUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === "" ? null : JSON.parse(text) };
 }

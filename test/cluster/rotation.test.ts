@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, CLUSTER_SECRET, Cluster, sleep, waitFor, type NodeProcess } from "./harness.js";
+import { ADMIN_KEY, CLUSTER_SECRET, Cluster, httpCall as call, sleep, waitFor, type NodeProcess } from "./harness.js";
 
 // Issue #15: the cluster secret, admin keys and worker keys rotate without downtime, by the procedures in
 // packages/node/README.md (Security), while a worker keeps acquiring through the SDK.
@@ -15,15 +15,6 @@ async function meshUp(cluster: Cluster): Promise<boolean> {
   );
 }
 
-async function call(node: NodeProcess, key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${node.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === "" ? null : JSON.parse(text) };
-}
 
 /** A worker acquiring and releasing in a loop, counting grants and failures, until stopped. */
 function worker(cluster: Cluster, apiKey: string): { grants: () => number; failures: string[]; stop: () => Promise<void> } {

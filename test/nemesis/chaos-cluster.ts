@@ -45,27 +45,8 @@ export class ChaosCluster {
     const peers = ids.map((p) => `${p}=127.0.0.1:${servers.get(p)!.port}`).join(",");
     const configFile = join(root, "config.json");
     await writeFile(configFile, JSON.stringify({ resources: options.resources }));
-    const nodes = ids.map((id) => {
-      const dataDir = join(root, id);
-      const args = [
-        "--config", configFile,
-        "--id", id,
-        "--listen", `127.0.0.1:${portOf.get(id)!}`,
-        "--peers", peers,
-        "--data", dataDir,
-        "--cluster-secret", CLUSTER_SECRET,
-        "--admin-key", ADMIN_KEY,
-        "--log-level", "info",
-        "--tick-ms", "50",
-        "--election-ticks", "10",
-        "--snapshot-entries", "100000000",
-        "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
-        ...(options.extraArgs ?? []),
-      ];
-      return new NodeProcess(id, portOf.get(id)!, dataDir, args);
-    });
-    const cluster = new ChaosCluster(nodes, proxies, [...servers.values()], root);
-    cluster.#template = (id, port, dataDir) => [
+    // Every node's flags but its membership: founders add --peers, nodes added later --join and --advertise.
+    const flags = (id: string, port: number, dataDir: string): string[] => [
       "--config", configFile,
       "--id", id,
       "--listen", `127.0.0.1:${port}`,
@@ -79,6 +60,12 @@ export class ChaosCluster {
       "--session-ttl-ms", String(options.sessionTtlMs ?? 5_000),
       ...(options.extraArgs ?? []),
     ];
+    const nodes = ids.map((id) => {
+      const dataDir = join(root, id);
+      return new NodeProcess(id, portOf.get(id)!, dataDir, [...flags(id, portOf.get(id)!, dataDir), "--peers", peers]);
+    });
+    const cluster = new ChaosCluster(nodes, proxies, [...servers.values()], root);
+    cluster.#template = flags;
     for (const n of nodes) n.start();
     await cluster.waitForLeader(30_000);
     return cluster;
