@@ -109,7 +109,16 @@ describe("membership changes", () => {
         dump: () => cluster.dump(),
       });
       // The removed id cannot come back.
-      const reuse = await cluster.admin("POST", "/v1/members", { id: dead.id, address: `127.0.0.1:${dead.port}` });
+      // (n4 shows as a voter a moment before its add is over: until then any change is "in progress".)
+      let reuse = await cluster.admin("POST", "/v1/members", { id: dead.id, address: `127.0.0.1:${dead.port}` });
+      await waitFor(
+        async () => {
+          if (reuse.json?.error?.code !== "RQ_CHANGE_IN_PROGRESS") return true;
+          reuse = await cluster.admin("POST", "/v1/members", { id: dead.id, address: `127.0.0.1:${dead.port}` });
+          return false;
+        },
+        { what: "the add of n4 to end" },
+      );
       expect(reuse.status).toBe(409);
       expect(reuse.json.error.message).toMatch(/ids are never reused/);
       await sleep(1_000);
