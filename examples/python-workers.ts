@@ -14,9 +14,8 @@ import { parseArgs } from "node:util";
 import { isMain, numberFlag, runCli, stringFlags } from "./lib/cli.js";
 import { clusterFromEnv } from "./lib/environment.js";
 import { describeOpenAiLimits, EXAMPLE_FLAGS, exampleFlags, exampleFlagsHelp, exampleSettings, tpmExampleResult, withProviderAndCluster, type ExampleOptions, type TpmExampleResult } from "./lib/example-run.js";
-import { formatRows, formatSeconds, formatCount } from "./lib/figures.js";
-import { openAiResource } from "./openai-workers.js";
-import { DEFAULT_LIMITS, bucketBudget } from "./provider-sim.js";
+import { formatResult as formatOpenAiResult, openAiResource } from "./openai-workers.js";
+import { DEFAULT_LIMITS } from "./provider-sim.js";
 
 const SCRIPT = fileURLToPath(new URL("./python/openai_workers.py", import.meta.url));
 const PYTHON_SRC = fileURLToPath(new URL("../packages/python/src", import.meta.url));
@@ -88,17 +87,8 @@ function runPython(args: readonly string[], env: Record<string, string>): Promis
   });
 }
 
-export function formatResult(r: PythonExampleResult): string {
-  const n = formatCount;
-  const budget = bucketBudget({ limit: r.limits.tpm, windowMs: r.limits.windowMs, elapsedMs: r.elapsedMs });
-  return formatRows([
-    ["requests done", n(r.requests)],
-    ["429s received", `${n(r.limited)} (the provider counted ${n(r.provider.limited)})`],
-    ["tokens", `${n(r.inputTokens)} prompt + ${n(r.outputTokens)} completion = ${n(r.inputTokens + r.outputTokens)}`],
-    ["share of TPM used", `${(r.tpmShare * 100).toFixed(1)}% (of ${n(Math.floor(budget))} tokens a ${n(r.limits.tpm)} TPM bucket admits in ${formatSeconds(r.elapsedMs)} from full)`],
-    ["elapsed", formatSeconds(r.elapsedMs)],
-  ]);
-}
+/** The printout: the same rows as openai-workers (the run has the same shape). */
+export const formatResult: (r: PythonExampleResult) => string = formatOpenAiResult;
 
 const HELP = `Usage: npx tsx --conditions=source examples/python-workers.ts [options]
 
