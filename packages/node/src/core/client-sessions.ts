@@ -9,6 +9,7 @@ import {
   type NodeInfo,
   type ServerMessage,
 } from "@ratequeue/protocol";
+import type { DeliveryStats } from "../http/delivery-stats.js";
 import { acquireRefusal, canAcquire, ttlRefusal, type KeyScope } from "../state/keys.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
@@ -32,6 +33,8 @@ export interface ClientSessionsOptions {
    * be gone. Default: always up.
    */
   readonly leaderReachable?: (leaderId: string) => boolean;
+  /** Where clients' delivery reports go (the `report` message); without it reports are acknowledged and dropped. */
+  readonly delivery?: DeliveryStats;
 }
 
 const LEADER_WAIT_MS = 3_000;
@@ -400,6 +403,16 @@ export class ClientSessions {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
         return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
+      case "report":
+        // Node-local figures, not replicated: checked here and answered at once (the decoder checked the fields).
+        if (!canAcquire(conn.scope!, m.resource)) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
+        }
+        if (core.state.limiter.resource(m.resource) === null) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_UNKNOWN_RESOURCE, message: `no resource "${m.resource}"` });
+        }
+        this.#o.delivery?.record(m, { session: sessionId, client: conn.clientName });
+        return conn.link.send({ type: "ack", requestId: m.requestId });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -437,6 +450,8 @@ export class ClientSessions {
 
   /** Routes applied effects to the connections holding their sessions (on every node). */
   #route(results: readonly OpResult[]): void {
+    // The log time grants leave at, for the clients' delay measurement (docs/protocol.md, "Delivery reports").
+    let sentAt: number | null = null;
     for (const r of results) {
       if (r.op.t === "keyRemove") this.#revoke(r.op.id);
       for (const e of r.effects) {
@@ -444,7 +459,8 @@ export class ClientSessions {
         if (sessionId === null) continue;
         const conn = this.#bySession.get(sessionId);
         if (conn === undefined) continue;
-        const message = toServerMessage(conn, e);
+        if (e.type === "granted") sentAt ??= this.#o.core.clusterNow();
+        const message = toServerMessage(conn, e, sentAt);
         if (message !== null) conn.link.send(message);
         if (e.type === "sessionEnded") {
           if (e.reason === "expired") {
@@ -559,7 +575,7 @@ function wireLoad(load: Readonly<Record<string, number>>): Load {
   return Object.keys(load).length === 0 ? 0 : load;
 }
 
-function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | null {
+function toServerMessage(conn: ClientConnection, e: Effect, sentAt: number | null): ServerMessage | null {
   switch (e.type) {
     case "granted":
       conn.tryRequests.delete(e.requestId);
@@ -568,6 +584,7 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
         type: "granted",
         requestId: Number(e.requestId),
         lease: { id: String(e.leaseId), resource: e.resource, load: wireLoad(e.load), grantedAt: e.grantedAt },
+        ...(sentAt === null ? {} : { sentAt: Math.max(sentAt, e.grantedAt) }),
       };
     case "queued":
       return conn.tryRequests.has(e.requestId) ? null : { type: "queued", requestId: Number(e.requestId) };
