@@ -19,7 +19,8 @@ interface ResourceDelivery {
   previousMaxMs: number;
   periodStart: number;
   lastReportAt: number;
-  warnedAt: number | null;
+  /** When the last warning of each level was logged: "beyond" is not held back by a recent "near". */
+  warnedAt: { near: number | null; beyond: number | null };
 }
 
 /** One resource's delivery delays as /metrics exports them. */
@@ -64,7 +65,7 @@ export class DeliveryStats {
     const now = this.#o.now();
     let r = this.#byResource.get(report.resource);
     if (r === undefined) {
-      r = { buckets: new Array<number>(DELIVERY_BUCKETS_MS.length + 1).fill(0), count: 0, sumMs: 0, maxMs: 0, previousMaxMs: 0, periodStart: now, lastReportAt: now, warnedAt: null };
+      r = { buckets: new Array<number>(DELIVERY_BUCKETS_MS.length + 1).fill(0), count: 0, sumMs: 0, maxMs: 0, previousMaxMs: 0, periodStart: now, lastReportAt: now, warnedAt: { near: null, beyond: null } };
       this.#byResource.set(report.resource, r);
     }
     for (let i = 0; i < r.buckets.length; i++) r.buckets[i]! += report.buckets[i]!;
@@ -75,12 +76,14 @@ export class DeliveryStats {
     r.lastReportAt = now;
     const marginMs = this.#o.marginMs(report.resource);
     if (marginMs === null || report.maxMs < NEAR_MARGIN_SHARE * marginMs) return;
-    if (r.warnedAt !== null && now - r.warnedAt < WARN_EVERY_MS) return;
-    r.warnedAt = now;
+    const level = report.maxMs > marginMs ? "beyond" : "near";
+    const last = r.warnedAt[level];
+    if (last !== null && now - last < WARN_EVERY_MS) return;
+    r.warnedAt[level] = now;
     const meanMs = Math.round(report.sumMs / report.count);
     this.#o.logger.warn(
       { resource: report.resource, maxMs: report.maxMs, meanMs, grants: report.count, deliveryMarginMs: marginMs, session: who.session, client: who.client },
-      report.maxMs > marginMs
+      level === "beyond"
         ? "grant-to-send delay beyond the resource's delivery margin: the provider may count such grants outside RateQueue's window (raise deliveryMarginMs or relieve the worker)"
         : "grant-to-send delay near the resource's delivery margin",
     );
@@ -98,7 +101,10 @@ export class DeliveryStats {
       this.#roll(r, now);
       const cumulative: number[] = [];
       let total = 0;
-      for (let i = 0; i < DELIVERY_BUCKETS_MS.length; i++) cumulative.push((total += r.buckets[i]!));
+      for (let i = 0; i < DELIVERY_BUCKETS_MS.length; i++) {
+        total += r.buckets[i]!;
+        cumulative.push(total);
+      }
       const recent = now - r.lastReportAt < 2 * RECENT_MAX_PERIOD_MS ? Math.max(r.maxMs, r.previousMaxMs) : null;
       out.push({ resource, cumulative, count: r.count, sumMs: r.sumMs, recentMaxMs: recent });
     }
