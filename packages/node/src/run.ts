@@ -20,7 +20,8 @@ import { createLogger } from "./logger.js";
 import { PeerClocks } from "./peer/clock-offset.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
-import { canSee, keyFromSecret } from "./state/keys.js";
+import { viewerAccess } from "./state/auth.js";
+import { keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
 import { Membership } from "./membership/membership.js";
@@ -157,10 +158,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     logTime: () => theCore.logTime,
     // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
     now: () => theCore.clusterNow(),
-    authorize: (secret) => {
-      const scope = theCore.state.keys.verify(secret)?.scope ?? null;
-      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canSee(scope, resource) };
-    },
+    authorize: (secret) => viewerAccess(theCore.state.keys, secret),
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
   theCore.onApply(dashboard.onApply);

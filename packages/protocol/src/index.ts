@@ -5,6 +5,8 @@
 export { Bounds, NAME_PATTERN } from "./bounds.js";
 export { ErrorCode, HttpErrorCode, isErrorCode, LIMITER_WIRE_CODE, LimiterErrorCode, ProtocolEncodeError, wireCodeOf } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
+export { bearerSecret } from "./http.js";
+export type { StatusBody, StatusPeer } from "./http.js";
 export { TABLES_JSON_PATH, tables, tablesJson } from "./tables.js";
 export type { DecodeOptions, EncodeOptions, FrameEncoding } from "./frame.js";
 export {

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { StatusBody } from "@ratequeue/protocol/http";
 import { ConfigError, type NodeConfig } from "../config.js";
 import type { NodeCore } from "../core/node-core.js";
 import { hostPortText, type Membership } from "./membership.js";
@@ -98,7 +99,7 @@ async function memberAddresses(base: string): Promise<Map<string, string> | null
   try {
     const res = await fetch(new URL("/v1/status", base), { signal: AbortSignal.timeout(2_000) });
     if (!res.ok) return null;
-    const status = (await res.json()) as { peers?: { id: string; url: string | null }[] };
+    const status = (await res.json()) as Partial<Pick<StatusBody, "peers">>;
     const out = new Map<string, string>();
     for (const p of status.peers ?? []) {
       if (typeof p.url === "string") out.set(p.id, new URL(p.url).host);
