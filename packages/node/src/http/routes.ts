@@ -36,6 +36,8 @@ export interface HttpContext {
   readonly peerClock?: (id: string) => ClockOffset | null;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
+  /** The cluster id this node holds (membership/cluster-id.ts); absent: the replicated one. */
+  readonly clusterId?: () => string | null;
   /** Raft tick in ms: how often a membership change re-checks its progress. */
   readonly tickMs?: number;
 }
@@ -328,6 +330,7 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
   );
   return {
     id: s.id,
+    clusterId: ctx.clusterId?.() ?? ctx.core.state.clusterId,
     role: s.role === "precandidate" ? "candidate" : s.role,
     term: s.term,
     leader: s.leader,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NodeId, ProposeResult, Status } from "@ratequeue/raft";
 import { HttpError, readJsonBody, sendJson } from "../http/json.js";
 import { allow, decodeSegment, forward, isCaughtUpLeader, requireAdmin, type HttpContext } from "../http/routes.js";
+import { CLUSTER_MISMATCH, isClusterId } from "../peer/handshake.js";
 import type { Membership } from "./membership.js";
 
 export const MEMBERS_PATH = /^\/v1\/members(?:\/([^/]+))?$/;
@@ -20,8 +21,9 @@ let changing: string | null = null;
 /**
  * `/v1/members` (admin):
  * - `GET /v1/members`: the membership in force, with each member's address and, on the leader, replication.
- * - `POST /v1/members { id, address, timeoutMs? }`: adds `id` as a learner, waits until it has caught up with the
- *   log, then promotes it to voter. Retrying on a member that is still a learner resumes at the catch-up.
+ * - `POST /v1/members { id, address, timeoutMs?, clusterId? }`: adds `id` as a learner, waits until it has caught up
+ *   with the log, then promotes it to voter. Retrying on a member that is still a learner resumes at the catch-up.
+ *   A joining node sends the cluster id it holds: one of another cluster is refused (409 RQ_CLUSTER_MISMATCH).
  * - `DELETE /v1/members/{id}`: removes a member; the leader hands leadership over before removing itself.
  * A change is refused while another is in progress, and when it would leave too few reachable voters for a quorum.
  */
@@ -60,12 +62,15 @@ interface AddRequest {
   readonly id: NodeId;
   readonly address: string;
   readonly timeoutMs: number;
+  /** The cluster id the joining node holds, or null (an operator's `members add` sends none). */
+  readonly clusterId: string | null;
 }
 
 function checkAddBody(body: unknown): AddRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "RQ_INVALID", "body must be a JSON object");
-  const { id, address, timeoutMs, ...rest } = body as Record<string, unknown>;
-  const problems = Object.keys(rest).map((k) => `unknown field "${k}" (known: id, address, timeoutMs)`);
+  const { id, address, timeoutMs, clusterId, ...rest } = body as Record<string, unknown>;
+  const problems = Object.keys(rest).map((k) => `unknown field "${k}" (known: id, address, timeoutMs, clusterId)`);
+  if (clusterId !== undefined && !isClusterId(clusterId)) problems.push("clusterId must be 16 lowercase hex digits (as /v1/status shows it)");
   if (typeof id !== "string" || !NODE_ID.test(id)) problems.push("id must be 1-64 of A-Z a-z 0-9 _ -");
   const m = typeof address === "string" ? ADDRESS.exec(address) : null;
   if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65_535) problems.push("address must be host:port, where the node serves peers and clients (e.g. 10.0.0.4:7401)");
@@ -73,7 +78,12 @@ function checkAddBody(body: unknown): AddRequest {
     problems.push(`timeoutMs must be an integer from 1 to ${CATCH_UP_TIMEOUT_MS_MAX}`);
   }
   if (problems.length > 0) throw new HttpError(400, "RQ_INVALID", "invalid member body", problems);
-  return { id: id as string, address: address as string, timeoutMs: (timeoutMs as number | undefined) ?? CATCH_UP_TIMEOUT_MS_DEFAULT };
+  return {
+    id: id as string,
+    address: address as string,
+    timeoutMs: (timeoutMs as number | undefined) ?? CATCH_UP_TIMEOUT_MS_DEFAULT,
+    clusterId: (clusterId as string | undefined) ?? null,
+  };
 }
 
 async function exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -89,6 +99,12 @@ async function exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
 async function addMember(ctx: HttpContext, membership: Membership, add: AddRequest): Promise<void> {
   const { core, logger } = ctx;
   const conf = core.status().confState;
+  const own = core.state.clusterId;
+  if (add.clusterId !== null && own !== null && add.clusterId !== own) {
+    const message = `${CLUSTER_MISMATCH}: "${add.id}" holds data of cluster ${add.clusterId}, this is cluster ${own}: start it with an empty data folder`;
+    logger.error({ code: CLUSTER_MISMATCH, member: add.id, clusterId: own, joinerClusterId: add.clusterId }, message);
+    throw new HttpError(409, CLUSTER_MISMATCH, message);
+  }
   if (conf.removed.includes(add.id)) {
     throw new HttpError(409, "RQ_CONFLICT", `"${add.id}" was removed from this cluster, and ids are never reused: give the new node a new id`);
   }
