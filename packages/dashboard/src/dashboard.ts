@@ -7,6 +7,7 @@
  * history. One timer serves every viewer; it runs only while someone watches.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCode, HttpErrorCode } from "@ratequeue/protocol/codes";
 import { ASSET_PREFIX, loadAssets, type Asset, type AssetTable } from "./assets.js";
 import { GrantHistory } from "./grant-history.js";
 import { buildShared, forViewer, type DashboardAccess, type DashboardSnapshot, type ResourceViewLike } from "./snapshot.js";
@@ -124,7 +125,7 @@ class DashboardServer implements Dashboard {
     if (path === "/") return this.#serveAsset(req, res, this.#assets.page, true);
     if (path.startsWith(ASSET_PREFIX)) {
       const asset = this.#assets.files.get(path);
-      if (asset === undefined) return sendError(res, 404, "RQ_NOT_FOUND", `no dashboard file ${path}`);
+      if (asset === undefined) return sendError(res, 404, HttpErrorCode.RQ_NOT_FOUND, `no dashboard file ${path}`);
       return this.#serveAsset(req, res, asset, false);
     }
     if (path === STREAM_PATH) return this.#openStream(req, res);
@@ -139,7 +140,7 @@ class DashboardServer implements Dashboard {
   }
 
   #serveAsset(req: IncomingMessage, res: ServerResponse, asset: Asset, isPage: boolean): true {
-    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 405, "RQ_INVALID", `method ${req.method} not allowed here (allowed: GET, HEAD)`);
+    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 405, ErrorCode.RQ_INVALID, `method ${req.method} not allowed here (allowed: GET, HEAD)`);
     const headers: Record<string, string | number> = {
       ...SECURITY_HEADERS,
       "content-type": asset.contentType,
@@ -159,18 +160,18 @@ class DashboardServer implements Dashboard {
   }
 
   #openStream(req: IncomingMessage, res: ServerResponse): true {
-    if (req.method !== "GET") return sendError(res, 405, "RQ_INVALID", `method ${req.method} not allowed here (allowed: GET)`);
-    if (this.#closed) return sendError(res, 503, "RQ_UNAVAILABLE", "the node is shutting down");
+    if (req.method !== "GET") return sendError(res, 405, ErrorCode.RQ_INVALID, `method ${req.method} not allowed here (allowed: GET)`);
+    if (this.#closed) return sendError(res, 503, ErrorCode.RQ_UNAVAILABLE, "the node is shutting down");
     const header = req.headers.authorization;
     let secret: string | null = null;
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)$/i.exec(header);
-      if (m === null) return sendError(res, 401, "RQ_UNAUTHORIZED", "send the API key as Authorization: Bearer <key>");
+      if (m === null) return sendError(res, 401, ErrorCode.RQ_UNAUTHORIZED, "send the API key as Authorization: Bearer <key>");
       secret = m[1]!;
-      if (this.#o.authorize(secret) === null) return sendError(res, 401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+      if (this.#o.authorize(secret) === null) return sendError(res, 401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
     }
     if (this.#viewers.size >= this.#streamsMax) {
-      return sendError(res, 503, "RQ_UNAVAILABLE", `this node already serves ${this.#streamsMax} dashboard streams; try another node`);
+      return sendError(res, 503, ErrorCode.RQ_UNAVAILABLE, `this node already serves ${this.#streamsMax} dashboard streams; try another node`);
     }
     res.writeHead(200, {
       ...SECURITY_HEADERS,
@@ -242,14 +243,14 @@ class DashboardServer implements Dashboard {
   }
 }
 
-const REVOKED_FRAME = `event: end\ndata: ${JSON.stringify({ code: "RQ_UNAUTHORIZED", message: "the API key was revoked" })}\n\n`;
+const REVOKED_FRAME = `event: end\ndata: ${JSON.stringify({ code: ErrorCode.RQ_UNAUTHORIZED, message: "the API key was revoked" })}\n\n`;
 
 /** One SSE event. JSON.stringify never emits a raw newline, so the data fits on one `data:` line. */
 function snapshotFrame(snapshot: DashboardSnapshot): string {
   return `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): true {
+function sendError(res: ServerResponse, status: number, code: ErrorCode | HttpErrorCode, message: string): true {
   const text = JSON.stringify({ error: { code, message } });
   res.writeHead(status, { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);

@@ -5,19 +5,15 @@
  * it on the wire and in the Raft log.
  */
 
-/** Stable error codes. The first five are SPEC's; the rest are ours (see README). */
-export const ErrorCode = {
-  TIMEOUT: "RQ_TIMEOUT",
-  CANCELLED: "RQ_CANCELLED",
-  UNKNOWN_RESOURCE: "RQ_UNKNOWN_RESOURCE",
-  UNGRANTABLE: "RQ_UNGRANTABLE",
-  INVALID: "RQ_INVALID",
-  /** The session does not exist (never opened, closed or expired). */
-  UNKNOWN_SESSION: "RQ_UNKNOWN_SESSION",
-  /** settle on a lease that is not held (released, dropped, or never granted). */
-  UNKNOWN_LEASE: "RQ_UNKNOWN_LEASE",
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+import { LimiterErrorCode } from "@ratequeue/protocol/codes";
+
+/**
+ * Stable error codes on the limiter's effects. The table is the protocol
+ * package's (`LimiterErrorCode` in packages/protocol/src/codes.ts, pure data),
+ * so the limiter, the node and the SDKs spell every code the same way.
+ */
+export const ErrorCode = LimiterErrorCode;
+export type ErrorCode = LimiterErrorCode;
 
 export type WindowAlgorithm = "sliding" | "fixed" | "bucket";
 export type LanePolicy = "shared" | "strict";

@@ -1,5 +1,11 @@
 /**
- * Every error code that travels on the wire, in one table. The first group is
+ * Every RQ_* code of RateQueue has its one definition in this file:
+ * `ErrorCode` (codes on the client wire), `LimiterErrorCode` (codes on the
+ * limiter's effects, and the wire code each becomes) and `HttpErrorCode`
+ * (codes only the HTTP APIs answer with). Dependency-free; also importable
+ * alone as `@ratequeue/protocol/codes`.
+ *
+ * Every error code that travels on the client wire. The first group is
  * SPEC.md's public codes (the SDK's error classes carry them); the second is
  * this package's own protocol codes.
  */
@@ -34,6 +40,67 @@ export const ErrorCode = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The codes on the limiter state machine's effects (`packages/limiter`). All
+ * but two are wire codes; `LIMITER_WIRE_CODE` says what a client sees for each.
+ */
+export const LimiterErrorCode = {
+  TIMEOUT: ErrorCode.RQ_TIMEOUT,
+  CANCELLED: ErrorCode.RQ_CANCELLED,
+  UNKNOWN_RESOURCE: ErrorCode.RQ_UNKNOWN_RESOURCE,
+  UNGRANTABLE: ErrorCode.RQ_UNGRANTABLE,
+  INVALID: ErrorCode.RQ_INVALID,
+  /** The session does not exist (never opened, closed or expired). */
+  UNKNOWN_SESSION: "RQ_UNKNOWN_SESSION",
+  /** settle on a lease that is not held (released, dropped, or never granted). */
+  UNKNOWN_LEASE: "RQ_UNKNOWN_LEASE",
+} as const;
+
+export type LimiterErrorCode = (typeof LimiterErrorCode)[keyof typeof LimiterErrorCode];
+
+/** The wire code a client is answered with for each limiter code. */
+export const LIMITER_WIRE_CODE: Readonly<Record<LimiterErrorCode, ErrorCode>> = {
+  RQ_TIMEOUT: ErrorCode.RQ_TIMEOUT,
+  RQ_CANCELLED: ErrorCode.RQ_CANCELLED,
+  RQ_UNKNOWN_RESOURCE: ErrorCode.RQ_UNKNOWN_RESOURCE,
+  RQ_UNGRANTABLE: ErrorCode.RQ_UNGRANTABLE,
+  RQ_INVALID: ErrorCode.RQ_INVALID,
+  /** The client opens a new session, as for any session the cluster no longer knows. */
+  RQ_UNKNOWN_SESSION: ErrorCode.RQ_SESSION_EXPIRED,
+  RQ_UNKNOWN_LEASE: ErrorCode.RQ_INVALID,
+};
+
+/** The wire code for a code on a limiter effect; a code the table does not know is `RQ_INVALID`. */
+export function wireCodeOf(code: string): ErrorCode {
+  return Object.hasOwn(LIMITER_WIRE_CODE, code) ? LIMITER_WIRE_CODE[code as LimiterErrorCode] : ErrorCode.RQ_INVALID;
+}
+
+/**
+ * Codes that only the HTTP APIs (admin API, dashboard) answer with, in
+ * `{ "error": { "code", "message" } }` bodies; they also use the wire codes.
+ */
+export const HttpErrorCode = {
+  /** No such route, key, member or dashboard file. */
+  RQ_NOT_FOUND: "RQ_NOT_FOUND",
+  /** The body contradicts the cluster's state (a reused node id, a member already present). */
+  RQ_CONFLICT: "RQ_CONFLICT",
+  /** The change would leave the cluster without a voter. */
+  RQ_QUORUM: "RQ_QUORUM",
+  /** A membership change is in progress; retry once it ends. */
+  RQ_CHANGE_IN_PROGRESS: "RQ_CHANGE_IN_PROGRESS",
+  /**
+   * A node holding data of another cluster (another cluster id): its add request is refused, and peer links
+   * between the two are refused with this code as their close reason.
+   */
+  RQ_CLUSTER_MISMATCH: "RQ_CLUSTER_MISMATCH",
+  /** Removing the last admin key is refused. */
+  RQ_LAST_ADMIN_KEY: "RQ_LAST_ADMIN_KEY",
+  /** A bug: the node's log has the details. */
+  RQ_INTERNAL: "RQ_INTERNAL",
+} as const;
+
+export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 
 /** The codes a decoder returns; any of them means "close the connection with this reason". */
 export type ProtocolErrorCode = "RQ_PROTOCOL" | "RQ_FRAME_TOO_LARGE" | "RQ_PROTOCOL_VERSION";

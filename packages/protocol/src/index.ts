@@ -3,8 +3,9 @@
  * Pure code: no sockets, no clock. See README.md.
  */
 export { Bounds, NAME_PATTERN } from "./bounds.js";
-export { ErrorCode, isErrorCode, ProtocolEncodeError } from "./codes.js";
+export { ErrorCode, HttpErrorCode, isErrorCode, LIMITER_WIRE_CODE, LimiterErrorCode, ProtocolEncodeError, wireCodeOf } from "./codes.js";
 export type { ProtocolError, ProtocolErrorCode } from "./codes.js";
+export { TABLES_JSON_PATH, tables, tablesJson } from "./tables.js";
 export type { DecodeOptions, EncodeOptions, FrameEncoding } from "./frame.js";
 export {
   PROTOCOL_VERSION,

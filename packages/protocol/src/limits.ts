@@ -8,6 +8,8 @@
  * by closing its connection as a bad frame. bounds.test.ts checks this.
  */
 
+import { Bounds } from "./bounds.js";
+
 /**
  * Bumped whenever a message, a field or the record table (structures.ts)
  * changes. A node answers a hello of another version with RQ_PROTOCOL_VERSION.
@@ -29,11 +31,11 @@ export const MAX_PEER_FRAME_BYTES = 64 * 1024 * 1024;
 export const MAX_MESSAGES_PER_FRAME = 4096;
 
 /** Resource names: SPEC.md, 1 to 128 characters of `A-Z a-z 0-9 . _ : / -`. */
-export const MAX_RESOURCE_NAME_CHARS = 128;
+export const MAX_RESOURCE_NAME_CHARS = Bounds.nameLengthMax;
 /** Ids the node assigns (session, lease): same alphabet as resource names. */
-export const MAX_ID_CHARS = 128;
+export const MAX_ID_CHARS = Bounds.nameLengthMax;
 /** Lane names and load dimension names (the resource-name alphabet, as in packages/limiter). */
-export const MAX_NAME_CHARS = 128;
+export const MAX_NAME_CHARS = Bounds.nameLengthMax;
 /** Node ids (as packages/node's config). */
 export const MAX_NODE_ID_CHARS = 64;
 /** API keys: printable ASCII, no spaces. */
@@ -48,18 +50,24 @@ export const MAX_URL_CHARS = 2048;
 /** Request ids: client-chosen integers 1..2^53-1, unique per session. */
 export const MAX_REQUEST_ID = Number.MAX_SAFE_INTEGER;
 /** Most dimensions in one load (`{ input, output, ... }`). */
-export const MAX_LOAD_DIMENSIONS = 16;
-/** Largest load amount in any dimension (loads are finite, >= 0, may be fractional). */
+export const MAX_LOAD_DIMENSIONS = Bounds.dimensionsMax;
+/**
+ * Largest load amount a frame may carry (finite, >= 0). Looser than `Bounds.unitsMax` on purpose: a load
+ * over the bounds is refused for that request alone (RQ_INVALID), not by closing the connection.
+ */
 export const MAX_LOAD = Number.MAX_SAFE_INTEGER;
-/** Priorities are integers in [-MAX_PRIORITY, MAX_PRIORITY] (SPEC default 10, higher first). */
+/**
+ * Priorities a frame may carry: integers in [-MAX_PRIORITY, MAX_PRIORITY]. Looser than `Bounds.priorityMax`
+ * on purpose, as MAX_LOAD is.
+ */
 export const MAX_PRIORITY = 1_000_000;
 /** Longest queue wait a request may ask for (2^31 ms, about 24.8 days; 0 is allowed). */
-export const MAX_TIMEOUT_MS = 2 ** 31;
+export const MAX_TIMEOUT_MS = Bounds.timeoutMsMax;
 /** Longest cooldown a client may report (2^31 ms). */
-export const MAX_RETRY_AFTER_MS = 2 ** 31;
+export const MAX_RETRY_AFTER_MS = Bounds.retryAfterMsMax;
 /** Session TTLs a client may ask for and a node may grant (up to one day). */
 export const MIN_TTL_MS = 1;
-export const MAX_TTL_MS = 86_400_000;
+export const MAX_TTL_MS = Bounds.ttlMsMax;
 /** Most nodes listed in a welcome and in a Raft membership list. */
 export const MAX_NODES = 64;
 /** Most ever-removed node ids carried in a membership list. */

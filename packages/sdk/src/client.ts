@@ -1,6 +1,7 @@
 import WebSocket from "ws";
 import {
   Bounds,
+  ErrorCode as WireCode,
   NAME_PATTERN,
   checkClientMessage,
   decodeServerFrame,
@@ -323,7 +324,7 @@ export class RateQueue {
           this.#abandon(requestId);
           reject(
             this.#state === "ready"
-              ? errorFor("RQ_TIMEOUT", `no answer from the cluster within timeoutMs ${timeoutMs} ms`)
+              ? errorFor(WireCode.RQ_TIMEOUT, `no answer from the cluster within timeoutMs ${timeoutMs} ms`)
               : new UnavailableError(`no RateQueue node was reachable within timeoutMs (${timeoutMs} ms); tried ${this.#urls.join(", ")}`),
           );
         }, Math.min(TIMER_MS_MAX, timeoutMs + (this.#state === "ready" ? TIMEOUT_GRACE_MS : 0)));
@@ -486,14 +487,14 @@ export class RateQueue {
         this.#down();
         return;
       case "error":
-        if (m.code === "RQ_UNAUTHORIZED") {
+        if (m.code === WireCode.RQ_UNAUTHORIZED) {
           this.#failAll(new UnauthorizedError(`${m.message}: check the apiKey (RATEQUEUE_API_KEY)`));
           this.#state = "idle";
           this.#ws = null;
           ws.close();
           return;
         }
-        if (m.code === "RQ_SESSION_EXPIRED") this.#sessionId = null;
+        if (m.code === WireCode.RQ_SESSION_EXPIRED) this.#sessionId = null;
         return;
       case "queued":
         return;
@@ -510,10 +511,10 @@ export class RateQueue {
       }
       case "rejected": {
         this.#abandoned.delete(m.requestId);
-        if (m.code === "RQ_SESSION_EXPIRED") return this.#sessionLost(ws, m.requestId);
+        if (m.code === WireCode.RQ_SESSION_EXPIRED) return this.#sessionLost(ws, m.requestId);
         const p = this.#finish(m.requestId);
         if (p === undefined) return;
-        if (p.kind === "acquire" && m.code === "RQ_WOULD_WAIT") return p.resolve(null);
+        if (p.kind === "acquire" && m.code === WireCode.RQ_WOULD_WAIT) return p.resolve(null);
         const request = this.#sessionId === null ? {} : { request: { sessionId: this.#sessionId, requestId: m.requestId } };
         return p.reject(errorFor(m.code, m.message, request));
       }

@@ -1,13 +1,15 @@
-/** The stable error codes of SPEC.md. */
+import { ErrorCode as WireCode } from "@ratequeue/protocol/codes";
+
+/** The stable error codes of SPEC.md (the protocol package's table, packages/protocol/src/codes.ts). */
 export const ErrorCode = {
-  TIMEOUT: "RQ_TIMEOUT",
-  CANCELLED: "RQ_CANCELLED",
-  UNKNOWN_RESOURCE: "RQ_UNKNOWN_RESOURCE",
-  UNGRANTABLE: "RQ_UNGRANTABLE",
-  INVALID: "RQ_INVALID",
-  UNAUTHORIZED: "RQ_UNAUTHORIZED",
-  FORBIDDEN: "RQ_FORBIDDEN",
-  UNAVAILABLE: "RQ_UNAVAILABLE",
+  TIMEOUT: WireCode.RQ_TIMEOUT,
+  CANCELLED: WireCode.RQ_CANCELLED,
+  UNKNOWN_RESOURCE: WireCode.RQ_UNKNOWN_RESOURCE,
+  UNGRANTABLE: WireCode.RQ_UNGRANTABLE,
+  INVALID: WireCode.RQ_INVALID,
+  UNAUTHORIZED: WireCode.RQ_UNAUTHORIZED,
+  FORBIDDEN: WireCode.RQ_FORBIDDEN,
+  UNAVAILABLE: WireCode.RQ_UNAVAILABLE,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -48,91 +50,80 @@ export interface RateQueueErrorOptions {
   readonly request?: RequestRef;
 }
 
-/** The request waited `timeoutMs` in the queue without a grant. Retry later or raise the timeout. */
-export class TimeoutError extends RateQueueError {
-  override readonly name = "TimeoutError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.TIMEOUT, message, options);
-  }
+/** The class of every `RateQueueError` subclass: one per code, each with the same constructor. */
+export type RateQueueErrorClass = new (message: string, options?: RateQueueErrorOptions) => RateQueueError;
+
+/**
+ * The one map of the SDK's errors: per code, its class name and the advice `errorFor` appends to a node's
+ * message (none where the message says it all).
+ */
+const ERRORS = {
+  [ErrorCode.TIMEOUT]: { name: "TimeoutError", hint: "no capacity within the timeout; retry later or raise timeoutMs" },
+  [ErrorCode.CANCELLED]: { name: "CancelledError", hint: null },
+  [ErrorCode.UNKNOWN_RESOURCE]: { name: "UnknownResourceError", hint: "create the resource with the admin API or fix its name" },
+  [ErrorCode.UNGRANTABLE]: { name: "UngrantableError", hint: "this request can never fit; split it or raise the limit" },
+  [ErrorCode.INVALID]: { name: "InvalidError", hint: null },
+  [ErrorCode.UNAUTHORIZED]: { name: "UnauthorizedError", hint: "check the apiKey (RATEQUEUE_API_KEY)" },
+  [ErrorCode.FORBIDDEN]: { name: "ForbiddenError", hint: "use a key whose scope covers this resource" },
+  [ErrorCode.UNAVAILABLE]: { name: "UnavailableError", hint: null },
+} as const satisfies Record<ErrorCode, { readonly name: string; readonly hint: string | null }>;
+
+const classes = new Map<string, RateQueueErrorClass>();
+
+/** The subclass for `code`, named after ERRORS; `instanceof` it and `err.name` work as for a declared class. */
+function errorClass(code: ErrorCode): RateQueueErrorClass {
+  const { name } = ERRORS[code];
+  const cls = class extends RateQueueError {
+    override readonly name: string = name;
+    constructor(message: string, options?: RateQueueErrorOptions) {
+      super(code, message, options);
+    }
+  };
+  Object.defineProperty(cls, "name", { value: name });
+  classes.set(code, cls);
+  return cls;
 }
+
+/** The request waited `timeoutMs` in the queue without a grant. Retry later or raise the timeout. */
+export const TimeoutError = errorClass(ErrorCode.TIMEOUT);
+export type TimeoutError = InstanceType<typeof TimeoutError>;
 
 /** The request was cancelled through its AbortSignal before it was granted. */
-export class CancelledError extends RateQueueError {
-  override readonly name = "CancelledError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.CANCELLED, message, options);
-  }
-}
+export const CancelledError = errorClass(ErrorCode.CANCELLED);
+export type CancelledError = InstanceType<typeof CancelledError>;
 
 /** No resource (or lane) of that name: create it with the admin API (PUT /v1/resources/{name}) or fix the name. */
-export class UnknownResourceError extends RateQueueError {
-  override readonly name = "UnknownResourceError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.UNKNOWN_RESOURCE, message, options);
-  }
-}
+export const UnknownResourceError = errorClass(ErrorCode.UNKNOWN_RESOURCE);
+export type UnknownResourceError = InstanceType<typeof UnknownResourceError>;
 
 /** The request can never be granted (its load exceeds a limit's whole capacity): split it or raise the limit. */
-export class UngrantableError extends RateQueueError {
-  override readonly name = "UngrantableError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.UNGRANTABLE, message, options);
-  }
-}
+export const UngrantableError = errorClass(ErrorCode.UNGRANTABLE);
+export type UngrantableError = InstanceType<typeof UngrantableError>;
 
 /** The request or an option is malformed (e.g. a negative load): fix the call. */
-export class InvalidError extends RateQueueError {
-  override readonly name = "InvalidError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.INVALID, message, options);
-  }
-}
+export const InvalidError = errorClass(ErrorCode.INVALID);
+export type InvalidError = InstanceType<typeof InvalidError>;
 
 /** The API key is unknown or revoked: check RATEQUEUE_API_KEY. */
-export class UnauthorizedError extends RateQueueError {
-  override readonly name = "UnauthorizedError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.UNAUTHORIZED, message, options);
-  }
-}
+export const UnauthorizedError = errorClass(ErrorCode.UNAUTHORIZED);
+export type UnauthorizedError = InstanceType<typeof UnauthorizedError>;
 
 /** The API key may not use this resource: use a key whose scope covers it. */
-export class ForbiddenError extends RateQueueError {
-  override readonly name = "ForbiddenError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.FORBIDDEN, message, options);
-  }
-}
+export const ForbiddenError = errorClass(ErrorCode.FORBIDDEN);
+export type ForbiddenError = InstanceType<typeof ForbiddenError>;
 
 /** No RateQueue node could be reached in time (or the client was closed). Check the URLs and the cluster's health. */
-export class UnavailableError extends RateQueueError {
-  override readonly name = "UnavailableError";
-  constructor(message: string, options?: RateQueueErrorOptions) {
-    super(ErrorCode.UNAVAILABLE, message, options);
-  }
-}
+export const UnavailableError = errorClass(ErrorCode.UNAVAILABLE);
+export type UnavailableError = InstanceType<typeof UnavailableError>;
 
-/** The error class for a code received from a node. */
+/** The error class for a code received from a node; a code the SDK has no class for is an `InvalidError`. */
 export function errorFor(code: string, message: string, options?: RateQueueErrorOptions): RateQueueError {
-  switch (code) {
-    case ErrorCode.TIMEOUT:
-      return new TimeoutError(`${message}: no capacity within the timeout; retry later or raise timeoutMs`, options);
-    case ErrorCode.CANCELLED:
-      return new CancelledError(message, options);
-    case ErrorCode.UNKNOWN_RESOURCE:
-      return new UnknownResourceError(`${message}: create the resource with the admin API or fix its name`, options);
-    case ErrorCode.UNGRANTABLE:
-      return new UngrantableError(`${message}: this request can never fit; split it or raise the limit`, options);
-    case ErrorCode.UNAUTHORIZED:
-      return new UnauthorizedError(`${message}: check the apiKey (RATEQUEUE_API_KEY)`, options);
-    case ErrorCode.FORBIDDEN:
-      return new ForbiddenError(`${message}: use a key whose scope covers this resource`, options);
-    case ErrorCode.UNAVAILABLE:
-      return new UnavailableError(message, options);
-    case "RQ_SESSION_EXPIRED":
-      // The client handles it (a new session); a caller only sees it as the cluster being unreachable.
-      return new UnavailableError(`${message}: the session expired; the client opens a new one`, options);
-    default:
-      return new InvalidError(message, options);
+  if (code === WireCode.RQ_SESSION_EXPIRED) {
+    // The client handles it (a new session); a caller only sees it as the cluster being unreachable.
+    return new UnavailableError(`${message}: the session expired; the client opens a new one`, options);
   }
+  const cls = classes.get(code);
+  if (cls === undefined) return new InvalidError(message, options);
+  const { hint } = ERRORS[code as ErrorCode];
+  return new cls(hint === null ? message : `${message}: ${hint}`, options);
 }

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { commandProblem, DEFAULT_PRIORITY, type Command, type Effect } from "@ratequeue/limiter";
 import {
   ErrorCode,
+  wireCodeOf,
   PROTOCOL_VERSION,
   type ClientMessage,
   type Hello,
@@ -377,7 +378,7 @@ export class ClientSessions {
             const err = r.effects.find((e) => e.type === "error");
             if (err?.type !== "error") return;
             conn.pendingAcquires.delete(requestId);
-            conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCode(err.code), message: err.message });
+            conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCodeOf(err.code), message: err.message });
           })
           .catch((err: Error) => this.#proposalFailed(conn, err));
         return;
@@ -420,7 +421,7 @@ export class ClientSessions {
       .propose({ t: "limiter", cmd })
       .then((r) => {
         const err = r.effects.find((e) => e.type === "error");
-        if (err?.type === "error") conn.link.send({ type: "rejected", requestId, code: wireCode(err.code), message: err.message });
+        if (err?.type === "error") conn.link.send({ type: "rejected", requestId, code: wireCodeOf(err.code), message: err.message });
         else conn.link.send({ type: "ack", requestId });
       })
       .catch((err: Error) => this.#proposalFailed(conn, err));
@@ -536,24 +537,6 @@ function parseLeaseId(text: string): number | null {
   return Number(text);
 }
 
-/** Limiter codes that have no wire code of their own map to the nearest public one. */
-function wireCode(code: string): ErrorCode {
-  switch (code) {
-    case "RQ_UNKNOWN_SESSION":
-      return ErrorCode.RQ_SESSION_EXPIRED;
-    case "RQ_UNKNOWN_LEASE":
-      return ErrorCode.RQ_INVALID;
-    case "RQ_TIMEOUT":
-    case "RQ_CANCELLED":
-    case "RQ_UNKNOWN_RESOURCE":
-    case "RQ_UNGRANTABLE":
-    case "RQ_INVALID":
-      return code;
-    default:
-      return ErrorCode.RQ_INVALID;
-  }
-}
-
 /** A lease's load on the wire: the per-dimension object, or 0 when nothing was charged. */
 function wireLoad(load: Readonly<Record<string, number>>): Load {
   return Object.keys(load).length === 0 ? 0 : load;
@@ -576,7 +559,7 @@ function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | nul
     case "cancelled": {
       const wasTry = conn.tryRequests.delete(e.requestId);
       conn.pendingAcquires.delete(e.requestId);
-      const code = wasTry && e.type === "timedOut" ? ErrorCode.RQ_WOULD_WAIT : wireCode(e.code);
+      const code = wasTry && e.type === "timedOut" ? ErrorCode.RQ_WOULD_WAIT : wireCodeOf(e.code);
       return { type: "rejected", requestId: Number(e.requestId), code, message: e.message };
     }
     default:

@@ -1,4 +1,5 @@
 import { Limiter, type Effect } from "@ratequeue/limiter";
+import { ErrorCode } from "@ratequeue/protocol/codes";
 import { KeyTable, type StoredKey } from "../state/keys.js";
 import { packPlain, unpackPlain, type EntryPayload, type Op } from "./ops.js";
 
@@ -107,7 +108,7 @@ export class ClusterState {
     const key = this.keys.get(id);
     if (key === undefined) return [];
     if (key.scope === "admin" && this.keys.adminCount === 1) {
-      return [{ type: "error", command: "keyRemove", code: "RQ_INVALID", message: LAST_ADMIN_KEY_MESSAGE }];
+      return [{ type: "error", command: "keyRemove", code: ErrorCode.RQ_INVALID, message: LAST_ADMIN_KEY_MESSAGE }];
     }
     this.keys.remove(id);
     const sessions = [...this.owners].filter(([, owner]) => owner === id).map(([session]) => session).sort();

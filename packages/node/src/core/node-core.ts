@@ -1,5 +1,4 @@
 import type { Logger } from "pino";
-import { validateResourceConfig } from "@ratequeue/limiter";
 import {
   bootstrapSnapshot,
   createRng,
@@ -23,6 +22,12 @@ import { ClusterState, type OpResult } from "./cluster-state.js";
 import type { NodeEnv, TimerHandle } from "./env.js";
 import { decodePayload, encodePayload, type Op } from "./ops.js";
 import { StampClock } from "./stamp-clock.js";
+import { DeadlineTimer } from "./deadlines.js";
+import { NotLeaderError, ProposalLostError, Proposals } from "./proposals.js";
+import { ReadWaiters } from "./reads.js";
+
+export { checkResourceBody } from "./resource-body.js";
+export { NotLeaderError, ProposalLostError } from "./proposals.js";
 
 export interface NodeCoreOptions {
   readonly id: NodeId;
@@ -48,29 +53,6 @@ export interface NodeCoreOptions {
   readonly adminSeed?: StoredKey | null;
 }
 
-/** Thrown to a proposer when this node cannot propose: the caller redirects to `leader`. */
-export class NotLeaderError extends Error {
-  override readonly name = "NotLeaderError";
-  readonly code = "RQ_UNAVAILABLE";
-  constructor(readonly leader: NodeId | null) {
-    super(leader === null ? "no leader right now; retry shortly" : `not the leader; the leader is ${leader}`);
-  }
-}
-
-/** A proposal whose fate is unknown (leadership moved before it applied); it may or may not have applied. */
-export class ProposalLostError extends Error {
-  override readonly name = "ProposalLostError";
-  readonly code = "RQ_UNAVAILABLE";
-  constructor(message: string) {
-    super(message);
-  }
-}
-
-interface Pending {
-  resolve(result: OpResult): void;
-  reject(err: Error): void;
-}
-
 interface HandOver {
   readonly waiters: ((heir: NodeId | null) => void)[];
   /** Voters already asked to take over in this handover. */
@@ -88,8 +70,6 @@ export type ProposeListener = (entry: { readonly index: number; readonly term: n
 
 /** Most entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
 const CATCH_UP_ENTRIES = 1_000;
-/** A proposal waits at most this long for its entry to apply before its waiter is told it is lost. */
-const PROPOSAL_TIMEOUT_MS = 10_000;
 
 /**
  * The node's logic: the Raft driver loop (persist, send, apply), leader
@@ -135,40 +115,39 @@ export class NodeCore {
   #driving = false;
   #kickScheduled = false;
 
-  // Proposal batching: ops collected during one turn travel in one entry.
-  #batch: Op[] = [];
-  #batchScheduled = false;
-  #pidNonce = "";
-  #pidSeq = 0;
-  readonly #pending = new Map<string, Pending & { timer: TimerHandle }>();
-
-  // Deadline ticks (leader only): one outstanding tick proposal at a time.
-  #deadlineTimer: TimerHandle | null = null;
-  #deadlineAt: number | null = null;
-  #tickInFlight = false;
+  /** Proposal batching and waiters (leader only); created at start, when the node draws its nonce. */
+  #proposals!: Proposals;
+  /** Deadline ticks (leader only). */
+  readonly #deadlines: DeadlineTimer;
 
   // Handover (leader only): proposals are held while Raft transfers leadership, since it refuses them meanwhile.
   #handOver: HandOver | null = null;
   /** Ticks since the last message from the leader this node follows (what Raft's election timer counts). */
   #ticksSinceLeader = 0;
 
-  // Linearizable reads (leader only): ReadIndex rounds by context, then waiters for their index to apply.
-  #readSeq = 0;
-  readonly #reads = new Map<string, { index: number | null; resolve(index: number): void; reject(err: Error): void; timer: TimerHandle }>();
+  /** Linearizable reads (leader only): ReadIndex rounds by context, then waiters for their index to apply. */
+  #reads!: ReadWaiters;
 
   readonly #applyListeners: ApplyListener[] = [];
   readonly #membershipListeners: ((conf: ConfState) => void)[] = [];
   #startedEmpty = false;
   readonly #proposeListeners: ProposeListener[] = [];
   readonly #roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
-  /** Commit latency samples (ms from propose to apply on this leader), drained by metrics. */
-  readonly #proposedAt = new Map<string, number>();
-  readonly commitLatenciesMs: number[] = [];
 
   constructor(options: NodeCoreOptions) {
     this.id = options.id;
     this.#o = options;
     this.#log = options.logger;
+    this.#deadlines = new DeadlineTimer(options.env, () => {
+      if (this.#role !== "leader" || this.#stopped) return;
+      this.#deadlines.tickInFlight = true;
+      this.#proposals.enqueue({ t: "limiter", cmd: { type: "tick" }, pid: this.#proposals.nextId("tick") });
+    });
+  }
+
+  /** Commit latency samples (ms from propose to apply on this leader), drained by metrics. */
+  get commitLatenciesMs(): number[] {
+    return this.#proposals === undefined ? [] : this.#proposals.latenciesMs;
   }
 
   /** Loads the log from disk, restores state and starts ticking. */
@@ -200,7 +179,8 @@ export class NodeCore {
       applied: this.#appliedIndex,
       forwardProposals: false,
     });
-    this.#pidNonce = env.randomId();
+    this.#proposals = new Proposals(env, () => this.#flushBatch());
+    this.#reads = new ReadWaiters(env, this.#proposals.nonce);
     this.#membershipChanged();
     this.#log.info(
       { applied: this.#appliedIndex, entries: persisted.entries.length, term: persisted.hardState?.term ?? 0 },
@@ -216,9 +196,9 @@ export class NodeCore {
     this.#caughtUpWaiters = [];
     this.#endHandOver(null);
     if (this.#tickTimer !== null) this.#o.env.clearTimer(this.#tickTimer);
-    if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
-    this.#failPending(new ProposalLostError("the node is shutting down"));
-    this.#failReads(new ProposalLostError("the node is shutting down"));
+    this.#deadlines.clear();
+    this.#proposals?.failAll(new ProposalLostError("the node is shutting down"));
+    this.#reads?.failAll(new ProposalLostError("the node is shutting down"));
   }
 
   // ---------------------------------------------------------------------------
@@ -320,20 +300,13 @@ export class NodeCore {
   propose(op: Op): Promise<OpResult> {
     if (this.#stopped) return Promise.reject(new ProposalLostError("the node is shutting down"));
     if (this.#role !== "leader") return Promise.reject(new NotLeaderError(this.#leader));
-    const pid = `${this.#pidNonce}:${++this.#pidSeq}`;
-    return new Promise<OpResult>((resolve, reject) => {
-      const timer = this.#o.env.setTimer(() => {
-        if (this.#pending.delete(pid)) reject(new ProposalLostError("the proposal did not apply in time; it may still apply"));
-      }, PROPOSAL_TIMEOUT_MS);
-      this.#pending.set(pid, { resolve, reject, timer });
-      this.#enqueue({ ...op, pid } as Op);
-    });
+    return this.#proposals.propose(op);
   }
 
   /** Proposes an operation nobody waits for (heartbeats, cancels). Dropped on a non-leader. */
   proposeQuietly(op: Op): boolean {
     if (this.#stopped || this.#role !== "leader") return false;
-    this.#enqueue(op);
+    this.#proposals.enqueue(op);
     return true;
   }
 
@@ -349,16 +322,12 @@ export class NodeCore {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`readBarrier: timeoutMs must be a finite number > 0, got ${timeoutMs}`);
     if (this.#stopped) return Promise.reject(new ProposalLostError("the node is shutting down"));
     if (this.#role !== "leader") return Promise.reject(new NotLeaderError(this.#leader));
-    const context = `${this.#pidNonce}:read:${++this.#readSeq}`;
+    const context = this.#reads.nextContext();
     const result = this.#raw.readIndex(new TextEncoder().encode(context));
     if (result.outcome !== "accepted") return Promise.reject(new NotLeaderError(this.#leader));
-    return new Promise<number>((resolve, reject) => {
-      const timer = this.#o.env.setTimer(() => {
-        if (this.#reads.delete(context)) reject(new ProposalLostError("the read was not confirmed in time; retry"));
-      }, timeoutMs);
-      this.#reads.set(context, { index: null, resolve, reject, timer });
-      this.#kick();
-    });
+    const read = this.#reads.wait(context, timeoutMs);
+    this.#kick();
+    return read;
   }
 
   onApply(listener: ApplyListener): void {
@@ -528,11 +497,8 @@ export class NodeCore {
     this.#send(rd.messagesAfterPersist);
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
-    for (const read of rd.readStates) {
-      const waiter = this.#reads.get(new TextDecoder().decode(read.context));
-      if (waiter !== undefined) waiter.index = read.index;
-    }
-    if (this.#reads.size > 0) this.#releaseReads();
+    this.#reads.confirmed(rd.readStates);
+    this.#reads.release(this.#appliedIndex);
     this.#raw.advance();
     // Raft applies conf changes at advance(): only now does status().confState show them.
     if (rd.snapshot !== null || rd.committedEntries.some((e) => e.type === "confChange")) this.#membershipChanged();
@@ -565,20 +531,19 @@ export class NodeCore {
     if (wasLeader && role !== "leader") {
       this.#termStartIndex = Infinity;
       this.#firstBatchOfTerm = false;
-      this.#failPending(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
-      this.#failReads(new NotLeaderError(leader));
-      this.#batch = [];
-      this.#tickInFlight = false;
-      this.#clearDeadline();
+      this.#proposals.failAll(new ProposalLostError("leadership moved before the proposal applied; it may still apply"));
+      this.#reads.failAll(new NotLeaderError(leader));
+      this.#proposals.dropBatch();
+      this.#deadlines.reset();
     }
     if (!wasLeader && role === "leader") {
       // A new leader gives every session a fresh TTL: a leader change never expires a live session.
       this.#firstBatchOfTerm = true;
-      this.#enqueue({ t: "limiter", cmd: { type: "renewSessions" } });
-      if (!this.#state.bootstrapped) this.#enqueue({ t: "bootstrap", ops: this.#o.bootstrapOps });
+      this.#proposals.enqueue({ t: "limiter", cmd: { type: "renewSessions" } });
+      if (!this.#state.bootstrapped) this.#proposals.enqueue({ t: "bootstrap", ops: this.#o.bootstrapOps });
       const seed = this.#o.adminSeed ?? null;
       // The state may lag what earlier leaders committed: the seed is checked again when it applies.
-      if (seed !== null && this.#state.keys.adminCount === 0) this.#enqueue({ t: "adminSeed", key: seed });
+      if (seed !== null && this.#state.keys.adminCount === 0) this.#proposals.enqueue({ t: "adminSeed", key: seed });
       this.whenCaughtUp(() => this.#checkAdminKeys());
     }
     for (const l of this.#roleListeners) l(role, leader);
@@ -614,13 +579,7 @@ export class NodeCore {
     if (handOver.retry !== null) this.#o.env.clearTimer(handOver.retry);
     if (heir !== null) this.#log.info({ to: heir, term: this.#raw.status().term }, "leadership handed over");
     else if (!this.#stopped) this.#log.warn({ role: this.#role }, "leadership handover did not finish in time");
-    if (this.#role === "leader" && this.#batch.length > 0 && !this.#batchScheduled) {
-      this.#batchScheduled = true;
-      this.#o.env.defer(() => {
-        this.#batchScheduled = false;
-        this.#flushBatch();
-      });
-    }
+    if (this.#role === "leader" && this.#proposals.batched) this.#proposals.scheduleFlush();
     for (const resolve of handOver.waiters) resolve(heir);
   }
 
@@ -681,21 +640,8 @@ export class NodeCore {
     this.#lastAt = this.#state.limiter.lastAt;
     if (results.some((r) => r.op.t !== "limiter" && r.op.t !== "memberAddress")) this.#checkAdminFlag();
     for (const listener of this.#applyListeners) listener(results, this.#lastAt, entry.index);
-    for (const r of results) {
-      const pid = r.op.pid;
-      if (pid === undefined) continue;
-      const started = this.#proposedAt.get(pid);
-      if (started !== undefined) {
-        this.#proposedAt.delete(pid);
-        if (this.commitLatenciesMs.length < 10_000) this.commitLatenciesMs.push(this.#o.env.monotonicNow() - started);
-      }
-      if (r.op.t === "limiter" && r.op.cmd.type === "tick") this.#tickInFlight = false;
-      const waiter = this.#pending.get(pid);
-      if (waiter === undefined) continue;
-      this.#pending.delete(pid);
-      this.#o.env.clearTimer(waiter.timer);
-      waiter.resolve(r);
-    }
+    for (const r of results) if (r.op.pid !== undefined && r.op.t === "limiter" && r.op.cmd.type === "tick") this.#deadlines.tickInFlight = false;
+    this.#proposals.settle(results);
   }
 
   async #maybeSnapshot(): Promise<void> {
@@ -716,21 +662,9 @@ export class NodeCore {
   // ---------------------------------------------------------------------------
   // Proposals (leader)
 
-  #enqueue(op: Op): void {
-    this.#batch.push(op);
-    if (op.pid !== undefined) this.#proposedAt.set(op.pid, this.#o.env.monotonicNow());
-    if (this.#batchScheduled) return;
-    this.#batchScheduled = true;
-    this.#o.env.defer(() => {
-      this.#batchScheduled = false;
-      this.#flushBatch();
-    });
-  }
-
   #flushBatch(): void {
     if (this.#handOver !== null && this.#role === "leader") return; // held: Raft refuses proposals during a transfer
-    const ops = this.#batch;
-    this.#batch = [];
+    const ops = this.#proposals.take();
     if (ops.length === 0 || this.#stopped) return;
     const at = this.#clock.stamp(this.#o.env.monotonicNow(), this.#o.env.wallNow());
     const result = this.#raw.propose(encodePayload({ at, ops }));
@@ -744,15 +678,8 @@ export class NodeCore {
       for (const l of this.#proposeListeners) l({ index: result.index, term: result.term, at });
     } else {
       this.#firstBatchOfTerm = false; // its ops are lost with it: the term's no-op is the mark, as before
-      for (const op of ops) {
-        if (op.pid === undefined) continue;
-        const waiter = this.#pending.get(op.pid);
-        if (waiter === undefined) continue;
-        this.#pending.delete(op.pid);
-        this.#o.env.clearTimer(waiter.timer);
-        waiter.reject(new NotLeaderError(this.#leader));
-      }
-      if (ops.some((op) => op.t === "limiter" && op.cmd.type === "tick")) this.#tickInFlight = false;
+      this.#proposals.refuse(ops, new NotLeaderError(this.#leader));
+      if (ops.some((op) => op.t === "limiter" && op.cmd.type === "tick")) this.#deadlines.tickInFlight = false;
     }
     this.#kick();
   }
@@ -799,53 +726,7 @@ export class NodeCore {
 
   /** Arms a timer for the limiter's next deadline, when a tick entry will make time-driven changes happen. */
   #armDeadline(): void {
-    if (this.#tickInFlight) return;
-    const deadline = this.#state.limiter.nextDeadline();
-    if (deadline === null) return this.#clearDeadline();
-    if (this.#deadlineAt !== null && this.#deadlineAt <= deadline) return;
-    this.#clearDeadline();
-    this.#deadlineAt = deadline;
-    const delayMs = this.#clock.delayUntil(deadline, this.#o.env.monotonicNow());
-    this.#deadlineTimer = this.#o.env.setTimer(() => {
-      this.#deadlineTimer = null;
-      this.#deadlineAt = null;
-      if (this.#role !== "leader" || this.#stopped) return;
-      this.#tickInFlight = true;
-      this.#enqueue({ t: "limiter", cmd: { type: "tick" }, pid: `${this.#pidNonce}:tick:${++this.#pidSeq}` });
-    }, delayMs);
-  }
-
-  #clearDeadline(): void {
-    if (this.#deadlineTimer !== null) this.#o.env.clearTimer(this.#deadlineTimer);
-    this.#deadlineTimer = null;
-    this.#deadlineAt = null;
-  }
-
-  /** Resolves every confirmed read whose index has applied. */
-  #releaseReads(): void {
-    for (const [context, read] of this.#reads) {
-      if (read.index === null || read.index > this.#appliedIndex) continue;
-      this.#reads.delete(context);
-      this.#o.env.clearTimer(read.timer);
-      read.resolve(this.#appliedIndex);
-    }
-  }
-
-  #failReads(err: Error): void {
-    for (const [context, read] of this.#reads) {
-      this.#o.env.clearTimer(read.timer);
-      this.#reads.delete(context);
-      read.reject(err);
-    }
-  }
-
-  #failPending(err: Error): void {
-    for (const [pid, waiter] of this.#pending) {
-      this.#o.env.clearTimer(waiter.timer);
-      this.#pending.delete(pid);
-      waiter.reject(err);
-    }
-    this.#proposedAt.clear();
+    this.#deadlines.arm(this.#state.limiter.nextDeadline(), (deadline) => this.#clock.delayUntil(deadline, this.#o.env.monotonicNow()));
   }
 
   #die(err: Error): void {
@@ -854,13 +735,6 @@ export class NodeCore {
     this.#log.fatal({ err }, "the node cannot continue");
     this.stop();
   }
-}
-
-/** Checks an admin resource body before it is proposed, so a bad body never reaches the log. */
-export function checkResourceBody(body: unknown): { ok: true } | { ok: false; details: string[] } {
-  const result = validateResourceConfig(body);
-  if (result.ok) return { ok: true };
-  return { ok: false, details: result.errors.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)) };
 }
 
 /** The stamp a log entry carries, or null for entries without one (Raft's empty entries, configuration changes). */

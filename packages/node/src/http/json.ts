@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCode, type HttpErrorCode, type LimiterErrorCode } from "@ratequeue/protocol/codes";
 
 /** Admin bodies are small; anything larger is refused before it is read in full. */
 export const BODY_MAX_BYTES = 256 * 1024;
@@ -7,7 +8,7 @@ export const BODY_MAX_BYTES = 256 * 1024;
 export class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode | LimiterErrorCode | HttpErrorCode,
     message: string,
     readonly details?: readonly string[],
   ) {
@@ -31,11 +32,11 @@ export function sendError(res: ServerResponse, err: HttpError): void {
 export async function readJsonBody(req: IncomingMessage, maxBytes = BODY_MAX_BYTES): Promise<unknown> {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\b/i.test(type)) {
-    throw new HttpError(415, "RQ_INVALID", "send the body as JSON with content-type: application/json");
+    throw new HttpError(415, ErrorCode.RQ_INVALID, "send the body as JSON with content-type: application/json");
   }
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    throw new HttpError(413, "RQ_INVALID", `body is ${declared} bytes; the limit is ${maxBytes}`);
+    throw new HttpError(413, ErrorCode.RQ_INVALID, `body is ${declared} bytes; the limit is ${maxBytes}`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -43,7 +44,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = BODY_MAX_BYT
     size += chunk.length;
     if (size > maxBytes) {
       req.destroy();
-      throw new HttpError(413, "RQ_INVALID", `body exceeds ${maxBytes} bytes`);
+      throw new HttpError(413, ErrorCode.RQ_INVALID, `body exceeds ${maxBytes} bytes`);
     }
     chunks.push(chunk);
   }
@@ -51,6 +52,6 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = BODY_MAX_BYT
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new HttpError(400, "RQ_INVALID", `body is not valid JSON: ${(err as Error).message}`);
+    throw new HttpError(400, ErrorCode.RQ_INVALID, `body is not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { ErrorCode, HttpErrorCode } from "@ratequeue/protocol/codes";
 import { isValidName, type ResourceView } from "@ratequeue/limiter";
 import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
@@ -53,10 +54,10 @@ export async function handleHttp(ctx: HttpContext, req: IncomingMessage, res: Se
     await route(ctx, req, res);
   } catch (err) {
     if (err instanceof HttpError) return sendError(res, err);
-    if (err instanceof NotLeaderError) return sendError(res, new HttpError(503, "RQ_UNAVAILABLE", err.message));
-    if (err instanceof ProposalLostError) return sendError(res, new HttpError(503, "RQ_UNAVAILABLE", err.message));
+    if (err instanceof NotLeaderError) return sendError(res, new HttpError(503, ErrorCode.RQ_UNAVAILABLE, err.message));
+    if (err instanceof ProposalLostError) return sendError(res, new HttpError(503, ErrorCode.RQ_UNAVAILABLE, err.message));
     ctx.logger.error({ err, method: req.method, url: req.url }, "HTTP handler failed");
-    if (!res.headersSent) sendError(res, new HttpError(500, "RQ_INTERNAL", "internal error (see the node's log)"));
+    if (!res.headersSent) sendError(res, new HttpError(500, HttpErrorCode.RQ_INTERNAL, "internal error (see the node's log)"));
     else res.destroy();
   }
 }
@@ -120,7 +121,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
       }
       const body = await readJsonBody(req);
       const checked = validateKeyBody(body);
-      if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid key body", checked.errors);
+      if (!checked.ok) throw new HttpError(400, ErrorCode.RQ_INVALID, "invalid key body", checked.errors);
       if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, body);
       const { id, secret } = newKeySecret();
       await core.propose({ t: "keyAdd", key: { id, name: checked.name, scope: checked.scope, hash: hashSecret(secret), createdAt: 0 } });
@@ -133,17 +134,17 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     // The leader decides whether the key exists: a follower may not have applied its creation yet.
     if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
     const key = core.state.keys.get(id);
-    if (key === undefined) throw new HttpError(404, "RQ_NOT_FOUND", `no key with id "${id}"`);
-    if (key.scope === "admin" && core.state.keys.adminCount === 1) throw new HttpError(409, "RQ_LAST_ADMIN_KEY", LAST_ADMIN_KEY_MESSAGE);
+    if (key === undefined) throw new HttpError(404, HttpErrorCode.RQ_NOT_FOUND, `no key with id "${id}"`);
+    if (key.scope === "admin" && core.state.keys.adminCount === 1) throw new HttpError(409, HttpErrorCode.RQ_LAST_ADMIN_KEY, LAST_ADMIN_KEY_MESSAGE);
     const removed = await core.propose({ t: "keyRemove", id });
     // Two revocations racing for the last two admin keys: the state machine refuses the second.
-    if (removed.effects.some((e) => e.type === "error")) throw new HttpError(409, "RQ_LAST_ADMIN_KEY", LAST_ADMIN_KEY_MESSAGE);
+    if (removed.effects.some((e) => e.type === "error")) throw new HttpError(409, HttpErrorCode.RQ_LAST_ADMIN_KEY, LAST_ADMIN_KEY_MESSAGE);
     const ended = removed.effects.filter((e) => e.type === "sessionEnded").length;
     ctx.logger.info({ key: id, name: key.name, sessionsEnded: ended }, "API key revoked");
     res.writeHead(204);
     return void res.end();
   }
-  throw new HttpError(404, "RQ_NOT_FOUND", `no route for ${method} ${path}`);
+  throw new HttpError(404, HttpErrorCode.RQ_NOT_FOUND, `no route for ${method} ${path}`);
 }
 
 async function resource(
@@ -156,17 +157,17 @@ async function resource(
   const { core } = ctx;
   allow(method, ["GET", "PUT", "DELETE"]);
   if (!isValidName(name)) {
-    throw new HttpError(400, "RQ_INVALID", "a resource name is 1 to 128 characters of A-Z a-z 0-9 . _ : / -");
+    throw new HttpError(400, ErrorCode.RQ_INVALID, "a resource name is 1 to 128 characters of A-Z a-z 0-9 . _ : / -");
   }
   if (method === "GET") {
     const view = core.state.limiter.resource(name);
-    if (view === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
+    if (view === null) throw new HttpError(404, ErrorCode.RQ_UNKNOWN_RESOURCE, `no resource named "${name}"`);
     return sendJson(res, 200, viewJson(view));
   }
   if (method === "PUT") {
     const body = await readJsonBody(req);
     const checked = checkResourceBody(body);
-    if (!checked.ok) throw new HttpError(400, "RQ_INVALID", "invalid resource body", checked.details);
+    if (!checked.ok) throw new HttpError(400, ErrorCode.RQ_INVALID, "invalid resource body", checked.details);
     if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, body);
     const r = await core.propose({ t: "limiter", cmd: { type: "putResource", name, config: body } });
     failOnError(r);
@@ -177,7 +178,7 @@ async function resource(
   }
   // The leader decides whether the resource exists: a follower may not have applied its creation yet.
   if (!(await isCaughtUpLeader(core))) return forward(ctx, req, res, null);
-  if (core.state.limiter.resource(name) === null) throw new HttpError(404, "RQ_UNKNOWN_RESOURCE", `no resource named "${name}"`);
+  if (core.state.limiter.resource(name) === null) throw new HttpError(404, ErrorCode.RQ_UNKNOWN_RESOURCE, `no resource named "${name}"`);
   const r = await core.propose({ t: "limiter", cmd: { type: "deleteResource", name } });
   failOnError(r);
   ctx.logger.info({ resource: name }, "resource deleted");
@@ -197,7 +198,7 @@ export async function isCaughtUpLeader(core: NodeCore): Promise<boolean> {
 function failOnError(r: OpResult): void {
   const err = r.effects.find((e) => e.type === "error");
   if (err?.type !== "error") return;
-  const status = err.code === "RQ_UNKNOWN_RESOURCE" ? 404 : 400;
+  const status = err.code === ErrorCode.RQ_UNKNOWN_RESOURCE ? 404 : 400;
   throw new HttpError(status, err.code, err.message, err.details?.map((d) => (d.path === "" ? d.message : `${d.path}: ${d.message}`)));
 }
 
@@ -223,9 +224,9 @@ export async function requireAdmin(
       return false;
     }
   }
-  if (key === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+  if (key === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
   if (key.scope !== "admin") {
-    throw new HttpError(403, "RQ_FORBIDDEN", key.scope === "metrics" ? "this key may read metrics, not administer" : "this key may acquire but not administer");
+    throw new HttpError(403, ErrorCode.RQ_FORBIDDEN, key.scope === "metrics" ? "this key may read metrics, not administer" : "this key may acquire but not administer");
   }
   return true;
 }
@@ -234,7 +235,7 @@ export async function requireAdmin(
 function bearer(req: IncomingMessage, hint: string): string {
   const header = req.headers.authorization;
   const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
-  if (m === null) throw new HttpError(401, "RQ_UNAUTHORIZED", hint);
+  if (m === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, hint);
   return m[1]!;
 }
 
@@ -245,20 +246,20 @@ function bearer(req: IncomingMessage, hint: string): string {
 function metricsAccess(ctx: HttpContext, req: IncomingMessage): "all" | ((resource: string) => boolean) {
   if (req.headers.authorization === undefined) return ctx.publicMetrics === true ? "all" : () => false;
   const key: StoredKey | null = ctx.core.state.keys.verify(bearer(req, "send a key as Authorization: Bearer <key>, or no header"));
-  if (key === null) throw new HttpError(401, "RQ_UNAUTHORIZED", "unknown or revoked API key");
+  if (key === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
   const scope = key.scope;
   return scope === "admin" || scope === "metrics" ? "all" : (resource) => canSee(scope, resource);
 }
 
 export function allow(method: string, methods: readonly string[]): void {
-  if (!methods.includes(method)) throw new HttpError(405, "RQ_INVALID", `method ${method} not allowed here (allowed: ${methods.join(", ")})`);
+  if (!methods.includes(method)) throw new HttpError(405, ErrorCode.RQ_INVALID, `method ${method} not allowed here (allowed: ${methods.join(", ")})`);
 }
 
 function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
   const text = url.searchParams.get(name);
   if (text === null) return fallback;
   const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "RQ_INVALID", `${name} must be an integer from ${min} to ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, ErrorCode.RQ_INVALID, `${name} must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -266,7 +267,7 @@ export function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, "RQ_INVALID", "malformed percent-encoding in the path");
+    throw new HttpError(400, ErrorCode.RQ_INVALID, "malformed percent-encoding in the path");
   }
 }
 
@@ -282,7 +283,7 @@ export async function forward(
   const leader = ctx.core.leader;
   const base = leader === null ? undefined : ctx.httpUrls.get(leader);
   if ((req.headers[FORWARDED_HEADER] !== undefined && !again) || base === undefined) {
-    throw new HttpError(503, "RQ_UNAVAILABLE", "no leader is reachable right now; retry shortly");
+    throw new HttpError(503, ErrorCode.RQ_UNAVAILABLE, "no leader is reachable right now; retry shortly");
   }
   const target = new URL(req.url ?? "/", base);
   const payload = body === null ? undefined : JSON.stringify(body);
@@ -309,7 +310,7 @@ export async function forward(
       },
     );
     out.on("timeout", () => out.destroy(new Error("leader did not answer in time")));
-    out.on("error", () => reject(new HttpError(503, "RQ_UNAVAILABLE", "the leader could not be reached; retry shortly")));
+    out.on("error", () => reject(new HttpError(503, ErrorCode.RQ_UNAVAILABLE, "the leader could not be reached; retry shortly")));
     out.end(payload);
   });
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NodeId, ProposeResult, Status } from "@ratequeue/raft";
+import { ErrorCode, HttpErrorCode } from "@ratequeue/protocol/codes";
 import { HttpError, readJsonBody, sendJson } from "../http/json.js";
 import { allow, decodeSegment, forward, isCaughtUpLeader, requireAdmin, type HttpContext } from "../http/routes.js";
 import { CLUSTER_MISMATCH, isClusterId } from "../peer/handshake.js";
@@ -67,7 +68,7 @@ interface AddRequest {
 }
 
 function checkAddBody(body: unknown): AddRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "RQ_INVALID", "body must be a JSON object");
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, ErrorCode.RQ_INVALID, "body must be a JSON object");
   const { id, address, timeoutMs, clusterId, ...rest } = body as Record<string, unknown>;
   const problems = Object.keys(rest).map((k) => `unknown field "${k}" (known: id, address, timeoutMs, clusterId)`);
   if (clusterId !== undefined && !isClusterId(clusterId)) problems.push("clusterId must be 16 lowercase hex digits (as /v1/status shows it)");
@@ -77,7 +78,7 @@ function checkAddBody(body: unknown): AddRequest {
   if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 1 || (timeoutMs as number) > CATCH_UP_TIMEOUT_MS_MAX)) {
     problems.push(`timeoutMs must be an integer from 1 to ${CATCH_UP_TIMEOUT_MS_MAX}`);
   }
-  if (problems.length > 0) throw new HttpError(400, "RQ_INVALID", "invalid member body", problems);
+  if (problems.length > 0) throw new HttpError(400, ErrorCode.RQ_INVALID, "invalid member body", problems);
   return {
     id: id as string,
     address: address as string,
@@ -87,7 +88,7 @@ function checkAddBody(body: unknown): AddRequest {
 }
 
 async function exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  if (changing !== null) throw new HttpError(409, "RQ_CHANGE_IN_PROGRESS", `a membership change is in progress (${changing}); retry once it ends`);
+  if (changing !== null) throw new HttpError(409, HttpErrorCode.RQ_CHANGE_IN_PROGRESS, `a membership change is in progress (${changing}); retry once it ends`);
   changing = what;
   try {
     return await fn();
@@ -103,15 +104,15 @@ async function addMember(ctx: HttpContext, membership: Membership, add: AddReque
   if (add.clusterId !== null && own !== null && add.clusterId !== own) {
     const message = `${CLUSTER_MISMATCH}: "${add.id}" holds data of cluster ${add.clusterId}, this is cluster ${own}: start it with an empty data folder`;
     logger.error({ code: CLUSTER_MISMATCH, member: add.id, clusterId: own, joinerClusterId: add.clusterId }, message);
-    throw new HttpError(409, CLUSTER_MISMATCH, message);
+    throw new HttpError(409, HttpErrorCode.RQ_CLUSTER_MISMATCH, message);
   }
   if (conf.removed.includes(add.id)) {
-    throw new HttpError(409, "RQ_CONFLICT", `"${add.id}" was removed from this cluster, and ids are never reused: give the new node a new id`);
+    throw new HttpError(409, HttpErrorCode.RQ_CONFLICT, `"${add.id}" was removed from this cluster, and ids are never reused: give the new node a new id`);
   }
   const recorded = membership.addressOf(add.id);
   const isMember = conf.voters.includes(add.id) || conf.learners.includes(add.id);
   if (isMember && recorded !== add.address) {
-    throw new HttpError(409, "RQ_CONFLICT", `"${add.id}" is already a member at ${recorded ?? "an unknown address"}; to move it, add a new node and remove this one`);
+    throw new HttpError(409, HttpErrorCode.RQ_CONFLICT, `"${add.id}" is already a member at ${recorded ?? "an unknown address"}; to move it, add a new node and remove this one`);
   }
   if (conf.voters.includes(add.id)) return; // already done: adding is idempotent
   if (!conf.learners.includes(add.id)) {
@@ -149,10 +150,10 @@ async function removeMember(ctx: HttpContext, membership: Membership, id: NodeId
   const { core, logger } = ctx;
   const status = core.status();
   const { voters, learners } = status.confState;
-  if (!voters.includes(id) && !learners.includes(id)) throw new HttpError(404, "RQ_NOT_FOUND", `"${id}" is not a member (members: ${membership.members().join(", ")})`);
+  if (!voters.includes(id) && !learners.includes(id)) throw new HttpError(404, HttpErrorCode.RQ_NOT_FOUND, `"${id}" is not a member (members: ${membership.members().join(", ")})`);
   if (voters.includes(id)) {
     const remaining = voters.filter((v) => v !== id);
-    if (remaining.length === 0) throw new HttpError(409, "RQ_QUORUM", "cannot remove the last voter");
+    if (remaining.length === 0) throw new HttpError(409, HttpErrorCode.RQ_QUORUM, "cannot remove the last voter");
     checkQuorum(ctx, status, remaining, new Set(), `removing ${id}`);
   }
   accepted(core.proposeConfChange({ type: "remove", nodeId: id }));
@@ -168,11 +169,11 @@ async function handOver(ctx: HttpContext, leaving: NodeId): Promise<NodeId> {
   const { core } = ctx;
   const status = core.status();
   const others = status.confState.voters.filter((v) => v !== leaving);
-  if (others.length === 0) throw new HttpError(409, "RQ_QUORUM", "cannot remove the last voter");
+  if (others.length === 0) throw new HttpError(409, HttpErrorCode.RQ_QUORUM, "cannot remove the last voter");
   checkQuorum(ctx, status, others, new Set(), `removing ${leaving}`);
   const heir = await core.handOver(APPLY_TIMEOUT_MS);
   if (heir === null || heir === leaving) {
-    throw new HttpError(503, "RQ_UNAVAILABLE", `leadership could not be handed over in time before removing ${leaving}; retry`);
+    throw new HttpError(503, ErrorCode.RQ_UNAVAILABLE, `leadership could not be handed over in time before removing ${leaving}; retry`);
   }
   return heir;
 }
@@ -188,7 +189,7 @@ function checkQuorum(ctx: HttpContext, status: Status, voters: readonly NodeId[]
     const down = voters.filter((v) => !healthy.includes(v));
     throw new HttpError(
       409,
-      "RQ_QUORUM",
+      HttpErrorCode.RQ_QUORUM,
       `${what} would leave ${healthy.length} reachable voter(s) of ${voters.length} (a quorum is ${quorum}; not reachable or behind: ${down.join(", ")}): bring them back first`,
     );
   }
@@ -203,9 +204,9 @@ function isHealthy(ctx: HttpContext, status: Status, id: NodeId): boolean {
 
 function accepted(result: ProposeResult): void {
   if (result.outcome === "accepted") return;
-  if (result.outcome === "forwarded") throw new HttpError(503, "RQ_UNAVAILABLE", "this node lost leadership; retry");
-  const code = result.code === "CONF_CHANGE_PENDING" ? "RQ_CHANGE_IN_PROGRESS" : result.code === "NODE_ID_REMOVED" ? "RQ_CONFLICT" : "RQ_UNAVAILABLE";
-  const status = code === "RQ_UNAVAILABLE" ? 503 : 409;
+  if (result.outcome === "forwarded") throw new HttpError(503, ErrorCode.RQ_UNAVAILABLE, "this node lost leadership; retry");
+  const code = result.code === "CONF_CHANGE_PENDING" ? HttpErrorCode.RQ_CHANGE_IN_PROGRESS : result.code === "NODE_ID_REMOVED" ? HttpErrorCode.RQ_CONFLICT : ErrorCode.RQ_UNAVAILABLE;
+  const status = code === ErrorCode.RQ_UNAVAILABLE ? 503 : 409;
   throw new HttpError(status, code, `Raft refused the change (${result.code}): ${result.message}`);
 }
 
@@ -223,9 +224,9 @@ async function waitUntil(
   for (;;) {
     if (done()) return;
     if (!leadershipMayMove && !ctx.core.isLeader) {
-      throw new HttpError(503, "RQ_UNAVAILABLE", `leadership moved while waiting for ${what}; check \`ratequeue members list\` and retry`);
+      throw new HttpError(503, ErrorCode.RQ_UNAVAILABLE, `leadership moved while waiting for ${what}; check \`ratequeue members list\` and retry`);
     }
-    if (Date.now() > deadline) throw new HttpError(504, "RQ_TIMEOUT", timeoutMessage?.() ?? `timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new HttpError(504, ErrorCode.RQ_TIMEOUT, timeoutMessage?.() ?? `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { HttpErrorCode } from "@ratequeue/protocol/codes";
 
 /**
  * Peer link authentication by challenge and response, bound to one connection.
@@ -49,7 +50,7 @@ export const PEER_AUTH_CLOSE_CODE = 4401;
 /** Close code for an authenticated link whose two ends hold data of different clusters. */
 export const PEER_CLUSTER_CLOSE_CODE = 4409;
 /** The refusal code of a node of another cluster (peer links, joins). */
-export const CLUSTER_MISMATCH = "RQ_CLUSTER_MISMATCH";
+export const CLUSTER_MISMATCH = HttpErrorCode.RQ_CLUSTER_MISMATCH;
 /** Most cluster secrets a node accepts at once (the current one and, during a rotation, one more). */
 export const CLUSTER_SECRETS_MAX = 2;
 
