@@ -22,6 +22,7 @@ import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
 import { canSee, keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
+import { MemberChanges } from "./membership/changes.js";
 import { ClusterIdentity } from "./membership/cluster-id.js";
 import { Membership } from "./membership/membership.js";
 
@@ -179,7 +180,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     peerConnected: (id: string) => transport.isConnected(id),
     peerClock: (id: string) => clocks.offset(id),
     membership,
-    tickMs: config.tickMs,
+    memberChanges: new MemberChanges({
+      core: theCore,
+      logger,
+      env,
+      everyMs: config.tickMs,
+      peerConnected: (id) => transport.isConnected(id),
+      addressOf: (id) => membership.addressOf(id),
+    }),
     clusterId: () => identity?.id ?? null,
   };
   server.on("request", (req, res) => void handleHttp(httpContext, req, res));

@@ -11,6 +11,7 @@ import { LAST_ADMIN_KEY_MESSAGE } from "../core/cluster-state.js";
 import { canSee, hashSecret, newKeySecret, validateKeyBody, type StoredKey } from "../state/keys.js";
 import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
+import type { MemberChanges } from "../membership/changes.js";
 import type { Membership } from "../membership/membership.js";
 import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
@@ -37,10 +38,10 @@ export interface HttpContext {
   readonly peerClock?: (id: string) => ClockOffset | null;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
+  /** The membership procedures of this node (`/v1/members` add, remove, hand-over). */
+  readonly memberChanges?: MemberChanges;
   /** The cluster id this node holds (membership/cluster-id.ts); absent: the replicated one. */
   readonly clusterId?: () => string | null;
-  /** Raft tick in ms: how often a membership change re-checks its progress. */
-  readonly tickMs?: number;
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
@@ -100,7 +101,9 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     return sendJson(res, 200, { node: core.id, appliedIndex: core.status().applied, dropped, records });
   }
 
-  if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
+  if (MEMBERS_PATH.test(path) && ctx.membership !== undefined && ctx.memberChanges !== undefined) {
+    return handleMembers(ctx, ctx.membership, ctx.memberChanges, req, res, method, path);
+  }
   if (path === BACKUP_PATH) return handleBackup(ctx, req, res, method);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
