@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, HttpErrorCode } from "@ratequeue/protocol/codes";
+import { bearerSecret } from "@ratequeue/protocol/http";
 import { ASSET_PREFIX, loadAssets, type Asset, type AssetTable } from "./assets.js";
 import { GrantHistory } from "./grant-history.js";
 import { buildShared, forViewer, type DashboardAccess, type DashboardSnapshot, type ResourceViewLike } from "./snapshot.js";
@@ -165,9 +166,8 @@ class DashboardServer implements Dashboard {
     const header = req.headers.authorization;
     let secret: string | null = null;
     if (header !== undefined) {
-      const m = /^Bearer\s+(\S+)$/i.exec(header);
-      if (m === null) return sendError(res, 401, ErrorCode.RQ_UNAUTHORIZED, "send the API key as Authorization: Bearer <key>");
-      secret = m[1]!;
+      secret = bearerSecret(header);
+      if (secret === null) return sendError(res, 401, ErrorCode.RQ_UNAUTHORIZED, "send the API key as Authorization: Bearer <key>");
       if (this.#o.authorize(secret) === null) return sendError(res, 401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
     }
     if (this.#viewers.size >= this.#streamsMax) {

@@ -4,6 +4,7 @@
  * Everything the page shows is derived here, so the page only renders and the
  * derivations are tested in Node.
  */
+import type { StatusBody, StatusPeer } from "@ratequeue/protocol/http";
 import type { GrantHistory } from "./grant-history.js";
 
 // -----------------------------------------------------------------------------
@@ -37,17 +38,14 @@ export interface ResourceViewLike {
   readonly cooldownUntil: number | null;
 }
 
-/** The fields of a node's public GET /v1/status that the dashboard shows. */
-export interface NodeStatusJson {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex?: number;
-  readonly peers?: readonly { readonly id: string; readonly lag?: number; readonly match?: number; readonly clockOffsetMs?: number }[];
-}
+/**
+ * The fields of a node's public GET /v1/status (`StatusBody`, declared in packages/protocol/src/http.ts) that
+ * the dashboard shows, as `parseStatus` keeps them.
+ */
+export type NodeStatusJson = Pick<StatusBody, "id" | "role" | "term" | "leader" | "commitIndex" | "appliedIndex"> &
+  Partial<Pick<StatusBody, "lastIndex">> & {
+    readonly peers?: readonly (Pick<StatusPeer, "id" | "lag" | "match"> & { readonly clockOffsetMs?: number })[];
+  };
 
 /** The latest answer (or failure) of one node's /v1/status. */
 export interface PolledStatus {

@@ -7,6 +7,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { StatusBody } from "@ratequeue/protocol/http";
 
 const BIN = fileURLToPath(new URL("../bin/ratequeue.mjs", import.meta.url));
 
@@ -179,7 +180,7 @@ export class LocalCluster {
 }
 
 /** A node's /v1/status, or null if it does not answer within a second. */
-function status(n: LocalNode, ca: Buffer | undefined): Promise<{ id: string; role: string; leader: string | null } | null> {
+function status(n: LocalNode, ca: Buffer | undefined): Promise<StatusBody | null> {
   return new Promise((resolve) => {
     const get = n.httpUrl.startsWith("https:") ? httpsGet : httpGet;
     const req = get(`${n.httpUrl}/v1/status`, { timeout: 1_000, ...(ca === undefined ? {} : { ca }) }, (res) => {
@@ -188,7 +189,7 @@ function status(n: LocalNode, ca: Buffer | undefined): Promise<{ id: string; rol
       res.on("data", (chunk: string) => (body += chunk));
       res.on("end", () => {
         try {
-          resolve(JSON.parse(body) as { id: string; role: string; leader: string | null });
+          resolve(JSON.parse(body) as StatusBody);
         } catch {
           resolve(null);
         }

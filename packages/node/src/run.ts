@@ -12,6 +12,7 @@ import { ClientSessions } from "./core/client-sessions.js";
 import type { NodeEnv, TimerHandle } from "./core/env.js";
 import { checkResourceBody, NodeCore } from "./core/node-core.js";
 import type { Op } from "./core/ops.js";
+import { DeliveryStats, deliveryMarginOf } from "./http/delivery-stats.js";
 import { createMetrics } from "./http/metrics.js";
 import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
@@ -19,7 +20,8 @@ import { createLogger } from "./logger.js";
 import { PeerClocks } from "./peer/clock-offset.js";
 import { PEER_PATH, PeerTransport } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
-import { canSee, keyFromSecret } from "./state/keys.js";
+import { viewerAccess } from "./state/auth.js";
+import { keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
 import { MemberChanges } from "./membership/changes.js";
@@ -131,8 +133,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     httpUrls,
     nodes,
   });
+  const delivery = new DeliveryStats({
+    logger,
+    now: () => env.monotonicNow(),
+    exists: (resource) => theCore.state.limiter.resource(resource) !== null,
+    marginMs: (resource) => deliveryMarginOf(theCore.state.limiter.resource(resource)?.config.limits ?? []),
+  });
   sessions = new ClientSessions({
     core: theCore,
+    delivery,
     env,
     logger,
     sessionTtlMs: config.sessionTtlMs,
@@ -141,7 +150,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     leaderReachable: (id) => transport.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
-  const registry = createMetrics(theCore, () => clients.connectionCount, clocks);
+  const registry = createMetrics(theCore, () => clients.connectionCount, clocks, delivery);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
   const dashboard = createDashboard({
     nodeId: config.id,
@@ -153,10 +162,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     logTime: () => theCore.logTime,
     // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
     now: () => theCore.clusterNow(),
-    authorize: (secret) => {
-      const scope = theCore.state.keys.verify(secret)?.scope ?? null;
-      return scope === null || scope === "admin" ? scope : { canRead: (resource) => canSee(scope, resource) };
-    },
+    authorize: (secret) => viewerAccess(theCore.state.keys, secret),
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
   theCore.onApply(dashboard.onApply);
@@ -179,6 +185,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     grantLog,
     peerConnected: (id: string) => transport.isConnected(id),
     peerClock: (id: string) => clocks.offset(id),
+    delivery,
     membership,
     memberChanges: new MemberChanges({
       core: theCore,

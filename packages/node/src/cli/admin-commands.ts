@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import type { StatusBody } from "@ratequeue/protocol/http";
 import { AdminClient, CliError, parseUrls } from "./admin-client.js";
 import { formatTable } from "./table.js";
 
@@ -197,15 +198,8 @@ export function statusCommand(): Command {
   return cmd;
 }
 
-interface StatusJson {
-  id: string;
-  role: string;
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  peers: { id: string; voter: boolean; url: string | null }[];
-}
+/** The fields of GET /v1/status the CLI prints. */
+type StatusJson = Pick<StatusBody, "id" | "role" | "term" | "leader" | "commitIndex" | "appliedIndex" | "peers">;
 
 interface ResourceJson {
   name: string;

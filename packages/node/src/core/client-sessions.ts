@@ -1,20 +1,20 @@
 import type { Logger } from "pino";
-import { commandProblem, DEFAULT_PRIORITY, type Command, type Effect } from "@ratequeue/limiter";
-import {
-  ErrorCode,
-  wireCodeOf,
-  PROTOCOL_VERSION,
-  type ClientMessage,
-  type Hello,
-  type Load,
-  type NodeInfo,
-  type ServerMessage,
-} from "@ratequeue/protocol";
-import { acquireRefusal, canAcquire, ttlRefusal, type KeyScope } from "../state/keys.js";
+import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
+import { ErrorCode, PROTOCOL_VERSION, type ClientMessage, type Hello, type NodeInfo } from "@ratequeue/protocol";
+import type { DeliveryStats } from "../http/delivery-stats.js";
+import { checkKey, scopedAcquire } from "../state/auth.js";
+import { canAcquire, ttlRefusal } from "../state/keys.js";
+import { ClientConnection, PENDING_ACQUIRES_MAX } from "./client-connection.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
+import { HeldHellos } from "./held-hellos.js";
 import { NotLeaderError, type NodeCore } from "./node-core.js";
 import type { LimiterCommand } from "./ops.js";
+import { effectToWire, endsAcquire, refusedToWire } from "./wire-answers.js";
+
+export { ClientConnection, PENDING_ACQUIRES_MAX } from "./client-connection.js";
+
+const LEADER_WAIT_MS = 3_000;
 
 export interface ClientSessionsOptions {
   readonly core: NodeCore;
@@ -33,37 +33,8 @@ export interface ClientSessionsOptions {
    * be gone. Default: always up.
    */
   readonly leaderReachable?: (leaderId: string) => boolean;
-}
-
-const LEADER_WAIT_MS = 3_000;
-
-type ConnState = "hello" | "opening" | "ready" | "closed";
-
-/**
- * Most acquires one connection may have unanswered (queued or in flight).
- * The limiter keeps every waiter in memory, so a runaway client must hit a
- * wall here rather than grow the replicated state without bound.
- */
-export const PENDING_ACQUIRES_MAX = 10_000;
-
-/** One client connection's state, owned by ClientSessions. */
-export class ClientConnection {
-  state: ConnState = "hello";
-  scope: KeyScope | null = null;
-  /** The id of the stored key that authenticated this connection. */
-  keyId: string | null = null;
-  /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
-  clientName: string | null = null;
-  sessionId: string | null = null;
-  /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
-  readonly tryRequests = new Set<string>();
-  /** Acquires sent and not yet granted or rejected. */
-  readonly pendingAcquires = new Set<string>();
-
-  constructor(
-    readonly link: ClientLink,
-    readonly remote: string,
-  ) {}
+  /** Where clients' delivery reports go (the `report` message); without it reports are acknowledged and dropped. */
+  readonly delivery?: DeliveryStats;
 }
 
 /**
@@ -77,16 +48,12 @@ export class ClientSessions {
   readonly #connections = new Set<ClientConnection>();
   #heartbeatsDue = new Set<string>();
   #heartbeatTimer: TimerHandle | null = null;
-  /**
-   * Connections waiting for a leader to be known (answered when an election ends, or after leaderWaitMs): hellos
-   * that reached this node while it knew no leader (`hello` set), and clients of this node when it lost leadership
-   * with no successor known yet (`hello` null), so that they are sent straight to the new leader rather than away
-   * to search with back-off.
-   */
-  readonly #awaitingLeader = new Map<ClientConnection, { hello: Hello | null; timer: TimerHandle }>();
+  /** Connections waiting for a leader to be known (held-hellos.ts). */
+  readonly #awaitingLeader: HeldHellos;
 
   constructor(options: ClientSessionsOptions) {
     this.#o = options;
+    this.#awaitingLeader = new HeldHellos(options.env, options.leaderWaitMs ?? LEADER_WAIT_MS, (conn) => this.#notLeader(conn));
     options.core.onApply((results) => this.#route(results));
     options.core.onRoleChange((role) => {
       if (role === "leader") this.#admitAwaitingLeader();
@@ -109,7 +76,7 @@ export class ClientSessions {
     if (conn.state === "closed") return;
     conn.state = "closed";
     this.#connections.delete(conn);
-    this.#dropAwaiting(conn);
+    this.#awaitingLeader.drop(conn);
     if (conn.sessionId !== null && this.#bySession.get(conn.sessionId) === conn) this.#bySession.delete(conn.sessionId);
     this.#o.logger.info({ session: conn.sessionId, remote: conn.remote }, "client disconnected");
   }
@@ -122,7 +89,7 @@ export class ClientSessions {
   goAway(): void {
     const leader = this.#o.core.leader === this.#o.core.id ? null : this.#o.core.leader;
     for (const conn of [...this.#connections]) {
-      this.#dropAwaiting(conn);
+      this.#awaitingLeader.drop(conn);
       this.#notLeader(conn, leader);
     }
   }
@@ -183,11 +150,7 @@ export class ClientSessions {
    */
   #awaitLeader(conn: ClientConnection, hello: Hello | null): void {
     if (hello !== null) conn.state = "opening";
-    if (this.#awaitingLeader.has(conn)) return;
-    const timer = this.#o.env.setTimer(() => {
-      if (this.#awaitingLeader.delete(conn)) this.#notLeader(conn);
-    }, this.#o.leaderWaitMs ?? LEADER_WAIT_MS);
-    this.#awaitingLeader.set(conn, { hello, timer });
+    this.#awaitingLeader.hold(conn, hello);
   }
 
   /** This node's link to `peerId` opened: hellos held because the leader looked unreachable may go to it now. */
@@ -197,9 +160,7 @@ export class ClientSessions {
   }
 
   #admitAwaitingLeader(): void {
-    for (const [conn, { hello, timer }] of [...this.#awaitingLeader]) {
-      this.#o.env.clearTimer(timer);
-      this.#awaitingLeader.delete(conn);
+    for (const [conn, hello] of this.#awaitingLeader.takeAll()) {
       // A client held since this node lost leadership had requests in flight that failed with it: it must
       // reconnect (here) and resend them, so it is redirected to this node rather than kept.
       if (hello === null) this.#notLeader(conn);
@@ -207,27 +168,18 @@ export class ClientSessions {
     }
   }
 
-  #dropAwaiting(conn: ClientConnection): void {
-    const awaiting = this.#awaitingLeader.get(conn);
-    if (awaiting === undefined) return;
-    this.#o.env.clearTimer(awaiting.timer);
-    this.#awaitingLeader.delete(conn);
-  }
-
   #admit(conn: ClientConnection, hello: Hello): void {
     // Closed (or redirected) while the new leader caught up, or held for the next leader after losing leadership.
     if (conn.state !== "opening" || this.#awaitingLeader.has(conn)) return;
     const core = this.#o.core;
     if (!core.isLeader) return this.#notLeader(conn);
-    const key = this.#authenticate(hello.apiKey);
-    if (key === null) {
-      this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
-      return this.#fail(conn, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key", CloseCode.UNAUTHORIZED);
+    const check = checkKey(core.state.keys, hello.apiKey, "session");
+    if (!check.ok) {
+      if (check.key === null) this.#o.logger.warn({ remote: conn.remote }, "client refused: unknown API key");
+      else this.#o.logger.warn({ remote: conn.remote, key: check.key.id }, "client refused: a metrics key cannot open a session");
+      return this.#fail(conn, check.code, check.message, CloseCode.UNAUTHORIZED);
     }
-    if (key.scope === "metrics") {
-      this.#o.logger.warn({ remote: conn.remote, key: key.id }, "client refused: a metrics key cannot open a session");
-      return this.#fail(conn, ErrorCode.RQ_FORBIDDEN, "this key may read metrics only; it cannot open a session", CloseCode.UNAUTHORIZED);
-    }
+    const key = check.key;
     conn.scope = key.scope;
     conn.keyId = key.id;
     conn.clientName = hello.clientName ?? null;
@@ -265,29 +217,6 @@ export class ClientSessions {
       .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
       .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
       .catch((err: Error) => this.#proposalFailed(conn, err));
-  }
-
-  /**
-   * The priority and lane to propose for an acquire under a key's scope, or why the scope forbids it. A bounded key's
-   * omitted priority becomes min(default, priorityMax) and its omitted lane the resource's default lane, named
-   * explicitly so the limiter applies exactly what was checked.
-   */
-  #scopedAcquire(scope: KeyScope, m: Extract<ClientMessage, { type: "acquire" }>): { priority?: number; lane?: string } | string {
-    if (typeof scope === "string" || (scope.priorityMax === undefined && scope.lanes === undefined && scope.loadMax === undefined)) {
-      return { ...(m.priority === undefined ? {} : { priority: m.priority }), ...(m.lane === undefined ? {} : { lane: m.lane }) };
-    }
-    const priority = m.priority ?? Math.min(DEFAULT_PRIORITY, scope.priorityMax ?? DEFAULT_PRIORITY);
-    let lane = m.lane ?? null;
-    if (lane === null && scope.lanes !== undefined) lane = this.#o.core.state.limiter.resource(m.resource)?.config.defaultLane ?? null;
-    const refusal = acquireRefusal(scope, { resource: m.resource, priority, lane, load: m.load });
-    if (refusal !== null) return refusal;
-    return { priority, ...(lane === null ? {} : { lane }) };
-  }
-
-  /** The key table is the only authority, admin keys included (the bootstrap --admin-key is seeded into it). */
-  #authenticate(apiKey: string): { scope: KeyScope; id: string } | null {
-    const stored = this.#o.core.state.keys.verify(apiKey);
-    return stored === null ? null : { scope: stored.scope, id: stored.id };
   }
 
   #welcome(conn: ClientConnection, sessionId: string, ttlMs: number, resumed: boolean): void {
@@ -342,7 +271,7 @@ export class ClientSessions {
         if (!canAcquire(conn.scope!, m.resource)) {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
-        const scoped = this.#scopedAcquire(conn.scope!, m);
+        const scoped = scopedAcquire(conn.scope!, m, (resource) => core.state.limiter.resource(resource)?.config.defaultLane ?? null);
         if (typeof scoped === "string") {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: scoped });
         }
@@ -378,7 +307,7 @@ export class ClientSessions {
             const err = r.effects.find((e) => e.type === "error");
             if (err?.type !== "error") return;
             conn.pendingAcquires.delete(requestId);
-            conn.link.send({ type: "rejected", requestId: m.requestId, code: wireCodeOf(err.code), message: err.message });
+            conn.link.send(refusedToWire(m.requestId, err));
           })
           .catch((err: Error) => this.#proposalFailed(conn, err));
         return;
@@ -401,6 +330,16 @@ export class ClientSessions {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
         return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
+      case "report":
+        // Node-local figures, not replicated: checked here and answered at once (the decoder checked the fields).
+        if (!canAcquire(conn.scope!, m.resource)) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
+        }
+        if (core.state.limiter.resource(m.resource) === null) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_UNKNOWN_RESOURCE, message: `no resource "${m.resource}"` });
+        }
+        this.#o.delivery?.record(m, { session: sessionId, client: conn.clientName });
+        return conn.link.send({ type: "ack", requestId: m.requestId });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -421,7 +360,7 @@ export class ClientSessions {
       .propose({ t: "limiter", cmd })
       .then((r) => {
         const err = r.effects.find((e) => e.type === "error");
-        if (err?.type === "error") conn.link.send({ type: "rejected", requestId, code: wireCodeOf(err.code), message: err.message });
+        if (err?.type === "error") conn.link.send(refusedToWire(requestId, err));
         else conn.link.send({ type: "ack", requestId });
       })
       .catch((err: Error) => this.#proposalFailed(conn, err));
@@ -438,6 +377,8 @@ export class ClientSessions {
 
   /** Routes applied effects to the connections holding their sessions (on every node). */
   #route(results: readonly OpResult[]): void {
+    // The log time grants leave at, for the clients' delay measurement (docs/protocol.md, "Delivery reports").
+    let sentAt: number | null = null;
     for (const r of results) {
       if (r.op.t === "keyRemove") this.#revoke(r.op.id);
       for (const e of r.effects) {
@@ -445,7 +386,16 @@ export class ClientSessions {
         if (sessionId === null) continue;
         const conn = this.#bySession.get(sessionId);
         if (conn === undefined) continue;
-        const message = toServerMessage(conn, e);
+        const wasTry = "requestId" in e && conn.tryRequests.has(e.requestId);
+        if (endsAcquire(e)) {
+          conn.tryRequests.delete(e.requestId);
+          conn.pendingAcquires.delete(e.requestId);
+        }
+        let message = effectToWire(e, wasTry);
+        if (message?.type === "granted") {
+          sentAt ??= this.#o.core.clusterNow();
+          message = { ...message, sentAt: Math.max(sentAt, message.lease.grantedAt) };
+        }
         if (message !== null) conn.link.send(message);
         if (e.type === "sessionEnded") {
           if (e.reason === "expired") {
@@ -483,7 +433,7 @@ export class ClientSessions {
     for (const conn of [...this.#connections]) {
       if (conn.state === "hello") continue;
       if (leaderKnown) {
-        this.#dropAwaiting(conn);
+        this.#awaitingLeader.drop(conn);
         this.#notLeader(conn);
       } else this.#awaitLeader(conn, null);
     }
@@ -535,36 +485,6 @@ function forbidden(resource: string): string {
 function parseLeaseId(text: string): number | null {
   if (!/^\d{1,15}$/.test(text)) return null;
   return Number(text);
-}
-
-/** A lease's load on the wire: the per-dimension object, or 0 when nothing was charged. */
-function wireLoad(load: Readonly<Record<string, number>>): Load {
-  return Object.keys(load).length === 0 ? 0 : load;
-}
-
-function toServerMessage(conn: ClientConnection, e: Effect): ServerMessage | null {
-  switch (e.type) {
-    case "granted":
-      conn.tryRequests.delete(e.requestId);
-      conn.pendingAcquires.delete(e.requestId);
-      return {
-        type: "granted",
-        requestId: Number(e.requestId),
-        lease: { id: String(e.leaseId), resource: e.resource, load: wireLoad(e.load), grantedAt: e.grantedAt },
-      };
-    case "queued":
-      return conn.tryRequests.has(e.requestId) ? null : { type: "queued", requestId: Number(e.requestId) };
-    case "rejected":
-    case "timedOut":
-    case "cancelled": {
-      const wasTry = conn.tryRequests.delete(e.requestId);
-      conn.pendingAcquires.delete(e.requestId);
-      const code = wasTry && e.type === "timedOut" ? ErrorCode.RQ_WOULD_WAIT : wireCodeOf(e.code);
-      return { type: "rejected", requestId: Number(e.requestId), code, message: e.message };
-    }
-    default:
-      return null;
-  }
 }
 
 /** Who a cooldown is reported by, for operators: the client's name, else the key that authenticated it. */

@@ -3,18 +3,21 @@ import { request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ErrorCode, HttpErrorCode } from "@ratequeue/protocol/codes";
+import { bearerSecret, type StatusBody, type StatusPeer } from "@ratequeue/protocol/http";
 import { isValidName, type ResourceView } from "@ratequeue/limiter";
 import type { OpResult } from "../core/cluster-state.js";
 import { NotLeaderError, ProposalLostError, checkResourceBody, type NodeCore } from "../core/node-core.js";
 
 import { LAST_ADMIN_KEY_MESSAGE } from "../core/cluster-state.js";
-import { canSee, hashSecret, newKeySecret, validateKeyBody, type StoredKey } from "../state/keys.js";
+import { checkKey, readAccess, type KeyCheck } from "../state/auth.js";
+import { hashSecret, newKeySecret, validateKeyBody } from "../state/keys.js";
 import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { MemberChanges } from "../membership/changes.js";
 import type { Membership } from "../membership/membership.js";
 import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
+import type { DeliveryStats } from "./delivery-stats.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
 import { filterMetrics } from "./metrics.js";
 
@@ -36,6 +39,8 @@ export interface HttpContext {
   readonly peerConnected?: (id: string) => boolean;
   /** This node's estimate of a peer's wall-clock offset (peer minus this node), or null (shown in /v1/status). */
   readonly peerClock?: (id: string) => ClockOffset | null;
+  /** Grant-to-send delays clients reported to this node (summed up in /v1/status). */
+  readonly delivery?: DeliveryStats;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
   /** The membership procedures of this node (`/v1/members` add, remove, hand-over). */
@@ -218,28 +223,29 @@ export async function requireAdmin(
   options: { forwardUnknown?: boolean } = {},
 ): Promise<boolean> {
   const secret = bearer(req, "send the admin key as Authorization: Bearer <key>");
-  let key = ctx.core.state.keys.verify(secret);
-  if (key === null) {
-    if (await isCaughtUpLeader(ctx.core)) key = ctx.core.state.keys.verify(secret);
+  let check = checkKey(ctx.core.state.keys, secret, "admin");
+  if (!check.ok && check.key === null) {
+    if (await isCaughtUpLeader(ctx.core)) check = checkKey(ctx.core.state.keys, secret, "admin");
     else if (options.forwardUnknown !== false && req.headers[FORWARDED_HEADER] === undefined && ctx.core.leader !== null) {
       const body = req.method === "POST" || req.method === "PUT" ? await readJsonBody(req) : null;
       await forward(ctx, req, res, body);
       return false;
     }
   }
-  if (key === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
-  if (key.scope !== "admin") {
-    throw new HttpError(403, ErrorCode.RQ_FORBIDDEN, key.scope === "metrics" ? "this key may read metrics, not administer" : "this key may acquire but not administer");
-  }
+  if (!check.ok) throw refusal(check);
   return true;
+}
+
+/** The HTTP answer to a refused key: 401 for no such key, 403 for a key whose scope does not cover the request. */
+function refusal(check: Extract<KeyCheck, { ok: false }>): HttpError {
+  return new HttpError(check.code === ErrorCode.RQ_UNAUTHORIZED ? 401 : 403, check.code, check.message);
 }
 
 /** The secret of an `Authorization: Bearer <key>` header; a missing or malformed header is a 401 saying `hint`. */
 function bearer(req: IncomingMessage, hint: string): string {
-  const header = req.headers.authorization;
-  const m = header === undefined ? null : /^Bearer\s+(\S+)$/i.exec(header);
-  if (m === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, hint);
-  return m[1]!;
+  const secret = bearerSecret(req.headers.authorization);
+  if (secret === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, hint);
+  return secret;
 }
 
 /**
@@ -248,10 +254,9 @@ function bearer(req: IncomingMessage, hint: string): string {
  */
 function metricsAccess(ctx: HttpContext, req: IncomingMessage): "all" | ((resource: string) => boolean) {
   if (req.headers.authorization === undefined) return ctx.publicMetrics === true ? "all" : () => false;
-  const key: StoredKey | null = ctx.core.state.keys.verify(bearer(req, "send a key as Authorization: Bearer <key>, or no header"));
-  if (key === null) throw new HttpError(401, ErrorCode.RQ_UNAUTHORIZED, "unknown or revoked API key");
-  const scope = key.scope;
-  return scope === "admin" || scope === "metrics" ? "all" : (resource) => canSee(scope, resource);
+  const check = checkKey(ctx.core.state.keys, bearer(req, "send a key as Authorization: Bearer <key>, or no header"), "read");
+  if (!check.ok) throw refusal(check);
+  return readAccess(check.key.scope);
 }
 
 export function allow(method: string, methods: readonly string[]): void {
@@ -318,10 +323,10 @@ export async function forward(
   });
 }
 
-function statusJson(ctx: HttpContext): Record<string, unknown> {
+function statusJson(ctx: HttpContext): StatusBody {
   const s = ctx.core.status();
   const peers = [...s.confState.voters.map((id) => ({ id, voter: true })), ...s.confState.learners.map((id) => ({ id, voter: false }))].map(
-    (p) => {
+    (p): StatusPeer => {
       const progress = s.progress?.[p.id];
       return {
         ...p,
@@ -344,6 +349,7 @@ function statusJson(ctx: HttpContext): Record<string, unknown> {
     logTime: ctx.core.logTime,
     sessions: ctx.core.state.limiter.sessionCount(),
     clientConnections: ctx.connections(),
+    ...(ctx.delivery === undefined ? {} : { grantDelivery: ctx.delivery.summary() }),
     peers,
   };
 }

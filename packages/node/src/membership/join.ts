@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { StatusBody } from "@ratequeue/protocol/http";
 import { ConfigError, type NodeConfig } from "../config.js";
 import type { NodeCore } from "../core/node-core.js";
 import { CLUSTER_MISMATCH, isClusterId } from "../peer/handshake.js";
@@ -117,7 +118,7 @@ async function clusterOf(base: string): Promise<{ clusterId: string | null; peer
   try {
     const res = await fetch(new URL("/v1/status", base), { signal: AbortSignal.timeout(2_000) });
     if (!res.ok) return null;
-    const status = (await res.json()) as { clusterId?: unknown; peers?: { id: string; url: string | null }[] };
+    const status = (await res.json()) as Partial<Pick<StatusBody, "peers" | "clusterId">>;
     const peers = new Map<string, string>();
     for (const p of status.peers ?? []) {
       if (typeof p.url === "string") peers.set(p.id, new URL(p.url).host);
