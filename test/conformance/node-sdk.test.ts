@@ -152,6 +152,25 @@ const runners: Record<string, Runner> = {
       expect((await cluster.resource(name)).cooldownUntil !== null).toBe(s.expect.cooldown);
     });
   },
+  "delivery-report": async (cluster, s) => {
+    const name = await resourceFor(cluster, s);
+    // A report period longer than the test: only closing the client sends the report.
+    await withClient(cluster, { deliveryReportMs: 600_000 }, async (rq) => {
+      for (let i = 0; i < s.requests!; i++) await rq.acquire(name, {}, () => undefined);
+    });
+    const leader = await cluster.waitForLeader();
+    const scrape = async (): Promise<string> => (await fetch(`${leader.httpUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+    const value = (text: string, series: string): number | null => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? null : Number(line.slice(series.length + 1));
+    };
+    await waitFor(async () => value(await scrape(), `ratequeue_grant_delivery_seconds_count{resource="${name}"}`) === s.expect.count, {
+      what: `${s.expect.count} delays of ${name} in /metrics`,
+    });
+    const text = await scrape();
+    expect(value(text, `ratequeue_grant_delivery_seconds_bucket{resource="${name}",le="+Inf"}`)).toBe(s.expect.count);
+    expect(value(text, `ratequeue_grant_delivery_seconds_sum{resource="${name}"}`)).toBeGreaterThanOrEqual(0);
+  },
   "error-unknown-resource": async (cluster, s) => {
     const name = await resourceFor(cluster, s);
     await withClient(cluster, {}, (rq) => expectError(s, () => rq.acquire(name)));

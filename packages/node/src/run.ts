@@ -12,6 +12,7 @@ import { ClientSessions } from "./core/client-sessions.js";
 import type { NodeEnv, TimerHandle } from "./core/env.js";
 import { checkResourceBody, NodeCore } from "./core/node-core.js";
 import type { Op } from "./core/ops.js";
+import { DeliveryStats, deliveryMarginOf } from "./http/delivery-stats.js";
 import { createMetrics } from "./http/metrics.js";
 import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
@@ -128,8 +129,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     httpUrls,
     nodes,
   });
+  const delivery = new DeliveryStats({
+    logger,
+    now: () => env.monotonicNow(),
+    exists: (resource) => theCore.state.limiter.resource(resource) !== null,
+    marginMs: (resource) => deliveryMarginOf(theCore.state.limiter.resource(resource)?.config.limits ?? []),
+  });
   sessions = new ClientSessions({
     core: theCore,
+    delivery,
     env,
     logger,
     sessionTtlMs: config.sessionTtlMs,
@@ -138,7 +146,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     leaderReachable: (id) => transport.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
-  const registry = createMetrics(theCore, () => clients.connectionCount, clocks);
+  const registry = createMetrics(theCore, () => clients.connectionCount, clocks, delivery);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
   const dashboard = createDashboard({
     nodeId: config.id,
@@ -173,6 +181,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     grantLog,
     peerConnected: (id: string) => transport.isConnected(id),
     peerClock: (id: string) => clocks.offset(id),
+    delivery,
     membership,
     tickMs: config.tickMs,
   };

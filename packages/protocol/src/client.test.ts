@@ -111,6 +111,7 @@ describe("client frames: bad input gets a specific error", () => {
       path: "messages[0].protocolVersion",
       says: "protocol version 2 is not spoken here (this side speaks 1)",
     },
+    ...badReports(),
     { name: "a hello without a key", frame: rawFrame({ t: 1, protocolVersion: 1 }), code: "RQ_PROTOCOL", path: "messages[0].apiKey", says: "got nothing" },
     {
       name: "an API key with a space",
@@ -309,3 +310,29 @@ describe("checkClientMessage: one message, before batching", () => {
     }
   });
 });
+
+/** Reports whose fields are each in range but could not come from any set of delays, and ones out of range. */
+function badReports(): { name: string; frame: Uint8Array; code: string; path: string; says: string }[] {
+  const good = { t: 9, requestId: 5, resource: "gpt", count: 3, sumMs: 330, maxMs: 300, buckets: [0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0] };
+  const bucketsFor = (counts: Record<number, number>): number[] => Array.from({ length: 12 }, (_, i) => counts[i] ?? 0);
+  return [
+    { name: "a report whose buckets do not add up to its count", frame: rawFrame({ ...good, count: 4, sumMs: 330 }), code: "RQ_PROTOCOL", path: "messages[0].buckets", says: "add up to count 4, got 3" },
+    { name: "a report whose sum is below its largest delay", frame: rawFrame({ ...good, sumMs: 299 }), code: "RQ_PROTOCOL", path: "messages[0].sumMs", says: "got 299" },
+    { name: "a report whose sum exceeds count times its largest delay", frame: rawFrame({ ...good, sumMs: 901 }), code: "RQ_PROTOCOL", path: "messages[0].sumMs", says: "to 900), got 901" },
+    { name: "a report whose largest delay is not in its last bucket", frame: rawFrame({ ...good, maxMs: 20 , sumMs: 30, buckets: bucketsFor({ 2: 1, 6: 1 }), count: 2 }), code: "RQ_PROTOCOL", path: "messages[0].maxMs", says: "20 ms falls in bucket 2" },
+    { name: "a report with 11 buckets", frame: rawFrame({ ...good, buckets: good.buckets.slice(1) }), code: "RQ_PROTOCOL", path: "messages[0].buckets", says: "expected 12 counts" },
+    { name: "a report with a negative bucket", frame: rawFrame({ ...good, buckets: bucketsFor({ 2: 2, 6: 1, 7: -1 }) }), code: "RQ_PROTOCOL", path: "messages[0].buckets[7]", says: "got -1" },
+    { name: "a report of no grants", frame: rawFrame({ ...good, count: 0 }), code: "RQ_PROTOCOL", path: "messages[0].count", says: "[1, 100000000], got 0" },
+    { name: "a report of a delay over a day", frame: rawFrame({ ...good, maxMs: 86_400_001 }), code: "RQ_PROTOCOL", path: "messages[0].maxMs", says: "got 86400001" },
+    { name: "a report of a fractional sum", frame: rawFrame({ ...good, sumMs: 330.5 }), code: "RQ_PROTOCOL", path: "messages[0].sumMs", says: "got 330.5" },
+  ];
+}
+
+describe("client frames: reports", () => {
+  it("round-trips a report built from delays, and the decoder reads the sample above as good", () => {
+    const report: ClientMessage = { type: "report", requestId: 5, resource: "gpt", count: 3, sumMs: 330, maxMs: 300, buckets: [0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0] };
+    expect(roundTrip([report])).toEqual([report]);
+    expect(decodeClientFrame(rawFrame({ t: 9, requestId: 5, resource: "gpt", count: 3, sumMs: 330, maxMs: 300, buckets: [0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0] })).ok).toBe(true);
+  });
+});
+

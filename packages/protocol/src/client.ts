@@ -16,7 +16,9 @@ import {
 import {
   API_KEY,
   CLIENT_INFO,
+  describe,
   ENCODING,
+  FieldError,
   ID,
   loadToWire,
   LANE,
@@ -26,13 +28,18 @@ import {
   readOptionalInt,
   readOptionalLoad,
   readOptionalString,
+  readArray,
   readRequestId,
   readString,
   RESOURCE_NAME,
+  type Wire,
 } from "./fields.js";
 import {
+  DELIVERY_BUCKETS_MS,
+  MAX_DELIVERY_MS,
   MAX_FRAME_BYTES,
   MAX_PRIORITY,
+  MAX_REPORT_COUNT,
   MAX_RETRY_AFTER_MS,
   MAX_TIMEOUT_MS,
   MAX_TTL_MS,
@@ -48,6 +55,7 @@ import type {
   Heartbeat,
   Hello,
   Release,
+  Report,
   Settle,
 } from "./types.js";
 
@@ -162,6 +170,56 @@ const cooldown: MessageCodec<Cooldown> = {
   }),
 };
 
+/** The histogram bucket a delay of `ms` falls in: the first bound it does not exceed, or the last bucket. */
+export function deliveryBucket(ms: number): number {
+  for (let i = 0; i < DELIVERY_BUCKETS_MS.length; i++) if (ms <= DELIVERY_BUCKETS_MS[i]!) return i;
+  return DELIVERY_BUCKETS_MS.length;
+}
+
+/**
+ * A report's fields are checked against each other, not only one by one: the buckets hold exactly `count`
+ * delays, the largest delay lies in the last bucket that holds any, and the sum lies between the largest delay
+ * and `count` times it. A report that could not come from any set of delays is refused whole.
+ */
+function readReport(w: Wire): Report {
+  const count = readInt(w, "count", 1, MAX_REPORT_COUNT);
+  const maxMs = readInt(w, "maxMs", 0, MAX_DELIVERY_MS);
+  const sumMs = readInt(w, "sumMs", 0, MAX_REPORT_COUNT * MAX_DELIVERY_MS);
+  if (sumMs < maxMs || sumMs > maxMs * count) {
+    throw new FieldError("sumMs", `expected the sum of ${count} delays of at most maxMs ${maxMs} (from ${maxMs} to ${maxMs * count}), got ${sumMs}`);
+  }
+  const items = readArray(w, "buckets", DELIVERY_BUCKETS_MS.length + 1);
+  if (items.length !== DELIVERY_BUCKETS_MS.length + 1) {
+    throw new FieldError("buckets", `expected ${DELIVERY_BUCKETS_MS.length + 1} counts (one per bound of DELIVERY_BUCKETS_MS, then one above), got ${items.length}`);
+  }
+  const buckets = new Array<number>(items.length);
+  let total = 0;
+  let last = -1;
+  for (let i = 0; i < items.length; i++) {
+    const n = items[i];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0 || n > count) {
+      throw new FieldError(`buckets[${i}]`, `expected an integer in [0, ${count}], got ${describe(n)}`);
+    }
+    buckets[i] = n;
+    total += n;
+    if (n > 0) last = i;
+  }
+  if (total !== count) throw new FieldError("buckets", `expected counts that add up to count ${count}, got ${total}`);
+  if (last !== deliveryBucket(maxMs)) {
+    throw new FieldError("maxMs", `expected the largest delay to fall in the last non-empty bucket (${last}), but ${maxMs} ms falls in bucket ${deliveryBucket(maxMs)}`);
+  }
+  return { type: "report", requestId: readRequestId(w), resource: readString(w, "resource", RESOURCE_NAME), count, sumMs, maxMs, buckets };
+}
+
+const report: MessageCodec<Report> = {
+  type: "report",
+  tag: 9,
+  fields: ["requestId", "resource", "count", "sumMs", "maxMs", "buckets"],
+  handshake: false,
+  toWire: (m) => ({ t: 9, requestId: m.requestId, resource: m.resource, count: m.count, sumMs: m.sumMs, maxMs: m.maxMs, buckets: m.buckets }),
+  read: readReport,
+};
+
 const heartbeat: MessageCodec<Heartbeat> = {
   type: "heartbeat",
   tag: 7,
@@ -183,7 +241,7 @@ const goodbye: MessageCodec<Goodbye> = {
 export const clientDirection = defineDirection<ClientMessage>({
   name: "client",
   maxFrameBytes: MAX_FRAME_BYTES,
-  codecs: [hello, acquire, release, settle, cancel, cooldown, heartbeat, goodbye] as MessageCodec<ClientMessage>[],
+  codecs: [hello, acquire, release, settle, cancel, cooldown, heartbeat, goodbye, report] as MessageCodec<ClientMessage>[],
 });
 
 /**

@@ -36,8 +36,11 @@ export {
   MAX_ENTRIES_PER_MESSAGE,
   MAX_ENTRY_BYTES,
   MAX_CHUNK_BYTES,
+  DELIVERY_BUCKETS_MS,
+  MAX_DELIVERY_MS,
+  MAX_REPORT_COUNT,
 } from "./limits.js";
-export { encodeClientFrame, decodeClientFrame, checkClientMessage } from "./client.js";
+export { encodeClientFrame, decodeClientFrame, checkClientMessage, deliveryBucket } from "./client.js";
 export { encodeServerFrame, decodeServerFrame, checkServerMessage } from "./server.js";
 export { encodePeerFrame, decodePeerFrame, PEER_PROOF_BYTES } from "./peer.js";
 export type { ClockEcho, ClockProbe, PeerHello, PeerMessage } from "./peer.js";
@@ -60,6 +63,7 @@ export type {
   Queued,
   Rejected,
   Release,
+  Report,
   ServerMessage,
   Settle,
   Welcome,

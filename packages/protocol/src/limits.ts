@@ -68,6 +68,16 @@ export const MAX_RETRY_AFTER_MS = Bounds.retryAfterMsMax;
 /** Session TTLs a client may ask for and a node may grant (up to one day). */
 export const MIN_TTL_MS = 1;
 export const MAX_TTL_MS = Bounds.ttlMsMax;
+/**
+ * Grant-to-send delay reports (the `report` message): upper bounds, in ms, of the histogram buckets every client
+ * sorts its delays into; `buckets` holds one count per bound and a last one for delays above the largest. Part of
+ * the protocol: a node and its clients must agree on them.
+ */
+export const DELIVERY_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/** Longest delay one grant may report: a client clamps a longer one to this (a day). */
+export const MAX_DELIVERY_MS = 86_400_000;
+/** Most grants one report may cover, so that `sumMs` (at most count x MAX_DELIVERY_MS) stays an exact integer. */
+export const MAX_REPORT_COUNT = 100_000_000;
 /** Most nodes listed in a welcome and in a Raft membership list. */
 export const MAX_NODES = 64;
 /** Most ever-removed node ids carried in a membership list. */

@@ -16,6 +16,7 @@ import {
   readInt,
   readLoad,
   readNullableString,
+  readOptionalInt,
   readRecord,
   readRequestId,
   readString,
@@ -100,14 +101,24 @@ function readLease(value: unknown): Lease {
 const granted: MessageCodec<Granted> = {
   type: "granted",
   tag: 2,
-  fields: ["requestId", "lease"],
+  fields: ["requestId", "lease", "sentAt"],
   handshake: false,
   toWire: (m) => ({
     t: 2,
     requestId: m.requestId,
     lease: { id: m.lease.id, resource: m.lease.resource, load: loadToWire(m.lease.load), grantedAt: m.lease.grantedAt },
+    sentAt: m.sentAt ?? null,
   }),
-  read: (w) => ({ type: "granted", requestId: readRequestId(w), lease: nested("lease", () => readLease(w.lease)) }),
+  read: (w) => {
+    const message: { -readonly [K in keyof Granted]: Granted[K] } = {
+      type: "granted",
+      requestId: readRequestId(w),
+      lease: nested("lease", () => readLease(w.lease)),
+    };
+    const sentAt = readOptionalInt(w, "sentAt", 0, MAX_TIME_MS);
+    if (sentAt !== undefined) message.sentAt = sentAt;
+    return message;
+  },
 };
 
 const queued: MessageCodec<Queued> = {

@@ -22,8 +22,9 @@ export const RECORD_TABLE: readonly (readonly string[])[] = [
   ["t", "requestId"],
   ["t", "requestId", "resource", "retryAfterMs"],
   ["t"],
+  ["t", "requestId", "resource", "count", "sumMs", "maxMs", "buckets"],
   // Node -> client.
-  ["t", "requestId", "lease"],
+  ["t", "requestId", "lease", "sentAt"],
   ["id", "resource", "load", "grantedAt"],
   ["t", "requestId", "code", "message"],
   ["t", "leader", "url"],

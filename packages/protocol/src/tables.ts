@@ -1,5 +1,6 @@
 import { Bounds, NAME_PATTERN } from "./bounds.js";
 import { ErrorCode, HttpErrorCode, LIMITER_WIRE_CODE } from "./codes.js";
+import { DELIVERY_BUCKETS_MS } from "./limits.js";
 
 /** Where `tables()` is kept as JSON, for the clients in other languages (packages/python's tests read it). */
 export const TABLES_JSON_PATH = "packages/protocol/tables.json";
@@ -17,6 +18,7 @@ export function tables(): Record<string, unknown> {
     httpErrorCodes: Object.values(HttpErrorCode),
     bounds: Bounds,
     namePattern: NAME_PATTERN.source,
+    deliveryBucketsMs: DELIVERY_BUCKETS_MS,
   };
 }
 

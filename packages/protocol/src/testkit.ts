@@ -4,7 +4,10 @@
  */
 import fc from "fast-check";
 import { ErrorCode } from "./codes.js";
+import { deliveryBucket } from "./client.js";
 import {
+  DELIVERY_BUCKETS_MS,
+  MAX_DELIVERY_MS,
   MAX_LOAD,
   MAX_PRIORITY,
   MAX_REQUEST_ID,
@@ -16,7 +19,7 @@ import {
 } from "./limits.js";
 import type { Message } from "@ratequeue/raft";
 import type { PeerMessage } from "./peer.js";
-import type { ClientMessage, Load, ServerMessage } from "./types.js";
+import type { ClientMessage, Load, Report, ServerMessage } from "./types.js";
 
 // --- Arbitraries -------------------------------------------------------------
 
@@ -75,7 +78,22 @@ export const arbClientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   }),
   fc.constant({ type: "heartbeat" as const }),
   fc.constant({ type: "goodbye" as const }),
+  fc
+    .record({
+      requestId: arbRequestId,
+      resource: arbResource,
+      delays: fc.array(fc.oneof(fc.integer({ min: 0, max: 12_000 }), fc.integer({ min: 0, max: MAX_DELIVERY_MS })), { minLength: 1, maxLength: 20 }),
+    })
+    .map(({ requestId, resource, delays }) => reportOf(requestId, resource, delays)),
 );
+
+/** The report of a set of whole-ms delays, as a client aggregates them. */
+export function reportOf(requestId: number, resource: string, delays: readonly number[]): Report {
+  const buckets = new Array<number>(DELIVERY_BUCKETS_MS.length + 1).fill(0);
+  for (const ms of delays) buckets[deliveryBucket(ms)]! += 1;
+  const sumMs = delays.reduce((a, b) => a + b, 0);
+  return { type: "report", requestId, resource, count: delays.length, sumMs, maxMs: Math.max(...delays), buckets };
+}
 
 export const arbServerMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
   fc.record({
@@ -100,7 +118,8 @@ export const arbServerMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
       load: arbLoad,
       grantedAt: fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.maxSafeNat()),
     }),
-  }),
+    sentAt: fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.maxSafeNat()),
+  }, { requiredKeys: ["type", "requestId", "lease"] }),
   fc.record({ type: fc.constant("queued" as const), requestId: arbRequestId }),
   fc.record({ type: fc.constant("rejected" as const), requestId: arbRequestId, code: arbErrorCode, message: arbText }),
   fc.record({ type: fc.constant("ack" as const), requestId: arbRequestId }),

@@ -80,6 +80,21 @@ export interface Cooldown {
   readonly retryAfterMs: number;
 }
 
+/**
+ * The grant-to-send delays this client observed on `resource` since its last report (docs/protocol.md, section
+ * "Delivery reports"): how many grants, the sum and the largest delay in whole ms, and a histogram over
+ * DELIVERY_BUCKETS_MS (one count per bound, then one for longer delays). Answered by `ack`, or `rejected`.
+ */
+export interface Report {
+  readonly type: "report";
+  readonly requestId: number;
+  readonly resource: string;
+  readonly count: number;
+  readonly sumMs: number;
+  readonly maxMs: number;
+  readonly buckets: readonly number[];
+}
+
 /** Keeps the session alive. Not answered (WebSocket ping/pong detects dead links). */
 export interface Heartbeat {
   readonly type: "heartbeat";
@@ -90,7 +105,7 @@ export interface Goodbye {
   readonly type: "goodbye";
 }
 
-export type ClientMessage = Hello | Acquire | Release | Settle | Cancel | Cooldown | Heartbeat | Goodbye;
+export type ClientMessage = Hello | Acquire | Release | Settle | Cancel | Cooldown | Heartbeat | Goodbye | Report;
 
 // ---------------------------------------------------------------------------
 // Node -> client
@@ -131,6 +146,12 @@ export interface Granted {
   readonly type: "granted";
   readonly requestId: number;
   readonly lease: Lease;
+  /**
+   * The node's log time as it sent this grant, in ms: a client compares it with its own clock to read log time,
+   * and so measures how long after `lease.grantedAt` it could send (docs/protocol.md, "Delivery reports").
+   * Absent from nodes that do not send it.
+   */
+  readonly sentAt?: number;
 }
 
 /** The acquire waits in the queue; `granted` or `rejected` follows. */

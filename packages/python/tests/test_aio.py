@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import List
 
 import pytest
@@ -201,3 +202,57 @@ async def test_settle_with_dimensions_and_lease_fields(env: Cluster) -> None:
             await lease.settle({"input": 1200, "output": 312})
         used = {u.get("dimension"): u["used"] for u in env.resource(name)["usage"]}
         assert used == {"input": 1200, "output": 312}
+
+
+def _metric(cluster: Cluster, series: str) -> "float | None":
+    """A sample of the leader's /metrics, read with the admin key, or None when absent."""
+    import urllib.request
+
+    leader = cluster.wait_for_leader()
+    request = urllib.request.Request(f"{leader.http_url}/metrics")
+    request.add_header("authorization", f"Bearer {ADMIN_KEY}")
+    with urllib.request.urlopen(request, timeout=10) as res:
+        text: str = res.read().decode()
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line[len(series) + 1 :])
+    return None
+
+
+async def _wait_metric(cluster: Cluster, series: str, value: float) -> None:
+    for _ in range(200):
+        if await asyncio.to_thread(_metric, cluster, series) == value:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{series}: expected {value}, have {_metric(cluster, series)}")
+
+
+async def test_grant_to_send_delays_reach_the_nodes_metrics_and_a_blocked_loop_counts_in_full(env: Cluster) -> None:
+    # Four grants per 300 ms: four waiters become grantable at the same tick, so their grants share one frame.
+    name = make_resource(env, [{"kind": "rate", "limit": 4, "windowMs": 300, "deliveryMarginMs": 100}])
+    block_s = 0.7
+    async with rq.Client(delivery_report=0.2) as client:
+        await asyncio.gather(*(client.acquire(name) for _ in range(4)))
+        await _wait_metric(env, f'ratequeue_grant_delivery_seconds_count{{resource="{name}"}}', 4)
+        assert _metric(env, f'ratequeue_delivery_margin_seconds{{resource="{name}"}}') == 0.1
+
+        blocked = False
+
+        async def first() -> None:
+            nonlocal blocked
+            await client.acquire(name)
+            time.sleep(block_s)  # the worker blocks before sending, with the frame's other grants received
+            blocked = True
+
+        async def later() -> bool:
+            await client.acquire(name)
+            return blocked
+
+        results = await asyncio.gather(first(), later(), later(), later())
+        assert list(results[1:]) == [True, True, True]
+        await _wait_metric(env, f'ratequeue_grant_delivery_seconds_count{{resource="{name}"}}', 8)
+    # Lower bounds only: the three grants resolved after the block waited at least that long.
+    max_s = _metric(env, f'ratequeue_grant_delivery_max_seconds{{resource="{name}"}}')
+    assert max_s is not None and max_s >= block_s
+    up_to_500ms = _metric(env, f'ratequeue_grant_delivery_seconds_bucket{{resource="{name}",le="0.5"}}')
+    assert up_to_500ms is not None and up_to_500ms <= 8 - 3

@@ -163,6 +163,36 @@ async def cooldown(cluster: Cluster, s: Scenario) -> None:
         assert (cluster.resource(name)["cooldownUntil"] is not None) == s["expect"]["cooldown"]
 
 
+@runs("delivery-report")
+async def delivery_report(cluster: Cluster, s: Scenario) -> None:
+    name = resource_for(cluster, s)
+    # A report period longer than the test: only closing the client sends the report.
+    async with rq.Client(cluster.url, ADMIN_KEY, delivery_report=600) as c:
+        for _ in range(s["requests"]):
+            async with c.acquire(name):
+                pass
+    count = f'ratequeue_grant_delivery_seconds_count{{resource="{name}"}}'
+    for _ in range(200):
+        if await asyncio.to_thread(_metric, cluster, count) == s["expect"]["count"]:
+            break
+        await asyncio.sleep(0.05)
+    assert _metric(cluster, count) == s["expect"]["count"]
+    assert _metric(cluster, f'ratequeue_grant_delivery_seconds_bucket{{resource="{name}",le="+Inf"}}') == s["expect"]["count"]
+
+
+def _metric(cluster: Cluster, series: str) -> Optional[float]:
+    """A sample of the leader's /metrics (read with the admin key), or None when absent."""
+    leader = cluster.wait_for_leader()
+    request = urllib.request.Request(f"{leader.http_url}/metrics")
+    request.add_header("authorization", f"Bearer {ADMIN_KEY}")
+    with urllib.request.urlopen(request, timeout=10) as res:
+        text: str = res.read().decode()
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line[len(series) + 1 :])
+    return None
+
+
 @runs("error-unknown-resource")
 async def error_unknown_resource(cluster: Cluster, s: Scenario) -> None:
     async with client(cluster) as c:

@@ -34,3 +34,13 @@ def test_the_argument_checks_use_the_protocol_bounds() -> None:
     assert wire._MAX_DIMENSIONS == bounds["dimensionsMax"]
     assert wire._MAX_PRIORITY == bounds["priorityMax"]
     assert wire._NAME.pattern == TABLES["namePattern"]
+
+
+def test_delivery_reports_use_the_protocol_buckets() -> None:
+    assert list(wire.DELIVERY_BUCKETS_MS) == TABLES["deliveryBucketsMs"]
+    tally = wire.DeliveryTally()
+    for ms in (0, 5, 6, 10_000, 10_001, wire.MAX_DELIVERY_MS):
+        tally.add(ms)
+    report = tally.report(3, "gpt")
+    assert report["buckets"] == [2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]
+    assert (report["count"], report["maxMs"], report["sumMs"]) == (6, wire.MAX_DELIVERY_MS, 20_012 + wire.MAX_DELIVERY_MS)

@@ -18,12 +18,18 @@ def test_the_acquire_example_of_the_protocol_document() -> None:
 
 def test_the_grant_example_of_the_protocol_document() -> None:
     frame = bytes.fromhex(
-        "91 de 00 03 a1 74 02 a9 72 65 71 75 65 73 74 49 64 07 a5 6c 65 61 73 65 de 00 04 a2 69 64 a1 33"
+        "91 de 00 04 a1 74 02 a9 72 65 71 75 65 73 74 49 64 07 a5 6c 65 61 73 65 de 00 04 a2 69 64 a1 33"
         " a8 72 65 73 6f 75 72 63 65 a3 67 70 74 a4 6c 6f 61 64 cd 04 b0"
         " a9 67 72 61 6e 74 65 64 41 74 cb 42 79 39 6b 0f 67 b0 00"
+        " a6 73 65 6e 74 41 74 cb 42 79 39 6b 0f 68 c0 00"
     )
     assert wire.decode_frame(frame) == [
-        {"t": 2, "requestId": 7, "lease": {"id": "3", "resource": "gpt", "load": 1200, "grantedAt": 1733400000123}}
+        {
+            "t": 2,
+            "requestId": 7,
+            "lease": {"id": "3", "resource": "gpt", "load": 1200, "grantedAt": 1733400000123},
+            "sentAt": 1733400000140,
+        }
     ]
 
 

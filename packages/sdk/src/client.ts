@@ -7,6 +7,10 @@ import {
   decodeServerFrame,
   encodeClientFrame,
   PROTOCOL_VERSION,
+  DELIVERY_BUCKETS_MS,
+  deliveryBucket,
+  MAX_DELIVERY_MS,
+  MAX_REPORT_COUNT,
   type Acquire,
   type ClientMessage,
   type Cooldown,
@@ -46,6 +50,12 @@ export interface RateQueueOptions {
   readonly silentAfterMs?: number;
   /** Sent in the hello, for the cluster's logs. */
   readonly clientName?: string;
+  /**
+   * How often the client reports the grant-to-send delays it observed to its node (per resource: count, sum,
+   * largest, histogram), for the node's /metrics and its warning near a resource's delivery margin. Default
+   * 10000 ms; 100 to 600000.
+   */
+  readonly deliveryReportMs?: number;
   /** Extra options for the WebSocket (e.g. `ca` for a private CA with wss://). */
   readonly webSocketOptions?: WebSocket.ClientOptions;
 }
@@ -74,6 +84,46 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const SILENT_AFTER_MS = 2_000;
 /** Pings per silentAfterMs while requests are pending. */
 const PROBES_PER_SILENCE = 4;
+const DELIVERY_REPORT_MS = 10_000;
+/** Clock readings (log time minus local time, round trips) are kept this long: log time drifts 0.1% from ours. */
+const CLOCK_WINDOW_MS = 15_000;
+
+/**
+ * The largest value seen over the last one to two windows: a reading ages out instead of holding forever,
+ * because what it estimates drifts (log time runs 0.1% slow against the monotonic clock).
+ */
+class RecentMax {
+  #current = -Infinity;
+  #previous = -Infinity;
+  #start = 0;
+
+  add(value: number, nowMs: number): void {
+    this.#roll(nowMs);
+    if (value > this.#current) this.#current = value;
+  }
+
+  /** The largest recent value, or null if none. */
+  read(nowMs: number): number | null {
+    this.#roll(nowMs);
+    const best = Math.max(this.#current, this.#previous);
+    return best === -Infinity ? null : best;
+  }
+
+  #roll(nowMs: number): void {
+    if (nowMs - this.#start < CLOCK_WINDOW_MS) return;
+    this.#previous = nowMs - this.#start < 2 * CLOCK_WINDOW_MS ? this.#current : -Infinity;
+    this.#current = -Infinity;
+    this.#start = nowMs;
+  }
+}
+
+/** Delays observed on one resource since the last report. */
+interface DeliveryTally {
+  count: number;
+  sumMs: number;
+  maxMs: number;
+  readonly buckets: number[];
+}
 
 interface PendingAcquire {
   readonly kind: "acquire";
@@ -196,6 +246,13 @@ export class RateQueue {
   /** When the current connection last heard from its node (any frame or pong). */
   #heardAt = 0;
   #closing: Promise<void> | null = null;
+  /** Log time minus performance.now(), from grants' sentAt: each reading is low by its trip, so the largest is kept. */
+  readonly #logOffset = new RecentMax();
+  /** Round trips of the SDK's pings, negated (RecentMax keeps the smallest). */
+  readonly #negRttMs = new RecentMax();
+  #pingSentAt: number | null = null;
+  readonly #deliveries = new Map<string, DeliveryTally>();
+  #reportTimer: NodeJS.Timeout | null = null;
 
   constructor(options: RateQueueOptions) {
     const urls = (typeof options.url === "string" ? options.url.split(",") : [...options.url]).map((u) => u.trim()).filter((u) => u !== "");
@@ -209,6 +266,10 @@ export class RateQueue {
     const silent = options.silentAfterMs;
     if (silent !== undefined && (!Number.isInteger(silent) || silent < 100 || silent > 600_000)) {
       throw new InvalidError(`RateQueue: silentAfterMs must be an integer from 100 to 600000, got ${silent}`);
+    }
+    const reportMs = options.deliveryReportMs;
+    if (reportMs !== undefined && (!Number.isInteger(reportMs) || reportMs < 100 || reportMs > 600_000)) {
+      throw new InvalidError(`RateQueue: deliveryReportMs must be an integer from 100 to 600000, got ${reportMs}`);
     }
     this.#options = options;
     this.#urls = urls.map((u) => u.replace(/\/$/, ""));
@@ -229,6 +290,7 @@ export class RateQueue {
   acquire<T>(resource: string, options: AcquireOptions, fn: (lease: Lease) => Promise<T> | T): Promise<T>;
   async acquire<T>(resource: string, options: AcquireOptions = {}, fn?: (lease: Lease) => Promise<T> | T): Promise<Lease | T> {
     const lease = (await this.#acquire(resource, options, false))!;
+    this.#delivered(lease);
     if (fn === undefined) return lease;
     try {
       return await fn(lease);
@@ -241,7 +303,9 @@ export class RateQueue {
 
   /** A lease if capacity is there right now, else null. Never waits in the queue. */
   async tryAcquire(resource: string, options: Omit<AcquireOptions, "timeoutMs"> = {}): Promise<Lease | null> {
-    return this.#acquire(resource, options, true);
+    const lease = await this.#acquire(resource, options, true);
+    if (lease !== null) this.#delivered(lease);
+    return lease;
   }
 
   /**
@@ -429,6 +493,7 @@ export class RateQueue {
     });
     this.#ws = ws;
     this.#wsUrl = url;
+    this.#pingSentAt = null;
     ws.binaryType = "nodebuffer";
     ws.on("open", () => {
       this.#heardAt = Date.now();
@@ -447,7 +512,13 @@ export class RateQueue {
       );
     });
     ws.on("pong", () => {
-      if (this.#ws === ws) this.#heardAt = Date.now();
+      if (this.#ws !== ws) return;
+      this.#heardAt = Date.now();
+      if (this.#pingSentAt !== null) {
+        const nowMs = performance.now();
+        this.#negRttMs.add(this.#pingSentAt - nowMs, nowMs);
+        this.#pingSentAt = null;
+      }
     });
     ws.on("message", (data: Buffer) => {
       if (this.#ws !== ws) return;
@@ -505,6 +576,7 @@ export class RateQueue {
           if (this.#abandoned.delete(m.requestId)) this.#send({ type: "release", requestId: this.#nextRequestId++, leaseId: m.lease.id });
           return;
         }
+        if (m.sentAt !== undefined) this.#logOffset.add(m.sentAt - performance.now(), performance.now());
         this.#finish(m.requestId);
         p.resolve(new Lease(this, m.lease.id, m.lease.resource, m.lease.load, m.lease.grantedAt, this.#sessionId!));
         return;
@@ -612,13 +684,19 @@ export class RateQueue {
     const silentAfterMs = this.#options.silentAfterMs ?? SILENT_AFTER_MS;
     this.#probeTimer = setInterval(() => this.#probe(silentAfterMs), Math.floor(silentAfterMs / PROBES_PER_SILENCE));
     this.#probeTimer.unref();
+    this.#reportTimer = setInterval(() => {
+      for (const m of this.#takeReports()) this.#send(m);
+    }, this.#options.deliveryReportMs ?? DELIVERY_REPORT_MS);
+    this.#reportTimer.unref();
   }
 
   #stopHeartbeats(): void {
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
     if (this.#probeTimer !== null) clearInterval(this.#probeTimer);
+    if (this.#reportTimer !== null) clearInterval(this.#reportTimer);
     this.#heartbeatTimer = null;
     this.#probeTimer = null;
+    this.#reportTimer = null;
   }
 
   /**
@@ -645,7 +723,43 @@ export class RateQueue {
       ws.terminate();
       return;
     }
+    this.#pingSentAt ??= performance.now();
     ws.ping();
+  }
+
+  /**
+   * The caller can send now: tallies how long after its grant's log time that is (docs/protocol.md, "Delivery
+   * reports"). Log time now = this clock + the largest recent (sentAt - arrival) + half the shortest recent
+   * ping round trip. The reading is low by at most the trip's asymmetry and by the event-loop delay of the
+   * best recent arrival; a delay of this process after that (a blocked event loop) is counted in full.
+   */
+  #delivered(lease: Lease): void {
+    const nowMs = performance.now();
+    const offset = this.#logOffset.read(nowMs);
+    if (offset === null) return; // a node that does not send sentAt: no reading of log time
+    const rtt = this.#negRttMs.read(nowMs);
+    const oneWayMs = rtt === null ? 0 : -rtt / 2;
+    const delayMs = Math.min(MAX_DELIVERY_MS, Math.max(0, Math.round(nowMs + offset + oneWayMs - lease.grantedAt)));
+    let t = this.#deliveries.get(lease.resource);
+    if (t === undefined) {
+      t = { count: 0, sumMs: 0, maxMs: 0, buckets: new Array<number>(DELIVERY_BUCKETS_MS.length + 1).fill(0) };
+      this.#deliveries.set(lease.resource, t);
+    }
+    if (t.count >= MAX_REPORT_COUNT) return;
+    t.count++;
+    t.sumMs += delayMs;
+    t.maxMs = Math.max(t.maxMs, delayMs);
+    t.buckets[deliveryBucket(delayMs)]! += 1;
+  }
+
+  /** One report per resource with delays since the last one; not tracked as pending (a lost one is not resent). */
+  #takeReports(): ClientMessage[] {
+    const out: ClientMessage[] = [];
+    for (const [resource, t] of this.#deliveries) {
+      out.push({ type: "report", requestId: this.#nextRequestId++, resource, count: t.count, sumMs: t.sumMs, maxMs: t.maxMs, buckets: t.buckets });
+    }
+    this.#deliveries.clear();
+    return out;
   }
 
   #failAll(err: RateQueueError): void {
@@ -662,7 +776,7 @@ export class RateQueue {
     this.#failAll(new UnavailableError("the client was closed"));
     if (ws === null) return;
     if (wasReady && ws.readyState === WebSocket.OPEN) {
-      ws.send(encodeClientFrame([{ type: "goodbye" }]));
+      ws.send(encodeClientFrame([...this.#takeReports(), { type: "goodbye" }]));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           ws.terminate();

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
 import { ErrorCode, PROTOCOL_VERSION, type ClientMessage, type Hello, type NodeInfo } from "@ratequeue/protocol";
+import type { DeliveryStats } from "../http/delivery-stats.js";
 import { checkKey, scopedAcquire } from "../state/auth.js";
 import { canAcquire, ttlRefusal } from "../state/keys.js";
 import { ClientConnection, PENDING_ACQUIRES_MAX } from "./client-connection.js";
@@ -32,6 +33,8 @@ export interface ClientSessionsOptions {
    * be gone. Default: always up.
    */
   readonly leaderReachable?: (leaderId: string) => boolean;
+  /** Where clients' delivery reports go (the `report` message); without it reports are acknowledged and dropped. */
+  readonly delivery?: DeliveryStats;
 }
 
 /**
@@ -327,6 +330,16 @@ export class ClientSessions {
           return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
         }
         return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
+      case "report":
+        // Node-local figures, not replicated: checked here and answered at once (the decoder checked the fields).
+        if (!canAcquire(conn.scope!, m.resource)) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
+        }
+        if (core.state.limiter.resource(m.resource) === null) {
+          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_UNKNOWN_RESOURCE, message: `no resource "${m.resource}"` });
+        }
+        this.#o.delivery?.record(m, { session: sessionId, client: conn.clientName });
+        return conn.link.send({ type: "ack", requestId: m.requestId });
       case "goodbye":
         core
           .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
@@ -364,6 +377,8 @@ export class ClientSessions {
 
   /** Routes applied effects to the connections holding their sessions (on every node). */
   #route(results: readonly OpResult[]): void {
+    // The log time grants leave at, for the clients' delay measurement (docs/protocol.md, "Delivery reports").
+    let sentAt: number | null = null;
     for (const r of results) {
       if (r.op.t === "keyRemove") this.#revoke(r.op.id);
       for (const e of r.effects) {
@@ -376,7 +391,11 @@ export class ClientSessions {
           conn.tryRequests.delete(e.requestId);
           conn.pendingAcquires.delete(e.requestId);
         }
-        const message = effectToWire(e, wasTry);
+        let message = effectToWire(e, wasTry);
+        if (message?.type === "granted") {
+          sentAt ??= this.#o.core.clusterNow();
+          message = { ...message, sentAt: Math.max(sentAt, message.lease.grantedAt) };
+        }
         if (message !== null) conn.link.send(message);
         if (e.type === "sessionEnded") {
           if (e.reason === "expired") {

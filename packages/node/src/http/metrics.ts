@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { NodeCore } from "../core/node-core.js";
+import { DELIVERY_BUCKETS_MS } from "@ratequeue/protocol";
 import type { ClockOffset } from "../peer/clock-offset.js";
+import { deliveryMarginOf, type DeliveryStats } from "./delivery-stats.js";
 
 /**
  * The node's Prometheus metrics. Counters follow applied effects (so every
@@ -11,6 +13,7 @@ export function createMetrics(
   core: NodeCore,
   connections: () => number,
   clocks?: { offsets(): ReadonlyMap<string, ClockOffset> },
+  delivery?: DeliveryStats,
 ): Registry {
   const registry = new Registry();
   const grants = new Counter({
@@ -158,7 +161,66 @@ export function createMetrics(
       },
     });
   }
+  registerDeliveryMetrics(registry, core, delivery);
   return registry;
+}
+
+const DELIVERY_LE = [...DELIVERY_BUCKETS_MS.map((ms) => String(ms / 1000)), "+Inf"];
+
+/**
+ * Grant-to-send delays (SPEC guarantee 7: the delay the SDKs observe is visible to operators). The histogram is
+ * built from the clients' aggregated reports (DeliveryStats), which prom-client's Histogram cannot take (it
+ * only observes one value at a time), so it is a hand-made metric object with the histogram's exposition.
+ */
+function registerDeliveryMetrics(registry: Registry, core: NodeCore, delivery: DeliveryStats | undefined): void {
+  new Gauge({
+    name: "ratequeue_delivery_margin_seconds",
+    help: "Each resource's delivery margin (the smallest deliveryMarginMs of its windowed limits): how late after its grant a request may reach the provider.",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const limiter = core.state.limiter;
+      for (const name of limiter.resourceNames()) {
+        const marginMs = deliveryMarginOf(limiter.resource(name)?.config.limits ?? []);
+        if (marginMs !== null) this.set({ resource: name }, marginMs / 1000);
+      }
+    },
+  });
+  if (delivery === undefined) return;
+  new Gauge({
+    name: "ratequeue_grant_delivery_max_seconds",
+    help: "The largest grant-to-send delay this node's clients reported in the last one to two minutes, by resource.",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of delivery.views()) if (v.recentMaxMs !== null) this.set({ resource: v.resource }, v.recentMaxMs / 1000);
+    },
+  });
+  const name = "ratequeue_grant_delivery_seconds";
+  const help =
+    "Grant-to-send delay the SDKs observed: from the grant's log time to the moment the worker could send (acquire resolved), as reported by this node's clients, by resource.";
+  const histogram = {
+    name,
+    help,
+    type: "histogram",
+    aggregator: "sum",
+    collect: () => undefined,
+    reset: () => undefined,
+    get: () => {
+      const values: { metricName: string; labels: Record<string, string>; value: number }[] = [];
+      for (const v of delivery.views()) {
+        for (let i = 0; i < DELIVERY_LE.length; i++) {
+          values.push({ metricName: `${name}_bucket`, labels: { resource: v.resource, le: DELIVERY_LE[i]! }, value: v.cumulative[i] ?? v.count });
+        }
+        values.push({ metricName: `${name}_sum`, labels: { resource: v.resource }, value: v.sumMs / 1000 });
+        values.push({ metricName: `${name}_count`, labels: { resource: v.resource }, value: v.count });
+      }
+      return Promise.resolve({ name, help, type: "histogram", aggregator: "sum", values });
+    },
+  };
+  registry.registerMetric(histogram as unknown as Parameters<Registry["registerMetric"]>[0]);
 }
 
 /** A sample line's `resource` label. Resource names are A-Z a-z 0-9 . _ : / - only, so a value never holds a quote. */

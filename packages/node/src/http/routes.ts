@@ -16,6 +16,7 @@ import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
 import type { Membership } from "../membership/membership.js";
 import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
+import type { DeliveryStats } from "./delivery-stats.js";
 import { HttpError, readJsonBody, sendError, sendJson } from "./json.js";
 import { filterMetrics } from "./metrics.js";
 
@@ -37,6 +38,8 @@ export interface HttpContext {
   readonly peerConnected?: (id: string) => boolean;
   /** This node's estimate of a peer's wall-clock offset (peer minus this node), or null (shown in /v1/status). */
   readonly peerClock?: (id: string) => ClockOffset | null;
+  /** Grant-to-send delays clients reported to this node (summed up in /v1/status). */
+  readonly delivery?: DeliveryStats;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
   /** Raft tick in ms: how often a membership change re-checks its progress. */
@@ -340,6 +343,7 @@ function statusJson(ctx: HttpContext): StatusBody {
     logTime: ctx.core.logTime,
     sessions: ctx.core.state.limiter.sessionCount(),
     clientConnections: ctx.connections(),
+    ...(ctx.delivery === undefined ? {} : { grantDelivery: ctx.delivery.summary() }),
     peers,
   };
 }

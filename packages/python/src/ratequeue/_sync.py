@@ -132,6 +132,7 @@ class Client:
         unavailable_after: float = 30.0,
         client_name: str = "ratequeue-python",
         ssl: Optional[_ssl.SSLContext] = None,
+        delivery_report: float = 10.0,
     ) -> None:
         self._client = aio.Client(
             url,
@@ -140,6 +141,7 @@ class Client:
             unavailable_after=unavailable_after,
             client_name=client_name,
             ssl=ssl,
+            delivery_report=delivery_report,
         )
 
     def acquire(

@@ -20,7 +20,7 @@ MAX_HELLO_FRAME_BYTES = 4096
 MAX_MESSAGES_PER_FRAME = 4096
 
 # Client message tags.
-HELLO, ACQUIRE, RELEASE, SETTLE, CANCEL, COOLDOWN, HEARTBEAT, GOODBYE = range(1, 9)
+HELLO, ACQUIRE, RELEASE, SETTLE, CANCEL, COOLDOWN, HEARTBEAT, GOODBYE, REPORT = range(1, 10)
 # Node message tags.
 WELCOME, GRANTED, QUEUED, REJECTED, ACK, NOT_LEADER, ERROR = range(1, 8)
 
@@ -56,6 +56,51 @@ ERROR_CODES = frozenset(
 )
 
 Message = Dict[str, Any]
+
+#: Delivery reports (docs/protocol.md, section 8a): the histogram's upper bounds in ms, one count per bound and
+#: one above the last (the node and every client agree on them; packages/protocol/tables.json holds them too).
+DELIVERY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+#: Longest delay one grant reports (a day): longer ones are clamped to it.
+MAX_DELIVERY_MS = 86_400_000
+#: Most grants one report may cover.
+MAX_REPORT_COUNT = 100_000_000
+
+
+def delivery_bucket(ms: int) -> int:
+    """The histogram bucket of a delay: the first bound it does not exceed, or the last bucket."""
+    for i, bound in enumerate(DELIVERY_BUCKETS_MS):
+        if ms <= bound:
+            return i
+    return len(DELIVERY_BUCKETS_MS)
+
+
+class DeliveryTally:
+    """The grant-to-send delays observed on one resource since the last report."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum_ms = 0
+        self.max_ms = 0
+        self.buckets = [0] * (len(DELIVERY_BUCKETS_MS) + 1)
+
+    def add(self, delay_ms: int) -> None:
+        if self.count >= MAX_REPORT_COUNT:
+            return
+        self.count += 1
+        self.sum_ms += delay_ms
+        self.max_ms = max(self.max_ms, delay_ms)
+        self.buckets[delivery_bucket(delay_ms)] += 1
+
+    def report(self, request_id: int, resource: str) -> Message:
+        return {
+            "t": REPORT,
+            "requestId": request_id,
+            "resource": resource,
+            "count": self.count,
+            "sumMs": self.sum_ms,
+            "maxMs": self.max_ms,
+            "buckets": list(self.buckets),
+        }
 
 
 # --- Arguments --------------------------------------------------------------
@@ -273,7 +318,7 @@ def _read(m: Message) -> Message:
         lease = m.get("lease")
         if not isinstance(lease, dict):
             raise FrameError("lease: expected a record")
-        return {
+        granted: Message = {
             "t": t,
             "requestId": _int(m, "requestId", 1),
             "lease": {
@@ -283,6 +328,9 @@ def _read(m: Message) -> Message:
                 "grantedAt": _int(lease, "grantedAt"),
             },
         }
+        if m.get("sentAt") is not None:
+            granted["sentAt"] = _int(m, "sentAt")
+        return granted
     if t in (QUEUED, ACK):
         return {"t": t, "requestId": _int(m, "requestId", 1)}
     if t == REJECTED:

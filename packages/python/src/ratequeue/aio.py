@@ -30,6 +30,7 @@ import websockets.exceptions
 from . import _wire as wire
 from ._wire import Load
 from .errors import (
+    InvalidError,
     RateQueueError,
     RequestRef,
     TimeoutError,
@@ -56,6 +57,37 @@ _PING_TIMEOUT_S = 2.0
 #: How long a hello may wait for its answer (a node holds it during an election).
 _WELCOME_TIMEOUT_S = 15.0
 _WATCHDOG_PERIOD_S = 0.25
+#: How often delivery delays are reported by default (seconds).
+_DELIVERY_REPORT_S = 10.0
+#: Clock readings (log time minus local time, ping round trips) are kept this long: log time drifts 0.1% from ours.
+_CLOCK_WINDOW_S = 15.0
+
+
+class _RecentMax:
+    """The largest value seen over the last one to two windows: a reading ages out instead of holding forever,
+    because what it estimates drifts (log time runs 0.1% slow against the monotonic clock)."""
+
+    def __init__(self) -> None:
+        self._current: Optional[float] = None
+        self._previous: Optional[float] = None
+        self._start = 0.0
+
+    def add(self, value: float, now_s: float) -> None:
+        self._roll(now_s)
+        if self._current is None or value > self._current:
+            self._current = value
+
+    def read(self, now_s: float) -> Optional[float]:
+        self._roll(now_s)
+        values = [v for v in (self._current, self._previous) if v is not None]
+        return max(values) if values else None
+
+    def _roll(self, now_s: float) -> None:
+        if now_s - self._start < _CLOCK_WINDOW_S:
+            return
+        self._previous = self._current if now_s - self._start < 2 * _CLOCK_WINDOW_S else None
+        self._current = None
+        self._start = now_s
 
 
 class _Pending:
@@ -176,6 +208,8 @@ class Client:
     :param unavailable_after: with no ``timeout``, how long a request may wait for any
         node to be reachable before :class:`UnavailableError` (seconds, default 30).
     :param ssl: an :class:`ssl.SSLContext` for ``wss://`` (e.g. a private CA).
+    :param delivery_report: how often (seconds, 0.1 to 600, default 10) the grant-to-send delays this client
+        observed are reported to its node, for its ``/metrics`` (docs/protocol.md, section 8a).
     """
 
     def __init__(
@@ -187,6 +221,7 @@ class Client:
         unavailable_after: float = 30.0,
         client_name: str = "ratequeue-python",
         ssl: Optional[_ssl.SSLContext] = None,
+        delivery_report: float = _DELIVERY_REPORT_S,
     ) -> None:
         self._urls = wire.parse_urls(url if url is not None else os.environ.get("RATEQUEUE_URL"))
         self._api_key = wire.check_api_key(api_key if api_key is not None else os.environ.get("RATEQUEUE_API_KEY"))
@@ -212,6 +247,14 @@ class Client:
         self._wake: Optional[asyncio.Event] = None
         self._run_task: Optional["asyncio.Task[None]"] = None
         self._ws: Optional[Any] = None
+        if isinstance(delivery_report, bool) or not isinstance(delivery_report, (int, float)) or not 0.1 <= delivery_report <= 600:
+            raise InvalidError(f"delivery_report must be a number of seconds from 0.1 to 600, got {delivery_report!r}")
+        self._delivery_report_s = float(delivery_report)
+        #: Log time minus time.monotonic(), in ms, from grants' sentAt: each reading is low by its trip, so the largest is kept.
+        self._log_offset = _RecentMax()
+        #: Ping round trips in ms, negated (_RecentMax keeps the smallest).
+        self._neg_rtt_ms = _RecentMax()
+        self._deliveries: Dict[str, wire.DeliveryTally] = {}
 
     # --- Public API -----------------------------------------------------
 
@@ -267,7 +310,7 @@ class Client:
         ws = self._ws
         if ws is not None and was_ready:
             try:
-                await ws.send(wire.encode_frame([{"t": wire.GOODBYE}]))
+                await ws.send(wire.encode_frame([*self._take_reports(), {"t": wire.GOODBYE}]))
                 await asyncio.wait_for(ws.wait_closed(), 2.0)
             except (asyncio.TimeoutError, websockets.exceptions.WebSocketException, OSError):
                 pass
@@ -339,6 +382,39 @@ class Client:
         return request_id
 
     async def _acquire(self, template: wire.Message, timeout: Optional[float]) -> Optional[Lease]:
+        lease = await self._acquire_answer(template, timeout)
+        if lease is not None:
+            self._delivered(lease)
+        return lease
+
+    def _delivered(self, lease: Lease) -> None:
+        """The caller can send now: tallies how long after its grant's log time that is (docs/protocol.md, 8a).
+
+        Log time now = this clock + the largest recent (sentAt - arrival) + half the shortest recent ping round
+        trip. A delay of this process after the best recent arrival (a blocked event loop) is counted in full.
+        """
+        now_s = time.monotonic()
+        offset = self._log_offset.read(now_s)
+        if offset is None:
+            return  # a node that does not send sentAt: no reading of log time
+        neg_rtt = self._neg_rtt_ms.read(now_s)
+        one_way_ms = 0.0 if neg_rtt is None else -neg_rtt / 2
+        delay_ms = min(wire.MAX_DELIVERY_MS, max(0, round(now_s * 1000 + offset + one_way_ms - lease.granted_at_ms)))
+        self._deliveries.setdefault(lease.resource, wire.DeliveryTally()).add(delay_ms)
+
+    def _take_reports(self) -> List[wire.Message]:
+        """One report per resource with delays since the last one; not pending (a lost one is not resent)."""
+        reports = [t.report(self._new_request_id(), resource) for resource, t in self._deliveries.items()]
+        self._deliveries.clear()
+        return reports
+
+    async def _reports(self) -> None:
+        while True:
+            await asyncio.sleep(self._delivery_report_s)
+            for m in self._take_reports():
+                self._send(m)
+
+    async def _acquire_answer(self, template: wire.Message, timeout: Optional[float]) -> Optional[Lease]:
         self._check_open()
         loop = self._bind_loop()
         request_id = self._new_request_id()
@@ -478,6 +554,7 @@ class Client:
             return False
         self._ws = ws
         heartbeats: Optional["asyncio.Task[None]"] = None
+        reports: Optional["asyncio.Task[None]"] = None
         writer: Optional["asyncio.Task[None]"] = None
         try:
             hello = wire.hello(
@@ -505,6 +582,7 @@ class Client:
             self._ready(head)
             writer = asyncio.ensure_future(self._writer(ws))
             heartbeats = asyncio.ensure_future(self._heartbeats())
+            reports = asyncio.ensure_future(self._reports())
             for m in rest:
                 self._on_message(m)
             while self._state == "ready":
@@ -523,7 +601,7 @@ class Client:
         except asyncio.TimeoutError:
             return False
         finally:
-            for task in (writer, heartbeats):
+            for task in (writer, heartbeats, reports):
                 if task is not None:
                     task.cancel()
             self._outbox.clear()  # what was not written is resent from _pending after the next welcome
@@ -624,6 +702,16 @@ class Client:
         for request_id in sorted(self._cancels):
             self._send({"t": wire.CANCEL, "requestId": request_id})
 
+    def _clock_reading(self, granted: wire.Message) -> None:
+        sent_at = granted.get("sentAt")
+        if sent_at is None:
+            return
+        now_s = time.monotonic()
+        self._log_offset.add(sent_at - now_s * 1000, now_s)
+        latency_s = getattr(self._ws, "latency", 0)
+        if isinstance(latency_s, (int, float)) and latency_s > 0:  # websockets' last ping round trip; 0 before the first
+            self._neg_rtt_ms.add(-latency_s * 1000, now_s)
+
     def _on_message(self, m: wire.Message) -> None:
         t = m["t"]
         if t == wire.GRANTED:
@@ -639,6 +727,7 @@ class Client:
                 return
             del self._pending[request_id]
             assert self._session_id is not None
+            self._clock_reading(m)
             lease = Lease(self, lease_wire["id"], lease_wire["resource"], lease_wire["load"], lease_wire["grantedAt"], self._session_id)
             if not p.future.done():
                 p.future.set_result(lease)
