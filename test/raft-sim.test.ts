@@ -35,7 +35,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc.record({
   checkQuorum: fc.constantFrom(1, 0),
   msgBytes: fc.constantFrom(4096, 64, 1),
   driftMs: fc.integer({ min: 0, max: 3 }),
-  asyncSync: fc.constantFrom(0, 1),
+  asyncSync: fc.constantFrom(0, 1, 2),
   electionCrashPermille: fc.constantFrom(0, 100, 300),
   leaderCutPermille: fc.constantFrom(0, 100, 300),
   readers: fc.integer({ min: 0, max: 2 }),

@@ -185,4 +185,31 @@ export const MUTATIONS: readonly Mutation[] = [
     from: "    this.reads.add({ index: this.log.committed, context, requester, leader: this.id });\n    // One heartbeat round, sent at the next Ready, confirms every read started since the last one.\n    this.needsReadHeartbeat = true;",
     to: "    this.deliverRead({ index: this.log.committed, context, requester });",
   },
+  // ---- asynchronous storage writes (asyncStorageWrites; the simulator's --async 2)
+  {
+    name: "async-ack-before-persist",
+    area: "durability",
+    what: "with asynchronous writes, append answers go out with messagesNow, before the write they promise is durable",
+    file: "raw-node.ts",
+    from: "      messagesNow: r.msgsNow,\n      messagesAfterPersist: r.msgsAfterPersist,",
+    to:
+      '      messagesNow: this.async ? [...r.msgsNow, ...r.msgsAfterPersist.filter((m) => m.type === "appendResponse")] : r.msgsNow,\n' +
+      '      messagesAfterPersist: this.async ? r.msgsAfterPersist.filter((m) => m.type !== "appendResponse") : r.msgsAfterPersist,',
+  },
+  {
+    name: "async-apply-unsynced",
+    area: "durability",
+    what: "with asynchronous writes, committed entries are handed out for apply before they are durable locally",
+    file: "log.ts",
+    from: "return durableOnly ? Math.min(this.committed, this.lastStableIndex()) : this.committed;",
+    to: "return this.committed;",
+  },
+  {
+    name: "async-leader-counts-in-flight",
+    area: "durability",
+    what: "with asynchronous writes, the leader counts its own entries towards a quorum when it hands out their write",
+    file: "raw-node.ts",
+    from: "      this.writes.push({ ...written, id: ++this.lastPersistId });",
+    to: "      this.raft.persisted({ ...written, selfVote: null });\n      this.writes.push({ ...written, id: ++this.lastPersistId });",
+  },
 ];

@@ -32,6 +32,8 @@ export interface ClusterOptions {
   readonly sabotage?: "sendBeforeSync";
   /** Drivers step messages and ticks while an fsync is in flight (see NodeDriver). */
   readonly stepDuringSync?: boolean;
+  /** Drivers use asynchronous storage writes: several writes in flight, the loop never waits for the disk (see NodeDriver). */
+  readonly asyncWrites?: boolean;
   /** Chance that a node is crashed right after a Ready that votes, raises its term or wins, around its fsync. */
   readonly electionCrashRate?: number;
   /** Chance that a new leader is cut off (alone or with one follower) or crashed soon after it wins. */
@@ -334,6 +336,7 @@ export class SimCluster {
       snapshotKeepEntries: this.options.snapshotKeepEntries,
       sendBeforeSync: this.options.sabotage === "sendBeforeSync",
       stepDuringSync: this.options.stepDuringSync ?? false,
+      asyncWrites: this.options.asyncWrites ?? false,
       host: {
         nowMs: () => this.#nowMs,
         send: (message) => this.network.send(message, this.#nowMs),

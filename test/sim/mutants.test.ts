@@ -13,6 +13,8 @@ const QUICK: readonly { name: string; maxSeeds: number }[] = [
   { name: "prevote-raises-term", maxSeeds: 8 },
   { name: "leader-counts-unsynced-self", maxSeeds: 8 },
   { name: "minority-commit", maxSeeds: 8 },
+  { name: "async-ack-before-persist", maxSeeds: 8 },
+  { name: "async-apply-unsynced", maxSeeds: 8 },
 ];
 
 const dirs: string[] = [];

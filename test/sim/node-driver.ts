@@ -55,6 +55,16 @@ export interface DriverHost {
   onReadState?(node: NodeId, index: number, context: Uint8Array): void;
 }
 
+/** A Ready's write in flight (asynchronous writes): what it sends and reports once it and every earlier one is done. */
+interface InFlightWrite {
+  readonly persistId: number;
+  readonly messagesAfterPersist: readonly Message[];
+  /** It needs an fsync (its Ready's `mustSync`); otherwise it is done once every earlier write is. */
+  readonly sync: boolean;
+  /** Its fsync finished (the disk synced it, maybe with later writes' bytes too). */
+  synced: boolean;
+}
+
 /** Messages a busy or paused node holds before it drops more (a real node's bounded socket buffers). */
 const INBOX_MAX = 4096;
 
@@ -83,6 +93,15 @@ export class NodeDriver {
   readonly #snapshotKeepEntries: number;
   readonly #sendBeforeSync: boolean;
   readonly #stepDuringSync: boolean;
+  readonly #asyncWrites: boolean;
+  /** Asynchronous writes: the writes in flight, oldest first; they complete in this order. */
+  #writes: InFlightWrite[] = [];
+  /** Asynchronous writes: simulated time when the latest fsync started will finish (fsyncs finish in order). */
+  #lastSyncDoneMs = 0;
+  /** Asynchronous writes: a Ready with a snapshot, applied once its write is durable; the loop takes no Ready meanwhile. */
+  #snapshotReady: Ready | null = null;
+  /** Asynchronous writes: an fsync finished while the process was paused. */
+  #writesDoneWhilePaused = false;
   #raft: RawNode | null = null;
   #storage: MemoryStorage | null = null;
   #sm: StateMachine = StateMachine.initial({ voters: [], learners: [], removed: [] });
@@ -120,8 +139,16 @@ export class NodeDriver {
      * writes does. Otherwise they wait behind the fsync.
      */
     stepDuringSync?: boolean;
+    /**
+     * Asynchronous storage writes (RawNode's `asyncStorageWrites`): the loop takes the next Ready while earlier
+     * writes are in flight; fsyncs finish in the order they started; committed entries are applied as they come
+     * (Raft hands out only durable ones); `messagesAfterPersist` go out, and `persisted()` is called, as each write
+     * and every earlier one is done. A crash loses every write in flight.
+     */
+    asyncWrites?: boolean;
   }) {
     this.#stepDuringSync = options.stepDuringSync ?? false;
+    this.#asyncWrites = options.asyncWrites ?? false;
     this.#sendBeforeSync = options.sendBeforeSync ?? false;
     this.id = options.id;
     this.disk = options.disk;
@@ -179,7 +206,11 @@ export class NodeDriver {
       maxInflightMsgs: this.#settings.maxInflightMsgs,
       ...(this.#settings.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: this.#settings.snapshotChunkBytes }),
       applied: this.#sm.image.index,
+      asyncStorageWrites: this.#asyncWrites,
     });
+    this.#writes = [];
+    this.#snapshotReady = null;
+    this.#writesDoneWhilePaused = false;
     this.#paused = false;
     this.#inbox = [];
     this.#tickPending = false;
@@ -199,6 +230,9 @@ export class NodeDriver {
     this.#epoch++;
     this.#pending = null;
     this.#syncDoneWhilePaused = false;
+    this.#writes = [];
+    this.#snapshotReady = null;
+    this.#writesDoneWhilePaused = false;
     this.#paused = false;
     this.#tickPending = false;
     this.#unsynced = [];
@@ -221,7 +255,12 @@ export class NodeDriver {
       this.#syncDoneWhilePaused = false;
       this.#finishSync();
     }
+    if (this.#writesDoneWhilePaused) {
+      this.#writesDoneWhilePaused = false;
+      this.#completeWrites();
+    }
     this.#flushBuffered();
+    if (this.#asyncWrites) this.#drive();
   }
 
   tick(): void {
@@ -289,7 +328,13 @@ export class NodeDriver {
     return this.#paused || this.#pending !== null;
   }
 
+  /** The loop takes no Ready now (paused, waiting for an fsync, or for a snapshot's write). */
+  #blocked(): boolean {
+    return this.#busy() || this.#snapshotReady !== null;
+  }
+
   #stepsDuringSync(): boolean {
+    if (this.#asyncWrites) return !this.#paused && this.#snapshotReady !== null;
     return this.#stepDuringSync && !this.#paused && this.#pending !== null;
   }
 
@@ -308,11 +353,112 @@ export class NodeDriver {
   }
 
   #drive(): void {
-    while (this.#raft !== null && !this.#busy() && this.#raft.hasReady()) {
+    while (this.#raft !== null && !this.#blocked() && this.#raft.hasReady()) {
       const ready = this.#raft.ready();
-      this.#handleReady(ready);
+      if (this.#asyncWrites) this.#handleReadyAsync(ready);
+      else this.#handleReady(ready);
     }
     this.#refreshStatus();
+  }
+
+  /** Writes what `ready` holds to the WAL (volatile until an fsync) and to the in-memory storage Raft reads. */
+  #writeReady(ready: Ready, role: ObservedStatus["role"], term: number): void {
+    if (ready.snapshot !== null) {
+      this.#storage!.applySnapshot(ready.snapshot);
+      this.#write({ type: "installSnapshot", snapshot: ready.snapshot }, role, term);
+    }
+    if (ready.entries.length > 0) {
+      this.#storage!.append(ready.entries);
+      this.#write({ type: "entries", entries: ready.entries }, role, term);
+    }
+    if (ready.hardState !== null) {
+      this.#storage!.setHardState(ready.hardState);
+      this.#write({ type: "hardState", hardState: ready.hardState }, role, term);
+    }
+  }
+
+  /**
+   * The Ready loop with asynchronous writes: send `messagesNow`, start the write (its fsync finishes after the
+   * simulated latency, never before an earlier one), apply the committed entries Raft handed out (durable ones
+   * only), `advance()`, and take the next Ready without waiting. A snapshot is applied only once its write is done.
+   */
+  #handleReadyAsync(ready: Ready): void {
+    const raft = this.#raft!;
+    const { role, term } = raft.status();
+    const before = this.volatileLog.hardState;
+    const hard = ready.hardState;
+    const votedOrNewTerm = hard !== null && (before === null || before.term !== hard.term || before.vote !== hard.vote);
+    for (const m of ready.messagesNow) this.#send(m);
+    this.#writeReady(ready, role, term);
+    this.#host.onReady?.(this.id, { votedOrNewTerm, becameLeader: ready.softState?.role === "leader" });
+    // Sabotage (sendBeforeSync): the messages that promise durable state go out before their write is done.
+    if (this.#sendBeforeSync) for (const m of ready.messagesAfterPersist) this.#send(m);
+    const messagesAfterPersist = this.#sendBeforeSync ? [] : ready.messagesAfterPersist;
+    const write: InFlightWrite = { persistId: ready.persistId, messagesAfterPersist, sync: ready.mustSync, synced: false };
+    this.#writes.push(write);
+    if (write.sync) {
+      const epoch = this.#epoch;
+      const doneMs = Math.max(this.#host.nowMs() + this.#host.syncLatencyMs(this.id), this.#lastSyncDoneMs);
+      this.#lastSyncDoneMs = doneMs;
+      this.#host.after(doneMs - this.#host.nowMs(), () => {
+        if (epoch !== this.#epoch) return; // the node crashed meanwhile: that write never finished
+        write.synced = true;
+        if (this.#paused) this.#writesDoneWhilePaused = true;
+        else {
+          this.#completeWrites();
+          this.#drive();
+        }
+      });
+    }
+    if (ready.snapshot !== null) this.#snapshotReady = ready;
+    // A write with nothing to sync is done as soon as every earlier one is.
+    this.#completeWrites();
+    if (ready.snapshot === null) this.#applyReady(ready);
+  }
+
+  /** Asynchronous writes: finishes, in order, every write whose fsync is done (or that needed none). */
+  #completeWrites(): void {
+    let first = true;
+    while (this.#raft !== null && this.#writes.length > 0) {
+      const write = this.#writes[0]!;
+      if (write.sync && !write.synced) break;
+      if (write.sync && first) {
+        // One fsync makes every byte written so far durable, later writes' too.
+        this.disk.sync();
+        this.#markUnsyncedDurable();
+        first = false;
+      }
+      this.#writes.shift();
+      for (const m of write.messagesAfterPersist) this.#send(m);
+      this.#raft.persisted(write.persistId);
+      const held = this.#snapshotReady;
+      if (held !== null && held.persistId === write.persistId) {
+        this.#snapshotReady = null;
+        this.#applyReady(held);
+      }
+    }
+  }
+
+  /** Steps 4 and 5 of the Ready contract with asynchronous writes: apply, then `advance()`. */
+  #applyReady(ready: Ready): void {
+    if (ready.snapshot !== null) {
+      this.#sm = StateMachine.fromSnapshot(ready.snapshot);
+      this.snapshotsInstalled++;
+      for (const c of this.#host.checkers) c.onRestore?.({ node: this.id, image: this.#sm.image, cause: "snapshot" });
+    }
+    for (const entry of ready.committedEntries) this.#apply(entry);
+    for (const rs of ready.readStates) this.#host.onReadState?.(this.id, rs.index, rs.context);
+    this.#raft!.advance();
+    this.#maybeSnapshot();
+  }
+
+  #markUnsyncedDurable(): void {
+    for (const change of this.#unsynced) {
+      const head = change.type === "entries" ? change.entries[0] : undefined;
+      if (change.type === "installSnapshot" || (head !== undefined && head.index <= this.durableLog.lastIndex())) this.durableShrinks++;
+      this.durableLog.apply(change);
+    }
+    this.#unsynced = [];
   }
 
   #handleReady(ready: Ready): void {
@@ -358,12 +504,7 @@ export class NodeDriver {
 
   #finishSync(): void {
     this.disk.sync();
-    for (const change of this.#unsynced) {
-      const head = change.type === "entries" ? change.entries[0] : undefined;
-      if (change.type === "installSnapshot" || (head !== undefined && head.index <= this.durableLog.lastIndex())) this.durableShrinks++;
-      this.durableLog.apply(change);
-    }
-    this.#unsynced = [];
+    this.#markUnsyncedDurable();
     const ready = this.#pending;
     if (ready === null) throw new Error(`${this.id}: fsync finished with no Ready waiting`);
     this.#pending = null;

@@ -79,6 +79,7 @@ export function clusterOptions(scenario: Scenario): ClusterOptions {
     workload: { clients: k.clients, thinkMinMs: 5, thinkMaxMs: 60, retryAfterMs: 300 },
     membershipChanges: scenario.faults.some((f) => f.kind === "addNode" || f.kind === "removeNode"),
     stepDuringSync: k.asyncSync === 1,
+    asyncWrites: k.asyncSync === 2,
     electionCrashRate: k.electionCrashPermille / 1000,
     leaderCutRate: k.leaderCutPermille / 1000,
     readers: k.readers,

@@ -31,6 +31,12 @@ export interface RaftConfig {
   readonly applied?: number;
   /** A follower forwards proposals to the leader (true) or refuses them with the leader's id (false). Default true. */
   readonly forwardProposals?: boolean;
+  /**
+   * Asynchronous storage writes (as etcd's raft): the caller may take the next Ready while the writes of earlier
+   * ones are in flight, and reports each write durable with `persisted()`. Default false: every Ready is written,
+   * synced and applied before `advance()`. See "Asynchronous storage writes" in the package README.
+   */
+  readonly asyncStorageWrites?: boolean;
 }
 
 /** A config with every default filled in. */
@@ -49,6 +55,7 @@ export interface ResolvedConfig {
   readonly snapshotChunkBytes: number;
   readonly applied: number;
   readonly forwardProposals: boolean;
+  readonly asyncStorageWrites: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -86,6 +93,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     snapshotChunkBytes: positiveInt(config, "snapshotChunkBytes", MiB),
     applied,
     forwardProposals: bool(config, "forwardProposals", true),
+    asyncStorageWrites: bool(config, "asyncStorageWrites", false),
   };
 }
 

@@ -16,6 +16,14 @@ export class RaftLog {
   /** Entries not yet durable; unstable[0] has index `unstableOffset`. */
   unstable: Entry[] = [];
   unstableOffset: number;
+  /**
+   * Asynchronous writes: unstable entries below this index were handed out for writing (and are in flight); a
+   * Ready hands out only those at or above it. Always in [unstableOffset, lastIndex() + 1] when no snapshot is
+   * unstable.
+   */
+  offsetInProgress: number;
+  /** Asynchronous writes: the unstable snapshot was handed out for writing. */
+  snapshotInProgress = false;
   committed: number;
   /** Highest index the application has applied (reported through `advance()`). */
   applied: number;
@@ -25,6 +33,7 @@ export class RaftLog {
   constructor(readonly storage: Storage) {
     const first = storage.firstIndex();
     this.unstableOffset = storage.lastIndex() + 1;
+    this.offsetInProgress = this.unstableOffset;
     this.committed = first - 1;
     this.applied = first - 1;
     this.applying = first - 1;
@@ -141,6 +150,24 @@ export class RaftLog {
       this.unstable.length = first.index - this.unstableOffset;
       for (const entry of entries) this.unstable.push(entry);
     }
+    // Entries from first.index on are new: they need writing even if older ones at those indexes are in flight.
+    this.offsetInProgress = Math.max(this.unstableOffset, Math.min(this.offsetInProgress, first.index));
+  }
+
+  /** Asynchronous writes: the unstable entries not yet handed out for writing. */
+  entriesToPersist(): Entry[] {
+    return this.unstable.slice(this.offsetInProgress - this.unstableOffset);
+  }
+
+  /** Asynchronous writes: everything unstable has been handed out for writing. */
+  acceptInProgress(): void {
+    this.offsetInProgress = this.unstableOffset + this.unstable.length;
+    this.snapshotInProgress = this.unstableSnapshot !== null;
+  }
+
+  /** Asynchronous writes: something unstable was not handed out for writing yet. */
+  hasUnhandedWrites(): boolean {
+    return this.offsetInProgress < this.unstableOffset + this.unstable.length || (this.unstableSnapshot !== null && !this.snapshotInProgress);
   }
 
   commitTo(index: number): void {
@@ -179,14 +206,23 @@ export class RaftLog {
     return out;
   }
 
-  /** Entries committed and not yet handed out for apply. */
-  hasNextCommittedEntries(): boolean {
-    return this.committed > this.applying;
+  /**
+   * The highest index that may be handed out for apply. With `durableOnly` (asynchronous writes) only what is
+   * durable locally: a write in flight may still be lost in a crash. Otherwise every committed entry (the caller
+   * writes a Ready's entries before it applies its committed ones).
+   */
+  maxAppliable(durableOnly: boolean): number {
+    return durableOnly ? Math.min(this.committed, this.lastStableIndex()) : this.committed;
   }
 
-  nextCommittedEntries(maxBytes: number): Entry[] {
-    if (!this.hasNextCommittedEntries()) return [];
-    return this.slice(this.applying + 1, this.committed + 1, maxBytes);
+  /** Entries committed (and, with `durableOnly`, durable locally) and not yet handed out for apply. */
+  hasNextCommittedEntries(durableOnly = false): boolean {
+    return this.maxAppliable(durableOnly) > this.applying;
+  }
+
+  nextCommittedEntries(maxBytes: number, durableOnly = false): Entry[] {
+    if (!this.hasNextCommittedEntries(durableOnly)) return [];
+    return this.slice(this.applying + 1, this.maxAppliable(durableOnly) + 1, maxBytes);
   }
 
   /** The entries up to (index, term) are durable. Ignored when the tail was rewritten meanwhile. */
@@ -196,10 +232,14 @@ export class RaftLog {
     if (entry === undefined || entry.term !== term) return;
     this.unstable = this.unstable.slice(index - this.unstableOffset + 1);
     this.unstableOffset = index + 1;
+    this.offsetInProgress = Math.max(this.offsetInProgress, this.unstableOffset);
   }
 
   stableSnapTo(index: number): void {
-    if (this.unstableSnapshot !== null && this.unstableSnapshot.meta.index === index) this.unstableSnapshot = null;
+    if (this.unstableSnapshot !== null && this.unstableSnapshot.meta.index === index) {
+      this.unstableSnapshot = null;
+      this.snapshotInProgress = false;
+    }
   }
 
   /** Replaces the log by a snapshot from the leader. */
@@ -208,6 +248,8 @@ export class RaftLog {
     this.unstableSnapshot = snapshot;
     this.unstable = [];
     this.unstableOffset = snapshot.meta.index + 1;
+    this.offsetInProgress = this.unstableOffset;
+    this.snapshotInProgress = false;
     this.committed = snapshot.meta.index;
     this.applying = snapshot.meta.index;
   }

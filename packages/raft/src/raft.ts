@@ -57,14 +57,23 @@ interface OutgoingSnapshot {
   heartbeatsSinceSend: number;
 }
 
-/** What `advance()` reports as done: the writes and applies of the last Ready. */
-export interface AdvanceReport {
+/** What one Ready's write made durable (at `advance()`, or at `persisted()` with asynchronous writes). */
+export interface PersistReport {
   readonly lastEntry: { readonly index: number; readonly term: number } | null;
   readonly snapshotIndex: number | null;
-  readonly committedEntries: readonly Entry[];
   /** The campaign whose own vote was handed out with this Ready (see `Raft.takeSelfVote`), or null. */
   readonly selfVote: number | null;
 }
+
+/** What one Ready's apply did (at `advance()`). */
+export interface ApplyReport {
+  /** The snapshot the caller restored its state machine from, or null. */
+  readonly snapshotIndex: number | null;
+  readonly committedEntries: readonly Entry[];
+}
+
+/** What `advance()` reports as done: the writes and applies of the last Ready. */
+export type AdvanceReport = PersistReport & ApplyReport;
 
 /**
  * The Raft protocol state machine. It only computes: time is `tick()`,
@@ -962,6 +971,25 @@ export class Raft {
 
   /** Everything in the last Ready is durable and applied. */
   advance(report: AdvanceReport): void {
+    this.markDurable(report);
+    this.markApplied(report);
+    if (report.selfVote !== null) this.countSelfVote(report.selfVote);
+    this.maybeCampaignAfterTransfer();
+  }
+
+  /** Asynchronous writes: one Ready's write (and every earlier one) is durable. */
+  persisted(report: PersistReport): void {
+    this.markDurable(report);
+    if (report.selfVote !== null) this.countSelfVote(report.selfVote);
+  }
+
+  /** Asynchronous writes: the last Ready's committed entries (and snapshot) are applied. */
+  applied(report: ApplyReport): void {
+    this.markApplied(report);
+    this.maybeCampaignAfterTransfer();
+  }
+
+  private markDurable(report: PersistReport): void {
     if (report.snapshotIndex !== null) this.log.stableSnapTo(report.snapshotIndex);
     if (report.lastEntry !== null) this.log.stableTo(report.lastEntry.index, report.lastEntry.term);
     if (this.role === "leader") {
@@ -970,6 +998,9 @@ export class Raft {
       const self = this.prs.get(this.id);
       if (self?.maybeUpdate(this.log.lastStableIndex()) && this.maybeCommit()) this.bcastAppend();
     }
+  }
+
+  private markApplied(report: ApplyReport): void {
     let applied = this.log.applied;
     if (report.snapshotIndex !== null) applied = Math.max(applied, report.snapshotIndex);
     const restoredSince = this.log.unstableSnapshot?.meta.index ?? 0;
@@ -980,7 +1011,9 @@ export class Raft {
       if (entry.type === "confChange" && entry.index > restoredSince) this.applyConfChangeEntry(entry);
     }
     this.log.applied = Math.max(this.log.applied, Math.min(applied, this.log.applying));
-    if (report.selfVote !== null) this.countSelfVote(report.selfVote);
+  }
+
+  private maybeCampaignAfterTransfer(): void {
     if (this.transferCampaignTerm !== 0 && !this.hasUnappliedConfChange()) {
       const asked = this.transferCampaignTerm === this.term && this.role === "follower" && this.promotable();
       this.transferCampaignTerm = 0;

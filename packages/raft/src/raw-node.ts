@@ -1,7 +1,7 @@
 import { checkNodeId, encodeConfChange } from "./conf-change.js";
 import { resolveConfig, type RaftConfig } from "./config.js";
 import { RaftError, RaftErrorCode } from "./errors.js";
-import { Raft, type AdvanceReport } from "./raft.js";
+import { Raft, type AdvanceReport, type PersistReport } from "./raft.js";
 import type {
   ConfChange,
   HardState,
@@ -35,12 +35,18 @@ import type {
  */
 export class RawNode {
   private readonly raft: Raft;
+  private readonly async: boolean;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private outstanding: AdvanceReport | null = null;
+  /** Asynchronous writes: the writes handed out and not yet reported durable, oldest first. */
+  private readonly writes: (PersistReport & { readonly id: number })[] = [];
+  private lastPersistId = 0;
 
   constructor(config: RaftConfig) {
-    this.raft = new Raft(resolveConfig(config));
+    const resolved = resolveConfig(config);
+    this.raft = new Raft(resolved);
+    this.async = resolved.asyncStorageWrites;
     this.prevHardState = this.raft.hardState();
     this.prevSoftState = this.raft.softState();
   }
@@ -92,7 +98,9 @@ export class RawNode {
     const r = this.raft;
     const log = r.log;
     if (r.hasPendingWork() || r.msgsNow.length > 0 || r.msgsAfterPersist.length > 0 || r.readStates.length > 0) return true;
-    if (log.unstable.length > 0 || log.unstableSnapshot !== null || log.hasNextCommittedEntries()) return true;
+    if (this.async) {
+      if (log.hasUnhandedWrites() || log.hasNextCommittedEntries(true)) return true;
+    } else if (log.unstable.length > 0 || log.unstableSnapshot !== null || log.hasNextCommittedEntries()) return true;
     if (!sameHardState(r.hardState(), this.prevHardState)) return true;
     const soft = r.softState();
     return soft.leader !== this.prevSoftState.leader || soft.role !== this.prevSoftState.role;
@@ -104,9 +112,10 @@ export class RawNode {
     const r = this.raft;
     const log = r.log;
     r.flush();
-    const entries = log.unstable.slice();
-    const snapshot = log.unstableSnapshot;
-    const committedEntries = log.nextCommittedEntries(Number.MAX_SAFE_INTEGER);
+    const entries = this.async ? log.entriesToPersist() : log.unstable.slice();
+    const snapshot = this.async && log.snapshotInProgress ? null : log.unstableSnapshot;
+    if (this.async) log.acceptInProgress();
+    const committedEntries = log.nextCommittedEntries(Number.MAX_SAFE_INTEGER, this.async);
     const lastCommitted = committedEntries[committedEntries.length - 1];
     if (lastCommitted !== undefined) log.applying = lastCommitted.index;
 
@@ -127,6 +136,7 @@ export class RawNode {
       readStates: r.readStates,
       // A commit index alone may be lost in a crash (it is learned again); terms, votes and entries may not.
       mustSync: entries.length > 0 || snapshot !== null || termOrVoteChanged,
+      persistId: this.async ? this.lastPersistId + 1 : 0,
     };
     r.msgsNow = [];
     r.msgsAfterPersist = [];
@@ -134,25 +144,54 @@ export class RawNode {
     this.prevHardState = hard;
     this.prevSoftState = soft;
     const lastEntry = entries[entries.length - 1];
-    this.outstanding = {
+    const written: PersistReport = {
       lastEntry: lastEntry === undefined ? null : { index: lastEntry.index, term: lastEntry.term },
       snapshotIndex: snapshot === null ? null : snapshot.meta.index,
-      committedEntries,
       selfVote: r.takeSelfVote(),
     };
+    if (this.async) {
+      this.writes.push({ ...written, id: ++this.lastPersistId });
+      this.outstanding = { lastEntry: null, snapshotIndex: written.snapshotIndex, committedEntries, selfVote: null };
+    } else {
+      this.outstanding = { ...written, committedEntries };
+    }
     return rd;
+  }
+
+  /**
+   * Asynchronous writes only: the write of the Ready whose `persistId` is `id` is durable (synced when it had
+   * `mustSync`), and so is every earlier one. Writes complete in the order their Readies were handed out: `id` must
+   * be the oldest write not yet reported. The leader counts its own log towards a quorum only from here, and a
+   * candidate its own vote. Call it once the write is done, whether or not `advance()` was called for that Ready.
+   */
+  persisted(id: number): void {
+    if (!this.async) throw new RaftError(RaftErrorCode.MISUSE, "persisted: asyncStorageWrites is off (advance() reports writes)");
+    const oldest = this.writes[0];
+    if (oldest === undefined || oldest.id !== id) {
+      throw new RaftError(RaftErrorCode.MISUSE, `persisted(${id}): writes complete in order; the oldest in flight is ${oldest?.id ?? "none"}`);
+    }
+    this.writes.shift();
+    this.raft.persisted(oldest);
+  }
+
+  /** Asynchronous writes: the number of Readies handed out whose write was not reported durable yet. */
+  get writesInFlight(): number {
+    return this.writes.length;
   }
 
   /**
    * Reports that everything in the last Ready is done: written (and synced if
    * `mustSync`), sent, and applied (or queued for apply in order). Conf
-   * changes among its committed entries take effect now.
+   * changes among its committed entries take effect now. With asynchronous
+   * writes it reports only the apply (and `messagesNow` sent): the write may
+   * still be in flight; `persisted()` reports it.
    */
   advance(): void {
     const report = this.outstanding;
     if (report === null) throw new RaftError(RaftErrorCode.MISUSE, "advance: no Ready is outstanding");
     this.outstanding = null;
-    this.raft.advance(report);
+    if (this.async) this.raft.applied(report);
+    else this.raft.advance(report);
   }
 
   status(): Status {

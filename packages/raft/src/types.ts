@@ -98,6 +98,21 @@ export interface SoftState {
  * 4. Apply `snapshot` (if any) and then `committedEntries`, in order, to the
  *    state machine. Committed entries are always already durable locally.
  * 5. Call `advance()`.
+ *
+ * With `asyncStorageWrites` the caller does not wait for the disk:
+ *
+ * 1. Send `messagesNow` at once.
+ * 2. Start the write of `snapshot`, `entries`, `hardState` (as above; synced
+ *    when `mustSync`). Writes must become durable in the order they were
+ *    started. Do not wait for it, unless the Ready has a `snapshot`: that is
+ *    applied only once its write is durable.
+ * 3. Apply `snapshot` and `committedEntries` (Raft hands out only entries that
+ *    earlier writes made durable locally), serve `readStates`, `advance()`.
+ *    The next Ready may be taken now, with this write still in flight.
+ * 4. When this Ready's write and every earlier one are durable (at once if
+ *    there is nothing to write and nothing in flight): send
+ *    `messagesAfterPersist` and call `persisted(persistId)`. A crash loses the
+ *    writes in flight; nothing was promised about them.
  */
 export interface Ready {
   readonly softState: SoftState | null;
@@ -109,6 +124,12 @@ export interface Ready {
   readonly messagesAfterPersist: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly mustSync: boolean;
+  /**
+   * Asynchronous writes (`asyncStorageWrites`): the id to pass to `persisted()` once this Ready's write, and every
+   * earlier one, is durable. Every such Ready has one, even with nothing to write: its `messagesAfterPersist`
+   * still wait for the writes before it. 0 when writes are synchronous.
+   */
+  readonly persistId: number;
 }
 
 /** Fields every message has. Messages are plain data. */
