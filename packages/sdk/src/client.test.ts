@@ -180,9 +180,9 @@ describe("RateQueue client against a scripted node", () => {
   it("sends pending requests right behind the hello, and resends them after the welcome only if the resume failed", async () => {
     let welcome: (() => void) | null = null;
     const node = await ScriptedNode.start(() => undefined);
-    let resumed = false;
+    // Never resumed: the second connection's resume of s1 fails.
     node.onHello = (_ws, n) => {
-      welcome = () => n.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed });
+      welcome = () => n.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed: false });
     };
     const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
     const first = rq.acquire("r");
