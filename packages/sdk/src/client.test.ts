@@ -176,4 +176,44 @@ describe("RateQueue client against a scripted node", () => {
     expect(a.received.filter((m) => m.type === "hello")).toHaveLength(2);
     await rq.close();
   });
+
+  it("sends pending requests right behind the hello, and resends them after the welcome only if the resume failed", async () => {
+    let welcome: (() => void) | null = null;
+    const node = await ScriptedNode.start(() => undefined);
+    // Never resumed: the second connection's resume of s1 fails.
+    node.onHello = (_ws, n) => {
+      welcome = () => n.send({ type: "welcome", protocolVersion: PROTOCOL_VERSION, sessionId: "s1", ttlMs: 10_000, nodeId: "n1", leader: "n1", nodes: [], resumed: false });
+    };
+    const rq = new RateQueue({ url: node.url, apiKey: "k".repeat(20) });
+    const first = rq.acquire("r");
+    const acquires = (): ClientMessage[] => node.received.filter((m) => m.type === "acquire");
+    // The acquire reaches the node while its hello is still unanswered.
+    await waitUntil(() => acquires().length === 1);
+    expect(node.received.map((m) => m.type)).toEqual(["hello", "acquire"]);
+    welcome!();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(acquires()).toHaveLength(1); // handled by the node after the welcome: not sent twice
+    node.send({ type: "granted", requestId: 1, lease: lease(1) });
+    await first;
+
+    // A new connection resuming s1 with a request pending: sent behind the hello; the resume fails, so it is sent again.
+    const second = rq.acquire("r");
+    await waitUntil(() => acquires().length === 2);
+    node.socket!.terminate();
+    await waitUntil(() => node.received.filter((m) => m.type === "hello").length === 2 && acquires().length === 3);
+    expect(node.received.at(-2)).toMatchObject({ type: "hello", resume: "s1" });
+    welcome!();
+    await waitUntil(() => acquires().length === 4);
+    node.send({ type: "granted", requestId: 2, lease: lease(2) });
+    await second;
+    await rq.close();
+  });
 });
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

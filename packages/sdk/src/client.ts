@@ -10,6 +10,7 @@ import {
   DELIVERY_BUCKETS_MS,
   deliveryBucket,
   MAX_DELIVERY_MS,
+  MAX_MESSAGES_PER_FRAME,
   MAX_REPORT_COUNT,
   type Acquire,
   type ClientMessage,
@@ -253,6 +254,13 @@ export class RateQueue {
   #pingSentAt: number | null = null;
   readonly #deliveries = new Map<string, DeliveryTally>();
   #reportTimer: NodeJS.Timeout | null = null;
+  /**
+   * Requests sent right behind the hello on the current connection (docs/protocol.md, section 6): the node
+   * handles them once it welcomes us, unless the session we resume is gone, so the welcome does not resend them.
+   */
+  #sentEarly = new Set<number>();
+  /** Whether the current connection's hello asked to resume a session. */
+  #helloResumed = false;
 
   constructor(options: RateQueueOptions) {
     const urls = (typeof options.url === "string" ? options.url.split(",") : [...options.url]).map((u) => u.trim()).filter((u) => u !== "");
@@ -497,6 +505,7 @@ export class RateQueue {
     ws.binaryType = "nodebuffer";
     ws.on("open", () => {
       this.#heardAt = Date.now();
+      this.#helloResumed = this.#sessionId !== null;
       ws.send(
         encodeClientFrame([
           {
@@ -510,6 +519,7 @@ export class RateQueue {
           },
         ]),
       );
+      this.#sendEarly(ws);
     });
     ws.on("pong", () => {
       if (this.#ws !== ws) return;
@@ -627,6 +637,9 @@ export class RateQueue {
       this.#cancels.clear();
       this.#abandoned.clear();
     }
+    // What went right behind the hello was handled by the node, unless the session we asked to resume is gone.
+    const early = resumed || !this.#helloResumed ? this.#sentEarly : new Set<number>();
+    this.#sentEarly = new Set();
     // Resend everything still pending under its original id: the cluster answers repeats with the original outcome.
     for (const [requestId, p] of this.#pending) {
       if (p.kind === "ack" && p.msg.type !== "cooldown" && !resumed) {
@@ -634,9 +647,25 @@ export class RateQueue {
         p.resolve(); // a release/settle for a lease of an expired session: the lease is already gone
         continue;
       }
-      this.#send(p.msg);
+      if (!early.has(requestId)) this.#send(p.msg);
     }
     this.#flushCancels();
+  }
+
+  /**
+   * Sends every pending request and cancel right behind the hello, in a frame of their own, instead of waiting
+   * a round trip for the welcome: after a failover the resent requests reach the new leader with the hello.
+   */
+  #sendEarly(ws: WebSocket): void {
+    this.#sentEarly = new Set();
+    if (this.#pending.size === 0 && this.#cancels.size === 0) return;
+    const messages: ClientMessage[] = [];
+    for (const [requestId, p] of this.#pending) {
+      messages.push(p.msg);
+      this.#sentEarly.add(requestId);
+    }
+    for (const requestId of this.#cancels) messages.push({ type: "cancel", requestId });
+    for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_FRAME) ws.send(this.#encode(messages.slice(i, i + MAX_MESSAGES_PER_FRAME)));
   }
 
   #down(): void {

@@ -1,3 +1,4 @@
+import type { ClientMessage } from "@ratequeue/protocol";
 import type { KeyScope } from "../state/keys.js";
 import type { ClientLink } from "./env.js";
 
@@ -10,6 +11,12 @@ export type ConnState = "hello" | "opening" | "ready" | "closed";
  * wall here rather than grow the replicated state without bound.
  */
 export const PENDING_ACQUIRES_MAX = 10_000;
+
+/**
+ * Most requests a client may send after its hello and before its welcome (docs/protocol.md, section 6): a
+ * reconnecting client resends its unanswered requests and cancels right behind its hello, one round trip sooner.
+ */
+export const EARLY_REQUESTS_MAX = 2 * PENDING_ACQUIRES_MAX;
 
 /** One client connection's state, owned by ClientSessions. */
 export class ClientConnection {
@@ -24,6 +31,8 @@ export class ClientConnection {
   readonly tryRequests = new Set<string>();
   /** Acquires sent and not yet granted or rejected. */
   readonly pendingAcquires = new Set<string>();
+  /** Requests received after the hello, before the welcome: handled in order once welcomed (at most EARLY_REQUESTS_MAX). */
+  early: ClientMessage[] = [];
 
   constructor(
     readonly link: ClientLink,

@@ -4,7 +4,7 @@ import { ErrorCode, PROTOCOL_VERSION, type ClientMessage, type Hello, type NodeI
 import type { DeliveryStats } from "../http/delivery-stats.js";
 import { checkKey, scopedAcquire } from "../state/auth.js";
 import { canAcquire, ttlRefusal } from "../state/keys.js";
-import { ClientConnection, PENDING_ACQUIRES_MAX } from "./client-connection.js";
+import { ClientConnection, EARLY_REQUESTS_MAX, PENDING_ACQUIRES_MAX } from "./client-connection.js";
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
 import { HeldHellos } from "./held-hellos.js";
@@ -114,8 +114,13 @@ export class ClientSessions {
       }
       if (m.type === "hello") return this.#fail(conn, ErrorCode.RQ_PROTOCOL, "hello was already received", CloseCode.PROTOCOL);
       if (conn.state === "opening") {
-        // The session is being opened; requests sent before the welcome are a client bug.
-        return this.#fail(conn, ErrorCode.RQ_PROTOCOL, "wait for the welcome before sending requests", CloseCode.PROTOCOL);
+        // Sent behind the hello: handled once the session is open, or dropped with the hello if it is refused,
+        // redirected or asked to resume a session that is gone (the client resends after the welcome then).
+        if (conn.early.length >= EARLY_REQUESTS_MAX) {
+          return this.#fail(conn, ErrorCode.RQ_PROTOCOL, `at most ${EARLY_REQUESTS_MAX} requests may wait for the welcome`, CloseCode.PROTOCOL);
+        }
+        conn.early.push(m);
+        continue;
       }
       this.#request(conn, m);
     }
@@ -196,7 +201,7 @@ export class ClientSessions {
       const sessionId = this.#o.env.randomId();
       core
         .propose({ t: "limiter", cmd: { type: "openSession", sessionId, ttlMs }, owner })
-        .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false) : this.#refuseOpen(conn, r)))
+        .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false, hello.resume !== undefined) : this.#refuseOpen(conn, r)))
         .catch((err: Error) => this.#proposalFailed(conn, err));
     };
     // Only the key that opened a session may resume it (session ids are secrets too, but keys are the authority).
@@ -219,7 +224,8 @@ export class ClientSessions {
       .catch((err: Error) => this.#proposalFailed(conn, err));
   }
 
-  #welcome(conn: ClientConnection, sessionId: string, ttlMs: number, resumed: boolean): void {
+  /** `resumingFailed`: the hello asked to resume a session, and a new one was opened instead. */
+  #welcome(conn: ClientConnection, sessionId: string, ttlMs: number, resumed: boolean, resumingFailed = false): void {
     if (conn.state !== "opening") return;
     conn.state = "ready";
     conn.sessionId = sessionId;
@@ -242,6 +248,11 @@ export class ClientSessions {
       resumed,
     });
     this.#o.logger.info({ session: sessionId, remote: conn.remote, resumed }, "client connected");
+    const early = conn.early;
+    conn.early = [];
+    // Requests meant for a session that is gone are dropped: the client learns it from `resumed: false` and
+    // resends them in the new session itself (docs/protocol.md, section 8).
+    if (early.length > 0 && (resumed || !resumingFailed)) this.receive(conn, early);
   }
 
   #refuseOpen(conn: ClientConnection, r: OpResult): void {

@@ -565,6 +565,8 @@ class Client:
                 client_version=VERSION,
             )
             await ws.send(wire.encode_frame([hello]))
+            hello_resumed = self._session_id is not None
+            sent_early = await self._send_early(ws)
             first = await asyncio.wait_for(self._receive(ws), _WELCOME_TIMEOUT_S)
             if first is None:
                 return False
@@ -579,7 +581,8 @@ class Client:
             if head["t"] != wire.WELCOME:
                 _log.warning("ratequeue: %s answered a hello with message type %s", url, head["t"])
                 return False
-            self._ready(head)
+            # What went behind the hello was handled by the node, unless the session asked for is gone.
+            self._ready(head, sent_early if head["resumed"] or not hello_resumed else set())
             writer = asyncio.ensure_future(self._writer(ws))
             heartbeats = asyncio.ensure_future(self._heartbeats())
             reports = asyncio.ensure_future(self._reports())
@@ -677,7 +680,17 @@ class Client:
                         )
                     )
 
-    def _ready(self, welcome: wire.Message) -> None:
+    async def _send_early(self, ws: Any) -> Set[int]:
+        """Sends every pending request and cancel right behind the hello (docs/protocol.md, section 6), instead
+        of waiting a round trip for the welcome: after a failover the resent requests reach the new leader with
+        the hello. Returns the ids sent."""
+        messages = [p.msg for _, p in sorted(self._pending.items())]
+        messages += [{"t": wire.CANCEL, "requestId": request_id} for request_id in sorted(self._cancels)]
+        for i in range(0, len(messages), wire.MAX_MESSAGES_PER_FRAME):
+            await ws.send(wire.encode_frame(messages[i : i + wire.MAX_MESSAGES_PER_FRAME]))
+        return {m["requestId"] for m in messages if m["t"] != wire.CANCEL}
+
+    def _ready(self, welcome: wire.Message, sent_early: Set[int]) -> None:
         resumed = welcome["resumed"] and welcome["sessionId"] == self._session_id
         self._session_id = welcome["sessionId"]
         self._ttl_ms = welcome["ttlMs"]
@@ -698,7 +711,8 @@ class Client:
                 if not p.future.done():
                     p.future.set_result(None)  # a release/settle of an expired session's lease: already gone
                 continue
-            self._send(p.msg)
+            if request_id not in sent_early:
+                self._send(p.msg)
         for request_id in sorted(self._cancels):
             self._send({"t": wire.CANCEL, "requestId": request_id})
 
