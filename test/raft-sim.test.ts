@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { checkProperty } from "@ratequeue/testkit";
 import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, runScenario, scenarioFromSeed, type Fault, type Knobs, type Scenario } from "./sim/index.js";
 
 // The randomized cluster simulation of packages/raft (see test/sim/README.md).
 // RQ_SIM_SEEDS scales the seed sweep, RQ_PROPERTY_RUNS the fast-check search.
 const SEEDS = Number(process.env.RQ_SIM_SEEDS ?? 300);
-const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 100);
 
 function failureReport(scenario: Scenario, sabotage?: "sendBeforeSync"): string | null {
   const result = runScenario(scenario, sabotage === undefined ? {} : { sabotage });
@@ -79,12 +79,13 @@ describe("raft cluster simulation", () => {
   }, 900_000);
 
   it("keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check", () => {
-    fc.assert(
+    const name = "keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check";
+    checkProperty(
+      { file: "test/raft-sim.test.ts", name, runs: 100 },
       fc.property(scenarioArb, (scenario) => {
         const report = failureReport(scenario);
         if (report !== null) throw new Error(report);
       }),
-      { numRuns: PROPERTY_RUNS },
     );
   });
 

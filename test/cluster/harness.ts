@@ -75,6 +75,8 @@ export function runCli(args: readonly string[], options: { env?: Record<string, 
 
 export interface NodeStatus {
   id: string;
+  /** The cluster id this node holds; null until its cluster's first leader committed one. */
+  clusterId: string | null;
   role: string;
   term: number;
   leader: string | null;

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { gapAroundKill, quantile, quotaShare, type ShareAlgorithm } from "../../scripts/demo/stats.js";
 import { providerWindow } from "../../examples/lib/windows.js";
-import { checkProperty } from "../examples/property.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 const FILE = "test/demo/stats.test.ts";
 
@@ -62,7 +62,7 @@ describe("gapAroundKill", () => {
       beforeMs: fc.integer({ min: 0, max: 3_000 }),
       afterMs: fc.integer({ min: 0, max: 3_000 }),
     });
-    checkProperty({ file: FILE, name: "property: the result" }, arb, ({ grants, killAtMs, beforeMs, afterMs }) => {
+    checkProperty({ file: FILE, name: "property: the result" }, fc.property(arb, ({ grants, killAtMs, beforeMs, afterMs }) => {
       const from = killAtMs - beforeMs;
       const to = killAtMs + afterMs;
       // The dumb way: every interval between neighbours on the line of points plus the window's ends, clipped to touch [from, to].
@@ -80,7 +80,7 @@ describe("gapAroundKill", () => {
       const g = gapAroundKill({ grantsAtMs: grants, killAtMs, beforeMs, afterMs });
       if (g.longestGapMs !== expected) throw new Error(`longestGapMs ${g.longestGapMs}, expected ${expected}`);
       if (g.toMs - g.fromMs !== g.longestGapMs) throw new Error("fromMs..toMs is not the gap");
-    });
+    }));
   });
 });
 
@@ -126,7 +126,7 @@ describe("quotaShare", () => {
       startMs: fc.integer({ min: 0, max: 5_000 }),
       requests: fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 60 }), tokens: fc.integer({ min: 1, max: 50 }) }), { minLength: 1, maxLength: 400 }),
     });
-    checkProperty({ file: FILE, name: "property: what the simulator" }, arb, ({ algorithm, limit, windowMs, startMs, requests }) => {
+    checkProperty({ file: FILE, name: "property: what the simulator" }, fc.property(arb, ({ algorithm, limit, windowMs, startMs, requests }) => {
       const window = providerWindow(algorithm, limit, windowMs, startMs);
       const arrivals: { atMs: number; tokens: number }[] = [];
       let t = startMs;
@@ -139,6 +139,6 @@ describe("quotaShare", () => {
       }
       const q = quotaShare({ arrivals, endMs: t + 1, windowMs, limit, algorithm });
       if (q !== null && q.share > 1) throw new Error(`share ${q.share}: ${q.tokens} tokens admitted in a budget of ${q.budget}`);
-    });
+    }));
   });
 });

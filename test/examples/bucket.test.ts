@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TokenBucket } from "../../examples/lib/bucket.js";
-import { checkProperty } from "./property.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 const FILE = "test/examples/bucket.test.ts";
 
@@ -17,7 +17,7 @@ describe("TokenBucket (the provider simulator's limit)", () => {
   it("never admits more than capacity + refill over any interval, plus what was refunded in it", () => {
     // The provider's promise, checked independently of how the bucket computes it.
     const name = "never admits more than capacity + refill over any interval, plus what was refunded in it";
-    checkProperty({ file: FILE, name }, fc.tuple(configArb, fc.array(opArb, { maxLength: 60 })), ([{ capacity, windowMs }, ops]) => {
+    checkProperty({ file: FILE, name }, fc.property(fc.tuple(configArb, fc.array(opArb, { maxLength: 60 })), ([{ capacity, windowMs }, ops]) => {
       const bucket = new TokenBucket(capacity, windowMs, 0);
       const events: { atMs: number; taken: number; refunded: number }[] = [];
       let nowMs = 0;
@@ -43,15 +43,12 @@ describe("TokenBucket (the provider simulator's limit)", () => {
           if (taken > bound + 1e-9) throw new Error(`took ${taken} in [${events[i]!.atMs}, ${events[j]!.atMs}] ms, bound ${bound}`);
         }
       }
-    });
+    }));
   });
 
   it("waitMs is exact: an amount that must wait fits after exactly that wait, and not 1 ms sooner", () => {
     const name = "waitMs is exact: an amount that must wait fits after exactly that wait, and not 1 ms sooner";
-    checkProperty(
-      { file: FILE, name },
-      fc.tuple(configArb, fc.array(opArb, { maxLength: 30 }), fc.integer({ min: 1, max: 10_000 })),
-      ([{ capacity, windowMs }, ops, probe]) => {
+    checkProperty({ file: FILE, name }, fc.property(fc.tuple(configArb, fc.array(opArb, { maxLength: 30 }), fc.integer({ min: 1, max: 10_000 })), ([{ capacity, windowMs }, ops, probe]) => {
         const bucket = new TokenBucket(capacity, windowMs, 0);
         let nowMs = 0;
         for (const op of ops) {
@@ -64,8 +61,7 @@ describe("TokenBucket (the provider simulator's limit)", () => {
         if (waitMs === 0) return;
         if (bucket.waitMs(nowMs + waitMs - 1, amount) === 0) throw new Error(`fits at ${waitMs - 1} ms, before the promised ${waitMs}`);
         if (bucket.waitMs(nowMs + waitMs, amount) !== 0) throw new Error(`does not fit after the promised ${waitMs} ms`);
-      },
-    );
+      }));
   });
 
   it("starts full, refills continuously, never above capacity; a refund is capped, an extra charge may go below zero", () => {

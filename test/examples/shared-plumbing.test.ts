@@ -16,7 +16,7 @@ import { randomInt, seededRandom } from "../../examples/lib/prng.js";
 import { contextText, randomOpenAiRequest, randomPrompt } from "../../examples/lib/prompts.js";
 import { countChatTokens, countTokens } from "../../examples/lib/tokens.js";
 import { bucketBudget, DEFAULT_LIMITS, startProviderSim } from "../../examples/provider-sim.js";
-import { checkProperty } from "./property.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 const FILE = "test/examples/shared-plumbing.test.ts";
 
@@ -88,7 +88,7 @@ describe("formatRows", () => {
   it("every value starts in the same column, right after its padded label", () => {
     const label = fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes("\n"));
     const value = fc.string({ maxLength: 30 }).filter((s) => !s.includes("\n"));
-    checkProperty({ file: FILE, name: "every value starts in the same column" }, fc.array(fc.tuple(label, value), { minLength: 1, maxLength: 8 }), (rows) => {
+    checkProperty({ file: FILE, name: "every value starts in the same column" }, fc.property(fc.array(fc.tuple(label, value), { minLength: 1, maxLength: 8 }), (rows) => {
       const column = Math.max(...rows.map(([l]) => l.length)) + 3;
       const lines = formatRows(rows).split("\n");
       if (lines.length !== rows.length) throw new Error(`${lines.length} lines for ${rows.length} rows`);
@@ -96,7 +96,7 @@ describe("formatRows", () => {
         const expected = `${l}:${" ".repeat(column - l.length - 1)}${v}`;
         if (lines[i] !== expected) throw new Error(`line ${i}: ${JSON.stringify(lines[i])} !== ${JSON.stringify(expected)}`);
       });
-    });
+    }));
   });
 });
 

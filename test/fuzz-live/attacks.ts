@@ -19,7 +19,7 @@ import {
   type ServerMessage,
 } from "@ratequeue/protocol";
 import { newNonce, parseNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER, peerProof } from "../../packages/node/src/peer/handshake.js";
-import { Prng } from "../sim/prng.js";
+import { Prng } from "@ratequeue/testkit";
 
 export interface AttackTarget {
   readonly host: string;

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Prng } from "../sim/prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { ADMIN_KEY, sleep } from "../cluster/harness.js";
 import { ChaosCluster } from "./chaos-cluster.js";
 import { check, type AdminSample, type CheckedLimits, type CheckReport } from "./checker.js";

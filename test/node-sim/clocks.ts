@@ -1,4 +1,4 @@
-import type { Prng } from "../sim/prng.js";
+import type { Prng } from "@ratequeue/testkit";
 
 /** A monotonic clock's rate is off by at most this (a crystal's error plus NTP's slew of at most 500 ppm). */
 export const MONOTONIC_DRIFT_MAX = 0.001;

@@ -13,7 +13,7 @@
  */
 import type { Op } from "../../packages/node/src/core/ops.js";
 import { keyFromSecret } from "../../packages/node/src/state/keys.js";
-import type { Prng } from "../sim/prng.js";
+import type { Prng } from "@ratequeue/testkit";
 
 /** The resource the operator creates, deletes and creates again (absent at bootstrap). */
 export const EXTRA_RESOURCE = "extra";

@@ -1,4 +1,4 @@
-import { Prng } from "../sim/prng.js";
+import { Prng } from "@ratequeue/testkit";
 
 /**
  * The knobs of one full-node simulation run. A seed picks them all

@@ -7,7 +7,7 @@ import {
   type Load,
   type ServerMessage,
 } from "@ratequeue/protocol";
-import type { Prng } from "../sim/prng.js";
+import type { Prng } from "@ratequeue/testkit";
 
 /** What a simulated client needs from the world around it. */
 export interface ClientWorld {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { logStoreConformance } from "../../packages/node/src/storage/log-store.case.js";
-import { Prng } from "../sim/prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { RELIABLE_DISK, SimDisk } from "../sim/sim-disk.js";
 import { SimLogStore } from "./sim-log-store.js";
 

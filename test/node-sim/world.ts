@@ -15,7 +15,7 @@ import { NodeCore, checkResourceBody, type NodeCoreOptions } from "../../package
 import type { Op } from "../../packages/node/src/core/ops.js";
 import { keyFromSecret } from "../../packages/node/src/state/keys.js";
 import { EventQueue } from "../sim/event-queue.js";
-import { Prng } from "../sim/prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";

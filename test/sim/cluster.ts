@@ -2,7 +2,7 @@ import { bootstrapSnapshot, type ConfChange, type Entry, type Message, type Node
 import { createCheckers, type ClusterView, type NodeView } from "./checkers/index.js";
 import { EventQueue } from "./event-queue.js";
 import { NodeDriver, type SimRaftSettings } from "./node-driver.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { SimDisk, type DiskFaults } from "./sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "./sim-network.js";
 import { Workload, type ProposeAnswer, type WorkloadOptions } from "./workload.js";

@@ -1,7 +1,7 @@
 import { decodeConfChange, type NodeId } from "@ratequeue/raft";
 import { SafetyViolation } from "./checkers/types.js";
 import { LivenessFailure, SimCluster, type ClusterOptions } from "./cluster.js";
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { changeConf } from "./state-machine.js";
 import { describeFaults, replayCommand, type Fault, type Scenario } from "./scenario.js";
 

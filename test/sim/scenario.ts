@@ -1,4 +1,4 @@
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 
 /**
  * Everything a randomized run is made of: a seed (which drives every random

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { RELIABLE_DISK, SimDisk } from "./sim-disk.js";
 
 const enc = new TextEncoder();

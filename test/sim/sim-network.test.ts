@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { CALM_NETWORK, SimNetwork } from "./sim-network.js";
 
 interface Msg {

@@ -1,5 +1,5 @@
 import { EventQueue } from "./event-queue.js";
-import type { Prng } from "./prng.js";
+import type { Prng } from "@ratequeue/testkit";
 
 /** Anything with a sender and a receiver; the network never looks further. */
 export interface Addressed {

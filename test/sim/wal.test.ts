@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import type { Entry } from "@ratequeue/raft";
 import { describe, expect, it } from "vitest";
-import { Prng } from "./prng.js";
+import { Prng } from "@ratequeue/testkit";
 import { RELIABLE_DISK, SimDisk } from "./sim-disk.js";
 import { appendRecord, recover, type WalRecord } from "./wal.js";
 

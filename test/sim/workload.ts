@@ -1,7 +1,7 @@
 import type { Entry, NodeId } from "@ratequeue/raft";
 import type { Checker } from "./checkers/types.js";
 import { decodePayload, encodePayload } from "./payload.js";
-import type { Prng } from "./prng.js";
+import type { Prng } from "@ratequeue/testkit";
 
 /** How the simulated clients behave. */
 export interface WorkloadOptions {

@@ -1,23 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { checkProperty } from "@ratequeue/testkit";
 import { GrantHistory } from "./grant-history.js";
 
-const RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 200);
 const FILE = "packages/dashboard/src/grant-history.test.ts";
-
-/** Runs a property; on failure, throws with a one-line command that replays the shrunk case. */
-function checkProperty<T>(name: string, arb: fc.Arbitrary<T>, predicate: (value: T) => void): void {
-  const seed = process.env.RQ_SEED === undefined ? undefined : Number(process.env.RQ_SEED);
-  const path = process.env.RQ_PATH;
-  const details = fc.check(fc.property(arb, predicate), {
-    numRuns: RUNS,
-    ...(seed === undefined ? {} : { seed }),
-    ...(path === undefined ? {} : { path }),
-  });
-  if (!details.failed) return;
-  const replay = `RQ_SEED=${details.seed} RQ_PATH=${details.counterexamplePath ?? ""} npx vitest run ${FILE} -t ${JSON.stringify(name)}`;
-  throw new Error(`${fc.defaultReportMessage(details) ?? "property failed"}\nreplay: ${replay}`);
-}
 
 /** The reference: keep every grant, count by filtering. */
 function referenceSeries(grants: readonly { resource: string; atMs: number; count: number }[], resource: string, endMs: number, seconds: number): number[] | null {
@@ -96,7 +82,7 @@ describe("GrantHistory", () => {
       grants: fc.array(grant, { maxLength: 60 }),
       endAfterMs: fc.integer({ min: 0, max: 20_000 }),
     });
-    checkProperty("property: agrees with a keep-everything model", arb, ({ seconds, grants, endAfterMs }) => {
+    checkProperty({ file: FILE, name: "property: agrees with a keep-everything model" }, fc.property(arb, ({ seconds, grants, endAfterMs }) => {
       const h = new GrantHistory({ seconds });
       for (const g of grants) h.record(g.resource, g.atMs, g.count);
       const endMs = h.latestMs + endAfterMs;
@@ -104,6 +90,6 @@ describe("GrantHistory", () => {
         expect(h.series(r, endMs)).toEqual(referenceSeries(grants, r, endMs, seconds));
         expect(h.total(r)).toBe(grants.filter((g) => g.resource === r).reduce((s, g) => s + g.count, 0));
       }
-    });
+    }));
   });
 });

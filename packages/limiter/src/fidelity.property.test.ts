@@ -11,7 +11,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
-import { checkProperty, PROPERTY_RUNS } from "../testing/property.js";
+import { checkProperty, propertyRuns } from "@ratequeue/testkit";
 import { ProviderWindow } from "../testing/provider-model.js";
 import type { Effect, LimitConfig, LoadVector } from "./types.js";
 import { defaultDeliveryMarginMs, validateResourceConfig } from "./validate.js";
@@ -105,18 +105,18 @@ function refusals(c: Case, grants: readonly Grant[], deliveryMs: number): string
 
 describe("fidelity: a provider counting at arrival never refuses a request delivered within the margin", () => {
   it("for sliding logs, fixed windows and buckets, any grant history and any delays in [0, D]", () => {
-    checkProperty(FILE, "for sliding logs, fixed windows and buckets, any grant history and any delays in [0, D]", caseArb, (c) => {
+    checkProperty({ file: FILE, name: "for sliding logs, fixed windows and buckets, any grant history and any delays in [0, D]", runs: 600 }, fc.property(caseArb, (c) => {
       const d = marginOf(c);
       const grants = grantsOf(c, d);
       expect(refusals(c, grants, d)).toEqual([]);
-    }, 4);
+    }));
   });
 
   it("is not vacuous: without the margin, the same delays make the provider refuse", () => {
     // The same generator with the limiter's margin at 0: the provider must be seen refusing within the runs.
     const details = fc.check(
       fc.property(caseArb.filter((c) => marginOf(c) > 0), (c) => refusals(c, grantsOf(c, 0), marginOf(c)).length === 0),
-      { numRuns: Math.max(300, PROPERTY_RUNS * 2), seed: 42 },
+      { numRuns: propertyRuns(300), seed: 42 },
     );
     expect(details.failed).toBe(true);
   });

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Limiter } from "./limiter.js";
-import { checkProperty } from "../testing/property.js";
+import { checkProperty } from "@ratequeue/testkit";
 import { ReferenceModel, bucketDebtScaled, cost, usage } from "../testing/reference-model.js";
 import type { Command, Effect, LimitConfig, Load, LoadVector, ResourceConfig } from "./types.js";
 import { validateResourceConfig } from "./validate.js";
@@ -407,7 +407,7 @@ class ProviderChecker {
 
 describe("limiter properties", () => {
   it("matches the reference model exactly on single-lane resources", () => {
-    checkProperty(FILE, "matches the reference model exactly on single-lane resources", fc.tuple(singleLaneConfigArb, opsArb), ([config, ops]) => {
+    checkProperty({ file: FILE, name: "matches the reference model exactly on single-lane resources", runs: 150 }, fc.property(fc.tuple(singleLaneConfigArb, opsArb), ([config, ops]) => {
       const machine = new Limiter({ finishedPerSession: 10_000 });
       const ref = new ReferenceModel();
       const checker = new Checker(config);
@@ -417,20 +417,20 @@ describe("limiter properties", () => {
         const next = machine.nextDeadline();
         if (next !== null) expect(next).toBeGreaterThan(machine.lastAt);
       });
-    });
+    }));
   });
 
   it("never exceeds a limit or a lane's cap, keeps lane order, and grants nothing after it ended (lanes, reserved, strict)", () => {
-    checkProperty(FILE, "never exceeds a limit or a lane's cap, keeps lane order, and grants nothing after it ended (lanes, reserved, strict)", fc.tuple(lanedConfigArb, opsArb), ([config, ops]) => {
+    checkProperty({ file: FILE, name: "never exceeds a limit or a lane's cap, keeps lane order, and grants nothing after it ended (lanes, reserved, strict)", runs: 150 }, fc.property(fc.tuple(lanedConfigArb, opsArb), ([config, ops]) => {
       const machine = new Limiter({ finishedPerSession: 10_000 });
       const checker = new Checker(config);
       drive(config, ops, machine, (step) => checker.step(step));
       expect(machine.resource("r")?.queued).toEqual(Object.fromEntries(Object.keys(config.lanes).map((l) => [l, 0])));
-    });
+    }));
   });
 
   it("liveness: once every lease is released, every waiter ends (granted or timed out) as the node ticks at nextDeadline", () => {
-    checkProperty(FILE, "liveness: once every lease is released, every waiter ends (granted or timed out) as the node ticks at nextDeadline", fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb), ([config, ops]) => {
+    checkProperty({ file: FILE, name: "liveness: once every lease is released, every waiter ends (granted or timed out) as the node ticks at nextDeadline", runs: 150 }, fc.property(fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb), ([config, ops]) => {
       const machine = new Limiter();
       const held = new Map<number, string>();
       const track = (effects: Effect[]): void => {
@@ -458,11 +458,11 @@ describe("limiter properties", () => {
       }
       const queued = machine.resource("r")?.queued ?? {};
       expect(Object.values(queued).every((n) => n === 0), `still waiting: ${JSON.stringify(queued)}`).toBe(true);
-    });
+    }));
   });
 
   it("a repeated command changes nothing and a repeated acquire answers its original outcome", () => {
-    checkProperty(FILE, "a repeated command changes nothing and a repeated acquire answers its original outcome", fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb), ([config, ops]) => {
+    checkProperty({ file: FILE, name: "a repeated command changes nothing and a repeated acquire answers its original outcome", runs: 60 }, fc.property(fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb), ([config, ops]) => {
       const machine = new Limiter({ finishedPerSession: 10_000 });
       const outcomes = new Map<string, Effect>();
       // A session that ended forgets its requests, so only repeat within one session lifetime.
@@ -490,15 +490,11 @@ describe("limiter properties", () => {
           if (original !== undefined) expect(again).toEqual([original]);
         }
       });
-    }, 0.4); // snapshots after every command make each run costly
+    })); // snapshots after every command make each run costly
   });
 
   it("is deterministic, and a machine restored from a snapshot at any point behaves identically", () => {
-    checkProperty(
-      FILE,
-      "is deterministic, and a machine restored from a snapshot at any point behaves identically",
-      fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb, fc.nat()),
-      ([config, ops, cutSeed]) => {
+    checkProperty({ file: FILE, name: "is deterministic, and a machine restored from a snapshot at any point behaves identically", runs: 150 }, fc.property(fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb, fc.nat()), ([config, ops, cutSeed]) => {
         const machine = new Limiter({ finishedPerSession: 8 });
         const twin = new Limiter({ finishedPerSession: 8 });
         let copy: Limiter | null = null;
@@ -517,23 +513,18 @@ describe("limiter properties", () => {
           expect((copy as Limiter).snapshot()).toEqual(machine.snapshot());
           expect((copy as Limiter).nextDeadline()).toBe(machine.nextDeadline());
         }
-      },
-    );
+      }));
   });
 
   it("shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit", () => {
     let grants = 0;
-    checkProperty(
-      FILE,
-      "shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit",
-      fc.record({
+    checkProperty({ file: FILE, name: "shared lanes share the contested limit by weight, in its units: no backlogged lane gets more than its weight's share of a token limit", runs: 45 }, fc.property(fc.record({
         tokens: fc.integer({ min: 20, max: 1000 }),
         rate: fc.option(fc.integer({ min: 1, max: 50 }), { nil: null }),
         windowMs: fc.integer({ min: 2, max: 40 }),
         window: windowArb,
         lanes: fc.array(fc.record({ weight: fc.integer({ min: 1, max: 4 }), size: fc.double({ min: 0, max: 1, noNaN: true }) }), { minLength: 2, maxLength: 3 }),
-      }),
-      ({ tokens, rate, windowMs, window, lanes }) => {
+      }), ({ tokens, rate, windowMs, window, lanes }) => {
         const sizes = lanes.map((l) => Math.max(1, Math.round(l.size * tokens)));
         const limits: object[] = [{ kind: "load", limit: tokens, windowMs, window, deliveryMarginMs: 0 }];
         if (rate !== null) limits.push({ kind: "rate", limit: rate, windowMs, window, deliveryMarginMs: 0 });
@@ -573,20 +564,14 @@ describe("limiter properties", () => {
             }
           }
         }
-      },
-      0.3,
-    );
+      }));
     expect(grants).toBeGreaterThan(0);
   });
 
   it("a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create", () => {
     const configOrDelete = fc.oneof({ weight: 4, arbitrary: fc.oneof(singleLaneConfigArb, lanedConfigArb) }, { weight: 1, arbitrary: fc.constant(null) });
     let checked = 0;
-    checkProperty(
-      FILE,
-      "a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create",
-      fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb, fc.array(fc.tuple(fc.nat(), configOrDelete), { minLength: 1, maxLength: 8 }), fc.constantFrom(4, 2048)),
-      ([config, ops, changes, historyEntries]) => {
+    checkProperty({ file: FILE, name: "a change never forgets usage: every limit in force holds over all usage granted, across reconfiguration, delete and re-create", runs: 150 }, fc.property(fc.tuple(fc.oneof(singleLaneConfigArb, lanedConfigArb), opsArb, fc.array(fc.tuple(fc.nat(), configOrDelete), { minLength: 1, maxLength: 8 }), fc.constantFrom(4, 2048)), ([config, ops, changes, historyEntries]) => {
         const machine = new Limiter({ historyEntries });
         const checker = new ProviderChecker(config);
         let n = 0;
@@ -600,18 +585,13 @@ describe("limiter properties", () => {
           }
         });
         checked += checker.checked;
-      },
-    );
+      }));
     expect(checked, "grants checked across all runs").toBeGreaterThan(0);
   });
 
   it("survives random reconfiguration and deletion: no crash, every effect well-formed, restore stays equivalent", () => {
     const configOrDelete = fc.oneof(singleLaneConfigArb, lanedConfigArb, fc.constant(null));
-    checkProperty(
-      FILE,
-      "survives random reconfiguration and deletion: no crash, every effect well-formed, restore stays equivalent",
-      fc.tuple(lanedConfigArb, opsArb, fc.array(fc.tuple(fc.nat(), configOrDelete), { maxLength: 4 })),
-      ([config, ops, changes]) => {
+    checkProperty({ file: FILE, name: "survives random reconfiguration and deletion: no crash, every effect well-formed, restore stays equivalent", runs: 75 }, fc.property(fc.tuple(lanedConfigArb, opsArb, fc.array(fc.tuple(fc.nat(), configOrDelete), { maxLength: 4 })), ([config, ops, changes]) => {
         const machine = new Limiter();
         let copy = Limiter.restore(machine.snapshot());
         let n = 0;
@@ -628,8 +608,6 @@ describe("limiter properties", () => {
           }
         });
         expect(copy.snapshot()).toEqual(machine.snapshot());
-      },
-      0.5,
-    );
+      }));
   });
 });

@@ -3,7 +3,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { MAX_BIGINT_EXTENSION_BYTES } from "./bigint-guard.js";
 import { decodeClientFrame } from "./client.js";
-import { checkProperty } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 const FILE = "packages/protocol/src/bigint-guard.test.ts";
 const packr = new Packr({ useRecords: false, useBigIntExtension: true });
@@ -19,13 +19,9 @@ function bigIntFrame(bytes: number): Uint8Array {
 describe("the bigint extension guard", () => {
   it("leaves msgpackr's bigints up to 512 bits decoding exactly as before (property)", () => {
     const limit = 2n ** 511n;
-    checkProperty({
-      name: "leaves msgpackr's bigints up to 512 bits decoding exactly as before (property)",
-      file: FILE,
-      property: fc.property(fc.oneof(fc.bigInt({ min: -limit, max: limit - 1n }), fc.constantFrom(-limit, limit - 1n, 2n ** 64n, -(2n ** 64n) - 1n)), (value) => {
+    checkProperty({ file: FILE, name: "leaves msgpackr's bigints up to 512 bits decoding exactly as before (property)" }, fc.property(fc.oneof(fc.bigInt({ min: -limit, max: limit - 1n }), fc.constantFrom(-limit, limit - 1n, 2n ** 64n, -(2n ** 64n) - 1n)), (value) => {
         expect(unpackr.unpack(packr.pack(value))).toBe(value);
-      }),
-    });
+      }));
   });
 
   it("refuses a longer payload instead of building a huge bigint", () => {

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { checkClientMessage, decodeClientFrame, encodeClientFrame } from "./client.js";
 import { ProtocolEncodeError } from "./codes.js";
 import { MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
-import { arbBatch, arbClientMessage, checkProperty } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
+import { arbBatch, arbClientMessage } from "./testkit.js";
 import type { ClientMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/client.test.ts";
@@ -84,13 +85,9 @@ describe("client frames: round trips", () => {
   });
 
   it("round-trips random valid batches (property)", () => {
-    checkProperty({
-      name: "round-trips random valid batches (property)",
-      file: FILE,
-      property: fc.property(arbBatch(arbClientMessage), (messages) => {
+    checkProperty({ file: FILE, name: "round-trips random valid batches (property)" }, fc.property(arbBatch(arbClientMessage), (messages) => {
         expect(roundTrip(messages)).toEqual(messages);
-      }),
-    });
+      }));
   });
 });
 

@@ -12,7 +12,8 @@ import { MAX_FRAME_BYTES } from "./limits.js";
 import { decodePeerFrame, encodePeerFrame } from "./peer.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { RECORD_TABLE } from "./structures.js";
-import { arbBatch, arbClientMessage, arbEdits, arbPeerMessage, arbServerMessage, checkProperty, mutate } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
+import { arbBatch, arbClientMessage, arbEdits, arbPeerMessage, arbServerMessage, mutate } from "./testkit.js";
 import type { DecodeResult } from "./types.js";
 
 const FILE = "packages/protocol/src/frame.test.ts";
@@ -76,29 +77,18 @@ const arbNearValidRecord = fc.record({
 
 describe.each(sides)("$name frames under fuzzing", (side) => {
   it(`${side.name}: random bytes never crash the decoder`, () => {
-    checkProperty({
-      name: `${side.name}: random bytes never crash the decoder`,
-      file: FILE,
-      property: fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => expectSoundDecode(side, bytes)),
-    });
+    checkProperty({ file: FILE, name: `${side.name}: random bytes never crash the decoder` }, fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => expectSoundDecode(side, bytes)));
   });
 
   it(`${side.name}: damaged valid frames decode to messages or a protocol error`, () => {
-    checkProperty({
-      name: `${side.name}: damaged valid frames decode to messages or a protocol error`,
-      file: FILE,
-      property: fc.property(arbBatch(side.arbMessage), arbEdits, (messages, edits) => {
+    checkProperty({ file: FILE, name: `${side.name}: damaged valid frames decode to messages or a protocol error` }, fc.property(arbBatch(side.arbMessage), arbEdits, (messages, edits) => {
         expectSoundDecode(side, mutate(side.encode(messages), edits));
-      }),
-    });
+      }));
   });
 
   it(`${side.name}: arbitrary values from a plain msgpackr encoder never crash the decoder`, () => {
     const plain = new Packr({ useRecords: false, moreTypes: true });
-    checkProperty({
-      name: `${side.name}: arbitrary values from a plain msgpackr encoder never crash the decoder`,
-      file: FILE,
-      property: fc.property(
+    checkProperty({ file: FILE, name: `${side.name}: arbitrary values from a plain msgpackr encoder never crash the decoder` }, fc.property(
         fc.oneof(
           fc.anything({ maxDepth: 3, withBigInt: true, withMap: true, withSet: true, withDate: true, withTypedArray: true }),
           fc.array(fc.anything({ maxDepth: 2, withBigInt: true, withTypedArray: true }), { maxLength: 4 }),
@@ -112,15 +102,11 @@ describe.each(sides)("$name frames under fuzzing", (side) => {
           }
           expectSoundDecode(side, bytes);
         },
-      ),
-    });
+      ));
   });
 
   it(`${side.name}: near-valid records (known tags, known field names, hostile values) never crash the decoder`, () => {
-    checkProperty({
-      name: `${side.name}: near-valid records (known tags, known field names, hostile values) never crash the decoder`,
-      file: FILE,
-      property: fc.property(fc.array(arbNearValidRecord, { minLength: 1, maxLength: 4 }), (records) => {
+    checkProperty({ file: FILE, name: `${side.name}: near-valid records (known tags, known field names, hostile values) never crash the decoder` }, fc.property(fc.array(arbNearValidRecord, { minLength: 1, maxLength: 4 }), (records) => {
         let bytes: Uint8Array;
         try {
           bytes = pack(records.map((r) => ({ t: r.t, ...r.fields })));
@@ -128,8 +114,7 @@ describe.each(sides)("$name frames under fuzzing", (side) => {
           return; // e.g. a bigint beyond 64 bits: msgpack cannot carry it, so no peer can send it
         }
         expectSoundDecode(side, bytes);
-      }),
-    });
+      }));
   });
 });
 

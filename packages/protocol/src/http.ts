@@ -31,6 +31,8 @@ export interface StatusPeer {
 /** The body of `GET /v1/status` (public: no key needed). */
 export interface StatusBody {
   readonly id: string;
+  /** The cluster's id (16 hex digits); null until the cluster's first leader committed one. */
+  readonly clusterId: string | null;
   /** "leader", "follower" or "candidate" (a pre-candidate shows as a candidate). */
   readonly role: string;
   readonly term: number;

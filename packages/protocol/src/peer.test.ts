@@ -4,7 +4,8 @@ import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { MAX_ENTRIES_PER_MESSAGE, MAX_PEER_FRAME_BYTES, PROTOCOL_VERSION } from "./limits.js";
 import { decodePeerFrame, encodePeerFrame, type PeerMessage } from "./peer.js";
-import { arbBatch, arbPeerMessage, checkProperty } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
+import { arbBatch, arbPeerMessage } from "./testkit.js";
 
 const FILE = "packages/protocol/src/peer.test.ts";
 
@@ -98,13 +99,9 @@ describe("peer frames: round trips", () => {
   });
 
   it("round-trips random valid batches (property)", () => {
-    checkProperty({
-      name: "round-trips random valid batches (property)",
-      file: FILE,
-      property: fc.property(arbBatch(arbPeerMessage), (messages) => {
+    checkProperty({ file: FILE, name: "round-trips random valid batches (property)" }, fc.property(arbBatch(arbPeerMessage), (messages) => {
         expect(roundTrip(messages)).toEqual(messages);
-      }),
-    });
+      }));
   });
 });
 

@@ -10,34 +10,27 @@ import { decodeClientFrame, encodeClientFrame } from "./client.js";
 import { MAX_HELLO_FRAME_BYTES, PROTOCOL_VERSION } from "./limits.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { readStandard, writeStandard } from "./standard-msgpack.js";
-import { arbBatch, arbClientMessage, arbServerMessage, checkProperty } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
+import { arbBatch, arbClientMessage, arbServerMessage } from "./testkit.js";
 import type { ClientMessage, ServerMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/plain.test.ts";
 
 describe("the plain encoding", () => {
   it("round-trips random client batches, and every frame is standard MessagePack (property)", () => {
-    checkProperty({
-      name: "plain client batches",
-      file: FILE,
-      property: fc.property(arbBatch(arbClientMessage), (messages: ClientMessage[]) => {
+    checkProperty({ file: FILE, name: "plain client batches" }, fc.property(arbBatch(arbClientMessage), (messages: ClientMessage[]) => {
         const bytes = encodeClientFrame(messages, { encoding: "plain" });
         expect(() => readStandard(bytes)).not.toThrow();
         expect(decodeClientFrame(bytes, { encoding: "plain" })).toEqual({ ok: true, messages });
-      }),
-    });
+      }));
   });
 
   it("round-trips random server batches, and every frame is standard MessagePack (property)", () => {
-    checkProperty({
-      name: "plain server batches",
-      file: FILE,
-      property: fc.property(arbBatch(arbServerMessage), (messages: ServerMessage[]) => {
+    checkProperty({ file: FILE, name: "plain server batches" }, fc.property(arbBatch(arbServerMessage), (messages: ServerMessage[]) => {
         const bytes = encodeServerFrame(messages, { encoding: "plain" });
         expect(() => readStandard(bytes)).not.toThrow();
         expect(decodeServerFrame(bytes, { encoding: "plain" })).toEqual({ ok: true, messages });
-      }),
-    });
+      }));
   });
 
   it("reads what another MessagePack writer sends, including the fixints 64-89 that msgpackr's records claim", () => {

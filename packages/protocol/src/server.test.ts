@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode } from "./codes.js";
 import { PROTOCOL_VERSION } from "./limits.js";
 import { checkServerMessage, decodeServerFrame, encodeServerFrame } from "./server.js";
-import { arbBatch, arbServerMessage, checkProperty } from "./testkit.js";
+import { checkProperty } from "@ratequeue/testkit";
+import { arbBatch, arbServerMessage } from "./testkit.js";
 import type { ServerMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/server.test.ts";
@@ -71,13 +72,9 @@ describe("server frames: round trips", () => {
   });
 
   it("round-trips random valid batches (property)", () => {
-    checkProperty({
-      name: "round-trips random valid batches (property)",
-      file: FILE,
-      property: fc.property(arbBatch(arbServerMessage), (messages) => {
+    checkProperty({ file: FILE, name: "round-trips random valid batches (property)" }, fc.property(arbBatch(arbServerMessage), (messages) => {
         expect(roundTrip(messages)).toEqual(messages);
-      }),
-    });
+      }));
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Test-only helpers (not exported from index.ts): fast-check arbitraries for
- * every message, and a property runner that prints a one-line replay command.
+ * every message. Properties run with @ratequeue/testkit's checkProperty.
  */
 import fc from "fast-check";
 import { ErrorCode } from "./codes.js";
@@ -20,27 +20,6 @@ import {
 import type { Message } from "@ratequeue/raft";
 import type { PeerMessage } from "./peer.js";
 import type { ClientMessage, Load, Report, ServerMessage } from "./types.js";
-
-/** Runs per property: RQ_PROPERTY_RUNS scales every property in the package (default 200). */
-export const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 200);
-
-/**
- * Checks a property; on failure throws fast-check's report (with the shrunk
- * counterexample) plus a one-line command that replays exactly that case.
- */
-export function checkProperty<T>(options: { name: string; file: string; property: fc.IProperty<T>; runs?: number }): void {
-  const seedText = process.env.RQ_SEED;
-  const pathText = process.env.RQ_PATH;
-  const params: fc.Parameters<T> = { numRuns: options.runs ?? PROPERTY_RUNS };
-  if (seedText !== undefined) params.seed = Number(seedText);
-  if (pathText !== undefined) params.path = pathText;
-  const details = fc.check(options.property, params);
-  if (!details.failed) return;
-  const replay =
-    `RQ_SEED=${details.seed} RQ_PATH=${details.counterexamplePath ?? ""} ` +
-    `npx vitest run ${options.file} -t ${JSON.stringify(options.name)}`;
-  throw new Error(`${fc.defaultReportMessage(details) ?? "property failed"}\nreplay: ${replay}`);
-}
 
 // --- Arbitraries -------------------------------------------------------------
 

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { applyConfChange, confChangeProblem, decodeConfChange, encodeConfChange } from "./conf-change.js";
 import { RaftErrorCode } from "./errors.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 import type { ConfChange, ConfState } from "./types.js";
 
 describe("encodeConfChange / decodeConfChange", () => {

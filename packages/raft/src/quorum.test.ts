@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 /** The dumb definition: the largest index that at least a majority of voters has reached. */
 function dumbCommittedIndex(matches: readonly number[]): number {

@@ -11,7 +11,7 @@
 import fc from "fast-check";
 import { describe, test } from "vitest";
 import { TestCluster } from "./test-cluster.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 
 type Action =
   | { kind: "tick"; node: number }

@@ -10,7 +10,7 @@ import { RawNode } from "./raw-node.js";
 import { createRng } from "./rng.js";
 import { MemoryStorage, bootstrapSnapshot } from "./storage.js";
 import { TestCluster, payload } from "./test-cluster.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 import type { Message, Ready } from "./types.js";
 
 function fresh(config: Record<string, unknown> = {}): RawNode {

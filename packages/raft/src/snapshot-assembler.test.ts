@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { SnapshotAssembler } from "./snapshot-assembler.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 import type { SnapshotMessage, SnapshotMeta } from "./types.js";
 
 const META: SnapshotMeta = { index: 9, term: 2, confState: { voters: ["n1"], learners: [], removed: [] } };

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { RaftError, RaftErrorCode } from "./errors.js";
 import { MemoryStorage, bootstrapSnapshot } from "./storage.js";
-import { checkProperty } from "./test-property.js";
+import { checkProperty } from "@ratequeue/testkit";
 import type { ConfState, Entry } from "./types.js";
 
 const CONF: ConfState = { voters: ["n1"], learners: [], removed: [] };

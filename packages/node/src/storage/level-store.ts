@@ -36,6 +36,7 @@ export class LevelStore implements LogStore {
   #lastIndex = 0;
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
+  #clusterId: string | null = null;
 
   constructor(options: LevelStoreOptions) {
     this.#db = new ClassicLevel<string, Uint8Array>(options.path, { keyEncoding: "utf8", valueEncoding: "view" });
@@ -48,10 +49,11 @@ export class LevelStore implements LogStore {
     if (meta === undefined) {
       await this.#db.put(KEY_META, packr.pack({ nodeId: this.#nodeId }), { sync: true });
     } else {
-      const { nodeId } = packr.unpack(meta) as { nodeId: string };
+      const { nodeId, clusterId } = packr.unpack(meta) as { nodeId: string; clusterId?: string };
       if (nodeId !== this.#nodeId) {
         throw new StorageError("RQ_STORAGE_FOREIGN", `data folder belongs to node ${nodeId}, not ${this.#nodeId}`);
       }
+      this.#clusterId = clusterId ?? null;
     }
     const hsBytes = await this.#db.get(KEY_HARD_STATE);
     const hardState = hsBytes === undefined ? null : (packr.unpack(hsBytes) as HardState);
@@ -68,6 +70,25 @@ export class LevelStore implements LogStore {
     this.#firstIndex = expectedFirst;
     this.#lastIndex = expectedFirst + entries.length - 1;
     return { snapshot, hardState, entries };
+  }
+
+  /**
+   * The id of the cluster this data folder belongs to, as last recorded (read by `load()`), or null when it was
+   * never recorded: a new folder, or a cluster that has not committed its id yet.
+   */
+  get clusterId(): string | null {
+    return this.#clusterId;
+  }
+
+  /**
+   * Records (durably, in order with the log writes) the cluster this folder belongs to, or forgets it (null: an
+   * offline rewrite that makes a new cluster). The peer handshake announces it from the next start on, before the
+   * log is replayed.
+   */
+  recordClusterId(clusterId: string | null): Promise<void> {
+    this.#clusterId = clusterId;
+    const meta = clusterId === null ? { nodeId: this.#nodeId } : { nodeId: this.#nodeId, clusterId };
+    return this.#enqueue([{ type: "put", key: KEY_META, value: packr.pack(meta) }], true);
   }
 
   async write(write: LogWrite): Promise<void> {

@@ -1,0 +1,8 @@
+/**
+ * @ratequeue/testkit: what the tests and scripts of every package share.
+ * - `checkProperty`: the fast-check runner (run counts, replay from a seed).
+ * - `Prng`: the seeded generator of the simulators, fuzzers and nemesis runs
+ *   (the Raft core's own generator is `createRng` in packages/raft).
+ */
+export { checkProperty, DEFAULT_RUNS, propertyRuns, type PropertyOptions } from "./property.js";
+export { Prng } from "./prng.js";
