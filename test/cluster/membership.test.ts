@@ -152,12 +152,12 @@ describe("membership changes", () => {
     expect(m.members.map((x) => x.id).sort()).toEqual(restarted.map((n) => n.id).sort());
   });
 
-  it("refuses clearly: a bad body, a second change while one is in progress, an unknown member, a node with no cluster", async () => {
+  it("refuses clearly: a bad body, a second change while one is in progress, an unknown member, another cluster, a node with no cluster", async () => {
     await using cluster = await Cluster.start();
     const bad = await cluster.admin("POST", "/v1/members", { id: "n 4", address: "nowhere", extra: 1 });
     expect(bad.status).toBe(400);
     expect(bad.json.error.details).toEqual([
-      'unknown field "extra" (known: id, address, timeoutMs)',
+      'unknown field "extra" (known: id, address, timeoutMs, clusterId)',
       "id must be 1-64 of A-Z a-z 0-9 _ -",
       "address must be host:port, where the node serves peers and clients (e.g. 10.0.0.4:7401)",
     ]);
@@ -176,6 +176,14 @@ describe("membership changes", () => {
     expect((await cluster.admin("DELETE", "/v1/members/n9")).status).toBe(200);
     const unknown = await cluster.admin("DELETE", "/v1/members/n7");
     expect(unknown.status).toBe(404);
+    // A joiner holding another cluster's data (another cluster id) is refused, naming both ids.
+    const ownId = (await cluster.node("n1").status())!.clusterId!;
+    const foreign = await cluster.admin("POST", "/v1/members", { id: "n7", address: `127.0.0.1:${port}`, clusterId: "0123456789abcdef" });
+    expect(foreign.status).toBe(409);
+    expect(foreign.json.error.code).toBe("RQ_CLUSTER_MISMATCH");
+    expect(foreign.json.error.message).toContain("0123456789abcdef");
+    expect(foreign.json.error.message).toContain(ownId);
+    expect((await members(cluster)).members.some((m) => m.id === "n7")).toBe(false);
     // A node with an empty data folder and neither --peers nor --join refuses to start.
     const lost = new NodeProcess("n8", port!, join(cluster.root, "n8"), ["--id", "n8", "--listen", `127.0.0.1:${port}`, "--data", join(cluster.root, "n8"), "--cluster-secret", CLUSTER_SECRET]);
     lost.start();

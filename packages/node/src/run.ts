@@ -24,6 +24,8 @@ import { viewerAccess } from "./state/auth.js";
 import { keyFromSecret } from "./state/keys.js";
 import { LevelStore } from "./storage/level-store.js";
 import { checkStartMode, startJoining } from "./membership/join.js";
+import { MemberChanges } from "./membership/changes.js";
+import { ClusterIdentity } from "./membership/cluster-id.js";
 import { Membership } from "./membership/membership.js";
 
 /** A running node; `stop()` shuts it down cleanly. */
@@ -49,8 +51,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const store = new LevelStore({ path: config.dataDir, nodeId: config.id });
   let core: NodeCore | null = null;
   let sessions: ClientSessions | null = null;
+  let identity: ClusterIdentity | null = null;
   const transport = new PeerTransport({
     selfId: config.id,
+    clusterId: () => identity?.id ?? null,
     clusterSecrets: config.previousClusterSecret === null ? [config.clusterSecret] : [config.clusterSecret, config.previousClusterSecret],
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
@@ -183,7 +187,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     peerClock: (id: string) => clocks.offset(id),
     delivery,
     membership,
-    tickMs: config.tickMs,
+    memberChanges: new MemberChanges({
+      core: theCore,
+      logger,
+      env,
+      everyMs: config.tickMs,
+      peerConnected: (id) => transport.isConnected(id),
+      addressOf: (id) => membership.addressOf(id),
+    }),
+    clusterId: () => identity?.id ?? null,
   };
   server.on("request", (req, res) => void handleHttp(httpContext, req, res));
   server.on("upgrade", (req, socket, head) => {
@@ -206,6 +218,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   server.maxConnections = 20_000;
 
   await theCore.start();
+  const theIdentity = new ClusterIdentity({ core: theCore, store, logger, onKnown: () => transport.clusterIdChanged() });
+  identity = theIdentity;
   let joining: boolean;
   try {
     joining = checkStartMode(config, theCore, membership, logger);
@@ -224,9 +238,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   transport.start();
   clocks.start();
-  const joiner = joining ? startJoining({ config, membership, logger }) : null;
+  const joiner = joining ? startJoining({ config, membership, identity: theIdentity, logger }) : null;
   logger.info(
-    { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure },
+    { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure, clusterId: theIdentity.id },
     "node started",
   );
 

@@ -89,6 +89,11 @@ export const HttpErrorCode = {
   RQ_QUORUM: "RQ_QUORUM",
   /** A membership change is in progress; retry once it ends. */
   RQ_CHANGE_IN_PROGRESS: "RQ_CHANGE_IN_PROGRESS",
+  /**
+   * A node holding data of another cluster (another cluster id): its add request is refused, and peer links
+   * between the two are refused with this code as their close reason.
+   */
+  RQ_CLUSTER_MISMATCH: "RQ_CLUSTER_MISMATCH",
   /** Removing the last admin key is refused. */
   RQ_LAST_ADMIN_KEY: "RQ_LAST_ADMIN_KEY",
   /** A bug: the node's log has the details. */

@@ -32,7 +32,7 @@ async function folder(dir: string, id: string, entries: Entry[], commit: number)
 async function load(path: string, id: string) {
   const store = new LevelStore({ path, nodeId: id });
   try {
-    return await store.load();
+    return { ...(await store.load()), clusterId: store.clusterId };
   } finally {
     await store.close();
   }
@@ -47,12 +47,17 @@ describe("forceNewCluster", () => {
   it("applies every entry in the log, committed or not, and leaves this node the only voter", async () => {
     dir = await mkdtemp(join(tmpdir(), "rq-recover-"));
     const entries = [
-      normal(2, 1_000, [RESOURCE, OPEN]),
+      normal(2, 1_000, [RESOURCE, OPEN, { t: "clusterId", id: "00112233aabbccdd" }]),
       normal(3, 1_010, [grant(1), grant(2)]),
       { index: 4, term: 2, type: "confChange" as const, data: encodeConfChange({ type: "addLearner", nodeId: "n4" }) },
       normal(5, 1_020, [grant(3)]), // beyond the commit index on disk: applied too
     ];
     const path = await folder(dir, "n1", entries, 3);
+    const store = new LevelStore({ path, nodeId: "n1" });
+    await store.load();
+    await store.recordClusterId("00112233aabbccdd");
+    await store.close();
+    expect((await load(path, "n1")).clusterId).toBe("00112233aabbccdd");
     const r = await forceNewCluster({ dataDir: path, id: "n1" });
     expect(r).toEqual({ index: 5, term: 2, entriesApplied: 4, dropped: ["n2", "n3", "n4"], wasVoter: true });
     const after = await load(path, "n1");
@@ -62,6 +67,9 @@ describe("forceNewCluster", () => {
     const state = ClusterState.restore(after.snapshot!.data);
     expect(state.limiter.resource("r")!.usage[0]!.used).toBe(3);
     expect(state.limiter.lastAt).toBe(1_020);
+    // A new cluster: its first leader gives it a new id; the old one is forgotten in the state and the folder.
+    expect(state.clusterId).toBeNull();
+    expect(after.clusterId).toBeNull();
   });
 
   it("refuses a folder with no cluster, another node's folder, a removed node, and a folder in use", async () => {
@@ -95,7 +103,7 @@ describe("restoreDataFolder", () => {
   it("writes the same snapshot on every founder: the backup's state, the new members and their addresses", async () => {
     dir = await mkdtemp(join(tmpdir(), "rq-restore-"));
     const state = new ClusterState();
-    state.apply({ at: 5_000, ops: [RESOURCE, OPEN, grant(1), { t: "memberAddress", id: "old1", address: "10.0.0.1:7401" }] });
+    state.apply({ at: 5_000, ops: [RESOURCE, OPEN, grant(1), { t: "memberAddress", id: "old1", address: "10.0.0.1:7401" }, { t: "clusterId", id: "00112233aabbccdd" }] });
     const backup = parseBackup(JSON.stringify(makeBackup({ state, node: "old1", index: 42, term: 3, createdAt: new Date(0) })), "b.json");
     const members = new Map([["n1", "127.0.0.1:7401"], ["n2", "127.0.0.1:7402"]]);
     const snapshots = [];
@@ -111,6 +119,8 @@ describe("restoreDataFolder", () => {
     expect([...restored.memberAddresses]).toEqual([...members]);
     expect(restored.limiter.resource("r")!.usage[0]!.used).toBe(1);
     expect(restored.limiter.lastAt).toBe(5_000);
+    expect(backup.state.clusterId).toBe("00112233aabbccdd"); // the backup carries the old id; the restore drops it
+    expect(restored.clusterId).toBeNull();
     await expect(restoreDataFolder({ dataDir: join(dir, "n3"), id: "n3", backup, members })).rejects.toMatchObject({ code: "RQ_INVALID" });
   });
 });

@@ -47,6 +47,9 @@ export async function restoreDataFolder(options: {
     // A fresh copy: the checked backup stays as it was for the caller.
     const state = ClusterState.restore(backup.bytes);
     state.replaceMemberAddresses(members);
+    // A restored cluster is a new cluster: its first leader gives it a new id, so that nodes of the backed-up cluster
+    // (same ids, same secret) can never link to it.
+    state.forgetClusterId();
     const index = Math.max(1, backup.header.index);
     const voters = [...members.keys()].sort();
     // Term 1, as a bootstrapped folder: the new cluster's first election is term 2. Every founder writes these same
@@ -117,10 +120,14 @@ export async function forceNewCluster(options: { dataDir: string; id: NodeId }):
     const removed = [...new Set([...conf.removed, ...dropped])].sort();
     const self = state.memberAddresses.get(id);
     state.replaceMemberAddresses(self === undefined ? new Map() : new Map([[id, self]]));
+    // A new cluster: its first leader (this node) gives it a new id, so the old members' data can never link to it,
+    // nor a second node recovered from the same cluster by mistake.
+    state.forgetClusterId();
     const hardTerm = Math.max(persisted.hardState?.term ?? 0, term);
     const recovered: Snapshot = { meta: { index, term, confState: { voters: [id], learners: [], removed } }, data: state.snapshot() };
     // The vote stays as it was: in its current term this node has voted for whom it voted (the others are gone).
     await store.write({ snapshot: recovered, hardState: { term: hardTerm, vote: persisted.hardState?.vote ?? null, commit: index }, sync: true });
+    await store.recordClusterId(null);
     return { index, term: hardTerm, entriesApplied: applied, dropped, wasVoter };
   } finally {
     await store.close();

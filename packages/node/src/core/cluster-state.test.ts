@@ -67,3 +67,15 @@ describe("ClusterState: admin keys in the replicated table", () => {
     expect(ClusterState.restore(state.snapshot()).snapshot()).toEqual(state.snapshot());
   });
 });
+
+describe("ClusterState: cluster id", () => {
+  it("the first id applied stands; later ones change nothing; snapshots carry it", () => {
+    const state = new ClusterState();
+    expect(state.clusterId).toBeNull();
+    apply(state, 1, { t: "clusterId", id: "00112233aabbccdd" });
+    apply(state, 2, { t: "clusterId", id: "ffeeddccbbaa9988" });
+    expect(state.clusterId).toBe("00112233aabbccdd");
+    expect(ClusterState.restore(state.snapshot()).clusterId).toBe("00112233aabbccdd");
+    expect(ClusterState.restore(new ClusterState().snapshot()).clusterId).toBeNull();
+  });
+});

@@ -26,7 +26,22 @@ export class ClusterState {
     private readonly owners = new Map<string, string>(),
     /** Node id -> host:port, as the membership routes recorded them (removed ids are never dialled: Raft lists them). */
     private readonly addresses = new Map<string, string>(),
+    /** The cluster's id (membership/cluster-id.ts), or null until a leader's `clusterId` op applies. */
+    private clusterIdValue: string | null = null,
   ) {}
+
+  /** The cluster's id, or null before the first leader's `clusterId` op applied (or after a restore cleared it). */
+  get clusterId(): string | null {
+    return this.clusterIdValue;
+  }
+
+  /**
+   * Forgets the cluster id, so that the next leader gives the cluster a new one. Only for offline rewrites of a data
+   * folder that make a new cluster (restore, force-recover); a running node never calls it.
+   */
+  forgetClusterId(): void {
+    this.clusterIdValue = null;
+  }
 
   /** The replicated member addresses (id -> host:port). */
   get memberAddresses(): ReadonlyMap<string, string> {
@@ -77,6 +92,9 @@ export class ClusterState {
       case "memberAddress":
         this.addresses.set(op.id, op.address);
         return [];
+      case "clusterId":
+        this.clusterIdValue ??= op.id;
+        return [];
       case "bootstrap": {
         if (this.bootstrappedFlag) return [];
         this.bootstrappedFlag = true;
@@ -100,13 +118,13 @@ export class ClusterState {
   snapshot(): Uint8Array {
     const owners = [...this.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // a stable order: identical bytes on every node
     const addresses = [...this.addresses].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return packPlain({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners, addresses });
+    return packPlain({ v: 1, limiter: this.limiter.snapshot(), keys: this.keys.toJSON(), bootstrapped: this.bootstrappedFlag, owners, addresses, clusterId: this.clusterIdValue });
   }
 
   static restore(bytes: Uint8Array): ClusterState {
     if (bytes.length === 0) return new ClusterState();
-    const s = unpackPlain(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][]; addresses?: [string, string][] };
+    const s = unpackPlain(bytes) as { v: number; limiter: Uint8Array; keys: StoredKey[]; bootstrapped: boolean; owners?: [string, string][]; addresses?: [string, string][]; clusterId?: string | null };
     if (s.v !== 1) throw new Error(`unknown snapshot version ${s.v}`);
-    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []), new Map(s.addresses ?? []));
+    return new ClusterState(Limiter.restore(new Uint8Array(s.limiter)), KeyTable.fromJSON(s.keys), s.bootstrapped, new Map(s.owners ?? []), new Map(s.addresses ?? []), s.clusterId ?? null);
   }
 }

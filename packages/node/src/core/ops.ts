@@ -35,6 +35,12 @@ export type Op =
    */
   | { readonly t: "memberAddress"; readonly id: string; readonly address: string; readonly pid?: string }
   /**
+   * The cluster's identity, proposed by a leader whose state holds none (a new cluster's first leader, or the
+   * first leader after a restore or a force-recover). Applied only while the state holds none, so the first one
+   * committed is the cluster's id for good.
+   */
+  | { readonly t: "clusterId"; readonly id: string; readonly pid?: string }
+  /**
    * The config file's resources and keys, applied by the first leader of a
    * new cluster. Applied only if the cluster was never bootstrapped, so a
    * later leader proposing it again changes nothing.

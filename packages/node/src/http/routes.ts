@@ -13,6 +13,7 @@ import { checkKey, readAccess, type KeyCheck } from "../state/auth.js";
 import { hashSecret, newKeySecret, validateKeyBody } from "../state/keys.js";
 import { BACKUP_PATH, handleBackup } from "../backup/backup-route.js";
 import { handleMembers, MEMBERS_PATH } from "../membership/member-routes.js";
+import type { MemberChanges } from "../membership/changes.js";
 import type { Membership } from "../membership/membership.js";
 import type { ClockOffset } from "../peer/clock-offset.js";
 import type { GrantLog } from "./grant-log.js";
@@ -42,8 +43,10 @@ export interface HttpContext {
   readonly delivery?: DeliveryStats;
   /** Members and their addresses, for /v1/members. */
   readonly membership?: Membership;
-  /** Raft tick in ms: how often a membership change re-checks its progress. */
-  readonly tickMs?: number;
+  /** The membership procedures of this node (`/v1/members` add, remove, hand-over). */
+  readonly memberChanges?: MemberChanges;
+  /** The cluster id this node holds (membership/cluster-id.ts); absent: the replicated one. */
+  readonly clusterId?: () => string | null;
 }
 
 const FORWARDED_HEADER = "x-ratequeue-forwarded";
@@ -103,7 +106,9 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     return sendJson(res, 200, { node: core.id, appliedIndex: core.status().applied, dropped, records });
   }
 
-  if (MEMBERS_PATH.test(path) && ctx.membership !== undefined) return handleMembers(ctx, ctx.membership, req, res, method, path);
+  if (MEMBERS_PATH.test(path) && ctx.membership !== undefined && ctx.memberChanges !== undefined) {
+    return handleMembers(ctx, ctx.membership, ctx.memberChanges, req, res, method, path);
+  }
   if (path === BACKUP_PATH) return handleBackup(ctx, req, res, method);
 
   if (path === "/v1/resources" || RESOURCE_PATH.test(path) || path === "/v1/keys" || KEY_PATH.test(path)) {
@@ -334,6 +339,7 @@ function statusJson(ctx: HttpContext): StatusBody {
   );
   return {
     id: s.id,
+    clusterId: ctx.clusterId?.() ?? ctx.core.state.clusterId,
     role: s.role === "precandidate" ? "candidate" : s.role,
     term: s.term,
     leader: s.leader,

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { StatusBody } from "@ratequeue/protocol/http";
 import { ConfigError, type NodeConfig } from "../config.js";
 import type { NodeCore } from "../core/node-core.js";
+import { CLUSTER_MISMATCH, isClusterId } from "../peer/handshake.js";
+import type { ClusterIdentity } from "./cluster-id.js";
 import { hostPortText, type Membership } from "./membership.js";
 
 /** How often a joining node asks again (learning addresses, asking to be added) until it is a member. */
@@ -38,12 +40,18 @@ export function checkStartMode(config: NodeConfig, core: NodeCore, membership: M
 }
 
 /**
- * A joining node: learns the members' addresses from a running node's /v1/status, and, when it holds an admin
- * key, asks the cluster to add it (`POST /v1/members`), until it is a member. Without an admin key it waits for an
- * operator to run `ratequeue members add`.
+ * A joining node: learns the cluster id and the members' addresses from a running node's /v1/status, and, when it
+ * holds an admin key, asks the cluster to add it (`POST /v1/members`), until it is a member. Without an admin key it
+ * waits for an operator to run `ratequeue members add`. A node whose data belongs to another cluster than the one
+ * it was pointed at stops trying (RQ_CLUSTER_MISMATCH) and links to nobody.
  */
-export function startJoining(options: { config: NodeConfig; membership: Membership; logger: Logger }): { stop(): void } {
-  const { config, membership, logger } = options;
+export function startJoining(options: {
+  config: NodeConfig;
+  membership: Membership;
+  identity: ClusterIdentity;
+  logger: Logger;
+}): { stop(): void } {
+  const { config, membership, identity, logger } = options;
   const address = hostPortText(config.advertise);
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
@@ -53,9 +61,17 @@ export function startJoining(options: { config: NodeConfig; membership: Membersh
   const attempt = async (): Promise<void> => {
     for (const base of config.join) {
       if (stopped || isMember()) return;
-      const peers = await memberAddresses(base);
-      if (peers === null) continue;
-      membership.learn(peers);
+      const found = await clusterOf(base);
+      if (found === null) continue;
+      if (found.clusterId !== null && !identity.adopt(found.clusterId)) {
+        logger.error(
+          { code: CLUSTER_MISMATCH, via: base, clusterId: identity.id, joinClusterId: found.clusterId },
+          `${CLUSTER_MISMATCH}: this data folder belongs to cluster ${identity.id}, but ${base} is a node of cluster ${found.clusterId}; not joining (start with an empty data folder to join it)`,
+        );
+        stopped = true;
+        return;
+      }
+      membership.learn(found.peers);
       if (config.adminKey === null) {
         if (!saidWaiting) {
           logger.warn({ id: config.id, address }, `waiting to be added: run \`ratequeue members add ${config.id} --address ${address}\` against the cluster`);
@@ -68,7 +84,7 @@ export function startJoining(options: { config: NodeConfig; membership: Membersh
         const res = await fetch(new URL("/v1/members", base), {
           method: "POST",
           headers: { authorization: `Bearer ${config.adminKey}`, "content-type": "application/json" },
-          body: JSON.stringify({ id: config.id, address, timeoutMs: JOIN_ADD_TIMEOUT_MS }),
+          body: JSON.stringify({ id: config.id, address, timeoutMs: JOIN_ADD_TIMEOUT_MS, ...(identity.id === null ? {} : { clusterId: identity.id }) }),
           signal: AbortSignal.timeout(JOIN_ADD_TIMEOUT_MS + 10_000),
         });
         const text = await res.text();
@@ -94,17 +110,20 @@ export function startJoining(options: { config: NodeConfig; membership: Membersh
   };
 }
 
-/** id -> host:port of every member a running node lists in its /v1/status, or null if it does not answer. */
-async function memberAddresses(base: string): Promise<Map<string, string> | null> {
+/**
+ * The cluster id and the id -> host:port of every member a running node lists in its /v1/status, or null if it does
+ * not answer. The id is null when that cluster has not committed one yet.
+ */
+async function clusterOf(base: string): Promise<{ clusterId: string | null; peers: Map<string, string> } | null> {
   try {
     const res = await fetch(new URL("/v1/status", base), { signal: AbortSignal.timeout(2_000) });
     if (!res.ok) return null;
-    const status = (await res.json()) as Partial<Pick<StatusBody, "peers">>;
-    const out = new Map<string, string>();
+    const status = (await res.json()) as Partial<Pick<StatusBody, "peers" | "clusterId">>;
+    const peers = new Map<string, string>();
     for (const p of status.peers ?? []) {
-      if (typeof p.url === "string") out.set(p.id, new URL(p.url).host);
+      if (typeof p.url === "string") peers.set(p.id, new URL(p.url).host);
     }
-    return out;
+    return { clusterId: isClusterId(status.clusterId) ? status.clusterId : null, peers };
   } catch {
     return null;
   }

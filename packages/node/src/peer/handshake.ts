@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { HttpErrorCode } from "@ratequeue/protocol/codes";
 
 /**
  * Peer link authentication by challenge and response, bound to one connection.
@@ -24,6 +25,15 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
  * the path could still read or hijack an established connection. Production
  * runs wss:// with peer certificates (mutual TLS), see the node README.
  *
+ * Cluster identity (etcd's cluster-id check): both ends announce the id of the cluster whose data they hold, the
+ * dialling node in its upgrade request and the accepting node in its answer (absent while a node knows none yet: a
+ * founder before its cluster's first leader committed one, or a joiner before it asked a member). A link between
+ * two nodes that both know an id and whose ids differ is refused by both ends once the other end's proof is
+ * checked: the accepting node closes it with PEER_CLUSTER_CLOSE_CODE instead of taking frames, the dialling node
+ * sends nothing on it. Same node ids and the same secret are not enough to join another cluster's log. The ids
+ * are not covered by the proofs: they guard against mistakes (a data folder of another cluster), not against an
+ * attacker on the path, whom mutual TLS keeps out.
+ *
  * Several secrets may be accepted at once (a rotation: the new one first, the
  * old one second). The accepting node proves every one it holds; the dialling
  * node uses the first of its own that the answer proves, so two nodes that
@@ -37,6 +47,10 @@ export const PEER_HANDSHAKE_TIMEOUT_MS = 5_000;
 export const PEER_HELLO_MAX_BYTES = 4_096;
 /** Close code for a link whose hello is missing, malformed or carries a wrong proof. */
 export const PEER_AUTH_CLOSE_CODE = 4401;
+/** Close code for an authenticated link whose two ends hold data of different clusters. */
+export const PEER_CLUSTER_CLOSE_CODE = 4409;
+/** The refusal code of a node of another cluster (peer links, joins). */
+export const CLUSTER_MISMATCH = HttpErrorCode.RQ_CLUSTER_MISMATCH;
 /** Most cluster secrets a node accepts at once (the current one and, during a rotation, one more). */
 export const CLUSTER_SECRETS_MAX = 2;
 
@@ -45,7 +59,40 @@ export const PEER_HEADER = {
   to: "x-ratequeue-to",
   nonce: "x-ratequeue-nonce",
   proof: "x-ratequeue-proof",
+  /** The sender's cluster id; absent while it knows none. */
+  cluster: "x-ratequeue-cluster",
 } as const;
+
+/** A cluster id as made by newClusterId: 16 lowercase hex digits (64 random bits, as etcd's). */
+const CLUSTER_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+/** A fresh cluster id. */
+export function newClusterId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+export function isClusterId(value: unknown): value is string {
+  return typeof value === "string" && CLUSTER_ID_PATTERN.test(value);
+}
+
+/**
+ * A cluster id header: the id, null when absent (the sender knows none), or undefined when malformed (the link is
+ * refused as malformed).
+ */
+export function parseClusterHeader(value: unknown): string | null | undefined {
+  if (value === undefined) return null;
+  return isClusterId(value) ? value : undefined;
+}
+
+/** True when both ids are known and differ: the two nodes hold data of different clusters. */
+export function clustersDiffer(own: string | null, theirs: string | null): boolean {
+  return own !== null && theirs !== null && own !== theirs;
+}
+
+/** The one-line refusal both ends log and the accepting end sends as its close reason. */
+export function clusterMismatchReason(own: string, theirs: string): string {
+  return `${CLUSTER_MISMATCH}: this node belongs to cluster ${own}, the peer to cluster ${theirs}`;
+}
 
 export type ProofRole = "dial" | "accept";
 

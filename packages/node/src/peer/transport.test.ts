@@ -3,7 +3,7 @@ import { connect, createServer as createTcpServer, type AddressInfo, type Server
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { newNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER } from "./handshake.js";
+import { newClusterId, newNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER } from "./handshake.js";
 import { PEER_PATH, PeerTransport, type PeerAddress } from "./transport.js";
 
 const logger = pino({ level: process.env.TEST_LOG ?? "silent" });
@@ -29,7 +29,13 @@ function urlOf(server: Server): string {
   return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function attach(server: Server, selfId: string, peers: PeerAddress[], secrets: string[] = [SECRET]): Harness {
+function attach(
+  server: Server,
+  selfId: string,
+  peers: PeerAddress[],
+  secrets: string[] = [SECRET],
+  clusterId: () => string | null = () => null,
+): Harness {
   const received: Harness["received"] = [];
   const unreachable: string[] = [];
   const opened: string[] = [];
@@ -38,6 +44,7 @@ function attach(server: Server, selfId: string, peers: PeerAddress[], secrets: s
     clusterSecrets: secrets,
     peers,
     logger,
+    clusterId,
     onFrame: (from, frame) => received.push({ from, text: new TextDecoder().decode(frame) }),
     onUnreachable: (peerId) => unreachable.push(peerId),
     onLinkOpen: (peerId) => opened.push(peerId),
@@ -293,5 +300,84 @@ describe("PeerTransport", () => {
     expect(await status({ [PEER_HEADER.from]: "n1", [PEER_HEADER.to]: "n3", [PEER_HEADER.nonce]: nonce })).toBe(401);
     expect(await status({ [PEER_HEADER.from]: "n1", [PEER_HEADER.to]: "n2", [PEER_HEADER.nonce]: "short" })).toBe(401);
     expect(await status({})).toBe(401);
+  });
+
+  describe("cluster identity", () => {
+    async function pair(idA: () => string | null, idB: () => string | null): Promise<[Harness, Harness]> {
+      const [sa, sb] = [await listen(), await listen()];
+      const peers = [{ id: "n1", url: urlOf(sa) }, { id: "n2", url: urlOf(sb) }];
+      const a = attach(sa, "n1", peers, [SECRET], idA);
+      const b = attach(sb, "n2", peers, [SECRET], idB);
+      a.transport.start();
+      b.transport.start();
+      return [a, b];
+    }
+
+    it("refuses both ways between nodes of different clusters with the same ids and secret; nothing is delivered", async () => {
+      const [x, y] = [newClusterId(), newClusterId()];
+      const [a, b] = await pair(() => x, () => y);
+      // Long enough for several dials at the smallest backoff.
+      await new Promise((r) => setTimeout(r, 500));
+      a.transport.send("n2", new Uint8Array([1]));
+      b.transport.send("n1", new Uint8Array([2]));
+      expect(a.transport.connectedPeers()).toEqual([]);
+      expect(b.transport.connectedPeers()).toEqual([]);
+      expect(a.opened).toEqual([]);
+      expect(b.opened).toEqual([]);
+      expect(a.received).toEqual([]);
+      expect(b.received).toEqual([]);
+    });
+
+    it("links nodes of the same cluster, and a node that knows no id yet (a founder, a joiner)", async () => {
+      const x = newClusterId();
+      const [a, b] = await pair(() => x, () => x);
+      await until(() => a.transport.connectedPeers().length === 1 && b.transport.connectedPeers().length === 1, "links, same cluster");
+      const [c, d] = await pair(() => x, () => null);
+      await until(() => c.transport.connectedPeers().length === 1 && d.transport.connectedPeers().length === 1, "links, one id unknown");
+    });
+
+    it("drops links to another cluster's node once it learns its own id", async () => {
+      const theirs = newClusterId();
+      let ours: string | null = null;
+      const [a, b] = await pair(() => ours, () => theirs);
+      await until(() => a.transport.connectedPeers().length === 1 && b.transport.connectedPeers().length === 1, "links while the id is unknown");
+      ours = newClusterId();
+      a.transport.clusterIdChanged();
+      await until(() => a.transport.connectedPeers().length === 0 && b.transport.connectedPeers().length === 0, "links dropped");
+      const received = b.received.length;
+      b.transport.send("n1", new Uint8Array([3]));
+      a.transport.send("n2", new Uint8Array([4]));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(a.transport.connectedPeers()).toEqual([]);
+      expect(b.transport.connectedPeers()).toEqual([]);
+      expect(a.received).toEqual([]);
+      expect(b.received.length).toBe(received);
+    });
+
+    it("refuses a malformed cluster id header", async () => {
+      const server = await listen();
+      attach(server, "n1", [{ id: "n1", url: urlOf(server) }]);
+      const port = (server.address() as AddressInfo).port;
+      const socket = connect({ host: "127.0.0.1", port });
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      socket.write(
+        [
+          `GET ${PEER_PATH} HTTP/1.1`,
+          "Host: 127.0.0.1",
+          "Connection: Upgrade",
+          "Upgrade: websocket",
+          "Sec-WebSocket-Version: 13",
+          `Sec-WebSocket-Key: ${Buffer.alloc(16, 1).toString("base64")}`,
+          `${PEER_HEADER.from}: n2`,
+          `${PEER_HEADER.to}: n1`,
+          `${PEER_HEADER.nonce}: ${newNonce().toString("base64url")}`,
+          `${PEER_HEADER.cluster}: not-a-cluster-id`,
+          "",
+          "",
+        ].join("\r\n"),
+      );
+      const answer = (await drain(socket)).toString("latin1");
+      expect(answer.startsWith("HTTP/1.1 401")).toBe(true);
+    });
   });
 });

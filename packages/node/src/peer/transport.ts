@@ -4,12 +4,17 @@ import WebSocket, { WebSocketServer } from "ws";
 import type { Logger } from "pino";
 import { decodePeerFrame, encodePeerFrame, PROTOCOL_VERSION } from "@ratequeue/protocol";
 import {
+  CLUSTER_MISMATCH,
   CLUSTER_SECRETS_MAX,
+  clusterMismatchReason,
+  clustersDiffer,
   formatProofs,
   newNonce,
+  parseClusterHeader,
   parseNonce,
   parseProofs,
   PEER_AUTH_CLOSE_CODE,
+  PEER_CLUSTER_CLOSE_CODE,
   PEER_HANDSHAKE_TIMEOUT_MS,
   PEER_HEADER,
   PEER_HELLO_MAX_BYTES,
@@ -43,6 +48,11 @@ export interface PeerTransportOptions {
   readonly clusterSecrets: readonly string[];
   readonly peers: readonly PeerAddress[];
   readonly logger: Logger;
+  /**
+   * The id of the cluster whose data this node holds, or null while it knows none (handshake.ts, "Cluster
+   * identity"). Read at every handshake; call `clusterIdChanged()` when it becomes known. Absent: always null.
+   */
+  readonly clusterId?: () => string | null;
   /** Called for every frame received from an authenticated peer. */
   readonly onFrame: (from: string, frame: Uint8Array) => void;
   /** Called when our link to a peer is open and authenticated. */
@@ -78,6 +88,10 @@ export class PeerTransport {
   readonly #answerHeaders = new WeakMap<IncomingMessage, string[]>();
   #pending = 0;
   #closed = false;
+  /** Accepted, authenticated links and the cluster id each peer announced (null: none). */
+  readonly #inbound = new Map<WebSocket, { readonly peer: string; readonly clusterId: string | null }>();
+  /** Peer -> the foreign cluster id already logged as an error for it: a refused node redials every few seconds. */
+  readonly #mismatchLogged = new Map<string, string>();
 
   constructor(options: PeerTransportOptions) {
     if (options.clusterSecrets.length < 1 || options.clusterSecrets.length > CLUSTER_SECRETS_MAX) {
@@ -90,8 +104,47 @@ export class PeerTransport {
       if (extra !== undefined) headers.push(...extra);
     });
     for (const peer of options.peers) {
-      if (peer.id !== options.selfId) this.#links.set(peer.id, new OutboundLink(peer, options));
+      if (peer.id !== options.selfId) this.#links.set(peer.id, this.#newLink(peer));
     }
+  }
+
+  /**
+   * This node learned its cluster id: every link whose other end announced a different one is closed (an accepted
+   * link with PEER_CLUSTER_CLOSE_CODE; a dialled one is dialled again, and the handshake refuses it).
+   */
+  clusterIdChanged(): void {
+    const own = this.#ownClusterId();
+    for (const [ws, link] of this.#inbound) {
+      if (own !== null && clustersDiffer(own, link.clusterId)) this.#refuseCluster(ws, link.peer, own, link.clusterId!);
+    }
+    for (const link of this.#links.values()) {
+      if (own !== null && clustersDiffer(own, link.peerClusterId)) link.redial();
+    }
+  }
+
+  #ownClusterId(): string | null {
+    return this.#options.clusterId?.() ?? null;
+  }
+
+  #newLink(peer: PeerAddress): OutboundLink {
+    return new OutboundLink(peer, this.#options, (peerId, theirs) => this.#logMismatch(peerId, theirs, "peer link to another cluster dropped"));
+  }
+
+  /** Logs a refusal naming both cluster ids: an error the first time for this peer and id, then at debug level. */
+  #logMismatch(peer: string, theirs: string, what: string): void {
+    const own = this.#ownClusterId() ?? "(none)";
+    const fields = { code: CLUSTER_MISMATCH, peer, clusterId: own, peerClusterId: theirs };
+    const message = `${what}: ${clusterMismatchReason(own, theirs)} (a data folder of another cluster, with the same node ids and secret; see the node README, "Cluster identity")`;
+    if (this.#mismatchLogged.get(peer) === theirs) return void this.#options.logger.debug(fields, message);
+    this.#mismatchLogged.set(peer, theirs);
+    this.#options.logger.error(fields, message);
+  }
+
+  #refuseCluster(ws: WebSocket, peer: string, own: string, theirs: string): void {
+    this.#inbound.delete(ws);
+    this.#logMismatch(peer, theirs, "peer link from another cluster refused");
+    ws.close(PEER_CLUSTER_CLOSE_CODE, clusterMismatchReason(own, theirs).slice(0, 120));
+    setTimeout(() => ws.terminate(), 1_000).unref();
   }
 
   /** Starts dialling every peer. */
@@ -115,7 +168,7 @@ export class PeerTransport {
     }
     for (const [id, peer] of wanted) {
       if (this.#links.has(id)) continue;
-      const link = new OutboundLink(peer, this.#options);
+      const link = this.#newLink(peer);
       this.#links.set(id, link);
       if (this.#started) link.connect();
     }
@@ -143,8 +196,9 @@ export class PeerTransport {
     const from = req.headers[PEER_HEADER.from];
     const to = req.headers[PEER_HEADER.to];
     const dialNonce = parseNonce(req.headers[PEER_HEADER.nonce]);
+    const peerCluster = parseClusterHeader(req.headers[PEER_HEADER.cluster]);
     let refusal: string | null = null;
-    if (typeof from !== "string" || typeof to !== "string" || dialNonce === null) refusal = "missing or malformed peer headers";
+    if (typeof from !== "string" || typeof to !== "string" || dialNonce === null || peerCluster === undefined) refusal = "missing or malformed peer headers";
     // Any node that proves the cluster secret is heard, even one this node does not know yet: a node restarted with
     // an old membership learns the new members only from a leader it may not know. Raft drops removed nodes' messages.
     else if (from === selfId) refusal = "a peer claiming this node's own id";
@@ -162,9 +216,11 @@ export class PeerTransport {
     const peer = from as string;
     const nonces: LinkNonces = { dial: dialNonce!, accept: newNonce() };
     const proofs = clusterSecrets.map((secret) => peerProof(secret, "accept", peer, selfId, nonces));
+    const ownCluster = this.#ownClusterId();
     this.#answerHeaders.set(req, [
       `${PEER_HEADER.nonce}: ${Buffer.from(nonces.accept).toString("base64url")}`,
       `${PEER_HEADER.proof}: ${formatProofs(proofs)}`,
+      ...(ownCluster === null ? [] : [`${PEER_HEADER.cluster}: ${ownCluster}`]),
     ]);
     // Until the hello is proven, count every byte the link sends: an unauthenticated link may not make us buffer a
     // large frame. (The counter is attached once ws reads the socket: attached earlier, it would set the socket
@@ -203,11 +259,21 @@ export class PeerTransport {
         clearTimeout(timer);
         const reason = checkHello(bytes, peer, selfId, clusterSecrets, nonces);
         if (reason !== null) return void refuse(reason);
-        proven = true;
         settle();
+        // Checked only now that the peer proved the secret: an unauthenticated caller cannot fill the log with errors.
+        const own = this.#ownClusterId();
+        if (clustersDiffer(own, peerCluster!)) {
+          refused = true;
+          return void this.#refuseCluster(ws, peer, own!, peerCluster!);
+        }
+        proven = true;
+        this.#inbound.set(ws, { peer, clusterId: peerCluster! });
         logger.info({ peer }, "peer link accepted");
       });
-      ws.on("close", () => clearTimeout(timer));
+      ws.on("close", () => {
+        clearTimeout(timer);
+        this.#inbound.delete(ws);
+      });
       ws.on("error", () => ws.terminate());
     });
   }
@@ -227,11 +293,20 @@ class OutboundLink {
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   #wasOpen = false;
+  /** The cluster id the peer announced at the last handshake (null: none). */
+  peerClusterId: string | null = null;
 
   constructor(
     readonly peer: PeerAddress,
     readonly options: PeerTransportOptions,
+    /** Called when the peer proved the secret but announced another cluster's id; the link is dropped. */
+    readonly onClusterMismatch: (peerId: string, theirs: string) => void,
   ) {}
+
+  /** Closes the current connection; the usual backoff dials again (and handshakes again). */
+  redial(): void {
+    this.#ws?.terminate();
+  }
 
   isOpen(): boolean {
     return this.#ws?.readyState === WebSocket.OPEN;
@@ -250,9 +325,15 @@ class OutboundLink {
     const peerId = this.peer.id;
     const dialNonce = newNonce();
     let hello: Uint8Array | null = null;
+    const ownCluster = this.options.clusterId?.() ?? null;
     const ws = new WebSocket(`${this.peer.url}${PEER_PATH}`, {
       ...this.options.clientOptions,
-      headers: { [PEER_HEADER.from]: selfId, [PEER_HEADER.to]: peerId, [PEER_HEADER.nonce]: dialNonce.toString("base64url") },
+      headers: {
+        [PEER_HEADER.from]: selfId,
+        [PEER_HEADER.to]: peerId,
+        [PEER_HEADER.nonce]: dialNonce.toString("base64url"),
+        ...(ownCluster === null ? {} : { [PEER_HEADER.cluster]: ownCluster }),
+      },
       perMessageDeflate: false,
       maxPayload: PEER_FRAME_MAX_BYTES,
       handshakeTimeout: PEER_HANDSHAKE_TIMEOUT_MS,
@@ -269,6 +350,18 @@ class OutboundLink {
               .find((s) => s !== null) ?? null;
       if (nonces === null || secret === null) {
         logger.error({ peer: peerId }, "peer could not prove the cluster secret; link dropped (check the cluster secret)");
+        ws.terminate();
+        return;
+      }
+      const theirs = parseClusterHeader(res.headers[PEER_HEADER.cluster]);
+      if (theirs === undefined) {
+        logger.error({ peer: peerId }, "peer answered a malformed cluster id; link dropped");
+        ws.terminate();
+        return;
+      }
+      this.peerClusterId = theirs;
+      if (clustersDiffer(this.options.clusterId?.() ?? null, theirs)) {
+        this.onClusterMismatch(peerId, theirs!);
         ws.terminate();
         return;
       }
@@ -296,8 +389,9 @@ class OutboundLink {
       const wasOpen = this.#wasOpen;
       this.#wasOpen = false;
       if (code === PEER_AUTH_CLOSE_CODE) logger.error({ peer: peerId, reason: reason.toString() }, "peer refused our hello (check the cluster secret)");
+      if (code === PEER_CLUSTER_CLOSE_CODE) logger.error({ peer: peerId, code: CLUSTER_MISMATCH, reason: reason.toString() }, "peer refused our link: it belongs to another cluster");
       if (wasOpen) {
-        if (code !== PEER_AUTH_CLOSE_CODE) logger.warn({ peer: peerId }, "peer link closed");
+        if (code !== PEER_AUTH_CLOSE_CODE && code !== PEER_CLUSTER_CLOSE_CODE) logger.warn({ peer: peerId }, "peer link closed");
         if (!this.#closed) this.options.onLinkClosed?.(peerId);
       }
       this.#scheduleReconnect();
