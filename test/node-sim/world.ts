@@ -8,12 +8,7 @@ import {
   type Load,
   type NodeInfo,
 } from "@ratequeue/protocol";
-import { ClientSessions, type ClientConnection } from "../../packages/node/src/core/client-sessions.js";
-import type { OpResult } from "../../packages/node/src/core/cluster-state.js";
-import type { ClientLink, NodeEnv, TimerHandle } from "../../packages/node/src/core/env.js";
-import { NodeCore, checkResourceBody, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
-import type { Op } from "../../packages/node/src/core/ops.js";
-import { keyFromSecret } from "../../packages/node/src/state/keys.js";
+import { checkResourceBody, type ClientConnection, type ClientLink, ClientSessions, keyFromSecret, NodeCore, type NodeCoreOptions, type NodeEnv, type Op, type OpResult, type TimerHandle } from "@ratequeue/node/testing";
 import { EventQueue } from "../sim/event-queue.js";
 import { Prng } from "@ratequeue/testkit";
 import { SimDisk } from "../sim/sim-disk.js";
@@ -26,7 +21,7 @@ import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
 import { EXTRA_RESOURCE, Operator } from "./operator.js";
-import { History } from "../../packages/limiter/src/history.js";
+import { History } from "@ratequeue/limiter/testing";
 import { NodeClocks } from "./clocks.js";
 
 /** Raft timing of every run: a tick is 10 simulated ms, elections time out after 100-200 ms. */
