@@ -53,6 +53,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc
     safetyMs: fc.integer({ min: 500, max: 2500 }),
     pauses: fc.integer({ min: 0, max: 3 }),
     adminChanges: fc.integer({ min: 0, max: 8 }),
+    memberChanges: fc.integer({ min: 0, max: 3 }),
   })
   .filter((k) => k.deaths <= k.clients);
 
@@ -94,7 +95,7 @@ describe("node-sim: the simulator itself", () => {
   // resent entries 3..37; the store refused entries below its snapshot (RQ_STORAGE_CORRUPT) and the node stopped.
   // Fixed in NodeCore#handleReady (entries at or below the snapshot are skipped, as MemoryStorage.append does).
   it("regression: a follower whose Raft resends entries below its snapshot keeps running (seed 80380)", async () => {
-    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3 --admin 0";
+    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3 --admin 0 --members 0";
     const flags = new Map<string, string>();
     const parts = knobs.split(" ");
     for (let i = 0; i < parts.length; i += 2) flags.set(parts[i]!.slice(2), parts[i + 1]!);

@@ -26,6 +26,9 @@ import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
 import { EXTRA_RESOURCE, Operator } from "./operator.js";
+import { MemberChanges } from "../../packages/node/src/membership/changes.js";
+import type { ConfChange } from "@ratequeue/raft";
+import { MembershipChecker } from "./checkers/membership.js";
 import { History } from "../../packages/limiter/src/history.js";
 import { NodeClocks } from "./clocks.js";
 
@@ -180,6 +183,13 @@ export interface RunStats {
   effects: Record<string, number>;
   /** Committed acquires of worker-key sessions, each checked against the key's scope (issue #15). */
   scopedAcquires: number;
+  /** Membership changes: nodes added as voters, members removed, conf changes and promotions checked. */
+  membersAdded: number;
+  membersRemoved: number;
+  confChangesChecked: number;
+  promotionsChecked: number;
+  /** A second change tried while one was in progress, and refused. */
+  concurrentChangesRefused: number;
 }
 
 export type RunResult =
@@ -211,6 +221,8 @@ interface Incarnation {
   readonly core: NodeCore;
   readonly sessions: ClientSessions;
   readonly conns: Set<Conn>;
+  /** The admin API's membership procedures on this process (one change at a time per process, as in production). */
+  readonly changes: MemberChanges;
 }
 
 interface SimNode {
@@ -222,6 +234,10 @@ interface SimNode {
   readonly clocks: NodeClocks;
   inc: Incarnation | null;
   lastApplied: number;
+  /** A founding member (bootstrapped with the first voters); a node added later starts empty and joins. */
+  readonly founder: boolean;
+  /** Removed from the cluster and stopped for good: never restarted. */
+  retired: boolean;
 }
 
 interface Conn extends ClientConn {
@@ -274,7 +290,9 @@ const TRANSCRIPT_LINES = 80;
 /** A run of full nodes (NodeCore + ClientSessions) and simulated SDK clients; see README.md. */
 export class NodeSimWorld implements ClientWorld {
   nowMs = 0;
-  readonly nodeIds: readonly string[];
+  /** The nodes clients may dial: founders and added nodes, less retired ones. */
+  readonly nodeIds: string[];
+  readonly #founders: readonly string[];
   readonly #scenario: Scenario;
   readonly #prng: Prng;
   readonly #events = new EventQueue<{ owner: Owner | null; fn: () => void }>();
@@ -300,6 +318,11 @@ export class NodeSimWorld implements ClientWorld {
     wallMs: 0,
     grantsChecked: 0,
     scopedAcquires: 0,
+    membersAdded: 0,
+    membersRemoved: 0,
+    confChangesChecked: 0,
+    promotionsChecked: 0,
+    concurrentChangesRefused: 0,
     laneGrantsChecked: 0,
     adminProposed: 0,
     adminApplied: 0,
@@ -325,24 +348,14 @@ export class NodeSimWorld implements ClientWorld {
     const k = scenario.knobs;
     this.#prng = new Prng(scenario.seed);
     this.nodeIds = Array.from({ length: k.nodes }, (_, i) => `n${i + 1}`);
+    this.#founders = [...this.nodeIds];
     this.#peerNet = new SimNetwork({ prng: this.#prng.fork(), faults: this.#peerFaults(true) });
     // Client links are TCP: ordered, no loss or duplicates; they break instead (faults below).
     this.#clientNet = new SimNetwork({
       prng: this.#prng.fork(),
       faults: { dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelayMs: 1, maxDelayMs: k.maxDelayMs },
     });
-    for (const id of this.nodeIds) {
-      const prng = this.#prng.fork();
-      this.#nodes.set(id, {
-        id,
-        disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
-        prng,
-        written: new Map(),
-        clocks: new NodeClocks({ prng: prng.fork(), skewMs: k.skewMs, driftPermille: k.driftPermille, monoRate: monotonicRateOf(this.#sabotage) }),
-        inc: null,
-        lastApplied: 1,
-      });
-    }
+    for (const id of this.nodeIds) this.#nodes.set(id, this.#newNode(id, this.#prng.fork(), true));
     this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time, index) => this.#onCommitted(results, time, index) });
     const workload: ClientWorkload = {
       // The operator's resource only when it runs: a run without admin changes draws as it always did.
@@ -355,9 +368,28 @@ export class NodeSimWorld implements ClientWorld {
       this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, i % 2 === 0 ? { ...workload, apiKey: WORKER_KEY } : workload));
     }
     this.#operator = k.adminChanges > 0 ? new Operator(this.#prng.fork()) : null;
+    // Forked last and only when used, so a run without membership changes draws exactly as before.
+    this.#memberPrng = k.memberChanges > 0 ? this.#prng.fork() : null;
   }
 
   readonly #operator: Operator | null;
+  readonly #memberPrng: Prng | null;
+  readonly #membership = new MembershipChecker();
+
+  #newNode(id: string, prng: Prng, founder: boolean): SimNode {
+    const k = this.#scenario.knobs;
+    return {
+      id,
+      disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
+      prng,
+      written: new Map(),
+      clocks: new NodeClocks({ prng: prng.fork(), skewMs: k.skewMs, driftPermille: k.driftPermille, monoRate: monotonicRateOf(this.#sabotage) }),
+      inc: null,
+      lastApplied: founder ? 1 : 0,
+      founder,
+      retired: false,
+    };
+  }
 
   // ---------------------------------------------------------------------------
   // The run
@@ -370,13 +402,14 @@ export class NodeSimWorld implements ClientWorld {
       for (const c of this.#clients) c.start();
       this.#scheduleFaults();
       this.#scheduleAdmin();
+      this.#scheduleMembers();
       await this.#runUntil(k.safetyMs, () => false);
       // Liveness: heal everything, stop new work, and wait for every request to end.
       this.#note("heal: every node up, network calm; clients stop issuing");
       this.#heal();
       const healedAt = this.nowMs;
       this.#healedAtMs = healedAt;
-      const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && this.#nodesCaughtUp();
+      const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && !this.#memberBusy && this.#nodesCaughtUp();
       await this.#runUntil(healedAt + LIVENESS_BOUND_MS, done);
       if (!done()) throw new Violation("liveness", this.#livenessReport(healedAt));
       this.stats.livenessMs = this.nowMs - healedAt;
@@ -384,9 +417,9 @@ export class NodeSimWorld implements ClientWorld {
       const committed = this.#agreement.highestCommitted;
       this.#note(`full restart: power loss on every node (committed index ${committed})`);
       for (const node of this.#nodes.values()) this.#crash(node);
-      for (const node of this.#nodes.values()) this.#startNode(node);
+      for (const node of this.#nodes.values()) if (!node.retired) this.#startNode(node);
       const restartedAt = this.nowMs;
-      const back = (): boolean => [...this.#nodes.values()].every((n) => n.lastApplied >= committed) && this.#nodesCaughtUp();
+      const back = (): boolean => this.#memberNodes().every((n) => n.lastApplied >= committed) && this.#nodesCaughtUp();
       await this.#runUntil(restartedAt + RESTART_BOUND_MS, back);
       if (!back()) {
         const applied = [...this.#nodes.values()].map((n) => `${n.id}@${n.lastApplied}`).join(" ");
@@ -471,7 +504,7 @@ export class NodeSimWorld implements ClientWorld {
   // Nodes
 
   #startNode(node: SimNode): void {
-    if (node.inc?.alive === true) return;
+    if (node.inc?.alive === true || node.retired) return;
     const inc: Incarnation = { alive: true, started: false, pausedUntilMs: 0 } as Incarnation;
     node.clocks.restart(this.nowMs, node.prng);
     const env: NodeEnv = {
@@ -513,7 +546,8 @@ export class NodeSimWorld implements ClientWorld {
     });
     const options: NodeCoreOptions = {
       id: node.id,
-      voters: this.nodeIds,
+      // A node added later starts empty, with no voters: it waits for the leader to add it (production's --join).
+      voters: node.founder ? this.#founders : [],
       store,
       env,
       logger: SILENT_LOGGER,
@@ -537,7 +571,14 @@ export class NodeSimWorld implements ClientWorld {
     const core = new NodeCore(options);
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
     const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, sessionTtlMs: SESSION_TTL_MS, nodes });
-    Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
+    const changes = new MemberChanges({
+      core: this.#watchedCore(node, core),
+      logger: SILENT_LOGGER,
+      env,
+      everyMs: TICK_MS,
+      addressOf: (id) => core.state.memberAddresses.get(id) ?? null,
+    });
+    Object.assign(inc, { core, sessions, conns: new Set<Conn>(), changes });
     core.onPropose((e) => this.#trueTime.proposed(e.term, e.index, this.nowMs));
     core.onRoleChange((role) => {
       if (role === "leader") {
@@ -663,7 +704,7 @@ export class NodeSimWorld implements ClientWorld {
       const downMs = r.int(50, 1500);
       this.at(atMs, null, () => this.#crash(node));
       this.at(atMs + downMs, null, () => {
-        if (node.inc === null) {
+        if (node.inc === null && !node.retired) {
           this.#note(`${node.id} restarts`);
           this.#startNode(node);
         }
@@ -674,6 +715,7 @@ export class NodeSimWorld implements ClientWorld {
       const forMs = r.int(100, 1500);
       const minority = k.nodes === 5 && r.chance(0.5) ? [r.pick(this.nodeIds.slice(0, 2)), r.pick(this.nodeIds.slice(2))] : [r.pick(this.nodeIds)];
       this.at(atMs, null, () => {
+        if (minority.some((id) => this.#nodes.get(id)!.retired)) return;
         this.#note(`partition: {${minority.join(",")}} cut off`);
         this.#peerNet.partition(minority, this.nodeIds);
       });
@@ -746,11 +788,185 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  // ---------------------------------------------------------------------------
+  // Membership changes
+
+  #membersIssuing = true;
+  #memberBusy = false;
+  #memberQueued = 0;
+  #nextNodeNumber = 0;
+
+  /**
+   * The operator's membership changes, at random times of the faulty phase, one at a time (a change that comes due
+   * while another runs waits for it), each through the admin API's own procedures (MemberChanges) on whichever
+   * node leads then: add a node (it starts empty, is added as a learner, catches up and is promoted), remove a
+   * member (the leader hands over first; the removed node is then stopped for good), or replace one (both). The
+   * cluster stays between 3 and 5 voters. A refused or failed step is retried on the then leader, as an operator
+   * would; an add that never completes is undone.
+   */
+  #scheduleMembers(): void {
+    const r = this.#memberPrng;
+    if (r === null) return;
+    const k = this.#scenario.knobs;
+    this.#nextNodeNumber = k.nodes;
+    for (let i = 0; i < k.memberChanges; i++) {
+      this.at(r.int(100, Math.max(100, k.safetyMs - 100)), null, () => {
+        this.#memberQueued++;
+        this.#nextMemberChange();
+      });
+    }
+  }
+
+  #nextMemberChange(): void {
+    if (this.#memberBusy || this.#memberQueued === 0 || !this.#membersIssuing) return;
+    this.#memberQueued--;
+    this.#memberBusy = true;
+    this.#memberChange().then(
+      () => {
+        this.#memberBusy = false;
+        this.#nextMemberChange();
+      },
+      (err: Error) => this.#fail("crash", `membership change failed unexpectedly: ${err.stack ?? err.message}`),
+    );
+  }
+
+  async #memberChange(): Promise<void> {
+    const r = this.#memberPrng!;
+    const leader = await this.#leaderFor(40);
+    if (leader === null) return this.#note("membership change skipped: no leader");
+    const { voters } = leader.inc!.core.status().confState;
+    const kind = voters.length <= 3 ? "add" : voters.length >= 5 ? "remove" : r.pick(["add", "remove", "replace"] as const);
+    if (kind === "remove" || kind === "replace") {
+      // The leader too, now and then: it hands leadership over first.
+      const target = r.chance(0.3) ? leader.id : r.pick(voters.filter((v) => v !== leader.id));
+      await this.#removeMember(target);
+    }
+    if (kind === "add" || kind === "replace") await this.#addMember();
+  }
+
+  /** The node leading now (alive, started, not stalled), waiting up to `tries` x 50 ms for one. */
+  async #leaderFor(tries: number): Promise<SimNode | null> {
+    for (let i = 0; i < tries; i++) {
+      const leader = [...this.#nodes.values()].find((n) => n.inc?.started === true && n.inc.alive && n.inc.pausedUntilMs <= this.nowMs && n.inc.core.isLeader);
+      if (leader !== undefined) return leader;
+      await this.#sleep(50);
+    }
+    return null;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.at(this.nowMs + ms, null, resolve));
+  }
+
+  /** Runs `step` on the then leader's procedures until it succeeds (true) or `tries` attempts failed (false). */
+  async #onLeader(what: string, tries: number, step: (leader: SimNode) => Promise<void>): Promise<boolean> {
+    for (let i = 0; i < tries; i++) {
+      const leader = await this.#leaderFor(40);
+      if (leader === null) continue;
+      try {
+        await leader.inc!.changes.exclusive(what, () => step(leader));
+        return true;
+      } catch (err) {
+        this.#note(`operator: ${what} via ${leader.id} refused: ${(err as { code?: string }).code ?? ""} ${(err as Error).message.slice(0, 120)}`);
+        await this.#sleep(100);
+      }
+    }
+    return false;
+  }
+
+  async #addMember(): Promise<void> {
+    const id = `n${++this.#nextNodeNumber}`;
+    const node = this.#newNode(id, this.#memberPrng!.fork(), false);
+    this.#nodes.set(id, node);
+    this.nodeIds.push(id);
+    this.#note(`operator: start ${id} (empty) and add it`);
+    this.#startNode(node);
+    const added = await this.#onLeader(`add ${id}`, 15, (leader) => leader.inc!.changes.add({ id, address: `${id}.sim:7400`, timeoutMs: 3_000 }));
+    if (added) {
+      this.stats.membersAdded++;
+      return this.#note(`operator: ${id} is a voter`);
+    }
+    this.#note(`operator: giving up on adding ${id}; undoing it`);
+    await this.#removeMember(id);
+  }
+
+  /** Removes `id` (a leader hands over first), then stops it for good; a removal that keeps failing is left as is. */
+  async #removeMember(id: string): Promise<void> {
+    const removed = await this.#onLeader(`remove ${id}`, 30, async (leader) => {
+      const conf = leader.inc!.core.status().confState;
+      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return; // already removed, or never added
+      if (leader.id === id) {
+        const heir = await leader.inc!.changes.handOver(id);
+        this.#note(`operator: ${id} handed leadership to ${heir} before its removal`);
+        throw Object.assign(new Error("handed over; the removal goes to the new leader"), { code: "HANDED_OVER" });
+      }
+      await leader.inc!.changes.remove(id);
+    });
+    if (!removed) return this.#note(`operator: could not remove ${id}; it stays a member`);
+    const node = this.#nodes.get(id)!;
+    this.#crash(node);
+    node.retired = true;
+    this.nodeIds.splice(this.nodeIds.indexOf(id), 1);
+    this.stats.membersRemoved++;
+    this.#note(`operator: ${id} removed and stopped for good`);
+  }
+
+  /**
+   * The core the procedures drive, seen from outside: every conf change the node accepts is checked by the
+   * membership checker against what the simulator sees of the leader's log and of the learner's own log. Now and
+   * then, right after an accepted change, an impatient operator asks the same node for another one (a second
+   * `/v1/members` request), which must be refused while the first is in progress.
+   */
+  #watchedCore(node: SimNode, core: NodeCore): ConstructorParameters<typeof MemberChanges>[0]["core"] {
+    const world = this;
+    return {
+      id: core.id,
+      get isLeader() {
+        return core.isLeader;
+      },
+      get state() {
+        return core.state;
+      },
+      status: () => core.status(),
+      propose: (op) => core.propose(op),
+      handOver: (timeoutMs) => core.handOver(timeoutMs),
+      proposeConfChange: (change: ConfChange) => {
+        const result = core.proposeConfChange(change);
+        if (result.outcome === "accepted") {
+          const status = core.status();
+          const learner = world.#nodes.get(change.nodeId)?.inc;
+          const learnerLastIndex = learner?.alive === true && learner.started ? learner.core.status().lastIndex : null;
+          world.#fail(
+            "safety",
+            world.#membership.accepted({ id: node.id, term: status.term, applied: status.applied, written: node.written }, change, result.index, learnerLastIndex),
+          );
+          world.#note(`${node.id} accepted ${change.type} ${change.nodeId} at index ${result.index}`);
+          if (world.#memberPrng !== null && world.#memberPrng.chance(0.5)) world.#impatient(node, change);
+        }
+        return result;
+      },
+    };
+  }
+
+  /** A second change asked of `node` while `change` is in progress: removing that same node again. */
+  #impatient(node: SimNode, change: ConfChange): void {
+    const changes = node.inc?.changes;
+    if (changes === undefined) return;
+    const what = `impatient remove ${change.nodeId}`;
+    changes.exclusive(what, () => changes.remove(change.nodeId)).then(
+      () => this.#note(`operator: ${what} was accepted`),
+      (err: { code?: string }) => {
+        if (err.code === "RQ_CHANGE_IN_PROGRESS") this.stats.concurrentChangesRefused++;
+      },
+    );
+  }
+
   #heal(): void {
     this.#peerNet.healAll();
     this.#peerNet.setFaults(this.#peerFaults(false));
     for (const node of this.#nodes.values()) if (node.inc === null) this.#startNode(node);
     for (const c of this.#clients) c.issuing = false;
+    this.#membersIssuing = false;
   }
 
   // ---------------------------------------------------------------------------
@@ -946,7 +1162,13 @@ export class NodeSimWorld implements ClientWorld {
     for (const n of this.#nodes.values()) if (n.inc?.started === true && n.inc.core.isLeader) leader = n.inc.core;
     if (leader === null) return false;
     const commit = leader.status().commit;
-    return [...this.#nodes.values()].every((n) => n.lastApplied >= commit);
+    const { voters, learners } = leader.status().confState;
+    return this.#memberNodes().every((n) => !(voters.includes(n.id) || learners.includes(n.id)) || n.lastApplied >= commit);
+  }
+
+  /** Nodes that may hold the cluster's log: every node but retired ones. */
+  #memberNodes(): SimNode[] {
+    return [...this.#nodes.values()].filter((n) => !n.retired);
   }
 
   #livenessReport(healedAt: number): string {
@@ -982,6 +1204,8 @@ export class NodeSimWorld implements ClientWorld {
     s.committedIndex = this.#agreement.witnessIndex;
     s.acquires = this.#clients.reduce((n, c) => n + c.stats.acquires, 0);
     s.reconnects = this.#clients.reduce((n, c) => n + c.stats.reconnects, 0);
+    s.confChangesChecked = this.#membership.changesChecked;
+    s.promotionsChecked = this.#membership.promotionsChecked;
     if (v === null) return { ok: true, stats: s, transcript: [...this.#transcript] };
     return { ok: false, stats: s, failure: v.failure, message: v.message, replay: replayCommand(this.#scenario), transcript: [...this.#transcript] };
   }
