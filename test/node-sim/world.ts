@@ -854,6 +854,12 @@ export class NodeSimWorld implements ClientWorld {
     return null;
   }
 
+  /** Rejects once `inc` has died (checked every 50 ms); never resolves. */
+  async #death(inc: Incarnation): Promise<never> {
+    while (inc.alive) await this.#sleep(50);
+    throw Object.assign(new Error("the node died during the request"), { code: "CONNECTION_RESET" });
+  }
+
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.at(this.nowMs + ms, null, resolve));
   }
@@ -863,8 +869,10 @@ export class NodeSimWorld implements ClientWorld {
     for (let i = 0; i < tries; i++) {
       const leader = await this.#leaderFor(40);
       if (leader === null) continue;
+      const inc = leader.inc!;
       try {
-        await leader.inc!.changes.exclusive(what, () => step(leader));
+        // A request to a process that dies is answered by a broken connection: what it awaited never settles.
+        await Promise.race([inc.changes.exclusive(what, () => step(leader)), this.#death(inc)]);
         return true;
       } catch (err) {
         this.#note(`operator: ${what} via ${leader.id} refused: ${(err as { code?: string }).code ?? ""} ${(err as Error).message.slice(0, 120)}`);
