@@ -926,7 +926,6 @@ export class NodeSimWorld implements ClientWorld {
    * `/v1/members` request), which must be refused while the first is in progress.
    */
   #watchedCore(node: SimNode, core: NodeCore): ConstructorParameters<typeof MemberChanges>[0]["core"] {
-    const world = this;
     return {
       id: core.id,
       get isLeader() {
@@ -942,14 +941,14 @@ export class NodeSimWorld implements ClientWorld {
         const result = core.proposeConfChange(change);
         if (result.outcome === "accepted") {
           const status = core.status();
-          const learner = world.#nodes.get(change.nodeId)?.inc;
+          const learner = this.#nodes.get(change.nodeId)?.inc;
           const learnerLastIndex = learner?.alive === true && learner.started ? learner.core.status().lastIndex : null;
-          world.#fail(
+          this.#fail(
             "safety",
-            world.#membership.accepted({ id: node.id, term: status.term, applied: status.applied, written: node.written }, change, result.index, learnerLastIndex),
+            this.#membership.accepted({ id: node.id, term: status.term, applied: status.applied, written: node.written }, change, result.index, learnerLastIndex),
           );
-          world.#note(`${node.id} accepted ${change.type} ${change.nodeId} at index ${result.index}`);
-          if (world.#memberPrng !== null && world.#memberPrng.chance(0.5)) world.#impatient(node, change);
+          this.#note(`${node.id} accepted ${change.type} ${change.nodeId} at index ${result.index}`);
+          if (this.#memberPrng?.chance(0.5) === true) this.#impatient(node, change);
         }
         return result;
       },
