@@ -17,7 +17,7 @@ describe("nemesis against real processes", () => {
       const result = await runChaos({ durationMs: DURATION_MS, seed: SEED });
       expect(result.violations, `violations (replay: ${result.replay})`).toEqual([]);
       // The run must have done what it claims: every kind of fault, real traffic, leadership moving.
-      const kinds = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn", "replaceFollower"];
+      const kinds = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn", "replaceFollower", "replaceLeader"];
       if (DURATION_MS >= 60_000) for (const k of kinds) expect(result.faults[k] ?? 0, `faults of kind ${k}`).toBeGreaterThan(0);
       expect(result.stats.granted).toBeGreaterThan(100);
       expect(result.stats.logGrants).toBeGreaterThanOrEqual(result.stats.granted!);
