@@ -126,6 +126,25 @@ describe("node-sim: the simulator itself", () => {
     expect(deletes).toBeGreaterThan(0);
   }, 60_000);
 
+  it("membership changes under faults (nodes added, caught up and promoted; members removed, the leader after handing over) keep every guarantee", async () => {
+    let added = 0;
+    let removed = 0;
+    let promotions = 0;
+    let refused = 0;
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(applyOverrides(scenarioFromSeed(seed), new Map([["members", "6"], ["clients", "3"]])));
+      expect(r.ok, r.ok ? "" : failureText(seed, r)).toBe(true);
+      added += r.stats.membersAdded;
+      removed += r.stats.membersRemoved;
+      promotions += r.stats.promotionsChecked;
+      refused += r.stats.concurrentChangesRefused;
+    }
+    expect(added).toBeGreaterThan(2);
+    expect(removed).toBeGreaterThan(2);
+    expect(promotions).toBeGreaterThan(2);
+    expect(refused).toBeGreaterThan(0);
+  }, 120_000);
+
   // A checker that never fires proves nothing: each sabotage must be caught on every seed tried.
   const sabotaged = (seed: number) => applyOverrides(scenarioFromSeed(seed), new Map([["flush", "0"], ["clients", "4"], ["pauses", "0"]]));
 
