@@ -1,11 +1,10 @@
-import type { Entry, Message } from "@ratequeue/raft";
+import type { ConfChange, Entry, Message } from "@ratequeue/raft";
 import {
   decodeClientFrame,
   decodePeerFrame,
   encodePeerFrame,
   encodeServerFrame,
   MAX_HELLO_FRAME_BYTES,
-  type Load,
   type NodeInfo,
 } from "@ratequeue/protocol";
 import { ClientSessions, type ClientConnection } from "../../packages/node/src/core/client-sessions.js";
@@ -19,15 +18,14 @@ import { Prng } from "@ratequeue/testkit";
 import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";
-import { LimitChecker, specFromConfig, type ResourceSpec } from "./checkers/limits.js";
-import { OutcomeChecker } from "./checkers/outcomes.js";
-import { ProviderView, TrueTimeChecker } from "./checkers/true-time.js";
+import { TrueTimeChecker } from "./checkers/true-time.js";
 import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
 import { EXTRA_RESOURCE, Operator } from "./operator.js";
+import { CommittedLogChecker } from "./checkers/committed-log.js";
+import { ADMIN_KEY, RESOURCES, WORKER_KEY, WORKER_SCOPE, WORKLOAD_RESOURCES } from "./fixtures.js";
 import { MemberChanges } from "../../packages/node/src/membership/changes.js";
-import type { ConfChange } from "@ratequeue/raft";
 import { MembershipChecker } from "./checkers/membership.js";
 import { History } from "../../packages/limiter/src/history.js";
 import { NodeClocks } from "./clocks.js";
@@ -46,114 +44,6 @@ export const SESSION_TTL_MS = 2_000;
 export const LIVENESS_BOUND_MS = 30_000;
 /** After a full power loss and restart, every node must re-apply everything committed before it within this. */
 export const RESTART_BOUND_MS = 10_000;
-const ADMIN_KEY = "node-sim-admin-key";
-/**
- * Half the clients use a worker key whose scope bounds priority (issue #15); the clients draw priorities up to 20,
- * so some of their acquires are out of scope. The scope checker reads the log: no acquire of a session this key
- * opened may ask for more than `priorityMax` (an out-of-scope request is refused before the log).
- */
-const WORKER_KEY = "node-sim-worker-key";
-const WORKER_SCOPE = { acquire: ["*"], priorityMax: 12 } as const;
-const WORKER_KEY_ID = keyFromSecret(WORKER_KEY, "sim worker", WORKER_SCOPE).id;
-
-/**
- * The resources every run configures (bootstrap ops). The independent checker reads their limits; lanes and
- * reserved capacity only decide which waiter goes first, so they are configuration the checker does not need.
- */
-export const RESOURCES: readonly (ResourceSpec & { readonly lanes?: Record<string, { weight: number }>; readonly lanePolicy?: "shared" | "strict"; readonly reserved?: Record<string, Record<string, number>> })[] = [
-  {
-    name: "chat",
-    limits: [
-      { kind: "rate", limit: 6, windowMs: 1000, window: "sliding" },
-      { kind: "load", limit: 120, windowMs: 1000, window: "bucket", dimension: "load" },
-      { kind: "concurrency", limit: 3 },
-    ],
-  },
-  {
-    name: "embed",
-    limits: [
-      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
-      { kind: "load", limit: 200, windowMs: 1000, window: "sliding", dimension: "input" },
-      { kind: "load", limit: 150, windowMs: 2000, window: "fixed", dimension: "output" },
-      { kind: "rate", limit: 5, windowMs: 400, window: "bucket" },
-    ],
-  },
-  {
-    // Weighted lanes sharing capacity, with some of it reserved for the interactive lane.
-    name: "tiers",
-    limits: [
-      { kind: "rate", limit: 10, windowMs: 1000, window: "sliding" },
-      { kind: "load", limit: 60, windowMs: 1000, window: "sliding", dimension: "load" },
-      { kind: "concurrency", limit: 4 },
-    ],
-    reserved: { rate: { interactive: 3 }, concurrency: { interactive: 1 } },
-    lanes: { interactive: { weight: 3 }, batch: { weight: 1 } },
-    lanePolicy: "shared",
-  },
-  {
-    // Strict lanes: each lane capped at its share even when the other is idle.
-    name: "split",
-    limits: [
-      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
-      { kind: "load", limit: 100, windowMs: 1000, window: "bucket", dimension: "load" },
-    ],
-    lanes: { a: { weight: 1 }, b: { weight: 1 } },
-    lanePolicy: "strict",
-  },
-];
-
-/**
- * SPEC (limiter README, strict lanes): lane i of a `strict` resource may use at most floor(limit * weight_i /
- * total weight) of every limit, even when the other lanes are idle. So each such lane is checked as a resource of
- * its own, `resource#lane`, with those limits, by a second independent checker fed the lane's grants.
- */
-const STRICT_LANES: readonly ResourceSpec[] = RESOURCES.flatMap((r) => {
-  if (r.lanePolicy !== "strict" || r.lanes === undefined) return [];
-  const lanes = Object.entries(r.lanes);
-  const total = lanes.reduce((sum, [, l]) => sum + l.weight, 0);
-  return lanes.map(([lane, { weight }]) => ({
-    name: `${r.name}#${lane}`,
-    limits: r.limits.map((l) => ({ ...l, limit: Math.floor((l.limit * weight) / total) })),
-  }));
-});
-
-/**
- * Per limit of `resource`, the units reserved for lanes other than `lane` (limiter README: a grant for lane L
- * must leave at least the units reserved for the other lanes unused).
- */
-function reservedForOthers(resource: string, lane: string | undefined): number[] {
-  const r = RESOURCES.find((x) => x.name === resource);
-  if (r?.reserved === undefined) return [];
-  return r.limits.map((l) => Object.entries(r.reserved![l.kind] ?? {}).reduce((sum, [other, units]) => (other === lane ? sum : sum + units), 0));
-}
-
-/** The lane a request without one goes to: the first declared (limiter README). */
-const DEFAULT_LANE = new Map(RESOURCES.flatMap((r) => (r.lanes === undefined ? [] : [[r.name, Object.keys(r.lanes)[0]!] as const])));
-
-const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
-  {
-    name: "chat",
-    load: (p) => p.int(1, 50),
-    tooLarge: 121,
-    // The lease carries the load in object form ({ load: n }) whatever form the acquire used.
-    settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 130) / 100),
-  },
-  {
-    name: "embed",
-    load: (p) => ({ input: p.int(1, 90), output: p.int(0, 70) }),
-    tooLarge: { input: 10, output: 151 },
-    settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
-  },
-  { name: "tiers", load: (p) => p.int(1, 20), tooLarge: 61, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100), lanes: ["interactive", "batch"] },
-  // Created, changed, deleted and created again by the operator (absent at bootstrap: RQ_UNKNOWN_RESOURCE then).
-  { name: EXTRA_RESOURCE, load: (p) => p.int(1, 40), tooLarge: 1e6, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100) },
-  // A lane may use at most half of each strict limit: a load of 51 can never be granted in either lane.
-  { name: "split", load: (p) => p.int(1, 30), tooLarge: 51, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 110) / 100), lanes: ["a", "b"] },
-];
-
-function amountOf(load: Load, dimension: string): number {
-  return typeof load === "number" ? (dimension === "load" ? load : 0) : (load[dimension] ?? 0);
-}
 
 export interface RunStats {
   steps: number;
@@ -300,14 +190,10 @@ export class NodeSimWorld implements ClientWorld {
   readonly #clientNet: SimNetwork<ClientPacket>;
   readonly #nodes = new Map<string, SimNode>();
   readonly #clients: SimClient[] = [];
-  readonly #limits = new LimitChecker(RESOURCES);
-  /** SPEC 6 on the simulation's true time, and every limit as a provider counting on true time sees it. */
+  /** SPEC 6 on the simulation's true time (stamps and elections as they happen). */
   readonly #trueTime = new TrueTimeChecker();
-  readonly #provider = new ProviderView(RESOURCES, this.#trueTime);
-  readonly #strictLaneLimits = new LimitChecker(STRICT_LANES);
-  /** The lane of each acquire (session/request), from the entry that first brought it. */
-  readonly #lanes = new Map<string, string>();
-  readonly #outcomes = new OutcomeChecker();
+  /** Every guarantee read from the committed log (checkers/committed-log.ts). */
+  readonly #log = new CommittedLogChecker({ trueTime: this.#trueTime, onSessionExpired: (sessionId) => this.#sessionExpired(sessionId) });
   readonly #agreement: Agreement;
   readonly #transcript: string[] = [];
   #violation: Violation | null = null;
@@ -425,7 +311,7 @@ export class NodeSimWorld implements ClientWorld {
         const applied = [...this.#nodes.values()].map((n) => `${n.id}@${n.lastApplied}`).join(" ");
         throw new Violation("liveness", `after a full restart the nodes did not re-apply index ${committed} within ${RESTART_BOUND_MS} ms (${applied})`);
       }
-      const unverified = this.#outcomes.unverified();
+      const unverified = this.#log.unverified();
       if (unverified !== null) throw new Violation("safety", unverified);
     } catch (err) {
       const v = err instanceof Violation ? err : new Violation("crash", err instanceof Error ? (err.stack ?? err.message) : String(err));
@@ -493,7 +379,7 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   clientGranted(client: string, sessionId: string, requestId: number, leaseId: string): void {
-    this.#fail("safety", this.#outcomes.clientGranted(client, sessionId, String(requestId), Number(leaseId)));
+    this.#fail("safety", this.#log.clientGranted(client, sessionId, String(requestId), Number(leaseId)));
   }
 
   violation(message: string): void {
@@ -993,135 +879,9 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
-  /** The log time of the last committed entry that applied a limiter command (null before the first). */
-  #limiterTimeMs: number | null = null;
-
   /** The witness applied a committed entry: feed the independent checkers. */
   #onCommitted(results: readonly OpResult[], time: LogTime, index: number): void {
-    this.#onCommittedOps(results, time, index);
-    // The limiter's time moved if it applied a command: a limiter op, or what a bootstrap or a key revocation
-    // applies (they report effects). A malformed command changes nothing, not even the time: an entry whose only
-    // effects are RQ_INVALID errors is not counted (a lower bound kept lower only makes the check laxer).
-    const moved = results.some((r) => r.effects.some((e) => e.type !== "error" || e.code !== "RQ_INVALID"));
-    if (moved) this.#limiterTimeMs = time.atMs;
-  }
-
-  #onCommittedOps(results: readonly OpResult[], time: LogTime, index: number): void {
-    const atMs = time.atMs;
-    this.#fail("safety", this.#trueTime.committed(index, time.term, time.stampMs));
-    for (const r of results) {
-      if (r.op.t === "keyAdd" || r.op.t === "keyRemove") this.stats.adminApplied++;
-      // A waiter's deadline, from the entry that first brought its acquire (SPEC: a waiter that timed out is
-      // never granted afterwards). Read from the log, not from the limiter.
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && r.op.cmd.timeoutMs !== undefined) {
-        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
-        if (!this.#deadlines.has(key)) this.#deadlines.set(key, atMs + r.op.cmd.timeoutMs);
-      }
-      // Key scopes (issue #15), from the log alone: who opened each session, and what its acquires asked for.
-      if (r.op.t === "limiter" && r.op.cmd.type === "openSession" && r.op.owner !== undefined) this.#owners.set(r.op.cmd.sessionId, r.op.owner);
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && this.#owners.get(r.op.cmd.sessionId) === WORKER_KEY_ID) {
-        const priority = r.op.cmd.priority;
-        if (priority === undefined || priority > WORKER_SCOPE.priorityMax) {
-          this.#fail("safety", `scope: an acquire of a worker-key session reached the log with priority ${priority} (priorityMax ${WORKER_SCOPE.priorityMax}): ${r.op.cmd.sessionId}/${r.op.cmd.requestId}`);
-        }
-        this.stats.scopedAcquires++;
-      }
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire") {
-        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
-        const lane = r.op.cmd.lane ?? DEFAULT_LANE.get(r.op.cmd.resource);
-        if (lane !== undefined && !this.#lanes.has(key)) this.#lanes.set(key, lane);
-      }
-      for (const e of r.effects) {
-        const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
-        this.stats.effects[name] = (this.stats.effects[name] ?? 0) + 1;
-        switch (e.type) {
-          case "granted":
-            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, "granted", e.leaseId));
-            // A retried acquire is answered with its original grant: only a new lease is charged. Its time must
-            // lie between the previous entry's log time and this one's (a waiter is granted at the moment it
-            // fits, which the entry that moved time past it reveals); windows are measured on that time.
-            if (!this.#isRepeat(e.leaseId)) {
-              // The lower bound is the last entry that moved the limiter's time: an entry without limiter work (a
-              // key created, or revoked with no session open) leaves it where it was.
-              const sinceMs = this.#limiterTimeMs ?? time.previousMs;
-              if (e.grantedAt < sinceMs || e.grantedAt > time.atMs) {
-                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside the log time since the limiter last moved (${sinceMs}, ${time.atMs}]`);
-              }
-              const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
-              this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
-              this.#fail("safety", this.#provider.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
-              const laneResource = `${e.resource}#${lane}`;
-              if (STRICT_LANES.some((l) => l.name === laneResource)) {
-                this.#fail("safety", this.#strictLaneLimits.grant({ resource: laneResource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
-              }
-              if (this.#endedSessions.has(e.sessionId)) this.#fail("safety", `lease ${e.leaseId} granted to session ${e.sessionId}, which had ended`);
-              this.#heldBySession(e.sessionId).add(e.leaseId);
-              const deadlineMs = this.#deadlines.get(`${e.sessionId}/${e.requestId}`);
-              if (deadlineMs !== undefined && e.grantedAt > deadlineMs) {
-                this.#fail("safety", `${e.sessionId}/${e.requestId} granted at ${e.grantedAt}, after its timeout at ${deadlineMs}`);
-              }
-            }
-            break;
-          case "rejected":
-          case "timedOut":
-          case "cancelled":
-            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, e.type, null));
-            break;
-          case "settled":
-            this.#limits.settle(e.leaseId, e.load, atMs);
-            this.#provider.settle(e.leaseId, e.load, atMs);
-            this.#strictLaneLimits.settle(e.leaseId, e.load, atMs);
-            break;
-          case "released":
-            if (e.reason !== "notHeld") {
-              this.#limits.release(e.leaseId);
-              this.#provider.release(e.leaseId);
-              this.#strictLaneLimits.release(e.leaseId);
-              this.#heldBySession(e.sessionId).delete(e.leaseId);
-            }
-            break;
-          case "sessionEnded": {
-            // SPEC: an ended session's leases are released and its waiters dropped: every lease it still held
-            // (by the grant history, not the limiter's word) must be in the release list, and nothing is
-            // granted to it afterwards.
-            const held = this.#heldBySession(e.sessionId);
-            const missing = [...held].filter((id) => !e.releasedLeases.includes(id));
-            if (missing.length > 0) this.#fail("safety", `session ${e.sessionId} ended (${e.reason}) without releasing lease ${missing[0]}`);
-            held.clear();
-            this.#endedSessions.add(e.sessionId);
-            for (const id of e.releasedLeases) {
-              this.#limits.release(id);
-              this.#provider.release(id);
-              this.#strictLaneLimits.release(id);
-            }
-            if (e.reason === "expired") this.#sessionExpired(e.sessionId);
-            break;
-          }
-          case "resourcePut":
-            // The limits in force change here: grants before this effect were made under the old ones, after it
-            // under the new ones. Bootstrap resources are the checker's own specs (and stay so under looseLimits).
-            if (r.op.t === "limiter" && r.op.cmd.type === "putResource") {
-              const spec = specFromConfig(e.name, r.op.cmd.config);
-              this.#limits.configure(e.name, spec);
-              this.#provider.configure(e.name, spec, atMs);
-              this.stats.adminApplied++;
-            }
-            break;
-          case "resourceDeleted":
-            this.#limits.configure(e.name, null);
-            this.#provider.configure(e.name, null, atMs);
-            this.stats.adminApplied++;
-            break;
-          case "cooldown":
-            this.#limits.cooldown(e.resource, e.untilMs);
-            this.#provider.cooldown(e.resource, e.untilMs);
-            for (const l of STRICT_LANES) if (l.name.startsWith(`${e.resource}#`)) this.#strictLaneLimits.cooldown(l.name, e.untilMs);
-            break;
-          default:
-            break;
-        }
-      }
-    }
+    this.#fail("safety", this.#log.committed(results, time, index));
   }
 
   /**
@@ -1139,31 +899,6 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   #healedAtMs: number | null = null;
-  readonly #endedSessions = new Set<string>();
-  readonly #leasesBySession = new Map<string, Set<number>>();
-
-  #heldBySession(sessionId: string): Set<number> {
-    let held = this.#leasesBySession.get(sessionId);
-    if (held === undefined) {
-      held = new Set();
-      this.#leasesBySession.set(sessionId, held);
-    }
-    return held;
-  }
-
-  /** Log-time deadline of every acquire that carried timeoutMs, by session/request. */
-  readonly #deadlines = new Map<string, number>();
-  /** Session id -> the id of the key that opened it, from committed openSession entries. */
-  readonly #owners = new Map<string, string>();
-  readonly #grantedLeases = new Set<number>();
-
-  /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */
-  #isRepeat(leaseId: number): boolean {
-    if (this.#grantedLeases.has(leaseId)) return true;
-    this.#grantedLeases.add(leaseId);
-    return false;
-  }
-
   #nodesCaughtUp(): boolean {
     let leader: NodeCore | null = null;
     for (const n of this.#nodes.values()) if (n.inc?.started === true && n.inc.core.isLeader) leader = n.inc.core;
@@ -1202,11 +937,14 @@ export class NodeSimWorld implements ClientWorld {
     const s = this.stats;
     s.simulatedMs = this.nowMs;
     s.wallMs = performance.now() - startedWallMs;
-    s.grantsChecked = this.#limits.grantsChecked;
-    s.laneGrantsChecked = this.#strictLaneLimits.grantsChecked;
-    s.providerGrantsChecked = this.#provider.grantsChecked;
+    s.grantsChecked = this.#log.grantsChecked;
+    s.laneGrantsChecked = this.#log.laneGrantsChecked;
+    s.providerGrantsChecked = this.#log.providerGrantsChecked;
     s.failoverLagMaxMs = this.#trueTime.failoverLagMaxMs;
-    s.clientGrantsVerified = this.#outcomes.clientGrantsVerified;
+    s.clientGrantsVerified = this.#log.clientGrantsVerified;
+    s.adminApplied = this.#log.stats.adminApplied;
+    s.scopedAcquires = this.#log.stats.scopedAcquires;
+    s.effects = this.#log.stats.effects;
     s.statesCompared = this.#agreement.statesCompared;
     s.committedIndex = this.#agreement.witnessIndex;
     s.acquires = this.#clients.reduce((n, c) => n + c.stats.acquires, 0);
