@@ -1,12 +1,14 @@
 /**
  * Every benchmark behind one command. Writes BENCHMARKS.md (figures, the
  * machine, the commands) and bench-chart.svg (RateQueue next to the Redis
- * limiters, measured in the same run).
+ * limiters, measured in the same run). Sections of BENCHMARKS.md that this
+ * script does not write (measurements run alone, with their own command and
+ * conditions: fidelity, profiles, scale) are kept where they are.
  *
  *   pnpm bench            (= npx tsx --conditions=source scripts/bench/index.ts)
  *   pnpm bench --quick    (shorter runs, for a smoke check)
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { runProtocolBench, type CodecBenchRow } from "../../packages/protocol/src/codec.bench.js";
@@ -15,6 +17,7 @@ import { formatFailoverTable, runFailoverBench, type FailoverBenchResult } from 
 import { formatCompareTable, runCompareBench, type CompareRow } from "./compare.js";
 import { runLimiterBench, type LimiterBenchResult } from "./limiter.js";
 import { runRaftBench, type RaftBenchResult } from "./raft.js";
+import { mergeSections } from "./sections.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, help: { type: "boolean" }, out: { type: "string" } }, strict: true });
 if (values.help === true) {
@@ -131,7 +134,7 @@ Three RawNodes in one process, messages delivered in memory, ${f(raft.proposals)
 | --- | --- | ---: | ---: | ---: |
 ${protocol.map((r) => `| ${r.frame} | ${r.codec} | ${f(r.bytesPerMessage)} | ${f(r.encodeNs)} | ${f(r.decodeNs)} |`).join("\n")}
 `;
-writeFileSync(out, md);
+writeFileSync(out, existsSync(out) ? mergeSections(readFileSync(out, "utf8"), md) : md);
 writeFileSync("bench-chart.svg", chart(compare, cluster));
 log(`wrote ${out} and bench-chart.svg`);
 process.stdout.write(md);

@@ -7,7 +7,7 @@ type Answer = { client?: LeanClient; redirect?: string | null };
  * A lean protocol client for measuring (scripts/bench/cluster.ts): answers
  * are matched to request ids through a map, where the test RawClient keeps
  * and searches every message (fine for a test, quadratic over a benchmark
- * run). Each request travels in its own frame. No heartbeats: runs are short.
+ * run). Each request travels in its own frame. No heartbeats unless `heartbeat()` is called.
  */
 export class LeanClient {
   readonly #waiting = new Map<number, (m: ServerMessage) => void>();
@@ -76,6 +76,15 @@ export class LeanClient {
       this.#waiting.set(requestId, resolve);
       this.ws.send(encodeClientFrame([message(requestId)]));
     });
+  }
+
+  /** Heartbeats the session every `everyMs` (as the SDK does, a third of its TTL) until closed. */
+  heartbeat(everyMs: number): void {
+    const timer = setInterval(() => {
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClientFrame([{ type: "heartbeat" }]));
+    }, everyMs);
+    timer.unref();
+    this.ws.once("close", () => clearInterval(timer));
   }
 
   close(): void {

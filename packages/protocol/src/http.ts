@@ -44,5 +44,11 @@ export interface StatusBody {
   readonly logTime: number;
   readonly sessions: number;
   readonly clientConnections: number;
+  /**
+   * The grant-to-send delays this node's clients reported (docs/protocol.md, section 8a), without resource names:
+   * grants reported since the node started, the largest delay of the last one to two minutes (null if none), and
+   * how many resources had one at 80% of their delivery margin or more. Per resource: `/metrics`.
+   */
+  readonly grantDelivery?: { readonly grants: number; readonly recentMaxMs: number | null; readonly resourcesNearMargin: number };
   readonly peers: readonly StatusPeer[];
 }

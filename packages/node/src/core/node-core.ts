@@ -68,6 +68,9 @@ export type ApplyListener = (results: readonly OpResult[], at: number, index: nu
 /** Listener for each entry this leader proposes, with the stamp it carries (the node simulator notes when each stamp was made). */
 export type ProposeListener = (entry: { readonly index: number; readonly term: number; readonly at: number }) => void;
 
+/** A peer's queued messages go out at once beyond this much entry and snapshot payload (the peer frame limit is 64 MiB). */
+const OUTBOX_FLUSH_BYTES = 4 * 1024 * 1024;
+
 /** Most entries kept in memory behind a snapshot, so a briefly lagging follower catches up from the log. */
 const CATCH_UP_ENTRIES = 1_000;
 
@@ -110,6 +113,13 @@ export class NodeCore {
 
   /** The latest commit-only hard state, not yet written: it goes to disk with the next synced write. */
   #unwrittenHardState: HardState | null = null;
+  /**
+   * Settles once every write handed to the store so far is durable and its Ready's `messagesAfterPersist` went out
+   * (Raft's asynchronous storage writes: the loop does not wait for it, except to install a snapshot).
+   */
+  #persistTail: Promise<void> = Promise.resolve();
+  /** Messages queued per peer this turn (see #send). */
+  #outbox = new Map<NodeId, { messages: Message[]; bytes: number }>();
 
   #tickTimer: TimerHandle | null = null;
   #driving = false;
@@ -178,6 +188,7 @@ export class NodeCore {
       heartbeatTicks: this.#o.heartbeatTicks,
       applied: this.#appliedIndex,
       forwardProposals: false,
+      asyncStorageWrites: true,
     });
     this.#proposals = new Proposals(env, () => this.#flushBatch());
     this.#reads = new ReadWaiters(env, this.#proposals.nonce);
@@ -456,7 +467,13 @@ export class NodeCore {
     if (this.#driving || this.#stopped) return;
     this.#driving = true;
     try {
-      while (!this.#stopped && this.#raw.hasReady()) await this.#handleReady(this.#raw.ready());
+      while (!this.#stopped && this.#raw.hasReady()) {
+        const wait = this.#handleReady(this.#raw.ready());
+        if (wait === null) continue;
+        this.#flushOutbox();
+        await wait;
+      }
+      this.#flushOutbox();
     } catch (err) {
       this.#die(err as Error);
     } finally {
@@ -464,7 +481,15 @@ export class NodeCore {
     }
   }
 
-  async #handleReady(rd: Ready): Promise<void> {
+  /**
+   * One Ready, with asynchronous storage writes: send `messagesNow`, hand the writes to the store (synced when
+   * `mustSync`) without waiting, apply the committed entries Raft handed out (only durable ones, so clients are
+   * answered for entries a majority holds durably), and `advance()`. When the write (and every earlier one) is
+   * durable, `messagesAfterPersist` go out and Raft hears `persisted()`: votes and append answers promise durable
+   * state, and the leader counts its own log only then. Returns a promise only when the loop must wait: a snapshot
+   * is installed once its write is durable.
+   */
+  #handleReady(rd: Ready): Promise<void> | null {
     // Raft may hand back entries at or below the store's snapshot: when a conflict truncates its unstable tail
     // between ready() and advance(), advance() cannot mark that tail stable and the next Ready resends it from
     // its start (as etcd's raft does). Those entries are committed and inside the snapshot; the store refuses
@@ -477,24 +502,55 @@ export class NodeCore {
     this.#learnStamps(rd.snapshot, snapshotState, entries);
     if (rd.softState !== null) this.#onSoftState(rd.softState.role, rd.softState.leader);
     this.#send(rd.messagesNow);
+    let write: Promise<void> | null = null;
     if (rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null) {
       if (rd.mustSync) {
         // A commit index held back from an earlier Ready rides along, unless this Ready has a newer hard state.
-        await this.#o.store.write({ snapshot: rd.snapshot, entries, hardState: rd.hardState ?? this.#unwrittenHardState, sync: true });
+        write = this.#o.store.write({ snapshot: rd.snapshot, entries, hardState: rd.hardState ?? this.#unwrittenHardState, sync: true });
         this.#unwrittenHardState = null;
       } else {
         // Only the commit index moved (entries, snapshots, terms and votes all set mustSync). It need not be on disk:
         // after a crash it is learned again from the leader, and an older one on disk is still true. So it is not
-        // written on its own: on a leader answering one client at a time, that extra disk round trip queued ahead
-        // of the next synced write cost about 0.2 ms of every acquire (scripts/bench/cluster.ts, serial phase).
+        // written on its own: it rides along with the next synced write.
         this.#unwrittenHardState = rd.hardState;
       }
+      // Raft reads its log from #mem; what is in flight is still in its unstable tail, which it reads first, and
+      // it marks entries stable only at persisted(), after the store made them durable.
       if (rd.snapshot !== null) this.#mem.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0) this.#mem.append(rd.entries);
       if (rd.hardState !== null) this.#mem.setHardState(rd.hardState);
     }
-    if (this.#stopped) return;
-    this.#send(rd.messagesAfterPersist);
+    this.#afterWrite(rd, write);
+    if (rd.snapshot === null) {
+      this.#apply(rd, null);
+      return null;
+    }
+    // A snapshot replaces the state machine: install it only once it is durable.
+    return this.#persistTail.then(() => {
+      if (!this.#stopped) this.#apply(rd, snapshotState);
+    });
+  }
+
+  /**
+   * Once `write` (null: nothing to write) and every earlier write are durable: sends the Ready's
+   * `messagesAfterPersist` and reports the write to Raft. At once when nothing is in flight.
+   */
+  #afterWrite(rd: Ready, write: Promise<void> | null): void {
+    const done = (): void => {
+      if (this.#stopped) return;
+      this.#send(rd.messagesAfterPersist);
+      this.#raw.persisted(rd.persistId);
+      this.#flushOutbox();
+      this.#kick();
+    };
+    // writesInFlight counts this Ready's own write: 1 means no earlier one is pending.
+    if (write === null && this.#raw.writesInFlight === 1) return done();
+    const previous = this.#persistTail;
+    this.#persistTail = (write === null ? previous : Promise.all([previous, write])).then(done).catch((err: Error) => this.#die(err));
+  }
+
+  /** Applies what `rd` hands out (its snapshot, then its committed entries), answers reads, and advances Raft. */
+  #apply(rd: Ready, snapshotState: ClusterState | null): void {
     if (rd.snapshot !== null) this.#installSnapshot(rd.snapshot, snapshotState!);
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
     this.#reads.confirmed(rd.readStates);
@@ -504,19 +560,35 @@ export class NodeCore {
     if (rd.snapshot !== null || rd.committedEntries.some((e) => e.type === "confChange")) this.#membershipChanged();
     if (this.#caughtUpWaiters.length > 0 && (this.#role !== "leader" || this.isCaughtUpLeader)) this.#releaseCaughtUpWaiters();
     if (this.#role === "leader") this.#armDeadline();
-    await this.#maybeSnapshot();
+    this.#maybeSnapshot();
   }
 
+  /**
+   * Queues messages for their peers. The outbox goes out (one frame per peer) when the Ready loop stops for this
+   * turn, or when a write's messages were queued, so the Readies of one turn share one frame per peer; a peer's
+   * batch goes out at once when it holds OUTBOX_FLUSH_BYTES of payload (frames stay far below the peer limit).
+   */
   #send(messages: readonly Message[]): void {
-    if (messages.length === 0) return;
-    // One send per peer per Ready: the transport puts each batch in one frame.
-    const byPeer = new Map<NodeId, Message[]>();
     for (const m of messages) {
-      const list = byPeer.get(m.to);
-      if (list === undefined) byPeer.set(m.to, [m]);
-      else list.push(m);
+      let box = this.#outbox.get(m.to);
+      if (box === undefined) {
+        box = { messages: [], bytes: 0 };
+        this.#outbox.set(m.to, box);
+      }
+      box.messages.push(m);
+      box.bytes += payloadBytes(m);
+      if (box.bytes >= OUTBOX_FLUSH_BYTES) {
+        this.#outbox.delete(m.to);
+        this.#o.env.sendPeer(m.to, box.messages);
+      }
     }
-    for (const [to, list] of byPeer) this.#o.env.sendPeer(to, list);
+  }
+
+  #flushOutbox(): void {
+    if (this.#outbox.size === 0) return;
+    const outbox = this.#outbox;
+    this.#outbox = new Map();
+    for (const [to, box] of outbox) this.#o.env.sendPeer(to, box.messages);
   }
 
   #onSoftState(role: Role, leader: NodeId | null): void {
@@ -644,7 +716,7 @@ export class NodeCore {
     this.#proposals.settle(results);
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  #maybeSnapshot(): void {
     if (this.#appliedIndex - this.#snapshotIndex < this.#o.snapshotEntries) return;
     const index = this.#appliedIndex;
     const data = this.#state.snapshot();
@@ -655,8 +727,11 @@ export class NodeCore {
     // start: compacting to an index already compacted is an error (the first snapshots of a young log).
     const compactTo = index - Math.min(CATCH_UP_ENTRIES, this.#o.snapshotEntries);
     if (compactTo > this.#mem.firstIndex() - 1) this.#mem.compact(compactTo);
-    await this.#o.store.compact(snapshot);
-    this.#log.info({ index, bytes: data.length }, "snapshot taken, log compacted");
+    // Not awaited: the store keeps call order, and a failure stops the node.
+    this.#o.store.compact(snapshot).then(
+      () => this.#log.info({ index, bytes: data.length }, "snapshot taken, log compacted"),
+      (err: Error) => this.#die(err),
+    );
   }
 
   // ---------------------------------------------------------------------------
@@ -740,4 +815,14 @@ export class NodeCore {
 /** The stamp a log entry carries, or null for entries without one (Raft's empty entries, configuration changes). */
 function stampOf(entry: Entry): number | null {
   return entry.type === "normal" && entry.data.length > 0 ? decodePayload(entry.data).at : null;
+}
+
+/** The payload bytes a message carries (entries of an append, the data of a snapshot chunk). */
+function payloadBytes(m: Message): number {
+  if (m.type === "append") {
+    let bytes = 0;
+    for (const e of m.entries) bytes += e.data.byteLength;
+    return bytes;
+  }
+  return m.type === "snapshot" ? m.data.byteLength : 0;
 }

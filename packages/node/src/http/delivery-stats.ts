@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { LimitConfig } from "@ratequeue/limiter";
 import { DELIVERY_BUCKETS_MS, type Report } from "@ratequeue/protocol";
+import type { StatusBody } from "@ratequeue/protocol/http";
 
 /** A report whose largest delay reaches this share of the resource's delivery margin is warned about. */
 export const NEAR_MARGIN_SHARE = 0.8;
@@ -112,7 +113,7 @@ export class DeliveryStats {
   }
 
   /** Node-level summary for /v1/status (no resource names: the status is readable without a key). */
-  summary(): { grants: number; recentMaxMs: number | null; resourcesNearMargin: number } {
+  summary(): NonNullable<StatusBody["grantDelivery"]> {
     let grants = 0;
     let recentMaxMs: number | null = null;
     let near = 0;

@@ -35,14 +35,22 @@ export function createMetrics(
     registers: [registry],
   });
   core.onApply((results) => {
+    // Counted per entry, not per effect: one increment per resource (and code) for the whole batch.
+    const granted = new Map<string, number>();
+    const ended = new Map<string, { resource: string; code: string; n: number }>();
     for (const r of results) {
       for (const e of r.effects) {
-        if (e.type === "granted") grants.inc({ resource: e.resource });
+        if (e.type === "granted") granted.set(e.resource, (granted.get(e.resource) ?? 0) + 1);
         else if (e.type === "rejected" || e.type === "timedOut" || e.type === "cancelled") {
-          rejections.inc({ resource: e.resource, code: e.code });
+          const key = `${e.resource}\u0000${e.code}`;
+          const seen = ended.get(key);
+          if (seen === undefined) ended.set(key, { resource: e.resource, code: e.code, n: 1 });
+          else seen.n++;
         }
       }
     }
+    for (const [resource, n] of granted) grants.inc({ resource }, n);
+    for (const { resource, code, n } of ended.values()) rejections.inc({ resource, code }, n);
     for (const ms of core.commitLatenciesMs.splice(0)) commitLatency.observe(ms / 1000);
   });
 

@@ -87,7 +87,10 @@ export class ClientSocketServer {
   constructor(sessions: ClientSessions, logger: Logger) {
     this.#sessions = sessions;
     this.#logger = logger;
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+    // One frame per connection per turn of the event loop (ws emits the next one from setImmediate): a client that
+    // writes thousands of frames at once must not hold the loop, and the Raft heartbeats behind it, for longer
+    // than an election timeout (test/cluster/burst.test.ts).
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, allowSynchronousEvents: false });
     this.#wss.on("connection", (ws: TrackedSocket, req: IncomingMessage) => this.#onConnection(ws, req));
     this.#pinger = setInterval(() => {
       for (const ws of this.#wss.clients as Set<TrackedSocket>) {

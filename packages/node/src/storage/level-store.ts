@@ -23,10 +23,20 @@ export interface LevelStoreOptions {
   readonly nodeId: string;
 }
 
+/** Writes that go to LevelDB in one batch (group commit), and the promise every one of them gets. */
+interface Group {
+  readonly ops: Op[];
+  sync: boolean;
+  done: Promise<void>;
+}
+
 /**
- * The Raft log on LevelDB (classic-level). Every write is one atomic batch,
- * written with `sync: true` when the caller asks for durability, so a group of
- * proposals handed out in one Ready costs one fsync.
+ * The Raft log on LevelDB (classic-level). Writes are atomic batches, written
+ * with `sync: true` when the caller asks for durability. One batch is in
+ * flight at a time; the writes called meanwhile wait and then go together in
+ * the next batch (group commit: one fsync for all of them, synced if any asked
+ * for it), so a node that keeps handing out Readies while its disk works pays
+ * one fsync per disk round trip, not one per Ready.
  */
 export class LevelStore implements LogStore {
   readonly #db: ClassicLevel<string, Uint8Array>;
@@ -35,6 +45,8 @@ export class LevelStore implements LogStore {
   #firstIndex = 1;
   #lastIndex = 0;
   #tail: Promise<void> = Promise.resolve();
+  /** The batch that writes called now join; it starts once the batch before it is done. */
+  #next: Group | null = null;
   #closed = false;
   #clusterId: string | null = null;
 
@@ -139,12 +151,27 @@ export class LevelStore implements LogStore {
     for (let i = from; i <= to; i++) ops.push({ type: "del", key: entryKey(i) });
   }
 
-  /** Batches run strictly in call order; a failed write fails every later one (the node must stop). */
+  /**
+   * Batches run strictly in call order, one at a time; a write resolves when the batch holding it is on disk.
+   * A failed batch fails every later write (the node must stop).
+   */
   #enqueue(ops: Op[], sync: boolean): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageError("RQ_STORAGE_CLOSED", "store is closed"));
-    const run = this.#tail.then(() => (ops.length === 0 ? undefined : this.#db.batch(ops, { sync })));
-    this.#tail = run;
-    return run;
+    let group = this.#next;
+    if (group === null) {
+      const created: Group = { ops: [], sync: false, done: Promise.resolve() };
+      created.done = this.#tail.then(() => {
+        // From here on, writes join the next group.
+        if (this.#next === created) this.#next = null;
+        return created.ops.length === 0 ? undefined : this.#db.batch(created.ops, { sync: created.sync });
+      });
+      this.#tail = created.done;
+      this.#next = created;
+      group = created;
+    }
+    for (const op of ops) group.ops.push(op);
+    group.sync ||= sync;
+    return group.done;
   }
 }
 

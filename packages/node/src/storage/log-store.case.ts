@@ -120,5 +120,23 @@ export function logStoreConformance(name: string, makeFixture: () => Promise<Sto
         expect(loaded.hardState?.commit).toBe(49);
         await again.close();
       }));
+
+    it("a suffix rewritten while the first write is in flight resolves in order and wins", () =>
+      withStore(async (f) => {
+        const s = f.open();
+        await s.load();
+        const resolved: string[] = [];
+        const first = s.write({ entries: [1, 2, 3, 4, 5].map((i) => entry(i, 1)), sync: true }).then(() => resolved.push("first"));
+        const rewrite = s.write({ entries: [entry(3, 2), entry(4, 2)], hardState: { term: 2, vote: null, commit: 2 }, sync: true }).then(() => resolved.push("rewrite"));
+        const commitOnly = s.write({ hardState: { term: 2, vote: null, commit: 3 }, sync: false }).then(() => resolved.push("commit"));
+        await Promise.all([first, rewrite, commitOnly]);
+        expect(resolved).toEqual(["first", "rewrite", "commit"]);
+        await s.close();
+        const again = f.open();
+        const loaded = await again.load();
+        expect(loaded.entries.map((e) => [e.index, e.term])).toEqual([[1, 1], [2, 1], [3, 2], [4, 2]]);
+        expect(loaded.hardState).toEqual({ term: 2, vote: null, commit: 3 });
+        await again.close();
+      }));
   });
 }

@@ -686,8 +686,11 @@ class Client:
         the hello. Returns the ids sent."""
         messages = [p.msg for _, p in sorted(self._pending.items())]
         messages += [{"t": wire.CANCEL, "requestId": request_id} for request_id in sorted(self._cancels)]
-        for i in range(0, len(messages), wire.MAX_MESSAGES_PER_FRAME):
-            await ws.send(wire.encode_frame(messages[i : i + wire.MAX_MESSAGES_PER_FRAME]))
+        try:
+            for i in range(0, len(messages), wire.MAX_MESSAGES_PER_FRAME):
+                await ws.send(wire.encode_frame(messages[i : i + wire.MAX_MESSAGES_PER_FRAME]))
+        except websockets.exceptions.ConnectionClosed:
+            return set()  # the next receive sees the close; everything is resent on the next connection
         return {m["requestId"] for m in messages if m["t"] != wire.CANCEL}
 
     def _ready(self, welcome: wire.Message, sent_early: Set[int]) -> None:
