@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 // ws and the protocol package resolve from test/ (the workspace package that depends on them), hence these imports.
 import { ADMIN_KEY, Cluster, waitFor, type NodeProcess } from "../../test/cluster/harness.js";
 import { LeanClient } from "../../test/cluster/lean-client.js";
-import { LevelStore } from "../../packages/node/src/storage/level-store.js";
+import { LevelStore } from "@ratequeue/node/testing";
 
 export interface ClusterBenchOptions {
   /** Seconds each measured phase runs. */

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { runProtocolBench, type CodecBenchRow } from "../../packages/protocol/src/codec.bench.js";
+import { runProtocolBench, type CodecBenchRow } from "@ratequeue/protocol/testing";
 import { runClusterBench, type ClusterBenchResult } from "./cluster.js";
 import { formatFailoverTable, runFailoverBench, type FailoverBenchResult } from "./failover.js";
 import { formatCompareTable, runCompareBench, type CompareRow } from "./compare.js";

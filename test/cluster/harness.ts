@@ -1,10 +1,14 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "@ratequeue/node";
+import type { StatusBody } from "@ratequeue/protocol/http";
+
+/** The one free-port helper is LocalCluster's (packages/node); the harness passes it on. */
+export { freePorts };
 
 const BIN = fileURLToPath(new URL("../../packages/node/bin/ratequeue.mjs", import.meta.url));
 
@@ -73,20 +77,8 @@ export function runCli(args: readonly string[], options: { env?: Record<string, 
   });
 }
 
-export interface NodeStatus {
-  id: string;
-  /** The cluster id this node holds; null until its cluster's first leader committed one. */
-  clusterId: string | null;
-  role: string;
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  sessions: number;
-  /** `connected`: whether this node's link to that peer is open (absent for the node itself). */
-  peers: { id: string; voter: boolean; url: string | null; connected?: boolean; match?: number }[];
-}
+/** A node's GET /v1/status body (declared once, in packages/protocol/src/http.ts). */
+export type NodeStatus = StatusBody;
 
 /**
  * Every node process this test process started and has not seen exit. When the test process exits (a failed
@@ -407,22 +399,6 @@ export async function waitFor(
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Ports the OS says are free right now (bound then released). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import("node:net").Server>((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 /** A JSON call to a node's HTTP API with `key` as bearer; returns the status and the parsed body (null when empty). */

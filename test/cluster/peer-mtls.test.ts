@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalCluster } from "@ratequeue/node";
 import { RateQueue } from "@ratequeue/sdk";
-import { newNonce, PEER_HEADER } from "../../packages/node/src/peer/handshake.js";
+import { newNonce, PEER_HEADER } from "@ratequeue/node/testing";
 
 // Issue #15: mutual TLS on peer links (--tls-peer-ca), the production setup. The nodes link with each other by
 // presenting their certificate; a /v1/peer upgrade without a certificate the CA signed is refused before the

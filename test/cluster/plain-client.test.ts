@@ -8,7 +8,7 @@
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROTOCOL_VERSION } from "@ratequeue/protocol";
-import { readStandard, writeStandard } from "../../packages/protocol/src/standard-msgpack.js";
+import { readStandard, writeStandard } from "@ratequeue/protocol/testing";
 import { ADMIN_KEY, Cluster, type NodeProcess } from "./harness.js";
 
 type Wire = Record<string, unknown>;

@@ -18,7 +18,7 @@ import {
   type ClientMessage,
   type ServerMessage,
 } from "@ratequeue/protocol";
-import { newNonce, parseNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER, peerProof } from "../../packages/node/src/peer/handshake.js";
+import { newNonce, parseNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER, peerProof } from "@ratequeue/node/testing";
 import { Prng } from "@ratequeue/testkit";
 
 export interface AttackTarget {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
 import { ADMIN_KEY, CLUSTER_SECRET, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
 import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
-import { decodePayload } from "../../packages/node/src/core/ops.js";
+import { decodePayload } from "@ratequeue/node/testing";
 import {
   answerBurst,
   badFrames,

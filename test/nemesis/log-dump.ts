@@ -8,9 +8,7 @@
  */
 import type { Effect } from "@ratequeue/limiter";
 import type { Entry } from "@ratequeue/raft";
-import { ClusterState } from "../../packages/node/src/core/cluster-state.js";
-import { decodePayload } from "../../packages/node/src/core/ops.js";
-import { LevelStore } from "../../packages/node/src/storage/level-store.js";
+import { ClusterState, decodePayload, LevelStore } from "@ratequeue/node/testing";
 
 export interface NodeLog {
   readonly id: string;

@@ -3,7 +3,7 @@
  * read), the clients' workload on them, and the API keys.
  */
 import type { Load } from "@ratequeue/protocol";
-import { keyFromSecret } from "../../packages/node/src/state/keys.js";
+import { keyFromSecret } from "@ratequeue/node/testing";
 import type { ResourceSpec } from "./checkers/limits.js";
 import { EXTRA_RESOURCE } from "./operator.js";
 import type { ClientWorkload } from "./sim-client.js";

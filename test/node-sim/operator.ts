@@ -11,8 +11,7 @@
  * of at most 2 s), so the liveness phase stays bounded; lanes and reserved
  * capacity are left alone (the checker's lane shares are static).
  */
-import type { Op } from "../../packages/node/src/core/ops.js";
-import { keyFromSecret } from "../../packages/node/src/state/keys.js";
+import { keyFromSecret, type Op } from "@ratequeue/node/testing";
 import type { Prng } from "@ratequeue/testkit";
 
 /** The resource the operator creates, deletes and creates again (absent at bootstrap). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { logStoreConformance } from "../../packages/node/src/storage/log-store.case.js";
+import { logStoreConformance } from "@ratequeue/node/testing/log-store-suite";
 import { Prng } from "@ratequeue/testkit";
 import { RELIABLE_DISK, SimDisk } from "../sim/sim-disk.js";
 import { SimLogStore } from "./sim-log-store.js";

@@ -1,5 +1,5 @@
 import type { Entry } from "@ratequeue/raft";
-import { StorageError, type LogStore, type LogWrite, type PersistedState } from "../../packages/node/src/storage/types.js";
+import { StorageError, type LogStore, type LogWrite, type PersistedState } from "@ratequeue/node/testing";
 import { LogState, LogStateError } from "../sim/log-state.js";
 import type { SimDisk } from "../sim/sim-disk.js";
 import { appendRecord, recover } from "../sim/wal.js";

@@ -7,12 +7,20 @@ import {
   MAX_HELLO_FRAME_BYTES,
   type NodeInfo,
 } from "@ratequeue/protocol";
-import { ClientSessions, type ClientConnection } from "../../packages/node/src/core/client-sessions.js";
-import type { OpResult } from "../../packages/node/src/core/cluster-state.js";
-import type { ClientLink, NodeEnv, TimerHandle } from "../../packages/node/src/core/env.js";
-import { NodeCore, checkResourceBody, type NodeCoreOptions } from "../../packages/node/src/core/node-core.js";
-import type { Op } from "../../packages/node/src/core/ops.js";
-import { keyFromSecret } from "../../packages/node/src/state/keys.js";
+import {
+  checkResourceBody,
+  type ClientConnection,
+  type ClientLink,
+  ClientSessions,
+  keyFromSecret,
+  MemberChanges,
+  NodeCore,
+  type NodeCoreOptions,
+  type NodeEnv,
+  type Op,
+  type OpResult,
+  type TimerHandle,
+} from "@ratequeue/node/testing";
 import { EventQueue } from "../sim/event-queue.js";
 import { Prng } from "@ratequeue/testkit";
 import { SimDisk } from "../sim/sim-disk.js";
@@ -25,9 +33,8 @@ import { SimLogStore } from "./sim-log-store.js";
 import { EXTRA_RESOURCE, Operator } from "./operator.js";
 import { CommittedLogChecker } from "./checkers/committed-log.js";
 import { ADMIN_KEY, RESOURCES, WORKER_KEY, WORKER_SCOPE, WORKLOAD_RESOURCES } from "./fixtures.js";
-import { MemberChanges } from "../../packages/node/src/membership/changes.js";
 import { MembershipChecker } from "./checkers/membership.js";
-import { History } from "../../packages/limiter/src/history.js";
+import { History } from "@ratequeue/limiter/testing";
 import { NodeClocks } from "./clocks.js";
 
 /** Raft timing of every run: a tick is 10 simulated ms, elections time out after 100-200 ms. */

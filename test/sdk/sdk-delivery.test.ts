@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { reportOf } from "../../packages/protocol/src/testkit.js";
+import { reportOf } from "@ratequeue/protocol/testing";
 import { ADMIN_KEY, Cluster, waitFor, type NodeProcess } from "../cluster/harness.js";
 import { packPlain } from "../cluster/plain-msgpack.js";
 import { RawClient } from "../cluster/raw-client.js";

@@ -5,7 +5,7 @@ import { checkClientMessage, decodeClientFrame, encodeClientFrame } from "./clie
 import { ProtocolEncodeError } from "./codes.js";
 import { MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_MESSAGES_PER_FRAME, PROTOCOL_VERSION } from "./limits.js";
 import { checkProperty } from "@ratequeue/testkit";
-import { arbBatch, arbClientMessage } from "./testkit.js";
+import { arbBatch, arbClientMessage } from "./arbitraries.js";
 import type { ClientMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/client.test.ts";

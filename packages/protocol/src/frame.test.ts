@@ -13,7 +13,7 @@ import { decodePeerFrame, encodePeerFrame } from "./peer.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { RECORD_TABLE } from "./structures.js";
 import { checkProperty } from "@ratequeue/testkit";
-import { arbBatch, arbClientMessage, arbEdits, arbPeerMessage, arbServerMessage, mutate } from "./testkit.js";
+import { arbBatch, arbClientMessage, arbEdits, arbPeerMessage, arbServerMessage, mutate } from "./arbitraries.js";
 import type { DecodeResult } from "./types.js";
 
 const FILE = "packages/protocol/src/frame.test.ts";

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_ENTRIES_PER_MESSAGE, MAX_PEER_FRAME_BYTES, PROTOCOL_VERSION } from "./limits.js";
 import { decodePeerFrame, encodePeerFrame, type PeerMessage } from "./peer.js";
 import { checkProperty } from "@ratequeue/testkit";
-import { arbBatch, arbPeerMessage } from "./testkit.js";
+import { arbBatch, arbPeerMessage } from "./arbitraries.js";
 
 const FILE = "packages/protocol/src/peer.test.ts";
 

@@ -11,7 +11,7 @@ import { MAX_HELLO_FRAME_BYTES, PROTOCOL_VERSION } from "./limits.js";
 import { decodeServerFrame, encodeServerFrame } from "./server.js";
 import { readStandard, writeStandard } from "./standard-msgpack.js";
 import { checkProperty } from "@ratequeue/testkit";
-import { arbBatch, arbClientMessage, arbServerMessage } from "./testkit.js";
+import { arbBatch, arbClientMessage, arbServerMessage } from "./arbitraries.js";
 import type { ClientMessage, ServerMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/plain.test.ts";

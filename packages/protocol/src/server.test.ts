@@ -5,7 +5,7 @@ import { ErrorCode } from "./codes.js";
 import { PROTOCOL_VERSION } from "./limits.js";
 import { checkServerMessage, decodeServerFrame, encodeServerFrame } from "./server.js";
 import { checkProperty } from "@ratequeue/testkit";
-import { arbBatch, arbServerMessage } from "./testkit.js";
+import { arbBatch, arbServerMessage } from "./arbitraries.js";
 import type { ServerMessage } from "./types.js";
 
 const FILE = "packages/protocol/src/server.test.ts";

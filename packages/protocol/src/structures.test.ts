@@ -6,7 +6,7 @@ import { PROTOCOL_VERSION } from "./limits.js";
 import { encodePeerFrame, peerDirection } from "./peer.js";
 import { encodeServerFrame, serverDirection } from "./server.js";
 import { RECORD_TABLE } from "./structures.js";
-import { arbClientMessage, arbPeerMessage, arbServerMessage } from "./testkit.js";
+import { arbClientMessage, arbPeerMessage, arbServerMessage } from "./arbitraries.js";
 
 /**
  * The wire layout of each released PROTOCOL_VERSION: the record table and

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Entry } from "@ratequeue/raft";
-import { ClusterState, type OpResult } from "../../../packages/node/src/core/cluster-state.js";
-import { decodePayload } from "../../../packages/node/src/core/ops.js";
+import { ClusterState, decodePayload, type OpResult } from "@ratequeue/node/testing";
 
 /**
  * Agreement and the committed history. The checker learns the committed log

@@ -1,4 +1,4 @@
-import type { OpResult } from "../../../packages/node/src/core/cluster-state.js";
+import type { OpResult } from "@ratequeue/node/testing";
 import { DEFAULT_LANE, RESOURCES, reservedForOthers, STRICT_LANES, WORKER_KEY_ID, WORKER_SCOPE } from "../fixtures.js";
 import type { LogTime } from "./agreement.js";
 import { LimitChecker, specFromConfig } from "./limits.js";

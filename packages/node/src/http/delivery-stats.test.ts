@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { reportOf } from "../../../protocol/src/testkit.js";
+import { reportOf } from "@ratequeue/protocol/testing";
 import { DeliveryStats } from "./delivery-stats.js";
 
 function setup(marginMs: number | null = 1000) {
