@@ -16,7 +16,7 @@
  * on `--connections` connections measured over `--seconds` with the bulk in place; for `waiting`, the drain rate too.
  * Nothing is asserted (shared, noisy machines).
  *
- *   npx tsx scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources 10000]
+ *   npx tsx --conditions=source scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources 10000]
  *     [--clients 9996] [--waiting 100000] [--waiters 100] [--loops 64] [--connections 4] [--seconds 3]
  */
 import { readFile } from "node:fs/promises";
@@ -316,7 +316,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     },
   });
   if (values.help === true) {
-    console.log("usage: npx tsx scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources N] [--puts N]");
+    console.log("usage: npx tsx --conditions=source scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources N] [--puts N]");
     console.log("         [--clients N] [--waiting N] [--waiters N] [--loops N] [--connections N] [--seconds S]");
     process.exit(0);
   }
