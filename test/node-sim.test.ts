@@ -53,6 +53,7 @@ const knobsArb: fc.Arbitrary<Knobs> = fc
     safetyMs: fc.integer({ min: 500, max: 2500 }),
     pauses: fc.integer({ min: 0, max: 3 }),
     adminChanges: fc.integer({ min: 0, max: 8 }),
+    memberChanges: fc.integer({ min: 0, max: 3 }),
   })
   .filter((k) => k.deaths <= k.clients);
 
@@ -94,7 +95,7 @@ describe("node-sim: the simulator itself", () => {
   // resent entries 3..37; the store refused entries below its snapshot (RQ_STORAGE_CORRUPT) and the node stopped.
   // Fixed in NodeCore#handleReady (entries at or below the snapshot are skipped, as MemoryStorage.append does).
   it("regression: a follower whose Raft resends entries below its snapshot keeps running (seed 80380)", async () => {
-    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3 --admin 0";
+    const knobs = "--nodes 5 --clients 3 --drop 50 --dup 50 --reorder 0 --delay 5 --sync 3 --flush 300 --torn 0 --crashes 3 --partitions 1 --skew 20 --drift 20 --breaks 0 --deaths 1 --snapshot-every 20 --safety-ms 1902 --pauses 3 --admin 0 --members 0";
     const flags = new Map<string, string>();
     const parts = knobs.split(" ");
     for (let i = 0; i < parts.length; i += 2) flags.set(parts[i]!.slice(2), parts[i + 1]!);
@@ -124,6 +125,25 @@ describe("node-sim: the simulator itself", () => {
     expect(applied).toBeGreaterThan(10);
     expect(deletes).toBeGreaterThan(0);
   }, 60_000);
+
+  it("membership changes under faults (nodes added, caught up and promoted; members removed, the leader after handing over) keep every guarantee", async () => {
+    let added = 0;
+    let removed = 0;
+    let promotions = 0;
+    let refused = 0;
+    for (const seed of [1, 2, 3]) {
+      const r = await runNodeSim(applyOverrides(scenarioFromSeed(seed), new Map([["members", "6"], ["clients", "3"]])));
+      expect(r.ok, r.ok ? "" : failureText(seed, r)).toBe(true);
+      added += r.stats.membersAdded;
+      removed += r.stats.membersRemoved;
+      promotions += r.stats.promotionsChecked;
+      refused += r.stats.concurrentChangesRefused;
+    }
+    expect(added).toBeGreaterThan(2);
+    expect(removed).toBeGreaterThan(2);
+    expect(promotions).toBeGreaterThan(2);
+    expect(refused).toBeGreaterThan(0);
+  }, 120_000);
 
   // A checker that never fires proves nothing: each sabotage must be caught on every seed tried.
   const sabotaged = (seed: number) => applyOverrides(scenarioFromSeed(seed), new Map([["flush", "0"], ["clients", "4"], ["pauses", "0"]]));

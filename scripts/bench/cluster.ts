@@ -14,7 +14,7 @@
  * Latency figures are medians over runs of each run's percentile; nothing is
  * asserted (shared, noisy machines).
  *
- *   npx tsx scripts/bench/cluster.ts [--seconds 3] [--runs 3] [--loops 32] [--connections 4] [--failovers 3] [--cpu-prof DIR]
+ *   npx tsx --conditions=source scripts/bench/cluster.ts [--seconds 3] [--runs 3] [--loops 32] [--connections 4] [--failovers 3] [--cpu-prof DIR]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -79,7 +79,7 @@ and survives a node failure. The handle form (\`ratequeue-handle\`) awaits the r
 Redis command with no queue, no concurrency slot and no durability beyond Redis's own (no fsync); bottleneck's
 clustering mode keeps its state in the same single Redis.
 
-## Cluster (\`npx tsx scripts/bench/cluster.ts\`)
+## Cluster (\`npx tsx --conditions=source scripts/bench/cluster.ts\`)
 
 Three real node processes on loopback, fsync on, ${cluster.runs} run(s) of ${cluster.seconds} s per phase.
 
@@ -103,7 +103,7 @@ ${formatFailoverTable(failover)}
 
 Spurious elections: terms started beyond the one each leader change needs (a follower's restart needs none).
 
-## Limiter state machine (\`npx tsx scripts/bench/limiter.ts\`)
+## Limiter state machine (\`npx tsx --conditions=source scripts/bench/limiter.ts\`)
 
 One resource with an RPM and a TPM sliding window and a concurrency limit; acquire+release pairs per CPU-second,
 median of ${limiter.runs} runs (wall-clock pairs/s in brackets).
@@ -117,7 +117,7 @@ median of ${limiter.runs} runs (wall-clock pairs/s in brackets).
 
 Slowdown from 10 to 100,000 waiters: ${f(limiter.slowdownAt100k, 2)}x (target: at most 2x).
 
-## Raft core (\`npx tsx scripts/bench/raft.ts\`)
+## Raft core (\`npx tsx --conditions=source scripts/bench/raft.ts\`)
 
 Three RawNodes in one process, messages delivered in memory, ${f(raft.proposals)} proposals per run, median of ${raft.runs} runs.
 

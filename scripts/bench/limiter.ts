@@ -15,7 +15,7 @@
  * Figures are pairs per CPU-second of this process (see LimiterBenchResult),
  * with wall-clock pairs/s beside them.
  *
- * Run: npx tsx scripts/bench/limiter.ts   (RQ_BENCH_RUNS, RQ_BENCH_PAIRS to scale)
+ * Run: npx tsx --conditions=source scripts/bench/limiter.ts   (RQ_BENCH_RUNS, RQ_BENCH_PAIRS to scale)
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";

@@ -7,7 +7,7 @@
  * For comparison: etcd's raft publishes about 5.9 µs per proposal for 3 nodes
  * in memory. Figures are medians of several runs on a shared machine.
  *
- *   npx tsx scripts/bench/raft.ts [--proposals 20000] [--runs 5]
+ *   npx tsx --conditions=source scripts/bench/raft.ts [--proposals 20000] [--runs 5]
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";

@@ -16,7 +16,7 @@
  * on `--connections` connections measured over `--seconds` with the bulk in place; for `waiting`, the drain rate too.
  * Nothing is asserted (shared, noisy machines).
  *
- *   npx tsx scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources 10000]
+ *   npx tsx --conditions=source scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources 10000]
  *     [--clients 9996] [--waiting 100000] [--waiters 100] [--loops 64] [--connections 4] [--seconds 3]
  */
 import { readFile } from "node:fs/promises";
@@ -213,6 +213,10 @@ async function queueWaiters(cluster: Cluster, leader: NodeProcess, count: number
   }
   const clients = await Promise.all(Array.from({ length: connections }, () => LeanClient.connect([leader.url], ADMIN_KEY)));
   for (const c of [holder, ...clients]) c.heartbeat(HEARTBEAT_MS);
+  const closes: string[] = [];
+  for (const [i, c] of [holder, ...clients].entries()) {
+    c.ws.on("close", (code: number, reason: Buffer) => closes.push(`${i === 0 ? "holder" : `waiter ${i}`}: ${code} ${reason.toString()}`));
+  }
   let granted = 0;
   let firstGrantAt = 0;
   let allGranted!: () => void;
@@ -220,6 +224,8 @@ async function queueWaiters(cluster: Cluster, leader: NodeProcess, count: number
     allGranted = resolve;
   });
   for (let i = 0; i < count; i++) {
+    // Yield now and then: a client that stops reading for seconds misses the node's pings and is cut off.
+    if (i % 500 === 499) await new Promise((r) => setImmediate(r));
     const client = clients[i % connections]!;
     void client
       .request((requestId) => ({ type: "acquire", requestId, resource: QUEUE }))
@@ -239,7 +245,7 @@ async function queueWaiters(cluster: Cluster, leader: NodeProcess, count: number
     if (waiting >= count) break;
     if (waiting !== last) [last, lastChangeAt] = [waiting, performance.now()];
     else if (performance.now() - lastChangeAt > 30_000) {
-      throw new Error(`the queue stopped at ${waiting}/${count}; warnings:\n${cluster.nodes.map((n) => n.output.split("\n").filter((l) => /"level":[456]0/.test(l)).slice(-5).join("\n")).join("\n")}`);
+      throw new Error(`the queue stopped at ${waiting}/${count} (${granted} granted; closed: ${closes.slice(0, 3).join(", ") || "none"}); the nodes said:\n${cluster.nodes.map((n) => n.output.split("\n").filter((l) => /"level":[456]0|leadership|expired|closed|snapshot/.test(l)).slice(-8).join("\n")).join("\n")}`);
     }
     log(`waiting: ${waiting}/${count} queued`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -310,7 +316,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     },
   });
   if (values.help === true) {
-    console.log("usage: npx tsx scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources N] [--puts N]");
+    console.log("usage: npx tsx --conditions=source scripts/bench/scale.ts [--phases baseline,resources,clients,waiting] [--resources N] [--puts N]");
     console.log("         [--clients N] [--waiting N] [--waiters N] [--loops N] [--connections N] [--seconds S]");
     process.exit(0);
   }

@@ -42,8 +42,8 @@ const LIMITS: Record<string, CheckedLimits> = {
 const ACQUIRE_TIMEOUTS_MS = [150, 1_000, 3_000, 3_000];
 /** Faults stop this long before the clients do: the healed cluster must then finish every request (liveness). */
 const HEALED_TAIL_MS = 12_000;
-const FAULT_KINDS = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn", "replaceFollower"] as const;
-/** Longest a node added by replaceFollower may take to start, catch up and be promoted. */
+const FAULT_KINDS = ["killLeader", "killFollower", "pauseLeader", "pauseFollower", "isolateBoth", "isolateOut", "isolateIn", "replaceFollower", "replaceLeader"] as const;
+/** Longest a node added by replaceFollower or replaceLeader may take to start, catch up and be promoted. */
 const JOIN_TIMEOUT_MS = 60_000;
 type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -165,7 +165,7 @@ function restartCrashed(cluster: ChaosCluster): string[] {
 async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, prng: Prng, failures: string[]): Promise<string | null> {
   const leader = await cluster.currentLeader();
   if (leader === null) return null;
-  if (kind === "replaceFollower") return replaceFollower(cluster, leader, prng, failures);
+  if (kind === "replaceFollower" || kind === "replaceLeader") return replaceMember(cluster, leader, kind === "replaceLeader", prng, failures);
   const followers = cluster.ids.filter((id) => id !== leader && cluster.node(id).running);
   const onLeader = kind === "killLeader" || kind === "pauseLeader" || (kind.startsWith("isolate") && prng.chance(0.5));
   const target = onLeader ? leader : followers[prng.int(0, Math.max(0, followers.length - 1))];
@@ -195,14 +195,14 @@ async function inject(cluster: ChaosCluster, kind: FaultKind, holdMs: number, pr
 }
 
 /**
- * A membership change under load: removes a follower through the admin API, stops it for good, and starts a new
- * node (a new id, an empty data folder, behind its own proxy) that joins with --join and asks to be added; waits
- * until it is a voter. Returns "old by new", or null when the removal was refused now (RQ_QUORUM while another
+ * A membership change under load: removes a follower (or the leader, which hands leadership over first) through
+ * the admin API, stops it for good, and starts a new node (a new id, an empty data folder, behind its own proxy)
+ * that joins with --join and asks to be added; waits until it is a voter. Returns "old by new", or null when the removal was refused now (RQ_QUORUM while another
  * node is behind, a change still in progress, leadership moving): that is the admin API working, not a fault.
  */
-async function replaceFollower(cluster: ChaosCluster, leader: string, prng: Prng, failures: string[]): Promise<string | null> {
+async function replaceMember(cluster: ChaosCluster, leader: string, onLeader: boolean, prng: Prng, failures: string[]): Promise<string | null> {
   const followers = cluster.ids.filter((id) => id !== leader && cluster.node(id).running && !cluster.retired.has(id));
-  const target = followers[prng.int(0, Math.max(0, followers.length - 1))];
+  const target = onLeader ? leader : followers[prng.int(0, Math.max(0, followers.length - 1))];
   if (target === undefined) return null;
   // Refusals right after another fault are normal (RQ_QUORUM while a voter is still behind, RQ_CHANGE_IN_PROGRESS):
   // the removal is retried for a while, through whichever node answers.

@@ -40,6 +40,11 @@ export interface Knobs {
   readonly pauses: number;
   /** Admin changes through the log during the faulty phase (resource put/delete, key create/revoke; operator.ts). */
   readonly adminChanges: number;
+  /**
+   * Membership changes during the faulty phase (a node added as a learner, caught up and promoted; a member
+   * removed, the leader after handing over; or both, a replacement), through the admin API's own procedures.
+   */
+  readonly memberChanges: number;
 }
 
 export interface Scenario {
@@ -70,6 +75,7 @@ export const KNOB_FLAGS: readonly (readonly [flag: string, knob: keyof Knobs, mi
   ["safety-ms", "safetyMs", 100, 600_000],
   ["pauses", "pauses", 0, 10],
   ["admin", "adminChanges", 0, 100],
+  ["members", "memberChanges", 0, 20],
 ];
 
 /** A scenario chosen entirely by `seed`: the soak's unit of work. */
@@ -101,6 +107,8 @@ export function scenarioFromSeed(seed: number): Scenario {
     pauses: calm ? 0 : r.int(0, 2),
     // Drawn after pauses, for the same reason.
     adminChanges: r.int(0, 8),
+    // Drawn after admin, for the same reason.
+    memberChanges: r.chance(0.5) ? r.int(1, 4) : 0,
   };
   return { seed, knobs };
 }

@@ -1,26 +1,39 @@
-import type { Entry, Message } from "@ratequeue/raft";
+import type { ConfChange, Entry, Message } from "@ratequeue/raft";
 import {
   decodeClientFrame,
   decodePeerFrame,
   encodePeerFrame,
   encodeServerFrame,
   MAX_HELLO_FRAME_BYTES,
-  type Load,
   type NodeInfo,
 } from "@ratequeue/protocol";
-import { checkResourceBody, type ClientConnection, type ClientLink, ClientSessions, keyFromSecret, NodeCore, type NodeCoreOptions, type NodeEnv, type Op, type OpResult, type TimerHandle } from "@ratequeue/node/testing";
+import {
+  checkResourceBody,
+  type ClientConnection,
+  type ClientLink,
+  ClientSessions,
+  keyFromSecret,
+  MemberChanges,
+  NodeCore,
+  type NodeCoreOptions,
+  type NodeEnv,
+  type Op,
+  type OpResult,
+  type TimerHandle,
+} from "@ratequeue/node/testing";
 import { EventQueue } from "../sim/event-queue.js";
 import { Prng } from "@ratequeue/testkit";
 import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";
-import { LimitChecker, specFromConfig, type ResourceSpec } from "./checkers/limits.js";
-import { OutcomeChecker } from "./checkers/outcomes.js";
-import { ProviderView, TrueTimeChecker } from "./checkers/true-time.js";
+import { TrueTimeChecker } from "./checkers/true-time.js";
 import { replayCommand, type Scenario } from "./scenario.js";
 import { SimClient, type ClientConn, type ClientWorkload, type ClientWorld } from "./sim-client.js";
 import { SimLogStore } from "./sim-log-store.js";
 import { EXTRA_RESOURCE, Operator } from "./operator.js";
+import { CommittedLogChecker } from "./checkers/committed-log.js";
+import { ADMIN_KEY, RESOURCES, WORKER_KEY, WORKER_SCOPE, WORKLOAD_RESOURCES } from "./fixtures.js";
+import { MembershipChecker } from "./checkers/membership.js";
 import { History } from "@ratequeue/limiter/testing";
 import { NodeClocks } from "./clocks.js";
 
@@ -38,114 +51,6 @@ export const SESSION_TTL_MS = 2_000;
 export const LIVENESS_BOUND_MS = 30_000;
 /** After a full power loss and restart, every node must re-apply everything committed before it within this. */
 export const RESTART_BOUND_MS = 10_000;
-const ADMIN_KEY = "node-sim-admin-key";
-/**
- * Half the clients use a worker key whose scope bounds priority (issue #15); the clients draw priorities up to 20,
- * so some of their acquires are out of scope. The scope checker reads the log: no acquire of a session this key
- * opened may ask for more than `priorityMax` (an out-of-scope request is refused before the log).
- */
-const WORKER_KEY = "node-sim-worker-key";
-const WORKER_SCOPE = { acquire: ["*"], priorityMax: 12 } as const;
-const WORKER_KEY_ID = keyFromSecret(WORKER_KEY, "sim worker", WORKER_SCOPE).id;
-
-/**
- * The resources every run configures (bootstrap ops). The independent checker reads their limits; lanes and
- * reserved capacity only decide which waiter goes first, so they are configuration the checker does not need.
- */
-export const RESOURCES: readonly (ResourceSpec & { readonly lanes?: Record<string, { weight: number }>; readonly lanePolicy?: "shared" | "strict"; readonly reserved?: Record<string, Record<string, number>> })[] = [
-  {
-    name: "chat",
-    limits: [
-      { kind: "rate", limit: 6, windowMs: 1000, window: "sliding" },
-      { kind: "load", limit: 120, windowMs: 1000, window: "bucket", dimension: "load" },
-      { kind: "concurrency", limit: 3 },
-    ],
-  },
-  {
-    name: "embed",
-    limits: [
-      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
-      { kind: "load", limit: 200, windowMs: 1000, window: "sliding", dimension: "input" },
-      { kind: "load", limit: 150, windowMs: 2000, window: "fixed", dimension: "output" },
-      { kind: "rate", limit: 5, windowMs: 400, window: "bucket" },
-    ],
-  },
-  {
-    // Weighted lanes sharing capacity, with some of it reserved for the interactive lane.
-    name: "tiers",
-    limits: [
-      { kind: "rate", limit: 10, windowMs: 1000, window: "sliding" },
-      { kind: "load", limit: 60, windowMs: 1000, window: "sliding", dimension: "load" },
-      { kind: "concurrency", limit: 4 },
-    ],
-    reserved: { rate: { interactive: 3 }, concurrency: { interactive: 1 } },
-    lanes: { interactive: { weight: 3 }, batch: { weight: 1 } },
-    lanePolicy: "shared",
-  },
-  {
-    // Strict lanes: each lane capped at its share even when the other is idle.
-    name: "split",
-    limits: [
-      { kind: "rate", limit: 8, windowMs: 500, window: "fixed" },
-      { kind: "load", limit: 100, windowMs: 1000, window: "bucket", dimension: "load" },
-    ],
-    lanes: { a: { weight: 1 }, b: { weight: 1 } },
-    lanePolicy: "strict",
-  },
-];
-
-/**
- * SPEC (limiter README, strict lanes): lane i of a `strict` resource may use at most floor(limit * weight_i /
- * total weight) of every limit, even when the other lanes are idle. So each such lane is checked as a resource of
- * its own, `resource#lane`, with those limits, by a second independent checker fed the lane's grants.
- */
-const STRICT_LANES: readonly ResourceSpec[] = RESOURCES.flatMap((r) => {
-  if (r.lanePolicy !== "strict" || r.lanes === undefined) return [];
-  const lanes = Object.entries(r.lanes);
-  const total = lanes.reduce((sum, [, l]) => sum + l.weight, 0);
-  return lanes.map(([lane, { weight }]) => ({
-    name: `${r.name}#${lane}`,
-    limits: r.limits.map((l) => ({ ...l, limit: Math.floor((l.limit * weight) / total) })),
-  }));
-});
-
-/**
- * Per limit of `resource`, the units reserved for lanes other than `lane` (limiter README: a grant for lane L
- * must leave at least the units reserved for the other lanes unused).
- */
-function reservedForOthers(resource: string, lane: string | undefined): number[] {
-  const r = RESOURCES.find((x) => x.name === resource);
-  if (r?.reserved === undefined) return [];
-  return r.limits.map((l) => Object.entries(r.reserved![l.kind] ?? {}).reduce((sum, [other, units]) => (other === lane ? sum : sum + units), 0));
-}
-
-/** The lane a request without one goes to: the first declared (limiter README). */
-const DEFAULT_LANE = new Map(RESOURCES.flatMap((r) => (r.lanes === undefined ? [] : [[r.name, Object.keys(r.lanes)[0]!] as const])));
-
-const WORKLOAD_RESOURCES: ClientWorkload["resources"] = [
-  {
-    name: "chat",
-    load: (p) => p.int(1, 50),
-    tooLarge: 121,
-    // The lease carries the load in object form ({ load: n }) whatever form the acquire used.
-    settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 130) / 100),
-  },
-  {
-    name: "embed",
-    load: (p) => ({ input: p.int(1, 90), output: p.int(0, 70) }),
-    tooLarge: { input: 10, output: 151 },
-    settle: (p, load) => ({ input: amountOf(load, "input"), output: Math.round(amountOf(load, "output") * p.int(0, 120) / 100) }),
-  },
-  { name: "tiers", load: (p) => p.int(1, 20), tooLarge: 61, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100), lanes: ["interactive", "batch"] },
-  // Created, changed, deleted and created again by the operator (absent at bootstrap: RQ_UNKNOWN_RESOURCE then).
-  { name: EXTRA_RESOURCE, load: (p) => p.int(1, 40), tooLarge: 1e6, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 100) / 100) },
-  // A lane may use at most half of each strict limit: a load of 51 can never be granted in either lane.
-  { name: "split", load: (p) => p.int(1, 30), tooLarge: 51, settle: (p, load) => Math.round(amountOf(load, "load") * p.int(0, 110) / 100), lanes: ["a", "b"] },
-];
-
-function amountOf(load: Load, dimension: string): number {
-  return typeof load === "number" ? (dimension === "load" ? load : 0) : (load[dimension] ?? 0);
-}
 
 export interface RunStats {
   steps: number;
@@ -175,6 +80,13 @@ export interface RunStats {
   effects: Record<string, number>;
   /** Committed acquires of worker-key sessions, each checked against the key's scope (issue #15). */
   scopedAcquires: number;
+  /** Membership changes: nodes added as voters, members removed, conf changes and promotions checked. */
+  membersAdded: number;
+  membersRemoved: number;
+  confChangesChecked: number;
+  promotionsChecked: number;
+  /** A second change tried while one was in progress, and refused. */
+  concurrentChangesRefused: number;
 }
 
 export type RunResult =
@@ -206,6 +118,8 @@ interface Incarnation {
   readonly core: NodeCore;
   readonly sessions: ClientSessions;
   readonly conns: Set<Conn>;
+  /** The admin API's membership procedures on this process (one change at a time per process, as in production). */
+  readonly changes: MemberChanges;
 }
 
 interface SimNode {
@@ -217,6 +131,10 @@ interface SimNode {
   readonly clocks: NodeClocks;
   inc: Incarnation | null;
   lastApplied: number;
+  /** A founding member (bootstrapped with the first voters); a node added later starts empty and joins. */
+  readonly founder: boolean;
+  /** Removed from the cluster and stopped for good: never restarted. */
+  retired: boolean;
 }
 
 interface Conn extends ClientConn {
@@ -269,7 +187,9 @@ const TRANSCRIPT_LINES = 80;
 /** A run of full nodes (NodeCore + ClientSessions) and simulated SDK clients; see README.md. */
 export class NodeSimWorld implements ClientWorld {
   nowMs = 0;
-  readonly nodeIds: readonly string[];
+  /** The nodes clients may dial: founders and added nodes, less retired ones. */
+  readonly nodeIds: string[];
+  readonly #founders: readonly string[];
   readonly #scenario: Scenario;
   readonly #prng: Prng;
   readonly #events = new EventQueue<{ owner: Owner | null; fn: () => void }>();
@@ -277,14 +197,10 @@ export class NodeSimWorld implements ClientWorld {
   readonly #clientNet: SimNetwork<ClientPacket>;
   readonly #nodes = new Map<string, SimNode>();
   readonly #clients: SimClient[] = [];
-  readonly #limits = new LimitChecker(RESOURCES);
-  /** SPEC 6 on the simulation's true time, and every limit as a provider counting on true time sees it. */
+  /** SPEC 6 on the simulation's true time (stamps and elections as they happen). */
   readonly #trueTime = new TrueTimeChecker();
-  readonly #provider = new ProviderView(RESOURCES, this.#trueTime);
-  readonly #strictLaneLimits = new LimitChecker(STRICT_LANES);
-  /** The lane of each acquire (session/request), from the entry that first brought it. */
-  readonly #lanes = new Map<string, string>();
-  readonly #outcomes = new OutcomeChecker();
+  /** Every guarantee read from the committed log (checkers/committed-log.ts). */
+  readonly #log = new CommittedLogChecker({ trueTime: this.#trueTime, onSessionExpired: (sessionId) => this.#sessionExpired(sessionId) });
   readonly #agreement: Agreement;
   readonly #transcript: string[] = [];
   #violation: Violation | null = null;
@@ -295,6 +211,11 @@ export class NodeSimWorld implements ClientWorld {
     wallMs: 0,
     grantsChecked: 0,
     scopedAcquires: 0,
+    membersAdded: 0,
+    membersRemoved: 0,
+    confChangesChecked: 0,
+    promotionsChecked: 0,
+    concurrentChangesRefused: 0,
     laneGrantsChecked: 0,
     adminProposed: 0,
     adminApplied: 0,
@@ -320,24 +241,14 @@ export class NodeSimWorld implements ClientWorld {
     const k = scenario.knobs;
     this.#prng = new Prng(scenario.seed);
     this.nodeIds = Array.from({ length: k.nodes }, (_, i) => `n${i + 1}`);
+    this.#founders = [...this.nodeIds];
     this.#peerNet = new SimNetwork({ prng: this.#prng.fork(), faults: this.#peerFaults(true) });
     // Client links are TCP: ordered, no loss or duplicates; they break instead (faults below).
     this.#clientNet = new SimNetwork({
       prng: this.#prng.fork(),
       faults: { dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelayMs: 1, maxDelayMs: k.maxDelayMs },
     });
-    for (const id of this.nodeIds) {
-      const prng = this.#prng.fork();
-      this.#nodes.set(id, {
-        id,
-        disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
-        prng,
-        written: new Map(),
-        clocks: new NodeClocks({ prng: prng.fork(), skewMs: k.skewMs, driftPermille: k.driftPermille, monoRate: monotonicRateOf(this.#sabotage) }),
-        inc: null,
-        lastApplied: 1,
-      });
-    }
+    for (const id of this.nodeIds) this.#nodes.set(id, this.#newNode(id, this.#prng.fork(), true));
     this.#agreement = new Agreement({ startIndex: 1, onApply: (results, time, index) => this.#onCommitted(results, time, index) });
     const workload: ClientWorkload = {
       // The operator's resource only when it runs: a run without admin changes draws as it always did.
@@ -350,9 +261,28 @@ export class NodeSimWorld implements ClientWorld {
       this.#clients.push(new SimClient(`c${i}`, this.#prng.fork(), this, i % 2 === 0 ? { ...workload, apiKey: WORKER_KEY } : workload));
     }
     this.#operator = k.adminChanges > 0 ? new Operator(this.#prng.fork()) : null;
+    // Forked last and only when used, so a run without membership changes draws exactly as before.
+    this.#memberPrng = k.memberChanges > 0 ? this.#prng.fork() : null;
   }
 
   readonly #operator: Operator | null;
+  readonly #memberPrng: Prng | null;
+  readonly #membership = new MembershipChecker();
+
+  #newNode(id: string, prng: Prng, founder: boolean): SimNode {
+    const k = this.#scenario.knobs;
+    return {
+      id,
+      disk: new SimDisk({ prng: prng.fork(), faults: { flushRate: k.flushPermille / 1000, tornWriteRate: k.tornPermille / 1000 } }),
+      prng,
+      written: new Map(),
+      clocks: new NodeClocks({ prng: prng.fork(), skewMs: k.skewMs, driftPermille: k.driftPermille, monoRate: monotonicRateOf(this.#sabotage) }),
+      inc: null,
+      lastApplied: founder ? 1 : 0,
+      founder,
+      retired: false,
+    };
+  }
 
   // ---------------------------------------------------------------------------
   // The run
@@ -365,13 +295,14 @@ export class NodeSimWorld implements ClientWorld {
       for (const c of this.#clients) c.start();
       this.#scheduleFaults();
       this.#scheduleAdmin();
+      this.#scheduleMembers();
       await this.#runUntil(k.safetyMs, () => false);
       // Liveness: heal everything, stop new work, and wait for every request to end.
       this.#note("heal: every node up, network calm; clients stop issuing");
       this.#heal();
       const healedAt = this.nowMs;
       this.#healedAtMs = healedAt;
-      const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && this.#nodesCaughtUp();
+      const done = (): boolean => this.#clients.every((c) => !c.alive || c.idle) && !this.#memberBusy && this.#nodesCaughtUp();
       await this.#runUntil(healedAt + LIVENESS_BOUND_MS, done);
       if (!done()) throw new Violation("liveness", this.#livenessReport(healedAt));
       this.stats.livenessMs = this.nowMs - healedAt;
@@ -379,15 +310,15 @@ export class NodeSimWorld implements ClientWorld {
       const committed = this.#agreement.highestCommitted;
       this.#note(`full restart: power loss on every node (committed index ${committed})`);
       for (const node of this.#nodes.values()) this.#crash(node);
-      for (const node of this.#nodes.values()) this.#startNode(node);
+      for (const node of this.#nodes.values()) if (!node.retired) this.#startNode(node);
       const restartedAt = this.nowMs;
-      const back = (): boolean => [...this.#nodes.values()].every((n) => n.lastApplied >= committed) && this.#nodesCaughtUp();
+      const back = (): boolean => this.#memberNodes().every((n) => n.lastApplied >= committed) && this.#nodesCaughtUp();
       await this.#runUntil(restartedAt + RESTART_BOUND_MS, back);
       if (!back()) {
         const applied = [...this.#nodes.values()].map((n) => `${n.id}@${n.lastApplied}`).join(" ");
         throw new Violation("liveness", `after a full restart the nodes did not re-apply index ${committed} within ${RESTART_BOUND_MS} ms (${applied})`);
       }
-      const unverified = this.#outcomes.unverified();
+      const unverified = this.#log.unverified();
       if (unverified !== null) throw new Violation("safety", unverified);
     } catch (err) {
       const v = err instanceof Violation ? err : new Violation("crash", err instanceof Error ? (err.stack ?? err.message) : String(err));
@@ -455,7 +386,7 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   clientGranted(client: string, sessionId: string, requestId: number, leaseId: string): void {
-    this.#fail("safety", this.#outcomes.clientGranted(client, sessionId, String(requestId), Number(leaseId)));
+    this.#fail("safety", this.#log.clientGranted(client, sessionId, String(requestId), Number(leaseId)));
   }
 
   violation(message: string): void {
@@ -466,7 +397,7 @@ export class NodeSimWorld implements ClientWorld {
   // Nodes
 
   #startNode(node: SimNode): void {
-    if (node.inc?.alive === true) return;
+    if (node.inc?.alive === true || node.retired) return;
     const inc: Incarnation = { alive: true, started: false, pausedUntilMs: 0 } as Incarnation;
     node.clocks.restart(this.nowMs, node.prng);
     const env: NodeEnv = {
@@ -508,7 +439,8 @@ export class NodeSimWorld implements ClientWorld {
     });
     const options: NodeCoreOptions = {
       id: node.id,
-      voters: this.nodeIds,
+      // A node added later starts empty, with no voters: it waits for the leader to add it (production's --join).
+      voters: node.founder ? this.#founders : [],
       store,
       env,
       logger: SILENT_LOGGER,
@@ -532,7 +464,14 @@ export class NodeSimWorld implements ClientWorld {
     const core = new NodeCore(options);
     const nodes: NodeInfo[] = this.nodeIds.map((id) => ({ id, url: `ws://${id}.sim:7400` }));
     const sessions = new ClientSessions({ core, env, logger: SILENT_LOGGER, sessionTtlMs: SESSION_TTL_MS, nodes });
-    Object.assign(inc, { core, sessions, conns: new Set<Conn>() });
+    const changes = new MemberChanges({
+      core: this.#watchedCore(node, core),
+      logger: SILENT_LOGGER,
+      env,
+      everyMs: TICK_MS,
+      addressOf: (id) => core.state.memberAddresses.get(id) ?? null,
+    });
+    Object.assign(inc, { core, sessions, conns: new Set<Conn>(), changes });
     core.onPropose((e) => this.#trueTime.proposed(e.term, e.index, this.nowMs));
     core.onRoleChange((role) => {
       if (role === "leader") {
@@ -658,7 +597,7 @@ export class NodeSimWorld implements ClientWorld {
       const downMs = r.int(50, 1500);
       this.at(atMs, null, () => this.#crash(node));
       this.at(atMs + downMs, null, () => {
-        if (node.inc === null) {
+        if (node.inc === null && !node.retired) {
           this.#note(`${node.id} restarts`);
           this.#startNode(node);
         }
@@ -669,6 +608,7 @@ export class NodeSimWorld implements ClientWorld {
       const forMs = r.int(100, 1500);
       const minority = k.nodes === 5 && r.chance(0.5) ? [r.pick(this.nodeIds.slice(0, 2)), r.pick(this.nodeIds.slice(2))] : [r.pick(this.nodeIds)];
       this.at(atMs, null, () => {
+        if (minority.some((id) => this.#nodes.get(id)!.retired)) return;
         this.#note(`partition: {${minority.join(",")}} cut off`);
         this.#peerNet.partition(minority, this.nodeIds);
       });
@@ -741,11 +681,192 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
+  // ---------------------------------------------------------------------------
+  // Membership changes
+
+  #membersIssuing = true;
+  #memberBusy = false;
+  #memberQueued = 0;
+  #nextNodeNumber = 0;
+
+  /**
+   * The operator's membership changes, at random times of the faulty phase, one at a time (a change that comes due
+   * while another runs waits for it), each through the admin API's own procedures (MemberChanges) on whichever
+   * node leads then: add a node (it starts empty, is added as a learner, catches up and is promoted), remove a
+   * member (the leader hands over first; the removed node is then stopped for good), or replace one (both). The
+   * cluster stays between 3 and 5 voters. A refused or failed step is retried on the then leader, as an operator
+   * would; an add that never completes is undone.
+   */
+  #scheduleMembers(): void {
+    const r = this.#memberPrng;
+    if (r === null) return;
+    const k = this.#scenario.knobs;
+    this.#nextNodeNumber = k.nodes;
+    for (let i = 0; i < k.memberChanges; i++) {
+      this.at(r.int(100, Math.max(100, k.safetyMs - 100)), null, () => {
+        this.#memberQueued++;
+        this.#nextMemberChange();
+      });
+    }
+  }
+
+  #nextMemberChange(): void {
+    if (this.#memberBusy || this.#memberQueued === 0 || !this.#membersIssuing) return;
+    this.#memberQueued--;
+    this.#memberBusy = true;
+    this.#memberChange().then(
+      () => {
+        this.#memberBusy = false;
+        this.#nextMemberChange();
+      },
+      (err: Error) => this.#fail("crash", `membership change failed unexpectedly: ${err.stack ?? err.message}`),
+    );
+  }
+
+  async #memberChange(): Promise<void> {
+    const r = this.#memberPrng!;
+    const leader = await this.#leaderFor(40);
+    if (leader === null) return this.#note("membership change skipped: no leader");
+    const { voters } = leader.inc!.core.status().confState;
+    const kind = voters.length <= 3 ? "add" : voters.length >= 5 ? "remove" : r.pick(["add", "remove", "replace"] as const);
+    if (kind === "remove" || kind === "replace") {
+      // The leader too, now and then: it hands leadership over first.
+      const target = r.chance(0.3) ? leader.id : r.pick(voters.filter((v) => v !== leader.id));
+      await this.#removeMember(target);
+    }
+    if (kind === "add" || kind === "replace") await this.#addMember();
+  }
+
+  /** The node leading now (alive, started, not stalled), waiting up to `tries` x 50 ms for one. */
+  async #leaderFor(tries: number): Promise<SimNode | null> {
+    for (let i = 0; i < tries; i++) {
+      const leader = [...this.#nodes.values()].find((n) => n.inc?.started === true && n.inc.alive && n.inc.pausedUntilMs <= this.nowMs && n.inc.core.isLeader);
+      if (leader !== undefined) return leader;
+      await this.#sleep(50);
+    }
+    return null;
+  }
+
+  /** Rejects once `inc` has died (checked every 50 ms); never resolves. */
+  async #death(inc: Incarnation): Promise<never> {
+    while (inc.alive) await this.#sleep(50);
+    throw Object.assign(new Error("the node died during the request"), { code: "CONNECTION_RESET" });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.at(this.nowMs + ms, null, resolve));
+  }
+
+  /** Runs `step` on the then leader's procedures until it succeeds (true) or `tries` attempts failed (false). */
+  async #onLeader(what: string, tries: number, step: (leader: SimNode) => Promise<void>): Promise<boolean> {
+    for (let i = 0; i < tries; i++) {
+      const leader = await this.#leaderFor(40);
+      if (leader === null) continue;
+      const inc = leader.inc!;
+      try {
+        // A request to a process that dies is answered by a broken connection: what it awaited never settles.
+        await Promise.race([inc.changes.exclusive(what, () => step(leader)), this.#death(inc)]);
+        return true;
+      } catch (err) {
+        this.#note(`operator: ${what} via ${leader.id} refused: ${(err as { code?: string }).code ?? ""} ${(err as Error).message.slice(0, 120)}`);
+        await this.#sleep(100);
+      }
+    }
+    return false;
+  }
+
+  async #addMember(): Promise<void> {
+    const id = `n${++this.#nextNodeNumber}`;
+    const node = this.#newNode(id, this.#memberPrng!.fork(), false);
+    this.#nodes.set(id, node);
+    this.nodeIds.push(id);
+    this.#note(`operator: start ${id} (empty) and add it`);
+    this.#startNode(node);
+    const added = await this.#onLeader(`add ${id}`, 15, (leader) => leader.inc!.changes.add({ id, address: `${id}.sim:7400`, timeoutMs: 3_000 }));
+    if (added) {
+      this.stats.membersAdded++;
+      return this.#note(`operator: ${id} is a voter`);
+    }
+    this.#note(`operator: giving up on adding ${id}; undoing it`);
+    await this.#removeMember(id);
+  }
+
+  /** Removes `id` (a leader hands over first), then stops it for good; a removal that keeps failing is left as is. */
+  async #removeMember(id: string): Promise<void> {
+    const removed = await this.#onLeader(`remove ${id}`, 30, async (leader) => {
+      const conf = leader.inc!.core.status().confState;
+      if (!conf.voters.includes(id) && !conf.learners.includes(id)) return; // already removed, or never added
+      if (leader.id === id) {
+        const heir = await leader.inc!.changes.handOver(id);
+        this.#note(`operator: ${id} handed leadership to ${heir} before its removal`);
+        throw Object.assign(new Error("handed over; the removal goes to the new leader"), { code: "HANDED_OVER" });
+      }
+      await leader.inc!.changes.remove(id);
+    });
+    if (!removed) return this.#note(`operator: could not remove ${id}; it stays a member`);
+    const node = this.#nodes.get(id)!;
+    this.#crash(node);
+    node.retired = true;
+    this.nodeIds.splice(this.nodeIds.indexOf(id), 1);
+    this.stats.membersRemoved++;
+    this.#note(`operator: ${id} removed and stopped for good`);
+  }
+
+  /**
+   * The core the procedures drive, seen from outside: every conf change the node accepts is checked by the
+   * membership checker against what the simulator sees of the leader's log and of the learner's own log. Now and
+   * then, right after an accepted change, an impatient operator asks the same node for another one (a second
+   * `/v1/members` request), which must be refused while the first is in progress.
+   */
+  #watchedCore(node: SimNode, core: NodeCore): ConstructorParameters<typeof MemberChanges>[0]["core"] {
+    return {
+      id: core.id,
+      get isLeader() {
+        return core.isLeader;
+      },
+      get state() {
+        return core.state;
+      },
+      status: () => core.status(),
+      propose: (op) => core.propose(op),
+      handOver: (timeoutMs) => core.handOver(timeoutMs),
+      proposeConfChange: (change: ConfChange) => {
+        const result = core.proposeConfChange(change);
+        if (result.outcome === "accepted") {
+          const status = core.status();
+          const learner = this.#nodes.get(change.nodeId)?.inc;
+          const learnerLastIndex = learner?.alive === true && learner.started ? learner.core.status().lastIndex : null;
+          this.#fail(
+            "safety",
+            this.#membership.accepted({ id: node.id, term: status.term, applied: status.applied, written: node.written }, change, result.index, learnerLastIndex),
+          );
+          this.#note(`${node.id} accepted ${change.type} ${change.nodeId} at index ${result.index}`);
+          if (this.#memberPrng?.chance(0.5) === true) this.#impatient(node, change);
+        }
+        return result;
+      },
+    };
+  }
+
+  /** A second change asked of `node` while `change` is in progress: removing that same node again. */
+  #impatient(node: SimNode, change: ConfChange): void {
+    const changes = node.inc?.changes;
+    if (changes === undefined) return;
+    const what = `impatient remove ${change.nodeId}`;
+    changes.exclusive(what, () => changes.remove(change.nodeId)).then(
+      () => this.#note(`operator: ${what} was accepted`),
+      (err: { code?: string }) => {
+        if (err.code === "RQ_CHANGE_IN_PROGRESS") this.stats.concurrentChangesRefused++;
+      },
+    );
+  }
+
   #heal(): void {
     this.#peerNet.healAll();
     this.#peerNet.setFaults(this.#peerFaults(false));
     for (const node of this.#nodes.values()) if (node.inc === null) this.#startNode(node);
     for (const c of this.#clients) c.issuing = false;
+    this.#membersIssuing = false;
   }
 
   // ---------------------------------------------------------------------------
@@ -765,135 +886,9 @@ export class NodeSimWorld implements ClientWorld {
     }
   }
 
-  /** The log time of the last committed entry that applied a limiter command (null before the first). */
-  #limiterTimeMs: number | null = null;
-
   /** The witness applied a committed entry: feed the independent checkers. */
   #onCommitted(results: readonly OpResult[], time: LogTime, index: number): void {
-    this.#onCommittedOps(results, time, index);
-    // The limiter's time moved if it applied a command: a limiter op, or what a bootstrap or a key revocation
-    // applies (they report effects). A malformed command changes nothing, not even the time: an entry whose only
-    // effects are RQ_INVALID errors is not counted (a lower bound kept lower only makes the check laxer).
-    const moved = results.some((r) => r.effects.some((e) => e.type !== "error" || e.code !== "RQ_INVALID"));
-    if (moved) this.#limiterTimeMs = time.atMs;
-  }
-
-  #onCommittedOps(results: readonly OpResult[], time: LogTime, index: number): void {
-    const atMs = time.atMs;
-    this.#fail("safety", this.#trueTime.committed(index, time.term, time.stampMs));
-    for (const r of results) {
-      if (r.op.t === "keyAdd" || r.op.t === "keyRemove") this.stats.adminApplied++;
-      // A waiter's deadline, from the entry that first brought its acquire (SPEC: a waiter that timed out is
-      // never granted afterwards). Read from the log, not from the limiter.
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && r.op.cmd.timeoutMs !== undefined) {
-        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
-        if (!this.#deadlines.has(key)) this.#deadlines.set(key, atMs + r.op.cmd.timeoutMs);
-      }
-      // Key scopes (issue #15), from the log alone: who opened each session, and what its acquires asked for.
-      if (r.op.t === "limiter" && r.op.cmd.type === "openSession" && r.op.owner !== undefined) this.#owners.set(r.op.cmd.sessionId, r.op.owner);
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire" && this.#owners.get(r.op.cmd.sessionId) === WORKER_KEY_ID) {
-        const priority = r.op.cmd.priority;
-        if (priority === undefined || priority > WORKER_SCOPE.priorityMax) {
-          this.#fail("safety", `scope: an acquire of a worker-key session reached the log with priority ${priority} (priorityMax ${WORKER_SCOPE.priorityMax}): ${r.op.cmd.sessionId}/${r.op.cmd.requestId}`);
-        }
-        this.stats.scopedAcquires++;
-      }
-      if (r.op.t === "limiter" && r.op.cmd.type === "acquire") {
-        const key = `${r.op.cmd.sessionId}/${r.op.cmd.requestId}`;
-        const lane = r.op.cmd.lane ?? DEFAULT_LANE.get(r.op.cmd.resource);
-        if (lane !== undefined && !this.#lanes.has(key)) this.#lanes.set(key, lane);
-      }
-      for (const e of r.effects) {
-        const name = e.type === "sessionEnded" ? `sessionEnded:${e.reason}` : e.type === "error" ? `error:${e.code}` : e.type;
-        this.stats.effects[name] = (this.stats.effects[name] ?? 0) + 1;
-        switch (e.type) {
-          case "granted":
-            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, "granted", e.leaseId));
-            // A retried acquire is answered with its original grant: only a new lease is charged. Its time must
-            // lie between the previous entry's log time and this one's (a waiter is granted at the moment it
-            // fits, which the entry that moved time past it reveals); windows are measured on that time.
-            if (!this.#isRepeat(e.leaseId)) {
-              // The lower bound is the last entry that moved the limiter's time: an entry without limiter work (a
-              // key created, or revoked with no session open) leaves it where it was.
-              const sinceMs = this.#limiterTimeMs ?? time.previousMs;
-              if (e.grantedAt < sinceMs || e.grantedAt > time.atMs) {
-                this.#fail("safety", `lease ${e.leaseId} granted at ${e.grantedAt}, outside the log time since the limiter last moved (${sinceMs}, ${time.atMs}]`);
-              }
-              const lane = this.#lanes.get(`${e.sessionId}/${e.requestId}`);
-              this.#fail("safety", this.#limits.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }, reservedForOthers(e.resource, lane)));
-              this.#fail("safety", this.#provider.grant({ resource: e.resource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
-              const laneResource = `${e.resource}#${lane}`;
-              if (STRICT_LANES.some((l) => l.name === laneResource)) {
-                this.#fail("safety", this.#strictLaneLimits.grant({ resource: laneResource, leaseId: e.leaseId, load: e.load, atMs: e.grantedAt }));
-              }
-              if (this.#endedSessions.has(e.sessionId)) this.#fail("safety", `lease ${e.leaseId} granted to session ${e.sessionId}, which had ended`);
-              this.#heldBySession(e.sessionId).add(e.leaseId);
-              const deadlineMs = this.#deadlines.get(`${e.sessionId}/${e.requestId}`);
-              if (deadlineMs !== undefined && e.grantedAt > deadlineMs) {
-                this.#fail("safety", `${e.sessionId}/${e.requestId} granted at ${e.grantedAt}, after its timeout at ${deadlineMs}`);
-              }
-            }
-            break;
-          case "rejected":
-          case "timedOut":
-          case "cancelled":
-            this.#fail("safety", this.#outcomes.committed(e.sessionId, e.requestId, e.type, null));
-            break;
-          case "settled":
-            this.#limits.settle(e.leaseId, e.load, atMs);
-            this.#provider.settle(e.leaseId, e.load, atMs);
-            this.#strictLaneLimits.settle(e.leaseId, e.load, atMs);
-            break;
-          case "released":
-            if (e.reason !== "notHeld") {
-              this.#limits.release(e.leaseId);
-              this.#provider.release(e.leaseId);
-              this.#strictLaneLimits.release(e.leaseId);
-              this.#heldBySession(e.sessionId).delete(e.leaseId);
-            }
-            break;
-          case "sessionEnded": {
-            // SPEC: an ended session's leases are released and its waiters dropped: every lease it still held
-            // (by the grant history, not the limiter's word) must be in the release list, and nothing is
-            // granted to it afterwards.
-            const held = this.#heldBySession(e.sessionId);
-            const missing = [...held].filter((id) => !e.releasedLeases.includes(id));
-            if (missing.length > 0) this.#fail("safety", `session ${e.sessionId} ended (${e.reason}) without releasing lease ${missing[0]}`);
-            held.clear();
-            this.#endedSessions.add(e.sessionId);
-            for (const id of e.releasedLeases) {
-              this.#limits.release(id);
-              this.#provider.release(id);
-              this.#strictLaneLimits.release(id);
-            }
-            if (e.reason === "expired") this.#sessionExpired(e.sessionId);
-            break;
-          }
-          case "resourcePut":
-            // The limits in force change here: grants before this effect were made under the old ones, after it
-            // under the new ones. Bootstrap resources are the checker's own specs (and stay so under looseLimits).
-            if (r.op.t === "limiter" && r.op.cmd.type === "putResource") {
-              const spec = specFromConfig(e.name, r.op.cmd.config);
-              this.#limits.configure(e.name, spec);
-              this.#provider.configure(e.name, spec, atMs);
-              this.stats.adminApplied++;
-            }
-            break;
-          case "resourceDeleted":
-            this.#limits.configure(e.name, null);
-            this.#provider.configure(e.name, null, atMs);
-            this.stats.adminApplied++;
-            break;
-          case "cooldown":
-            this.#limits.cooldown(e.resource, e.untilMs);
-            this.#provider.cooldown(e.resource, e.untilMs);
-            for (const l of STRICT_LANES) if (l.name.startsWith(`${e.resource}#`)) this.#strictLaneLimits.cooldown(l.name, e.untilMs);
-            break;
-          default:
-            break;
-        }
-      }
-    }
+    this.#fail("safety", this.#log.committed(results, time, index));
   }
 
   /**
@@ -911,37 +906,18 @@ export class NodeSimWorld implements ClientWorld {
   }
 
   #healedAtMs: number | null = null;
-  readonly #endedSessions = new Set<string>();
-  readonly #leasesBySession = new Map<string, Set<number>>();
-
-  #heldBySession(sessionId: string): Set<number> {
-    let held = this.#leasesBySession.get(sessionId);
-    if (held === undefined) {
-      held = new Set();
-      this.#leasesBySession.set(sessionId, held);
-    }
-    return held;
-  }
-
-  /** Log-time deadline of every acquire that carried timeoutMs, by session/request. */
-  readonly #deadlines = new Map<string, number>();
-  /** Session id -> the id of the key that opened it, from committed openSession entries. */
-  readonly #owners = new Map<string, string>();
-  readonly #grantedLeases = new Set<number>();
-
-  /** A granted effect repeats an earlier one when a retried acquire is answered with its original outcome. */
-  #isRepeat(leaseId: number): boolean {
-    if (this.#grantedLeases.has(leaseId)) return true;
-    this.#grantedLeases.add(leaseId);
-    return false;
-  }
-
   #nodesCaughtUp(): boolean {
     let leader: NodeCore | null = null;
     for (const n of this.#nodes.values()) if (n.inc?.started === true && n.inc.core.isLeader) leader = n.inc.core;
     if (leader === null) return false;
     const commit = leader.status().commit;
-    return [...this.#nodes.values()].every((n) => n.lastApplied >= commit);
+    const { voters, learners } = leader.status().confState;
+    return this.#memberNodes().every((n) => !(voters.includes(n.id) || learners.includes(n.id)) || n.lastApplied >= commit);
+  }
+
+  /** Nodes that may hold the cluster's log: every node but retired ones. */
+  #memberNodes(): SimNode[] {
+    return [...this.#nodes.values()].filter((n) => !n.retired);
   }
 
   #livenessReport(healedAt: number): string {
@@ -968,15 +944,20 @@ export class NodeSimWorld implements ClientWorld {
     const s = this.stats;
     s.simulatedMs = this.nowMs;
     s.wallMs = performance.now() - startedWallMs;
-    s.grantsChecked = this.#limits.grantsChecked;
-    s.laneGrantsChecked = this.#strictLaneLimits.grantsChecked;
-    s.providerGrantsChecked = this.#provider.grantsChecked;
+    s.grantsChecked = this.#log.grantsChecked;
+    s.laneGrantsChecked = this.#log.laneGrantsChecked;
+    s.providerGrantsChecked = this.#log.providerGrantsChecked;
     s.failoverLagMaxMs = this.#trueTime.failoverLagMaxMs;
-    s.clientGrantsVerified = this.#outcomes.clientGrantsVerified;
+    s.clientGrantsVerified = this.#log.clientGrantsVerified;
+    s.adminApplied = this.#log.stats.adminApplied;
+    s.scopedAcquires = this.#log.stats.scopedAcquires;
+    s.effects = this.#log.stats.effects;
     s.statesCompared = this.#agreement.statesCompared;
     s.committedIndex = this.#agreement.witnessIndex;
     s.acquires = this.#clients.reduce((n, c) => n + c.stats.acquires, 0);
     s.reconnects = this.#clients.reduce((n, c) => n + c.stats.reconnects, 0);
+    s.confChangesChecked = this.#membership.changesChecked;
+    s.promotionsChecked = this.#membership.promotionsChecked;
     if (v === null) return { ok: true, stats: s, transcript: [...this.#transcript] };
     return { ok: false, stats: s, failure: v.failure, message: v.message, replay: replayCommand(this.#scenario), transcript: [...this.#transcript] };
   }

@@ -5,8 +5,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { createDashboard } from "@ratequeue/dashboard";
-import { decodePeerFrame, encodePeerFrame, type NodeInfo } from "@ratequeue/protocol";
-import type { Message } from "@ratequeue/raft";
+import type { NodeInfo } from "@ratequeue/protocol";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { ClientSessions } from "./core/client-sessions.js";
 import type { NodeEnv, TimerHandle } from "./core/env.js";
@@ -17,8 +16,8 @@ import { createMetrics } from "./http/metrics.js";
 import { GrantLog } from "./http/grant-log.js";
 import { handleHttp } from "./http/routes.js";
 import { createLogger } from "./logger.js";
-import { PeerClocks } from "./peer/clock-offset.js";
-import { PEER_PATH, PeerTransport } from "./peer/transport.js";
+import { PeerLink } from "./peer/peer-link.js";
+import { PEER_PATH } from "./peer/transport.js";
 import { CLIENT_PATH, ClientSocketServer } from "./server/client-socket.js";
 import { viewerAccess } from "./state/auth.js";
 import { keyFromSecret } from "./state/keys.js";
@@ -49,43 +48,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const bootstrapOps = bootstrapOpsOf(config);
 
   const store = new LevelStore({ path: config.dataDir, nodeId: config.id });
-  let core: NodeCore | null = null;
-  let sessions: ClientSessions | null = null;
-  let identity: ClusterIdentity | null = null;
-  const transport = new PeerTransport({
+  const link = new PeerLink({
     selfId: config.id,
-    clusterId: () => identity?.id ?? null,
     clusterSecrets: config.previousClusterSecret === null ? [config.clusterSecret] : [config.clusterSecret, config.previousClusterSecret],
     peers: nodes.map((n) => ({ id: n.id, url: n.url! })),
     logger,
+    clockWarnMs: config.clockWarnMs,
     // Our certificate as a client certificate: a peer that requires one (--tls-peer-ca) checks it.
     ...(tlsFiles === null ? {} : { clientOptions: { cert: tlsFiles.cert, key: tlsFiles.key } }),
-    onLinkOpen: (peer) => sessions?.peerLinkOpened(peer),
-    onFrame: (from, frame) => {
-      const decoded = decodePeerFrame(frame);
-      if (!decoded.ok) return void logger.warn({ peer: from, error: decoded.error }, "undecodable peer frame dropped");
-      // The transport consumed the link's hello; a later one is out of place and dropped. Clock readings belong to
-      // the link layer (PeerClocks), never to Raft.
-      const raft: Message[] = [];
-      for (const m of decoded.messages) {
-        if (m.type === "clockProbe") clocks.onProbe(from, m);
-        else if (m.type === "clockEcho") clocks.onEcho(from, m);
-        else if (m.type !== "peerHello") raft.push(m);
-      }
-      if (raft.length > 0) core?.stepPeer(from, raft);
-    },
-    onUnreachable: (peer) => core?.reportUnreachable(peer),
-    onLinkClosed: (peer) => core?.leaderLinkLost(peer),
-  });
-
-  const clocks: PeerClocks = new PeerClocks({
-    selfId: config.id,
-    logger,
-    warnMs: config.clockWarnMs,
-    monotonicNow: () => performance.now(),
-    wallNow: () => Date.now(),
-    connectedPeers: () => transport.connectedPeers(),
-    send: (to, message) => transport.send(to, encodePeerFrame([message])),
   });
 
   const env: NodeEnv = {
@@ -96,19 +66,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     defer: (fn) => void setImmediate(fn),
     randomId: () => randomBytes(16).toString("base64url"),
     randomSeed: () => randomBytes(4).readUInt32LE(0),
-    sendPeer: (to, messages) => {
-      let frame: Uint8Array;
-      try {
-        frame = encodePeerFrame(messages);
-      } catch (err) {
-        logger.error({ err, peer: to }, "a Raft message could not be encoded; dropped");
-        return;
-      }
-      transport.send(to, frame);
-    },
+    sendPeer: (to, messages) => link.send(to, messages),
   };
 
-  core = new NodeCore({
+  const core = new NodeCore({
     id: config.id,
     voters: [...config.peers.keys()], // empty without --peers: the node waits to be added (--join) or has data
 
@@ -122,52 +83,51 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     bootstrapOps,
     adminSeed: config.adminKey === null ? null : keyFromSecret(config.adminKey, "bootstrap admin", "admin"),
   });
-  const theCore = core;
   const membership = new Membership({
-    core: theCore,
+    core: core,
     logger,
     secure,
     self: config.advertise,
     seed: config.peers,
-    setPeers: (peers) => transport.setPeers(peers),
+    setPeers: (peers) => link.setPeers(peers),
     httpUrls,
     nodes,
   });
   const delivery = new DeliveryStats({
     logger,
     now: () => env.monotonicNow(),
-    exists: (resource) => theCore.state.limiter.resource(resource) !== null,
-    marginMs: (resource) => deliveryMarginOf(theCore.state.limiter.resource(resource)?.config.limits ?? []),
+    exists: (resource) => core.state.limiter.resource(resource) !== null,
+    marginMs: (resource) => deliveryMarginOf(core.state.limiter.resource(resource)?.config.limits ?? []),
   });
-  sessions = new ClientSessions({
-    core: theCore,
+  const sessions = new ClientSessions({
+    core: core,
     delivery,
     env,
     logger,
     sessionTtlMs: config.sessionTtlMs,
     nodes,
     leaderWaitMs: config.leaderWaitMs,
-    leaderReachable: (id) => transport.isConnected(id),
+    leaderReachable: (id) => link.isConnected(id),
   });
   const clients = new ClientSocketServer(sessions, logger);
-  const registry = createMetrics(theCore, () => clients.connectionCount, clocks, delivery);
+  const registry = createMetrics(core, () => clients.connectionCount, link.clocks, delivery);
   // The web dashboard (packages/dashboard): reads live views and keys, counts grants from applied entries.
   const dashboard = createDashboard({
     nodeId: config.id,
     nodeUrls: httpUrls,
     resources: (atMs) => {
-      const limiter = theCore.state.limiter;
+      const limiter = core.state.limiter;
       return limiter.resourceNames().flatMap((name) => limiter.resource(name, atMs) ?? []);
     },
-    logTime: () => theCore.logTime,
+    logTime: () => core.logTime,
     // Views are computed at log time by this node's stamp clock, not the wall clock (which log time may lag).
-    now: () => theCore.clusterNow(),
-    authorize: (secret) => viewerAccess(theCore.state.keys, secret),
+    now: () => core.clusterNow(),
+    authorize: (secret) => viewerAccess(core.state.keys, secret),
     onError: (err, context) => logger.error({ err }, `dashboard: ${context} failed`),
   });
-  theCore.onApply(dashboard.onApply);
+  core.onApply(dashboard.onApply);
   const grantLog = new GrantLog();
-  theCore.onApply((results, at, index) => grantLog.record(results, at, index));
+  core.onApply((results, at, index) => grantLog.record(results, at, index));
 
   // With --tls-peer-ca every TLS connection is asked for a client certificate, but only /v1/peer requires one (below):
   // clients, the admin API and the dashboard are served without.
@@ -175,7 +135,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     ? createHttpsServer({ ...tlsFiles, ...(peerCa === null ? {} : { ca: peerCa, requestCert: true, rejectUnauthorized: false }) })
     : createHttpServer();
   const httpContext = {
-    core: theCore,
+    core: core,
     registry,
     logger,
     publicMetrics: config.publicMetrics,
@@ -183,19 +143,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     connections: () => clients.connectionCount,
     dashboard: dashboard.handle,
     grantLog,
-    peerConnected: (id: string) => transport.isConnected(id),
-    peerClock: (id: string) => clocks.offset(id),
+    peerConnected: (id: string) => link.isConnected(id),
+    peerClock: (id: string) => link.clockOffset(id),
     delivery,
     membership,
     memberChanges: new MemberChanges({
-      core: theCore,
+      core: core,
       logger,
       env,
       everyMs: config.tickMs,
-      peerConnected: (id) => transport.isConnected(id),
+      peerConnected: (id) => link.isConnected(id),
       addressOf: (id) => membership.addressOf(id),
     }),
-    clusterId: () => identity?.id ?? null,
+    clusterId: () => link.clusterId,
   };
   server.on("request", (req, res) => void handleHttp(httpContext, req, res));
   server.on("upgrade", (req, socket, head) => {
@@ -206,7 +166,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         logger.warn({ remote: req.socket.remoteAddress, reason: (req.socket as TLSSocket).authorizationError ?? "no client certificate" }, "peer link refused: no client certificate signed by --tls-peer-ca");
         return void socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       }
-      transport.handleUpgrade(req, socket, head);
+      link.handleUpgrade(req, socket, head);
     }
     else socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
@@ -217,15 +177,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   server.requestTimeout = 30_000;
   server.maxConnections = 20_000;
 
-  await theCore.start();
-  const theIdentity = new ClusterIdentity({ core: theCore, store, logger, onKnown: () => transport.clusterIdChanged() });
-  identity = theIdentity;
+  await core.start();
+  const identity = new ClusterIdentity({ core: core, store, logger, onKnown: (id) => link.setClusterId(id) });
+  link.setClusterId(identity.id);
   let joining: boolean;
   try {
-    joining = checkStartMode(config, theCore, membership, logger);
-    checkAdminKeyAtFounding(config, theCore);
+    joining = checkStartMode(config, core, membership, logger);
+    checkAdminKeyAtFounding(config, core);
   } catch (err) {
-    theCore.stop();
+    core.stop();
     await store.close();
     throw err;
   }
@@ -236,15 +196,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       resolve();
     });
   });
-  transport.start();
-  clocks.start();
-  const joiner = joining ? startJoining({ config, membership, identity: theIdentity, logger }) : null;
+  link.attach({
+    stepPeer: (from, messages) => core.stepPeer(from, messages),
+    reportUnreachable: (peer) => core.reportUnreachable(peer),
+    leaderLinkLost: (peer) => core.leaderLinkLost(peer),
+    peerLinkOpened: (peer) => sessions.peerLinkOpened(peer),
+  });
+  link.start();
+  const joiner = joining ? startJoining({ config, membership, identity, logger }) : null;
   logger.info(
-    { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure, clusterId: theIdentity.id },
+    { listen: `${config.listen.host}:${config.listen.port}`, peers: Object.fromEntries(httpUrls), tls: secure, clusterId: identity.id },
     "node started",
   );
 
-  const theSessions = sessions;
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -252,20 +216,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       joiner?.stop();
       // A planned stop is invisible to clients: a leader hands leadership over first (bounded), and every client
       // is told where the leader is before its connection closes, so it resumes there at once.
-      if (theCore.isLeader && theCore.fatalError === null) await theCore.handOver(handOverTimeoutMs(config));
-      theSessions.goAway();
+      if (core.isLeader && core.fatalError === null) await core.handOver(handOverTimeoutMs(config));
+      sessions.goAway();
       await clients.drain(CLIENT_DRAIN_MS);
-      theCore.stop();
-      clocks.stop();
+      core.stop();
       dashboard.close();
       await clients.close();
-      await transport.close();
+      await link.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
       logger.info("node stopped");
     })());
-  return { core: theCore, server, logger, stop };
+  return { core: core, server, logger, stop };
 }
 
 /** A clean stop that takes longer than this is abandoned: the process exits 1 (the log is crash-safe). */

@@ -9,6 +9,7 @@ export { ClusterState, type OpResult } from "./core/cluster-state.js";
 export type { ClientLink, NodeEnv, TimerHandle } from "./core/env.js";
 export { NodeCore, checkResourceBody, type NodeCoreOptions } from "./core/node-core.js";
 export { decodePayload, type Op } from "./core/ops.js";
+export { MemberChanges } from "./membership/changes.js";
 export { newNonce, parseNonce, PEER_AUTH_CLOSE_CODE, PEER_HEADER, peerProof } from "./peer/handshake.js";
 export { keyFromSecret } from "./state/keys.js";
 export { LevelStore } from "./storage/level-store.js";

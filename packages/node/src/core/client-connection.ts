@@ -27,6 +27,8 @@ export class ClientConnection {
   /** The hello's clientName, if it gave one: the dashboard names a cooldown's reporter with it. */
   clientName: string | null = null;
   sessionId: string | null = null;
+  /** The session's TTL in ms, from the welcome. */
+  ttlMs = 0;
   /** Request ids of tryAcquire calls still unanswered: their time-outs are reported as RQ_WOULD_WAIT. */
   readonly tryRequests = new Set<string>();
   /** Acquires sent and not yet granted or rejected. */

@@ -118,6 +118,29 @@ describe("ClientSessions on a new leader", () => {
     node.core.stop();
   });
 
+  it("keeps a session alive while its client sends requests, without heartbeats", async () => {
+    const config = { limits: [{ kind: "concurrency", limit: 1_000_000 }] };
+    const node = await startNode(new MemoryStore(), [{ t: "limiter", cmd: { type: "putResource", name: "r", config } }]);
+    await node.core.start();
+    await until("a caught-up leader", () => node.core.isCaughtUpLeader);
+    const link = recordingLink();
+    const conn = node.sessions.connect(link, "busy");
+    node.sessions.receive(conn, [{ type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY, ttlMs: 1_000 }]);
+    await until("a welcome", () => link.sent.some((m) => m.type === "welcome"));
+    const welcome = link.sent.find((m) => m.type === "welcome")!;
+    if (welcome.type !== "welcome") throw new Error("unreachable");
+    // Four TTLs of requests and no heartbeat: each request shows the client alive.
+    const startedAt = node.core.state.limiter.lastAt;
+    for (let requestId = 1; requestId <= 400 && node.core.state.limiter.lastAt - startedAt < 4_000; requestId++) {
+      node.sessions.receive(conn, [{ type: "acquire", requestId, resource: "r" }]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    node.core.stop();
+    expect(link.closed).toBeNull();
+    expect(link.sent.filter((m) => m.type === "error" || m.type === "rejected")).toEqual([]);
+    expect(node.core.state.limiter.sessionExpiresAt(welcome.sessionId)).not.toBeNull();
+  });
+
   it("holds a hello that arrives before any leader is known, and answers it when the election ends (not 'no leader, retry')", async () => {
     const node = await startNode(new MemoryStore());
     const link = recordingLink();

@@ -229,6 +229,7 @@ export class ClientSessions {
     if (conn.state !== "opening") return;
     conn.state = "ready";
     conn.sessionId = sessionId;
+    conn.ttlMs = ttlMs;
     const previous = this.#bySession.get(sessionId);
     if (previous !== undefined && previous !== conn) {
       // The same session on a new connection: the old one is stale.
@@ -267,6 +268,14 @@ export class ClientSessions {
       this.#heartbeatsDue.add(sessionId);
       this.#armHeartbeatFlush();
       return;
+    }
+    // Any request shows the client is alive, as a heartbeat does: a client whose heartbeats wait behind thousands of
+    // its own requests in the node's socket buffer must not expire while the node is still reading them. Renewed at
+    // most twice per TTL, when less than half of it is left (the SDKs' heartbeats renew three times per TTL).
+    const expiresAt = core.state.limiter.sessionExpiresAt(sessionId);
+    if (core.isLeader && expiresAt !== null && expiresAt - core.state.limiter.lastAt < conn.ttlMs / 2) {
+      this.#heartbeatsDue.add(sessionId);
+      this.#armHeartbeatFlush();
     }
     if (this.#awaitingLeader.has(conn)) {
       // Held until the next leader is known; the client resends its requests there. A goodbye just closes.

@@ -541,7 +541,9 @@ export class NodeCore {
       this.#send(rd.messagesAfterPersist);
       this.#raw.persisted(rd.persistId);
       this.#flushOutbox();
-      this.#kick();
+      // What the write made possible (commits, applies, answers) goes now, not a turn later; inside the loop
+      // (a write with nothing to wait for) the loop itself picks it up.
+      void this.#drive();
     };
     // writesInFlight counts this Ready's own write: 1 means no earlier one is pending.
     if (write === null && this.#raw.writesInFlight === 1) return done();
