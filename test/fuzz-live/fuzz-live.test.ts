@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, CLUSTER_SECRET, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../cluster/harness.js";
+import { ADMIN_KEY, CLUSTER_SECRET, Cluster, sleep, waitFor, type NodeProcess, type NodeStatus } from "../../test/cluster/harness.js";
 import { appliedEffects, readNodeLog } from "../nemesis/log-dump.js";
 import { decodePayload } from "@ratequeue/node/testing";
 import {
@@ -17,7 +17,7 @@ import {
   type AttackTarget,
   type LeakedKeyTarget,
 } from "./attacks.js";
-import { Inspector, inspectorUrl, type HeapAfterGc } from "./inspector.js";
+import { Inspector, inspectorUrl, type HeapAfterGc } from "@ratequeue/testkit";
 
 // Issue 6, part 3: bad input under load. While a well-behaved SDK client acquires and releases without pause, a
 // fuzzer throws random and mutated frames, oversized frames, a flood of connections, half-open sockets, slow readers,
@@ -304,17 +304,10 @@ describe("bad input under load against a live node", () => {
     expect(granted.every((e) => e.effect.type === "granted" && goodSessions.has(e.effect.sessionId) && e.effect.resource === "good")).toBe(true);
   }, 300_000);
 
-  // Memory (was an open question: the leader's RSS rose by 25-45 MB a round and never came back). It was a real leak,
-  // not allocator retention. After a full GC (through the inspector) the JS heap was flat (13.2, 14.8, 15.7, 16.7,
-  // 17.4 MB: the log's entries, never compacted here) but live ArrayBuffers rose 0.2, 33, 70, 109, 146 MB. Heap
-  // snapshots (test/fuzz-live/heap-probe.ts, heap-diff.ts) showed 84 buffers of 1.68 MB, each retained through Raft
-  // log entries' `data` (MemoryStorage.ents[i].data.buffer): msgpackr packs into one buffer shared by the whole
-  // process and returns a view of it, so an entry kept alive the whole buffer it was packed into, with the client
-  // answers packed around it (a slow reader's answer frames had grown that buffer to 1.68 MB). Fixed in
-  // packages/node/src/core/ops.ts (encodePayload copies the bytes out; regression test in ops.test.ts). This test,
-  // without the fix: ArrayBuffers 0.2, 18.6, 37.8, 66, 95 MB, RSS after each round 154, 171, 198, 229 MB, and the
-  // retained-growth check fails (79.1 MB > 24.6 MB allowed); with it: ArrayBuffers 0.2, 0.6, 0.8, 1.2, 2.9 MB,
-  // heap 13.2 -> 17.9 MB for 5,400 entries, RSS 152, 150, 152, 159 MB.
+  // Memory: what the leader retains after a full GC grows by a bounded amount per log entry, because every byte
+  // array the node keeps owns its buffer rather than viewing msgpackr's process-wide pack buffer (encodePayload in
+  // packages/node/src/core/ops.ts copies; README "What must hold for memory"). Measured: ArrayBuffers 0.2 -> 2.9 MB
+  // and heap 13.2 -> 17.9 MB over 5,400 entries; with entries as views, the growth check fails (79 MB > 24.6 MB).
 });
 
 /** What the leader retains after a full GC, with its log's last index at that moment. */
@@ -325,15 +318,11 @@ interface RetainedSample extends HeapAfterGc {
   readonly clientConnections: number;
 }
 
-// FIXED BUG (packages/node/src/server/client-socket.ts, SocketLink.flush), kept as a regression test: every answer
-// produced in one turn went out in ONE frame, but a frame may carry at most MAX_MESSAGES_PER_FRAME (4,096) messages. When a connection's frames are
-// read in the same turn and owe more answers than that, encodeServerFrame throws "a frame carries 1-4096 messages, not
-// N", encodeFrameSafely's fallback throws the same, and the throw escapes a setImmediate: the node process exits. Any
-// client with a key (even one scoped to one resource) can take a node down: two frames of 4,000 valid releases in one
-// write do it at once, and a slow reader does it as a side effect (while its socket backs up, the node reads dozens of
-// its frames per turn: we saw "not 7800" from 200-message frames). Fix: flush the outbox in frames of at most
-// MAX_MESSAGES_PER_FRAME (done: the outbox now goes out in frames of at most that many).
-describe("answers above one frame's message cap (regression: one frame per turn crashed the node)", () => {
+// A connection's answers go out in frames of at most MAX_MESSAGES_PER_FRAME (4,096) messages however many one turn
+// owes it (SocketLink.flush, packages/node/src/server/client-socket.ts); one frame over the cap would make the encoder
+// throw outside any handler and take the node down. Two frames of 4,000 releases in one write, or a slow reader whose
+// frames the node reads dozens at a time, owe that many.
+describe("answers above one frame's message cap", () => {
   let cluster: Cluster;
   let target: AttackTarget;
   let leader: NodeProcess;
@@ -365,14 +354,11 @@ describe("answers above one frame's message cap (regression: one frame per turn 
   }, 60_000);
 });
 
-// FIXED LEAK (packages/node/src/server/client-socket.ts, SocketLink.flush), kept as a regression test: every frame the node
-// sent was a view into msgpackr's pack buffer, which the whole process shares. A client that stops reading keeps its
-// frames queued in the node, and each queued frame kept alive the whole shared buffer it was packed into, filled with
-// other connections' frames. With 12 large answers to get past the socket buffers, then one-message frames between
-// another connection's frames of 4,000 releases, a scoped key made the leader hold 357 MB of buffers (RSS 458 MB)
-// with about 0.5 MB of its own answers queued: far below the 8 MiB queue cap that drops slow readers. Frames now get
-// their own bytes (and peer frames too, peer/transport.ts: a stalled follower queues them the same way).
-describe("a stalled reader cannot make the node keep other connections' frames (regression)", () => {
+// A frame queued for a client that stopped reading keeps only its own bytes: frames (to clients, and to peers in
+// peer/transport.ts) are copied out of msgpackr's process-wide pack buffer. As views, 12 large answers then
+// one-message frames between another connection's frames of 4,000 releases made the leader hold 357 MB of buffers
+// for 0.5 MB of queued answers, far below the 8 MiB queue cap that drops slow readers.
+describe("a stalled reader cannot make the node keep other connections' frames", () => {
   /** ArrayBuffers after a full GC, while the stalled connection is open, over the leader's level before it. */
   const PINNED_MAX_MB = 40;
   let cluster: Cluster;

@@ -303,7 +303,7 @@ export function decodeFaults(text: string): Fault[] {
   });
 }
 
-/** The fault schedule in words, for BUGS.md and failure reports. */
+/** The fault schedule in words, for failure reports. */
 export function describeFaults(faults: readonly Fault[]): string {
   if (faults.length === 0) return "no scheduled faults";
   const n = (x: number): string => (x === 0 ? "the leader" : `n${x}`);

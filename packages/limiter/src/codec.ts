@@ -53,6 +53,26 @@ export class Writer {
   }
 
   str(value: string): void {
+    // Ids, names and JSON are almost always ASCII: those bytes are the UTF-8 encoding, written in place. A snapshot
+    // holds several strings per lease and per request, and allocating each one through TextEncoder cost most of
+    // the time of a snapshot with many leases held.
+    const n = value.length;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (value.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      this.uint(n);
+      this.reserve(n);
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = 0; i < n; i++) buf[at++] = value.charCodeAt(i);
+      this.len = at;
+      return;
+    }
     const bytes = encoder.encode(value);
     this.uint(bytes.length);
     this.reserve(bytes.length);

@@ -90,7 +90,7 @@ describe("4.1 membership changes, one server at a time", () => {
     expect(n1.status().role).toBe("follower");
   });
 
-  test("a leader that removes itself does not strand the last voter (BUGS.md #1)", () => {
+  test("a leader that removes itself does not strand the last voter (README, What must hold #1)", () => {
     // Voters {n1, n2}: n1 removes itself at R and appends R+1; n2 acknowledges R, then
     // everything from n1 to n2 is lost for a while. n2 still uses config {n1, n2}, its log
     // is shorter than n1's (so n1 refuses its vote), and nobody told it that R committed.

@@ -113,7 +113,7 @@ export class Raft {
    * Leader only: this leader applied its own removal. It keeps leading (without
    * counting itself, refusing proposals) until a remaining voter holds its
    * whole log, then hands over. Leaving earlier can deadlock a cluster whose
-   * remaining voters have not learned that the removal committed (BUGS.md #1).
+   * remaining voters have not learned that the removal committed (README, What must hold #1).
    */
   private leaving = false;
   private readonly reads = new ReadIndexQueue();

@@ -15,8 +15,8 @@ function growSharedPackBuffer(): number {
 
 const payload: EntryPayload = { at: 1_700_000_000_000, ops: [{ t: "limiter", cmd: { type: "heartbeat", sessionId: "s1" } }] };
 
-// Regression (test/fuzz-live, round after round): the leader's log entries were views into msgpackr's shared
-// buffer, so each entry kept alive up to 1.7 MB; the leader retained about 37 MB of buffers per fuzz round.
+// A log entry's bytes own their buffer: a view into msgpackr's process-wide pack buffer would keep all of it (up to
+// megabytes) alive for as long as the entry is in the log.
 describe("encoded bytes own their buffer", () => {
   it("an entry payload does not keep msgpackr's shared buffer alive", () => {
     growSharedPackBuffer();

@@ -3,13 +3,13 @@
  * buffers alive through the small frames queued for it, while another connection makes the leader pack a lot?
  * Prints the leader's ArrayBuffers after a full GC while the slow connection is still open.
  *
- *   npx tsx test/fuzz-live/pin-probe.ts [--seconds 8]
+ *   npx tsx scripts/fuzz-live/pin-probe.ts [--seconds 8]
  */
 import type { Socket } from "node:net";
 import WebSocket from "ws";
 import { encodeClientFrame, PROTOCOL_VERSION } from "@ratequeue/protocol";
-import { Cluster, sleep } from "../cluster/harness.js";
-import { Inspector, inspectorUrl } from "./inspector.js";
+import { Cluster, sleep } from "../../test/cluster/harness.js";
+import { Inspector, inspectorUrl } from "@ratequeue/testkit";
 
 const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1] ?? 8) || 8;
 

@@ -12,7 +12,7 @@ import {
   type Checker,
   type ClusterView,
   type SimCluster,
-} from "./sim/index.js";
+} from "./index.js";
 
 // Named scenarios, each a short script against real RawNodes on the simulated
 // network and disks. Every safety checker runs after every step of each one,
@@ -260,7 +260,7 @@ describe("raft scenarios", () => {
     proposeAndCommit(c, rec, next);
   });
 
-  // Regression test for packages/raft/BUGS.md #1 (found by the soak, fixed in d5abd2a).
+  // packages/raft/README.md, What must hold #1.
   it("a leader that removes itself from a two-voter cluster leaves the other able to lead", () => {
     const c = scriptedCluster({ membershipChanges: true });
     const rec = new ApplyRecorder(c);

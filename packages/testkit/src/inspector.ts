@@ -101,7 +101,7 @@ export class Inspector {
     return r!.result!.value as HeapAfterGc;
   }
 
-  /** Writes a heap snapshot (which starts with a full GC) to `file`, for test/fuzz-live/heap-diff.ts. */
+  /** Writes a heap snapshot (which starts with a full GC) to `file`, for scripts/fuzz-live/heap-diff.ts. */
   async writeHeapSnapshot(file: string): Promise<void> {
     const out = createWriteStream(file);
     this.#onChunk = (chunk) => out.write(chunk);

@@ -3,16 +3,16 @@
  * after each round forces a full GC in the leader through the inspector and prints its heap after GC, its RSS,
  * its active handles, and (with --snapshots DIR) writes a heap snapshot per round for diffing with heap-diff.ts.
  *
- *   npx tsx test/fuzz-live/heap-probe.ts [--rounds 4] [--snapshots /tmp/rq-heap] [--only slowReaders,...] [--probe follower]
+ *   npx tsx scripts/fuzz-live/heap-probe.ts [--rounds 4] [--snapshots /tmp/rq-heap] [--only slowReaders,...] [--probe follower]
  *
  * --only takes attack names: badFrames, oversizedFrames, connectionFlood, halfOpenSockets, slowReaders, garbage.
  * --probe follower measures a follower instead of the leader (the attacks still hit the leader).
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { RateQueue } from "@ratequeue/sdk";
-import { ADMIN_KEY, Cluster, sleep, waitFor } from "../cluster/harness.js";
-import { Inspector, inspectorUrl } from "./inspector.js";
-import { badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders } from "./attacks.js";
+import { ADMIN_KEY, Cluster, sleep, waitFor } from "../../test/cluster/harness.js";
+import { Inspector, inspectorUrl } from "@ratequeue/testkit";
+import { badFrames, connectionFlood, garbageAndPeerProbes, halfOpenSockets, oversizedFrames, slowReaders } from "../../test/fuzz-live/attacks.js";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);

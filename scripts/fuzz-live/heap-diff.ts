@@ -3,7 +3,7 @@
  * and self size in each, largest growth first; with --retainers NAME, prints retainer chains of the largest objects
  * of that kind in the second snapshot.
  *
- *   npx tsx test/fuzz-live/heap-diff.ts a.heapsnapshot b.heapsnapshot [--top 25] [--retainers ArrayBuffer]
+ *   npx tsx scripts/fuzz-live/heap-diff.ts a.heapsnapshot b.heapsnapshot [--top 25] [--retainers ArrayBuffer]
  */
 import { readFileSync } from "node:fs";
 
