@@ -123,4 +123,44 @@ describe("cluster identity", () => {
       await rm(keep, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it("a node whose data belongs to another cluster does not join, and names both ids", async () => {
+    await using first = await Cluster.start({ size: 1 });
+    const firstId = await clusterIdOf(first);
+    // A joiner without an admin key takes the first cluster's id, then waits to be added (it never is).
+    const [port] = await freePorts(1);
+    const waiting = first.joiner("n4", port!, first.nodes[0]!.httpUrl, false);
+    waiting.start();
+    try {
+      await waiting.waitForOutput(/cluster id known/, 30_000);
+    } finally {
+      await waiting.kill("SIGTERM");
+    }
+    await using second = await Cluster.start({ size: 1 });
+    const secondId = await clusterIdOf(second);
+    // The same data folder, now pointed at the second cluster, with the admin key that would add it. The node itself
+    // refuses to join (and the cluster would refuse its add request, 409 RQ_CLUSTER_MISMATCH): with both checks
+    // off it becomes a member of the second cluster.
+    const stray = new NodeProcess("n4", port!, waiting.dataDir, [
+      "--id", "n4",
+      "--listen", `127.0.0.1:${port}`,
+      "--join", second.nodes[0]!.httpUrl,
+      "--data", waiting.dataDir,
+      "--cluster-secret", CLUSTER_SECRET,
+      "--admin-key", ADMIN_KEY,
+      "--tick-ms", "50",
+      "--election-ticks", "10",
+    ]);
+    stray.start();
+    try {
+      await stray.waitForOutput(new RegExp(`RQ_CLUSTER_MISMATCH.*${firstId}.*${secondId}`), 30_000);
+      await sleep(2_000);
+      const members = (await second.admin("GET", "/v1/members")).json.members.map((m: { id: string }) => m.id);
+      expect(members).toEqual(["n1"]);
+      expect(stray.running).toBe(true); // refused, not crashed
+      expect((await stray.status())?.clusterId).toBe(firstId);
+    } finally {
+      await stray.kill("SIGKILL");
+    }
+  }, 240_000);
 });

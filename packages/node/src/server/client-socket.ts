@@ -27,6 +27,34 @@ const HELLO_TIMEOUT_MS = 10_000;
 const PING_INTERVAL_MS = 10_000;
 
 const CONN = Symbol("rq.conn");
+
+/**
+ * Client messages one turn of the event loop handles before the connections that send more are paused until the
+ * next turn. A client that writes thousands of frames at once fills the socket with megabytes that would otherwise
+ * be read, decoded and proposed in one turn, holding the Raft heartbeats behind them for longer than an election
+ * timeout (test/cluster/burst.test.ts).
+ */
+const MESSAGES_PER_TURN = 2_048;
+let messagesThisTurn = 0;
+const pausedSockets = new Set<TrackedSocket>();
+
+function countTurn(ws: TrackedSocket, messages: number): void {
+  if (messagesThisTurn === 0) {
+    setImmediate(() => {
+      messagesThisTurn = 0;
+      // Resumed after this turn's timers had their chance: a paused socket is read again next turn.
+      setImmediate(() => {
+        for (const s of pausedSockets) if (s.readyState === WebSocket.OPEN) s.resume();
+        pausedSockets.clear();
+      });
+    });
+  }
+  messagesThisTurn += messages;
+  if (messagesThisTurn > MESSAGES_PER_TURN && !pausedSockets.has(ws)) {
+    ws.pause();
+    pausedSockets.add(ws);
+  }
+}
 type TrackedSocket = WebSocket & { [CONN]?: SocketLink; isAlive?: boolean };
 
 /** A ws connection as the core's ClientLink: one turn's messages go out in one frame. */
@@ -87,10 +115,7 @@ export class ClientSocketServer {
   constructor(sessions: ClientSessions, logger: Logger) {
     this.#sessions = sessions;
     this.#logger = logger;
-    // One frame per connection per turn of the event loop (ws emits the next one from setImmediate): a client that
-    // writes thousands of frames at once must not hold the loop, and the Raft heartbeats behind it, for longer
-    // than an election timeout (test/cluster/burst.test.ts).
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, allowSynchronousEvents: false });
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
     this.#wss.on("connection", (ws: TrackedSocket, req: IncomingMessage) => this.#onConnection(ws, req));
     this.#pinger = setInterval(() => {
       for (const ws of this.#wss.clients as Set<TrackedSocket>) {
@@ -206,6 +231,7 @@ function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boole
     link.close(CloseCode.PROTOCOL, result.error.message.slice(0, 120));
     return;
   }
+  countTurn(this, result.messages.length);
   link.sessions.receive(link.conn, result.messages);
 }
 
