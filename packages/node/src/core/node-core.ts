@@ -68,6 +68,12 @@ export type ApplyListener = (results: readonly OpResult[], at: number, index: nu
 /** Listener for each entry this leader proposes, with the stamp it carries (the node simulator notes when each stamp was made). */
 export type ProposeListener = (entry: { readonly index: number; readonly term: number; readonly at: number }) => void;
 
+/**
+ * The loop takes a new Ready only while fewer writes than this are in flight. What arrives meanwhile (proposals,
+ * appends) waits in Raft and goes out in one Ready, one append per peer and one write, when a write completes.
+ */
+const MAX_WRITES_IN_FLIGHT = 1;
+
 /** A peer's queued messages go out at once beyond this much entry and snapshot payload (the peer frame limit is 64 MiB). */
 const OUTBOX_FLUSH_BYTES = 4 * 1024 * 1024;
 
@@ -467,7 +473,7 @@ export class NodeCore {
     if (this.#driving || this.#stopped) return;
     this.#driving = true;
     try {
-      while (!this.#stopped && this.#raw.hasReady()) {
+      while (!this.#stopped && this.#raw.writesInFlight < MAX_WRITES_IN_FLIGHT && this.#raw.hasReady()) {
         const wait = this.#handleReady(this.#raw.ready());
         if (wait === null) continue;
         this.#flushOutbox();
@@ -487,7 +493,8 @@ export class NodeCore {
    * answered for entries a majority holds durably), and `advance()`. When the write (and every earlier one) is
    * durable, `messagesAfterPersist` go out and Raft hears `persisted()`: votes and append answers promise durable
    * state, and the leader counts its own log only then. Returns a promise only when the loop must wait: a snapshot
-   * is installed once its write is durable.
+   * is installed once its write is durable. The loop takes the next Ready once fewer than MAX_WRITES_IN_FLIGHT
+   * writes are in flight.
    */
   #handleReady(rd: Ready): Promise<void> | null {
     // Raft may hand back entries at or below the store's snapshot: when a conflict truncates its unstable tail
