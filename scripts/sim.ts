@@ -12,7 +12,7 @@
  * changes out of seed-chosen schedules. Exit code 1 when any run failed.
  */
 import { runSoak, sourceFingerprint } from "./lib/soak.js";
-import { MAX_SEED, applyOverrides, replayCommand, runScenario, scenarioFromSeed, type RunResult } from "../test/sim/index.js";
+import { MAX_SEED, applyOverrides, replayCommand, runScenario, scenarioFromSeed, type RunResult } from "../test/raft-sim/index.js";
 
 const USAGE = "usage: sim.ts --seeds N [--from S] | --minutes M [--from S] | --seed N [knob flags] [--faults LIST] [--no-membership]";
 

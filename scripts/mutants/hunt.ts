@@ -1,5 +1,5 @@
 /**
- * Runs the random simulator (test/sim, seed-chosen scenarios only: no
+ * Runs the random simulator (test/raft-sim, seed-chosen scenarios only: no
  * scripted test) against a mutated copy of the Raft core. The copy lives in
  * `tmp/raft-mutants/` under the repository root (ignored by git): the core's
  * sources and the simulator's, the simulator's `@ratequeue/raft` imports
@@ -30,7 +30,7 @@ export function prepareMutant(mutation: Mutation | null): string {
   const raftDir = join(dir, "raft");
   const simDir = join(dir, "sim");
   copySources(join(ROOT, "packages/raft/src"), raftDir);
-  copySources(join(ROOT, "test/sim"), simDir);
+  copySources(join(ROOT, "test/raft-sim"), simDir);
   for (const file of listTs(simDir)) {
     const text = readFileSync(file, "utf8");
     const target = relative(dirname(file), join(raftDir, "index.js"));

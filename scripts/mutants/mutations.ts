@@ -1,7 +1,7 @@
 /**
  * Deliberate bugs in the Raft core, one at a time, as exact text patches on
  * `packages/raft/src`. Each breaks safety or a rule Raft depends on; the
- * random simulator (test/sim) must find every one from seeds alone. A patch
+ * random simulator (test/raft-sim) must find every one from seeds alone. A patch
  * whose text no longer occurs exactly once fails loudly: keep this list in
  * step with the core.
  */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { logStoreConformance } from "@ratequeue/node/testing/log-store-suite";
 import { Prng } from "@ratequeue/testkit";
-import { RELIABLE_DISK, SimDisk } from "../sim/sim-disk.js";
+import { RELIABLE_DISK, SimDisk } from "../raft-sim/sim-disk.js";
 import { SimLogStore } from "./sim-log-store.js";
 
 const immediate = (_delayMs: number, done: () => void): void => queueMicrotask(done);

@@ -1,8 +1,8 @@
 import type { Entry } from "@ratequeue/raft";
 import { StorageError, type LogStore, type LogWrite, type PersistedState } from "@ratequeue/node/testing";
-import { LogState, LogStateError } from "../sim/log-state.js";
-import type { SimDisk } from "../sim/sim-disk.js";
-import { appendRecord, recover } from "../sim/wal.js";
+import { LogState, LogStateError } from "../raft-sim/log-state.js";
+import type { SimDisk } from "../raft-sim/sim-disk.js";
+import { appendRecord, recover } from "../raft-sim/wal.js";
 
 /**
  * When a store operation completes: `delayMs` of simulated time, then `done`.

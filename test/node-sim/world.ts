@@ -21,10 +21,10 @@ import {
   type OpResult,
   type TimerHandle,
 } from "@ratequeue/node/testing";
-import { EventQueue } from "../sim/event-queue.js";
+import { EventQueue } from "../raft-sim/event-queue.js";
 import { Prng } from "@ratequeue/testkit";
-import { SimDisk } from "../sim/sim-disk.js";
-import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
+import { SimDisk } from "../raft-sim/sim-disk.js";
+import { SimNetwork, type NetworkFaults } from "../raft-sim/sim-network.js";
 import { Agreement, type LogTime } from "./checkers/agreement.js";
 import { TrueTimeChecker } from "./checkers/true-time.js";
 import { replayCommand, type Scenario } from "./scenario.js";

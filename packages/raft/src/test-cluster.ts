@@ -6,7 +6,7 @@
  * every test also checks that contract.
  *
  * Test support only: not exported from index.ts. The fault-injecting cluster
- * simulator lives in test/sim.
+ * simulator lives in test/raft-sim.
  */
 import { createRng } from "./rng.js";
 import { RawNode } from "./raw-node.js";

@@ -4,7 +4,7 @@
  * node can encode it on the wire and on disk.
  *
  * This file is the contract between `packages/raft`, the simulator
- * (`test/sim`) and the node (`packages/node`). Change it deliberately.
+ * (`test/raft-sim`) and the node (`packages/node`). Change it deliberately.
  */
 
 /** A node's id, e.g. "n1". Never reused once a node has been removed. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { checkProperty } from "@ratequeue/testkit";
 import { MAX_SEED, decodeFaults, encodeFaults, replayCommand, runScenario, scenarioFromSeed, type Fault, type Knobs, type Scenario } from "./index.js";
 
-// The randomized cluster simulation of packages/raft (see test/sim/README.md).
+// The randomized cluster simulation of packages/raft (see test/raft-sim/README.md).
 // RQ_SIM_SEEDS scales the seed sweep, RQ_PROPERTY_RUNS the fast-check search.
 const SEEDS = Number(process.env.RQ_SIM_SEEDS ?? 300);
 
@@ -81,7 +81,7 @@ describe("raft cluster simulation", () => {
   it("keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check", () => {
     const name = "keeps every safety property and recovers liveness under fault schedules chosen (and shrunk) by fast-check";
     checkProperty(
-      { file: "test/sim/raft-sim.test.ts", name, runs: 100 },
+      { file: "test/raft-sim/raft-sim.test.ts", name, runs: 100 },
       fc.property(scenarioArb, (scenario) => {
         const report = failureReport(scenario);
         if (report !== null) throw new Error(report);

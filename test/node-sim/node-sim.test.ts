@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applyOverrides, runNodeSim, scenarioFromSeed, type Knobs, type RunResult, type Scenario } from "./node-sim/index.js";
+import { applyOverrides, runNodeSim, scenarioFromSeed, type Knobs, type RunResult, type Scenario } from "./index.js";
 
 /**
  * Full nodes under the deterministic simulator (test/node-sim/README.md):
