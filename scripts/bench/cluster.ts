@@ -155,19 +155,29 @@ async function warmUp(cluster: Cluster): Promise<void> {
   await acquireReleaseLoops(cluster, { loops: 4, connections: 1, seconds: 0.5 });
 }
 
-async function acquireReleaseLoops(
+/**
+ * `loops` acquire+release loops over `connections` connections for `seconds`: grants per second and acquire latency.
+ * Each acquire names the next of `resources` (default: this bench's one resource) and carries `load` if given.
+ */
+export async function acquireReleaseLoops(
   cluster: Cluster,
-  options: { loops: number; connections: number; seconds: number },
+  options: { loops: number; connections: number; seconds: number; resources?: readonly string[]; load?: Record<string, number> },
 ): Promise<PhaseFigures> {
-  const clients = await Promise.all(Array.from({ length: options.connections }, () => LeanClient.connect(cluster.urls, ADMIN_KEY)));
+  const clients = await Promise.all(Array.from({ length: options.connections }, () => LeanClient.connect(cluster.urls, ADMIN_KEY, undefined, 120_000)));
+  const resources = options.resources ?? [RESOURCE];
+  const load = options.load === undefined ? {} : { load: options.load };
   const latenciesMs: number[] = [];
   let grants = 0;
+  let pick = 0;
   const started = performance.now();
   const endAt = started + options.seconds * 1000;
   const loop = async (client: LeanClient): Promise<void> => {
     while (performance.now() < endAt) {
+      // A fixed stride through the resources: every loop touches many, none is hot.
+      pick = (pick + 7919) % resources.length;
+      const resource = resources[pick]!;
       const t0 = performance.now();
-      const g = await client.request((requestId) => ({ type: "acquire", requestId, resource: RESOURCE }));
+      const g = await client.request((requestId) => ({ type: "acquire", requestId, resource, ...load }));
       if (g.type !== "granted") throw new Error(`expected a grant, got ${JSON.stringify(g)}`);
       latenciesMs.push(performance.now() - t0);
       grants++;
@@ -226,7 +236,7 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function format(f: PhaseFigures): string {
+export function format(f: PhaseFigures): string {
   return `${f.grantsPerSecond.toFixed(0)} grants/s, acquire p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms`;
 }
 

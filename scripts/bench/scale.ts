@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 // ws and the protocol package resolve from test/ (the workspace package that depends on them), hence these imports.
 import { ADMIN_KEY, Cluster, type NodeProcess } from "../../test/cluster/harness.js";
 import { LeanClient } from "../../test/cluster/lean-client.js";
+import { acquireReleaseLoops, format, type PhaseFigures } from "./cluster.js";
 
 export type ScalePhase = "baseline" | "resources" | "clients" | "waiting";
 
@@ -42,12 +43,6 @@ export interface ScaleOptions {
   readonly log?: (line: string) => void;
 }
 
-export interface LoopFigures {
-  readonly grantsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
 export interface ScalePhaseResult {
   readonly phase: ScalePhase;
   /** What was built: "10000 resources", and so on. */
@@ -59,7 +54,7 @@ export interface ScalePhaseResult {
   readonly leaderRssMiB: readonly [number, number];
   readonly followerRssMiB: readonly [number, number];
   /** Acquire+release loops measured with the bulk in place. */
-  readonly loops: LoopFigures;
+  readonly loops: PhaseFigures;
   /** waiting only: grants per second while the queue drains. */
   readonly drainPerSecond?: number;
 }
@@ -96,7 +91,7 @@ export async function runScaleBench(options: ScaleOptions = {}): Promise<ScalePh
     try {
       const leader = await cluster.waitForLeader();
       const follower = cluster.nodes.find((n) => n !== leader)!;
-      await acquireReleaseLoops(cluster, { loops: 4, connections: 1, seconds: 0.5, resources: [MEASURED] }); // warm up
+      await acquireReleaseLoops(cluster, { loops: 4, connections: 1, seconds: 0.5, resources: [MEASURED], load: LOAD }); // warm up
       const before = [await rssMiB(leader), await rssMiB(follower)] as const;
       let bulk = "nothing";
       let count = 0;
@@ -127,12 +122,7 @@ export async function runScaleBench(options: ScaleOptions = {}): Promise<ScalePh
       }
       buildSeconds = (performance.now() - t0) / 1000;
       const after = [await rssMiB(leader), await rssMiB(follower)] as const;
-      const figures = await acquireReleaseLoops(cluster, {
-        loops,
-        connections,
-        seconds,
-        resources: measuredResources,
-      });
+      const figures = await acquireReleaseLoops(cluster, { loops, connections, seconds, resources: measuredResources, load: LOAD });
       log(`${phase}: ${bulk} in ${buildSeconds.toFixed(1)} s; leader ${before[0]} -> ${after[0]} MiB; ${format(figures)}`);
       if (afterBulk !== null) await afterBulk();
       results.push({
@@ -260,42 +250,6 @@ async function queueWaiters(cluster: Cluster, leader: NodeProcess, count: number
       return count / s;
     },
   };
-}
-
-async function acquireReleaseLoops(
-  cluster: Cluster,
-  options: { loops: number; connections: number; seconds: number; resources: readonly string[] },
-): Promise<LoopFigures> {
-  const clients = await Promise.all(Array.from({ length: options.connections }, () => LeanClient.connect(cluster.urls, ADMIN_KEY, undefined, 120_000)));
-  const latenciesMs: number[] = [];
-  let grants = 0;
-  let pick = 0;
-  const started = performance.now();
-  const endAt = started + options.seconds * 1000;
-  const loop = async (client: LeanClient): Promise<void> => {
-    while (performance.now() < endAt) {
-      // A fixed stride through the resources: every loop touches many, none is hot.
-      pick = (pick + 7919) % options.resources.length;
-      const resource = options.resources[pick]!;
-      const t0 = performance.now();
-      const g = await client.request((requestId) => ({ type: "acquire", requestId, resource, load: LOAD }));
-      if (g.type !== "granted") throw new Error(`expected a grant, got ${JSON.stringify(g)}`);
-      latenciesMs.push(performance.now() - t0);
-      grants++;
-      const r = await client.request((requestId) => ({ type: "release", requestId, leaseId: g.lease.id }));
-      if (r.type !== "ack") throw new Error(`expected an ack, got ${JSON.stringify(r)}`);
-    }
-  };
-  await Promise.all(Array.from({ length: options.loops }, (_, i) => loop(clients[i % clients.length]!)));
-  const elapsedS = (performance.now() - started) / 1000;
-  for (const c of clients) c.close();
-  latenciesMs.sort((a, b) => a - b);
-  const at = (q: number): number => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))] ?? NaN;
-  return { grantsPerSecond: grants / elapsedS, p50Ms: at(0.5), p99Ms: at(0.99) };
-}
-
-function format(f: LoopFigures): string {
-  return `${f.grantsPerSecond.toFixed(0)} grants/s, acquire p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms`;
 }
 
 const PHASES: readonly ScalePhase[] = ["baseline", "resources", "clients", "waiting"];
