@@ -40,13 +40,11 @@ const pausedSockets = new Set<TrackedSocket>();
 
 function countTurn(ws: TrackedSocket, messages: number): void {
   if (messagesThisTurn === 0) {
+    // After this turn's reads: the next turn runs its timers (Raft ticks) before it reads the resumed sockets.
     setImmediate(() => {
       messagesThisTurn = 0;
-      // Resumed after this turn's timers had their chance: a paused socket is read again next turn.
-      setImmediate(() => {
-        for (const s of pausedSockets) if (s.readyState === WebSocket.OPEN) s.resume();
-        pausedSockets.clear();
-      });
+      for (const s of pausedSockets) if (s.readyState === WebSocket.OPEN) s.resume();
+      pausedSockets.clear();
     });
   }
   messagesThisTurn += messages;
@@ -55,6 +53,7 @@ function countTurn(ws: TrackedSocket, messages: number): void {
     pausedSockets.add(ws);
   }
 }
+
 type TrackedSocket = WebSocket & { [CONN]?: SocketLink; isAlive?: boolean };
 
 /** A ws connection as the core's ClientLink: one turn's messages go out in one frame. */
