@@ -1,6 +1,7 @@
 import type { ClientMessage } from "@ratequeue/protocol";
 import type { KeyScope } from "../state/keys.js";
 import type { ClientLink } from "./env.js";
+import { answerToWire, endsAcquire, type Answer, type WireAnswer } from "./wire-answers.js";
 
 /** hello: nothing received yet; opening: hello accepted, session being opened; ready: welcomed; closed. */
 export type ConnState = "hello" | "opening" | "ready" | "closed";
@@ -36,8 +37,40 @@ export class ClientConnection {
   /** Requests received after the hello, before the welcome: handled in order once welcomed (at most EARLY_REQUESTS_MAX). */
   early: ClientMessage[] = [];
 
+  /** Reached only through `answer`: every frame and close this client gets goes that one road. */
+  readonly #link: ClientLink;
+
   constructor(
-    readonly link: ClientLink,
+    link: ClientLink,
     readonly remote: string,
-  ) {}
+  ) {
+    this.#link = link;
+  }
+
+  /**
+   * The one road back to this client: translates `a` (wire-answers.ts), keeps the acquire bookkeeping it implies
+   * (an acquire's last answer ends it; a tryAcquire's answers read as such), and sends the frame, then the close.
+   * Returns what was sent, or null on a closed connection, which is sent nothing. A close leaves `state` to the
+   * owner (ClientSessions.disconnected).
+   */
+  answer(a: Answer): WireAnswer | null {
+    if (this.state === "closed") return null;
+    let wasTry = false;
+    if (a.kind === "applied" && "requestId" in a.effect) {
+      const e = a.effect;
+      wasTry = this.tryRequests.has(e.requestId);
+      if (endsAcquire(e)) this.#endAcquire(e.requestId);
+    } else if (a.kind === "applyRefused" && a.error.command === "acquire") {
+      this.#endAcquire(String(a.requestId));
+    }
+    const wire = answerToWire(a, wasTry);
+    if (wire.frame !== null) this.#link.send(wire.frame);
+    if (wire.close !== null) this.#link.close(wire.close.code, wire.close.reason);
+    return wire;
+  }
+
+  #endAcquire(requestId: string): void {
+    this.tryRequests.delete(requestId);
+    this.pendingAcquires.delete(requestId);
+  }
 }

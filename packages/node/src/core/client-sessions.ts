@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { commandProblem, type Command, type Effect } from "@ratequeue/limiter";
-import { ErrorCode, PROTOCOL_VERSION, type ClientMessage, type Hello, type NodeInfo } from "@ratequeue/protocol";
+import { ErrorCode, PROTOCOL_VERSION, type ClientMessage, type Hello, type NodeInfo, type ProtocolError } from "@ratequeue/protocol";
 import type { DeliveryStats } from "../http/delivery-stats.js";
 import { checkKey, scopedAcquire } from "../state/auth.js";
 import { canAcquire, ttlRefusal } from "../state/keys.js";
@@ -8,9 +8,9 @@ import { ClientConnection, EARLY_REQUESTS_MAX, PENDING_ACQUIRES_MAX } from "./cl
 import type { OpResult } from "./cluster-state.js";
 import { CloseCode, type ClientLink, type NodeEnv, type TimerHandle } from "./env.js";
 import { HeldHellos } from "./held-hellos.js";
-import { NotLeaderError, type NodeCore } from "./node-core.js";
-import type { LimiterCommand } from "./ops.js";
-import { effectToWire, endsAcquire, refusedToWire } from "./wire-answers.js";
+import type { NodeCore } from "./node-core.js";
+import type { LimiterCommand, Op } from "./ops.js";
+import type { Answer } from "./wire-answers.js";
 
 export { ClientConnection, PENDING_ACQUIRES_MAX } from "./client-connection.js";
 
@@ -96,11 +96,22 @@ export class ClientSessions {
 
   /** Closes every connection (shutdown). */
   closeAll(code: number, reason: string): void {
-    for (const conn of [...this.#connections]) {
-      conn.link.close(code, reason);
-      this.disconnected(conn);
-    }
+    for (const conn of [...this.#connections]) this.#answer(conn, { kind: "closed", closeCode: code, reason });
     if (this.#heartbeatTimer !== null) this.#o.env.clearTimer(this.#heartbeatTimer);
+  }
+
+  /**
+   * A frame that could not be decoded (or was not binary): `error` with its code, and the connection closes (1002;
+   * `reason`: the close reason, default the message).
+   */
+  refuseFrame(conn: ClientConnection, problem: Pick<ProtocolError, "code" | "message">, reason?: string): void {
+    const { code, message } = problem;
+    this.#answer(conn, { kind: "connectionError", code, message, closeCode: CloseCode.PROTOCOL, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  /** The client sent no hello in time: its connection closes (a no-op once it has said hello). */
+  helloTimedOut(conn: ClientConnection, reason: string): void {
+    if (conn.state === "hello") this.#answer(conn, { kind: "closed", closeCode: CloseCode.PROTOCOL, reason });
   }
 
   /** A decoded frame's messages, in order. */
@@ -199,10 +210,9 @@ export class ClientSessions {
     }
     const open = (): void => {
       const sessionId = this.#o.env.randomId();
-      core
-        .propose({ t: "limiter", cmd: { type: "openSession", sessionId, ttlMs }, owner })
-        .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false, hello.resume !== undefined) : this.#refuseOpen(conn, r)))
-        .catch((err: Error) => this.#proposalFailed(conn, err));
+      this.#propose(conn, { t: "limiter", cmd: { type: "openSession", sessionId, ttlMs }, owner }, (r) =>
+        hasEffect(r, "session") ? this.#welcome(conn, sessionId, ttlMs, false, hello.resume !== undefined) : this.#refuseOpen(conn, r),
+      );
     };
     // Only the key that opened a session may resume it (session ids are secrets too, but keys are the authority).
     if (hello.resume === undefined || core.state.ownerOf(hello.resume) !== owner) return open();
@@ -218,10 +228,9 @@ export class ClientSessions {
       if (core.proposeQuietly({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })) return this.#welcome(conn, resume, ttlMs, true);
     }
     // Otherwise a committed heartbeat proves the session is alive (and renews it); if it is gone, a new one opens.
-    core
-      .propose({ t: "limiter", cmd: { type: "heartbeat", sessionId: resume } })
-      .then((r) => (hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open()))
-      .catch((err: Error) => this.#proposalFailed(conn, err));
+    this.#propose(conn, { t: "limiter", cmd: { type: "heartbeat", sessionId: resume } }, (r) =>
+      hasEffect(r, "session") ? this.#welcome(conn, resume, ttlMs, true) : open(),
+    );
   }
 
   /** `resumingFailed`: the hello asked to resume a session, and a new one was opened instead. */
@@ -233,21 +242,11 @@ export class ClientSessions {
     const previous = this.#bySession.get(sessionId);
     if (previous !== undefined && previous !== conn) {
       // The same session on a new connection: the old one is stale.
-      previous.link.close(CloseCode.NORMAL, "session resumed on another connection");
-      this.disconnected(previous);
+      this.#answer(previous, { kind: "closed", closeCode: CloseCode.NORMAL, reason: "session resumed on another connection" });
     }
     this.#bySession.set(sessionId, conn);
     const core = this.#o.core;
-    conn.link.send({
-      type: "welcome",
-      protocolVersion: PROTOCOL_VERSION,
-      sessionId,
-      ttlMs,
-      nodeId: core.id,
-      leader: core.leader,
-      nodes: this.#o.nodes,
-      resumed,
-    });
+    this.#answer(conn, { kind: "welcome", sessionId, ttlMs, nodeId: core.id, leader: core.leader, nodes: this.#o.nodes, resumed });
     this.#o.logger.info({ session: sessionId, remote: conn.remote, resumed }, "client connected");
     const early = conn.early;
     conn.early = [];
@@ -279,30 +278,18 @@ export class ClientSessions {
     }
     if (this.#awaitingLeader.has(conn)) {
       // Held until the next leader is known; the client resends its requests there. A goodbye just closes.
-      if (m.type === "goodbye") {
-        conn.link.close(CloseCode.NORMAL, "goodbye");
-        this.disconnected(conn);
-      }
+      if (m.type === "goodbye") this.#answer(conn, GOODBYE);
       return;
     }
     if (!core.isLeader) return this.#notLeader(conn);
     switch (m.type) {
       case "acquire": {
-        if (!canAcquire(conn.scope!, m.resource)) {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
-        }
+        if (!canAcquire(conn.scope!, m.resource)) return this.#refuse(conn, m.requestId, ErrorCode.RQ_FORBIDDEN, forbidden(m.resource));
         const scoped = scopedAcquire(conn.scope!, m, (resource) => core.state.limiter.resource(resource)?.config.defaultLane ?? null);
-        if (typeof scoped === "string") {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: scoped });
-        }
+        if (typeof scoped === "string") return this.#refuse(conn, m.requestId, ErrorCode.RQ_FORBIDDEN, scoped);
         const requestId = String(m.requestId);
         if (!conn.pendingAcquires.has(requestId) && conn.pendingAcquires.size >= PENDING_ACQUIRES_MAX) {
-          return conn.link.send({
-            type: "rejected",
-            requestId: m.requestId,
-            code: ErrorCode.RQ_INVALID,
-            message: `too many acquires waiting on this connection (at most ${PENDING_ACQUIRES_MAX})`,
-          });
+          return this.#refuse(conn, m.requestId, ErrorCode.RQ_INVALID, `too many acquires waiting on this connection (at most ${PENDING_ACQUIRES_MAX})`);
         }
         const cmd: LimiterCommand = {
           type: "acquire",
@@ -317,27 +304,20 @@ export class ClientSessions {
         // Bounds, then the load's dimensions against the resource as configured now (cheap: map lookups), so a
         // request the limiter would refuse never reaches the log. The limiter checks again at apply.
         const problem = refusal(cmd) ?? core.state.limiter.acquireLoadProblem(m.resource, m.load);
-        if (problem !== null) return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: problem });
+        if (problem !== null) return this.#refuse(conn, m.requestId, ErrorCode.RQ_INVALID, problem);
         conn.pendingAcquires.add(requestId);
         if (m.try === true) conn.tryRequests.add(requestId);
-        // The answer (granted / queued / rejected) is routed from the applied effects by session.
-        core
-          .propose({ t: "limiter", cmd })
-          .then((r) => {
-            const err = r.effects.find((e) => e.type === "error");
-            if (err?.type !== "error") return;
-            conn.pendingAcquires.delete(requestId);
-            conn.link.send(refusedToWire(m.requestId, err));
-          })
-          .catch((err: Error) => this.#proposalFailed(conn, err));
-        return;
+        // The answer (granted / queued / rejected) is routed from the applied effects by session; a command the
+        // limiter refuses names no session, so its `error` comes back with the proposal.
+        return this.#propose(conn, { t: "limiter", cmd }, (r) => {
+          const error = refusalOf(r);
+          if (error !== null) this.#answer(conn, { kind: "applyRefused", requestId: m.requestId, error });
+        });
       }
       case "release":
       case "settle": {
         const leaseId = parseLeaseId(m.leaseId);
-        if (leaseId === null) {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_INVALID, message: `unknown lease ${m.leaseId}` });
-        }
+        if (leaseId === null) return this.#refuse(conn, m.requestId, ErrorCode.RQ_INVALID, `unknown lease ${m.leaseId}`);
         const cmd: LimiterCommand =
           m.type === "release" ? { type: "release", sessionId, leaseId } : { type: "settle", sessionId, leaseId, actual: m.actual };
         return this.#proposeAcked(conn, m.requestId, cmd);
@@ -346,53 +326,65 @@ export class ClientSessions {
         core.proposeQuietly({ t: "limiter", cmd: { type: "cancel", sessionId, requestId: String(m.requestId) } });
         return;
       case "cooldown":
-        if (!canAcquire(conn.scope!, m.resource)) {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
-        }
+        if (!canAcquire(conn.scope!, m.resource)) return this.#refuse(conn, m.requestId, ErrorCode.RQ_FORBIDDEN, forbidden(m.resource));
         return this.#proposeAcked(conn, m.requestId, { type: "cooldown", resource: m.resource, retryAfterMs: m.retryAfterMs, by: reporter(conn) });
       case "report":
         // Node-local figures, not replicated: checked here and answered at once (the decoder checked the fields).
-        if (!canAcquire(conn.scope!, m.resource)) {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_FORBIDDEN, message: forbidden(m.resource) });
-        }
+        if (!canAcquire(conn.scope!, m.resource)) return this.#refuse(conn, m.requestId, ErrorCode.RQ_FORBIDDEN, forbidden(m.resource));
         if (core.state.limiter.resource(m.resource) === null) {
-          return conn.link.send({ type: "rejected", requestId: m.requestId, code: ErrorCode.RQ_UNKNOWN_RESOURCE, message: `no resource "${m.resource}"` });
+          return this.#refuse(conn, m.requestId, ErrorCode.RQ_UNKNOWN_RESOURCE, `no resource "${m.resource}"`);
         }
         this.#o.delivery?.record(m, { session: sessionId, client: conn.clientName });
-        return conn.link.send({ type: "ack", requestId: m.requestId });
-      case "goodbye":
-        core
-          .propose({ t: "limiter", cmd: { type: "closeSession", sessionId } })
-          .finally(() => {
-            conn.link.close(CloseCode.NORMAL, "goodbye");
-            this.disconnected(conn);
-          })
-          .catch(() => undefined);
+        return void this.#answer(conn, { kind: "ack", requestId: m.requestId });
+      case "goodbye": {
+        // Closed whatever became of the closeSession (its sessionEnded usually closes the connection first).
+        const bye = (): void => void this.#answer(conn, GOODBYE);
+        core.propose({ t: "limiter", cmd: { type: "closeSession", sessionId } }).then(bye, bye);
         return;
+      }
     }
   }
 
   /** Proposes a command whose answer is an ack (or a rejection carrying the limiter's error). */
   #proposeAcked(conn: ClientConnection, requestId: number, cmd: LimiterCommand): void {
     const problem = refusal(cmd) ?? (cmd.type === "settle" ? this.#o.core.state.limiter.settleLoadProblem(cmd.leaseId, cmd.actual) : null);
-    if (problem !== null) return conn.link.send({ type: "rejected", requestId, code: ErrorCode.RQ_INVALID, message: problem });
-    this.#o.core
-      .propose({ t: "limiter", cmd })
-      .then((r) => {
-        const err = r.effects.find((e) => e.type === "error");
-        if (err?.type === "error") conn.link.send(refusedToWire(requestId, err));
-        else conn.link.send({ type: "ack", requestId });
-      })
-      .catch((err: Error) => this.#proposalFailed(conn, err));
+    if (problem !== null) return this.#refuse(conn, requestId, ErrorCode.RQ_INVALID, problem);
+    this.#propose(conn, { t: "limiter", cmd }, (r) => {
+      const error = refusalOf(r);
+      this.#answer(conn, error === null ? { kind: "ack", requestId } : { kind: "applyRefused", requestId, error });
+    });
   }
 
-  #proposalFailed(conn: ClientConnection, err: Error): void {
-    if (conn.state === "closed" || this.#awaitingLeader.has(conn)) return; // a held client is redirected later
-    if (err instanceof NotLeaderError) return this.#notLeader(conn);
-    // Leadership moved (or the node stops) with the request in flight: the client reconnects and
-    // resends under the same ids; exactly-once makes the resend safe whether or not this one applied.
-    conn.link.close(CloseCode.NOT_LEADER, err.message.slice(0, 120));
-    this.disconnected(conn);
+  /**
+   * Proposes `op` for `conn`'s client: `applied` gets its result once it applies here; a proposal that fails
+   * before (not the leader, leadership moved, the node stops, no apply in time) is answered as `proposalFailed`.
+   * Every proposal made for a client goes through here, so none translates a failure itself.
+   */
+  #propose(conn: ClientConnection, op: Op, applied: (r: OpResult) => void): void {
+    this.#o.core
+      .propose(op)
+      .then(applied)
+      .catch((error: Error) => this.#answer(conn, { kind: "proposalFailed", error, ...this.#leaderAddress() }));
+  }
+
+  /**
+   * The one road back to a client: every frame and close a client gets is an Answer sent through here (and
+   * `ClientConnection.answer`, which translates it). A connection the answer closes is forgotten.
+   */
+  #answer(conn: ClientConnection, a: Answer): void {
+    // A held client is redirected once a leader is known; its in-flight proposals failed with the old leadership.
+    if (a.kind === "proposalFailed" && this.#awaitingLeader.has(conn)) return;
+    const sent = conn.answer(a);
+    if (sent !== null && sent.close !== null) this.disconnected(conn);
+  }
+
+  #refuse(conn: ClientConnection, requestId: number, code: ErrorCode, message: string): void {
+    this.#answer(conn, { kind: "refused", requestId, code, message });
+  }
+
+  /** The leader this node knows and the URL its clients reach it at. */
+  #leaderAddress(leader = this.#o.core.leader): { leader: string | null; url: string | null } {
+    return { leader, url: this.#o.nodes.find((n) => n.id === leader)?.url ?? null };
   }
 
   /** Routes applied effects to the connections holding their sessions (on every node). */
@@ -406,24 +398,8 @@ export class ClientSessions {
         if (sessionId === null) continue;
         const conn = this.#bySession.get(sessionId);
         if (conn === undefined) continue;
-        const wasTry = "requestId" in e && conn.tryRequests.has(e.requestId);
-        if (endsAcquire(e)) {
-          conn.tryRequests.delete(e.requestId);
-          conn.pendingAcquires.delete(e.requestId);
-        }
-        let message = effectToWire(e, wasTry);
-        if (message?.type === "granted") {
-          sentAt ??= this.#o.core.clusterNow();
-          message = { ...message, sentAt: Math.max(sentAt, message.lease.grantedAt) };
-        }
-        if (message !== null) conn.link.send(message);
-        if (e.type === "sessionEnded") {
-          if (e.reason === "expired") {
-            conn.link.send({ type: "error", code: ErrorCode.RQ_SESSION_EXPIRED, message: "the session expired: its leases were released" });
-          }
-          conn.link.close(e.reason === "expired" ? CloseCode.SESSION_EXPIRED : CloseCode.NORMAL, `session ${e.reason}`);
-          this.disconnected(conn);
-        }
+        if (e.type === "granted") sentAt ??= this.#o.core.clusterNow();
+        this.#answer(conn, { kind: "applied", effect: e, sentAt: e.type === "granted" ? sentAt : null });
       }
     }
   }
@@ -460,16 +436,11 @@ export class ClientSessions {
   }
 
   #notLeader(conn: ClientConnection, leader = this.#o.core.leader): void {
-    const url = this.#o.nodes.find((n) => n.id === leader)?.url ?? null;
-    conn.link.send({ type: "notLeader", leader, url });
-    conn.link.close(CloseCode.NOT_LEADER, "not the leader");
-    this.disconnected(conn);
+    this.#answer(conn, { kind: "notLeader", ...this.#leaderAddress(leader) });
   }
 
   #fail(conn: ClientConnection, code: ErrorCode, message: string, closeCode: number): void {
-    conn.link.send({ type: "error", code, message });
-    conn.link.close(closeCode, message.slice(0, 120));
-    this.disconnected(conn);
+    this.#answer(conn, { kind: "connectionError", code, message, closeCode });
   }
 
   #armHeartbeatFlush(): void {
@@ -483,6 +454,14 @@ export class ClientSessions {
       }
     }, this.#o.heartbeatFlushMs ?? 200);
   }
+}
+
+const GOODBYE: Answer = { kind: "closed", closeCode: CloseCode.NORMAL, reason: "goodbye" };
+
+/** The limiter's refusal of the proposal's command, or null if it was carried out. */
+function refusalOf(r: OpResult): Extract<Effect, { type: "error" }> | null {
+  for (const e of r.effects) if (e.type === "error") return e;
+  return null;
 }
 
 function hasEffect(r: OpResult, type: Effect["type"]): boolean {

@@ -1,3 +1,4 @@
+import { ErrorCode } from "@ratequeue/protocol";
 import type { NodeId } from "@ratequeue/raft";
 import type { OpResult } from "./cluster-state.js";
 import type { NodeEnv, TimerHandle } from "./env.js";
@@ -6,7 +7,7 @@ import type { Op } from "./ops.js";
 /** Thrown to a proposer when this node cannot propose: the caller redirects to `leader`. */
 export class NotLeaderError extends Error {
   override readonly name = "NotLeaderError";
-  readonly code = "RQ_UNAVAILABLE";
+  readonly code = ErrorCode.RQ_UNAVAILABLE;
   constructor(readonly leader: NodeId | null) {
     super(leader === null ? "no leader right now; retry shortly" : `not the leader; the leader is ${leader}`);
   }
@@ -15,7 +16,7 @@ export class NotLeaderError extends Error {
 /** A proposal whose fate is unknown (leadership moved before it applied); it may or may not have applied. */
 export class ProposalLostError extends Error {
   override readonly name = "ProposalLostError";
-  readonly code = "RQ_UNAVAILABLE";
+  readonly code = ErrorCode.RQ_UNAVAILABLE;
   constructor(message: string) {
     super(message);
   }

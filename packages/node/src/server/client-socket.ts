@@ -162,7 +162,7 @@ export class ClientSocketServer {
     const conn = this.#sessions.connect(link, remote);
     link.conn = conn;
     const helloTimer = setTimeout(() => {
-      if (conn.state === "hello") link.close(CloseCode.PROTOCOL, "no hello within 10 s");
+      this.#sessions.helloTimedOut(conn, "no hello within 10 s");
     }, HELLO_TIMEOUT_MS);
     helloTimer.unref();
     ws.on("pong", onPong);
@@ -212,8 +212,7 @@ function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boole
   const link = this[CONN];
   if (link?.conn == null) return;
   if (!isBinary) {
-    link.send({ type: "error", code: ErrorCode.RQ_PROTOCOL, message: "frames must be binary (MessagePack)" });
-    link.close(CloseCode.PROTOCOL, "text frame");
+    link.sessions.refuseFrame(link.conn, { code: ErrorCode.RQ_PROTOCOL, message: "frames must be binary (MessagePack)" }, "text frame");
     return;
   }
   // The first frame (a hello) is unauthenticated: it gets the small cap. It is never table-encoded, so the plain
@@ -225,11 +224,7 @@ function onMessage(this: TrackedSocket, data: WebSocket.RawData, isBinary: boole
     const hello = result.messages[0];
     link.encoding = hello?.type === "hello" ? (hello.encoding ?? "records") : "plain";
   }
-  if (!result.ok) {
-    link.send({ type: "error", code: result.error.code, message: result.error.message });
-    link.close(CloseCode.PROTOCOL, result.error.message.slice(0, 120));
-    return;
-  }
+  if (!result.ok) return link.sessions.refuseFrame(link.conn, result.error);
   countTurn(this, result.messages.length);
   link.sessions.receive(link.conn, result.messages);
 }
