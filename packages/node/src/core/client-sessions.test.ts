@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PROTOCOL_VERSION, type ServerMessage } from "@ratequeue/protocol";
 import { MemoryStore } from "../storage/memory-store.js";
 import { keyFromSecret } from "../state/keys.js";
-import { ClientSessions } from "./client-sessions.js";
+import { ClientConnection, ClientSessions } from "./client-sessions.js";
 import type { ClientLink, NodeEnv } from "./env.js";
 import { NodeCore } from "./node-core.js";
 import type { Op } from "./ops.js";
+import { ANSWER_KINDS, type Answer, type WireAnswer } from "./wire-answers.js";
 
 const ADMIN_KEY = "admin-key-for-this-test";
 const logger = pino({ level: "silent" });
@@ -42,14 +43,21 @@ async function startNode(store: MemoryStore, bootstrapOps: Op[] = []): Promise<{
   return { core, sessions };
 }
 
-/** A client link that keeps what the node sent it. */
-function recordingLink(): ClientLink & { sent: ServerMessage[]; closed: number | null } {
+type LinkEvent = { frame: ServerMessage } | { close: { code: number; reason: string } };
+
+/** A client link that keeps what the node sent it (`events`: frames and closes, in order). */
+function recordingLink(): ClientLink & { sent: ServerMessage[]; closed: number | null; events: LinkEvent[] } {
   const link = {
     sent: [] as ServerMessage[],
     closed: null as number | null,
-    send: (m: ServerMessage) => void link.sent.push(m),
-    close: (code: number) => {
+    events: [] as LinkEvent[],
+    send: (m: ServerMessage) => {
+      link.sent.push(m);
+      link.events.push({ frame: m });
+    },
+    close: (code: number, reason: string) => {
       link.closed = code;
+      link.events.push({ close: { code, reason } });
     },
   };
   return link;
@@ -234,5 +242,118 @@ describe("ClientSessions on a new leader", () => {
       expect.objectContaining({ requestId: 4, code: "RQ_INVALID", message: expected }),
     ]);
     expect(node.core.status().lastIndex, "nothing was proposed").toBe(before);
+  });
+});
+
+describe("the one road back to a client", () => {
+  it("sends every frame and close through ClientConnection.answer, for every kind of answer, as documented", async () => {
+    // The spy lets every call through: it only records what each connection's road was asked and what it sent.
+    const road = vi.spyOn(ClientConnection.prototype, "answer");
+    const config = { limits: [{ kind: "concurrency", limit: 1 }] };
+    const node = await startNode(new MemoryStore(), [{ t: "limiter", cmd: { type: "putResource", name: "r", config } }]);
+    const links = new Map<ClientConnection, ReturnType<typeof recordingLink>>();
+    const connect = (name: string): ClientConnection => {
+      const link = recordingLink();
+      const conn = node.sessions.connect(link, name);
+      links.set(conn, link);
+      return conn;
+    };
+    const hello = { type: "hello", protocolVersion: PROTOCOL_VERSION, apiKey: ADMIN_KEY } as const;
+    const frames = (conn: ClientConnection): ServerMessage[] => links.get(conn)!.sent;
+    const calls: { conn: ClientConnection; answer: Answer; wire: WireAnswer | null }[] = [];
+    try {
+      await node.core.start();
+      await until("a caught-up leader", () => node.core.isCaughtUpLeader);
+
+      // Answers from the applied state machine, before the log, at apply, and a replay.
+      const a = connect("a");
+      node.sessions.receive(a, [hello]);
+      await until("a welcome", () => frames(a).length === 1);
+      node.sessions.receive(a, [
+        { type: "acquire", requestId: 1, resource: "r" },
+        { type: "acquire", requestId: 2, resource: "r" },
+        { type: "acquire", requestId: 3, resource: "nope" },
+        { type: "acquire", requestId: 4, resource: "r", try: true },
+        { type: "acquire", requestId: 5, resource: "r", priority: 5000 },
+        { type: "settle", requestId: 6, leaseId: "999", actual: 1 },
+      ]);
+      await until("six answers", () => frames(a).length === 7);
+      const lease = (frames(a).find((m) => m.type === "granted") as Extract<ServerMessage, { type: "granted" }>).lease;
+      node.sessions.receive(a, [{ type: "acquire", requestId: 1, resource: "r" }]); // resent: the same grant
+      await until("the replay", () => frames(a).length === 8);
+      node.sessions.receive(a, [{ type: "cancel", requestId: 2 }]);
+      await until("the cancel", () => frames(a).length === 9);
+      node.sessions.receive(a, [{ type: "release", requestId: 7, leaseId: lease.id }]);
+      await until("the ack", () => frames(a).length === 10);
+      const sent = frames(a);
+      expect(sent[0]).toMatchObject({ type: "welcome", nodeId: "n1", resumed: false });
+      expect(sent.slice(1, 7)).toEqual(
+        expect.arrayContaining([
+          { type: "granted", requestId: 1, lease, sentAt: expect.any(Number) },
+          { type: "queued", requestId: 2 },
+          { type: "rejected", requestId: 3, code: "RQ_UNKNOWN_RESOURCE", message: expect.any(String) },
+          { type: "rejected", requestId: 4, code: "RQ_WOULD_WAIT", message: expect.any(String) },
+          { type: "rejected", requestId: 5, code: "RQ_INVALID", message: expect.stringContaining("priority") },
+          { type: "rejected", requestId: 6, code: "RQ_INVALID", message: expect.stringContaining("not held") },
+        ]),
+      );
+      expect(sent[7]).toEqual({ type: "granted", requestId: 1, lease, sentAt: expect.any(Number) });
+      expect(sent[8]).toEqual({ type: "rejected", requestId: 2, code: "RQ_CANCELLED", message: expect.any(String) });
+      expect(sent[9]).toEqual({ type: "ack", requestId: 7 });
+
+      // Connection-level answers: a refused hello, a goodbye, an expired session.
+      const b = connect("b");
+      node.sessions.receive(b, [{ ...hello, protocolVersion: PROTOCOL_VERSION + 1 }]);
+      expect(links.get(b)!.events).toEqual([
+        { frame: { type: "error", code: "RQ_PROTOCOL_VERSION", message: expect.any(String) } },
+        { close: { code: 1002, reason: expect.any(String) } },
+      ]);
+      const c = connect("c");
+      node.sessions.receive(c, [hello]);
+      await until("c's welcome", () => frames(c).length === 1);
+      node.sessions.receive(c, [{ type: "goodbye" }]);
+      await until("c closed", () => links.get(c)!.closed !== null);
+      expect(links.get(c)!.events.at(-1)).toEqual({ close: { code: 1000, reason: "session closed" } });
+      const d = connect("d");
+      node.sessions.receive(d, [{ ...hello, ttlMs: 50 }]);
+      await until("d's session to expire", () => links.get(d)!.closed !== null);
+      expect(links.get(d)!.events.slice(1)).toEqual([
+        { frame: { type: "error", code: "RQ_SESSION_EXPIRED", message: "the session expired: its leases were released" } },
+        { close: { code: 4004, reason: "session expired" } },
+      ]);
+
+      // A proposal that fails before it applies (the node stops), then redirects and a shutdown.
+      const e = connect("e");
+      node.sessions.receive(e, [hello]);
+      await until("e's welcome", () => frames(e).length === 1);
+      node.sessions.receive(e, [{ type: "acquire", requestId: 1, resource: "r" }]);
+      node.core.stop();
+      await until("e closed", () => links.get(e)!.closed !== null);
+      expect(links.get(e)!.events.slice(1)).toEqual([{ close: { code: 4001, reason: "the node is shutting down" } }]);
+      node.sessions.goAway();
+      expect(links.get(a)!.events.slice(10)).toEqual([
+        { frame: { type: "notLeader", leader: null, url: null } },
+        { close: { code: 4001, reason: "not the leader" } },
+      ]);
+      const f = connect("f");
+      node.sessions.closeAll(4005, "the node is shutting down");
+      expect(links.get(f)!.events).toEqual([{ close: { code: 4005, reason: "the node is shutting down" } }]);
+    } finally {
+      node.core.stop();
+      const { calls: args, contexts, results } = road.mock;
+      for (let i = 0; i < args.length; i++) calls.push({ conn: contexts[i] as ClientConnection, answer: args[i]![0], wire: results[i]!.value as WireAnswer | null });
+      road.mockRestore();
+    }
+
+    // Every kind of answer was exercised...
+    expect(new Set(calls.map((call) => call.answer.kind))).toEqual(new Set(ANSWER_KINDS));
+    // ...and each link got exactly what its connection's road sent, in order: nothing reached a client another way.
+    for (const [conn, link] of links) {
+      const viaRoad = calls.flatMap(({ conn: to, wire }): LinkEvent[] => {
+        if (to !== conn || wire === null) return [];
+        return [...(wire.frame === null ? [] : [{ frame: wire.frame }]), ...(wire.close === null ? [] : [{ close: wire.close }])];
+      });
+      expect(link.events, conn.remote).toEqual(viaRoad);
+    }
   });
 });
