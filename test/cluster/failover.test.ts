@@ -33,6 +33,9 @@ describe("kill -9 of the leader", () => {
   beforeAll(async () => {
     cluster = await Cluster.start({
       snapshotEntries: 10,
+      // A held hello is answered when the election ends only if it ends within the node's wait (by default two
+      // election timeouts, which a split vote on a loaded machine can outlast); the last test asserts the former.
+      extraArgs: ["--leader-wait-ms", "30000"],
       resources: {
         gate: { limits: [{ kind: "concurrency", limit: 2 }] },
         rpm: { limits: [{ kind: "rate", limit: 3, windowMs: 120_000 }] },

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { checkAsyncProperty } from "@ratequeue/testkit";
 import { describe, expect, it } from "vitest";
 import { applyOverrides, runNodeSim, scenarioFromSeed, type Knobs, type RunResult, type Scenario } from "./index.js";
 
@@ -6,10 +7,10 @@ import { applyOverrides, runNodeSim, scenarioFromSeed, type Knobs, type RunResul
  * Full nodes under the deterministic simulator (test/node-sim/README.md):
  * seed-chosen scenarios, a fast-check search that shrinks a failure to its
  * smallest knobs, determinism, and sabotage runs that prove the checkers see.
- * Scale with RQ_NODE_SIM_SEEDS and RQ_PROPERTY_RUNS.
+ * Scale with RQ_NODE_SIM_SEEDS, and RQ_PROPERTY_RUNS (@ratequeue/testkit's
+ * scale: N/200 of the property's 30 runs).
  */
 const SEEDS = Number(process.env.RQ_NODE_SIM_SEEDS ?? 200);
-const PROPERTY_RUNS = Number(process.env.RQ_PROPERTY_RUNS ?? 30);
 const SEEDS_PER_TEST = 25;
 
 function failureText(seed: number, r: Extract<RunResult, { ok: false }>): string {
@@ -59,13 +60,13 @@ const knobsArb: fc.Arbitrary<Knobs> = fc
 
 describe("node-sim: fast-check over knobs and seeds", () => {
   it("every guarantee holds; a failure shrinks to fewer faults and prints its replay command", async () => {
-    await fc.assert(
+    await checkAsyncProperty(
+      { file: "test/node-sim/node-sim.test.ts", name: "every guarantee holds", runs: 30 },
       fc.asyncProperty(fc.integer({ min: 0, max: 0xffffffff }), knobsArb, async (seed, knobs) => {
         const scenario: Scenario = { seed, knobs };
         const r = await runNodeSim(scenario);
         if (!r.ok) throw new Error(failureText(seed, r));
       }),
-      { numRuns: PROPERTY_RUNS, endOnFailure: false },
     );
   }, 300_000);
 });

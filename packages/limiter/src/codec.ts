@@ -12,30 +12,30 @@ export class SnapshotError extends Error {
 }
 
 export class Writer {
-  private buf = new Uint8Array(1024);
-  private len = 0;
-  private readonly f64 = new Float64Array(1);
-  private readonly f64Bytes = new Uint8Array(this.f64.buffer);
+  #buf = new Uint8Array(1024);
+  #len = 0;
+  readonly #f64 = new Float64Array(1);
+  readonly #f64Bytes = new Uint8Array(this.#f64.buffer);
 
-  private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
     const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
   }
 
   /** A non-negative safe integer as a base-128 varint. */
   uint(value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw new SnapshotError(`uint out of range: ${value}`);
-    this.reserve(8);
+    this.#reserve(8);
     let v = value;
     while (v >= 0x80) {
-      this.buf[this.len++] = (v % 0x80) | 0x80;
+      this.#buf[this.#len++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
-    this.buf[this.len++] = v;
+    this.#buf[this.#len++] = v;
   }
 
   /** A number that may be absent: 0 encodes null, n + 1 encodes n. */
@@ -44,12 +44,12 @@ export class Writer {
   }
 
   f64le(value: number): void {
-    this.reserve(8);
-    this.f64[0] = value;
+    this.#reserve(8);
+    this.#f64[0] = value;
     // Float64Array uses platform endianness; all platforms Node runs on are little-endian,
     // and the decoder reads it back the same way.
-    this.buf.set(this.f64Bytes, this.len);
-    this.len += 8;
+    this.#buf.set(this.#f64Bytes, this.#len);
+    this.#len += 8;
   }
 
   str(value: string): void {
@@ -66,42 +66,45 @@ export class Writer {
     }
     if (ascii) {
       this.uint(n);
-      this.reserve(n);
-      const buf = this.buf;
-      let at = this.len;
+      this.#reserve(n);
+      const buf = this.#buf;
+      let at = this.#len;
       for (let i = 0; i < n; i++) buf[at++] = value.charCodeAt(i);
-      this.len = at;
+      this.#len = at;
       return;
     }
     const bytes = encoder.encode(value);
     this.uint(bytes.length);
-    this.reserve(bytes.length);
-    this.buf.set(bytes, this.len);
-    this.len += bytes.length;
+    this.#reserve(bytes.length);
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
   }
 
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.#buf.slice(0, this.#len);
   }
 }
 
 export class Reader {
-  private pos = 0;
-  private readonly f64 = new Float64Array(1);
-  private readonly f64Bytes = new Uint8Array(this.f64.buffer);
+  #pos = 0;
+  readonly #f64 = new Float64Array(1);
+  readonly #f64Bytes = new Uint8Array(this.#f64.buffer);
+  readonly #buf: Uint8Array;
 
-  constructor(private readonly buf: Uint8Array) {}
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+  }
 
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new SnapshotError("snapshot is truncated");
+  #need(n: number): void {
+    if (this.#pos + n > this.#buf.length) throw new SnapshotError("snapshot is truncated");
   }
 
   uint(): number {
     let value = 0;
     let scale = 1;
     for (;;) {
-      this.need(1);
-      const byte = this.buf[this.pos++] as number;
+      this.#need(1);
+      const byte = this.#buf[this.#pos++] as number;
       value += (byte & 0x7f) * scale;
       if (byte < 0x80) break;
       scale *= 0x80;
@@ -117,28 +120,28 @@ export class Reader {
   }
 
   f64le(): number {
-    this.need(8);
-    this.f64Bytes.set(this.buf.subarray(this.pos, this.pos + 8));
-    this.pos += 8;
-    return this.f64[0] as number;
+    this.#need(8);
+    this.#f64Bytes.set(this.#buf.subarray(this.#pos, this.#pos + 8));
+    this.#pos += 8;
+    return this.#f64[0] as number;
   }
 
   str(): string {
     const n = this.uint();
-    this.need(n);
-    const s = decoder.decode(this.buf.subarray(this.pos, this.pos + n));
-    this.pos += n;
+    this.#need(n);
+    const s = decoder.decode(this.#buf.subarray(this.#pos, this.#pos + n));
+    this.#pos += n;
     return s;
   }
 
   /** A count of items to follow, bounded by the bytes left (each item takes at least one byte). */
   count(): number {
     const n = this.uint();
-    if (n > this.buf.length - this.pos) throw new SnapshotError("count exceeds snapshot size");
+    if (n > this.#buf.length - this.#pos) throw new SnapshotError("count exceeds snapshot size");
     return n;
   }
 
   done(): boolean {
-    return this.pos === this.buf.length;
+    return this.#pos === this.#buf.length;
   }
 }

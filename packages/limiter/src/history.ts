@@ -29,8 +29,8 @@ export interface HistoryEntry {
 export const HISTORY_ENTRIES_DEFAULT = 2048;
 
 export class History {
-  private entries: HistoryEntry[] = [];
-  private head = 0;
+  #entries: HistoryEntry[] = [];
+  #head = 0;
 
   constructor(
     /** How long a charge may matter: the longest window any limit may have. */
@@ -41,33 +41,33 @@ export class History {
   }
 
   get size(): number {
-    return this.entries.length - this.head;
+    return this.#entries.length - this.#head;
   }
 
   /** Records a charge at `at` (non-decreasing). */
   push(at: number, count: number, load: LoadVector): void {
-    this.entries.push({ at, count, load });
-    if (this.size > this.maxEntries) this.compact();
+    this.#entries.push({ at, count, load });
+    if (this.size > this.maxEntries) this.#compact();
   }
 
   /** Drops what no window can count at `at` or later. */
   expire(at: number): void {
     const cutoff = at - this.retentionMs;
-    while (this.head < this.entries.length && (this.entries[this.head] as HistoryEntry).at <= cutoff) this.head++;
-    if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
+    while (this.#head < this.#entries.length && (this.#entries[this.#head] as HistoryEntry).at <= cutoff) this.#head++;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
     }
   }
 
   /** The live entries, oldest first. */
   *[Symbol.iterator](): Iterator<HistoryEntry> {
-    for (let i = this.head; i < this.entries.length; i++) yield this.entries[i] as HistoryEntry;
+    for (let i = this.#head; i < this.#entries.length; i++) yield this.#entries[i] as HistoryEntry;
   }
 
   /** Merges the older half in pairs (each pair at its later time): about a quarter fewer entries. */
-  private compact(): void {
-    const live = this.entries.slice(this.head);
+  #compact(): void {
+    const live = this.#entries.slice(this.#head);
     const half = Math.floor(live.length / 2) & ~1;
     const out: HistoryEntry[] = [];
     for (let i = 0; i < half; i += 2) {
@@ -78,8 +78,8 @@ export class History {
       out.push({ at: b.at, count: a.count + b.count, load });
     }
     for (let i = half; i < live.length; i++) out.push(live[i] as HistoryEntry);
-    this.entries = out;
-    this.head = 0;
+    this.#entries = out;
+    this.#head = 0;
   }
 
   encode(w: Writer, writeLoad: (w: Writer, load: LoadVector) => void): void {
@@ -98,7 +98,7 @@ export class History {
       const at = r.uint();
       if (at < last) throw new SnapshotError("history out of order");
       last = at;
-      h.entries.push({ at, count: r.uint(), load: readLoad(r) });
+      h.#entries.push({ at, count: r.uint(), load: readLoad(r) });
     }
     if (h.size > maxEntries) throw new SnapshotError("history longer than its bound");
     return h;

@@ -18,21 +18,21 @@ interface Fifo<W> {
 }
 
 export class LaneQueue<W extends Queued> {
-  private readonly byPriority = new Map<number, Fifo<W>>();
+  readonly #byPriority = new Map<number, Fifo<W>>();
   /** Priorities present, highest first. */
-  private priorities: number[] = [];
-  private deadCount = 0;
+  #priorities: number[] = [];
+  #deadCount = 0;
   /** Live waiters in this lane. */
   live = 0;
 
   push(w: W): void {
-    let fifo = this.byPriority.get(w.priority);
+    let fifo = this.#byPriority.get(w.priority);
     if (fifo === undefined) {
       fifo = { items: [], head: 0 };
-      this.byPriority.set(w.priority, fifo);
+      this.#byPriority.set(w.priority, fifo);
       let i = 0;
-      while (i < this.priorities.length && (this.priorities[i] as number) > w.priority) i++;
-      this.priorities.splice(i, 0, w.priority);
+      while (i < this.#priorities.length && (this.#priorities[i] as number) > w.priority) i++;
+      this.#priorities.splice(i, 0, w.priority);
     }
     fifo.items.push(w);
     this.live++;
@@ -40,24 +40,24 @@ export class LaneQueue<W extends Queued> {
 
   /** The live waiter that is first in line, or undefined. */
   head(): W | undefined {
-    while (this.priorities.length > 0) {
-      const p = this.priorities[0] as number;
-      const fifo = this.byPriority.get(p) as Fifo<W>;
+    while (this.#priorities.length > 0) {
+      const p = this.#priorities[0] as number;
+      const fifo = this.#byPriority.get(p) as Fifo<W>;
       while (fifo.head < fifo.items.length) {
         const w = fifo.items[fifo.head] as W;
         if (w.alive) return w;
         fifo.head++;
-        this.deadCount--;
+        this.#deadCount--;
       }
-      this.byPriority.delete(p);
-      this.priorities.shift();
+      this.#byPriority.delete(p);
+      this.#priorities.shift();
     }
     return undefined;
   }
 
   /** Removes the head returned by {@link head} (it was granted). */
   shift(w: W): void {
-    const fifo = this.byPriority.get(w.priority);
+    const fifo = this.#byPriority.get(w.priority);
     if (fifo === undefined || fifo.items[fifo.head] !== w) throw new Error("lane queue: shift of a waiter that is not the head");
     fifo.head++;
     this.live--;
@@ -70,24 +70,24 @@ export class LaneQueue<W extends Queued> {
   /** Records that a waiter of this lane was marked dead (alive = false). */
   dropped(): void {
     this.live--;
-    this.deadCount++;
+    this.#deadCount++;
     if (this.live < 0) throw new Error("lane queue: negative live count");
-    if (this.deadCount > 1024 && this.deadCount > this.live) this.purge();
+    if (this.#deadCount > 1024 && this.#deadCount > this.live) this.#purge();
   }
 
-  private purge(): void {
-    for (const fifo of this.byPriority.values()) {
+  #purge(): void {
+    for (const fifo of this.#byPriority.values()) {
       fifo.items = fifo.items.slice(fifo.head).filter((w) => w.alive);
       fifo.head = 0;
     }
-    this.deadCount = 0;
+    this.#deadCount = 0;
   }
 
   /** Live waiters in line order (priority desc, arrival asc). O(n): for config changes and snapshots. */
   inOrder(): W[] {
     const out: W[] = [];
-    for (const p of this.priorities) {
-      const fifo = this.byPriority.get(p) as Fifo<W>;
+    for (const p of this.#priorities) {
+      const fifo = this.#byPriority.get(p) as Fifo<W>;
       for (let i = fifo.head; i < fifo.items.length; i++) {
         const w = fifo.items[i] as W;
         if (w.alive) out.push(w);

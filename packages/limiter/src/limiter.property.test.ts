@@ -204,89 +204,91 @@ function withoutMessages(effects: Effect[]): unknown[] {
  * an earlier one of higher or equal priority; nothing is granted after it
  * ended (timeout, cancel, session end) or at/after its deadline.
  */
+type CheckerGrant = { at: number; load: LoadVector; released: boolean; lane: number; leaseId: number };
+
 class Checker {
-  private readonly config: ResourceConfig;
-  private readonly laneNames: string[];
-  private now = 0;
-  private readonly grants: { at: number; load: LoadVector; released: boolean; lane: number; leaseId: number }[] = [];
-  private readonly bucketEvents: { at: number; units: number }[][];
-  private readonly laneBucketEvents: { at: number; units: number }[][][];
-  private readonly waiting = new Map<string, { arrival: number; lane: number; priority: number; deadline: number }>();
-  private readonly pending = new Map<string, { arrival: number; lane: number; priority: number; deadline: number }>();
-  private readonly ended = new Set<string>();
-  private arrival = 0;
+  readonly #config: ResourceConfig;
+  readonly #laneNames: string[];
+  #now = 0;
+  readonly #grants: CheckerGrant[] = [];
+  readonly #bucketEvents: { at: number; units: number }[][];
+  readonly #laneBucketEvents: { at: number; units: number }[][][];
+  readonly #waiting = new Map<string, { arrival: number; lane: number; priority: number; deadline: number }>();
+  readonly #pending = new Map<string, { arrival: number; lane: number; priority: number; deadline: number }>();
+  readonly #ended = new Set<string>();
+  #arrival = 0;
 
   constructor(input: unknown) {
     const v = validateResourceConfig(input);
     if (!v.ok) throw new Error("checker needs a valid config");
-    this.config = v.config;
-    this.laneNames = v.config.lanes.map((l) => l.name);
-    this.bucketEvents = v.config.limits.map(() => []);
-    this.laneBucketEvents = v.config.limits.map(() => v.config.lanes.map(() => []));
+    this.#config = v.config;
+    this.#laneNames = v.config.lanes.map((l) => l.name);
+    this.#bucketEvents = v.config.limits.map(() => []);
+    this.#laneBucketEvents = v.config.limits.map(() => v.config.lanes.map(() => []));
   }
 
   step({ command, effects }: Step): void {
-    this.now = Math.max(this.now, command.at);
+    this.#now = Math.max(this.#now, command.at);
     if (command.type === "acquire") {
       const key = `${command.sessionId}/${command.requestId}`;
-      if (!this.pending.has(key) && !this.waiting.has(key) && !this.ended.has(key)) {
-        const lane = command.lane === undefined ? 0 : this.laneNames.indexOf(command.lane);
-        this.pending.set(key, { arrival: ++this.arrival, lane, priority: command.priority ?? 10, deadline: command.timeoutMs === undefined ? Infinity : this.now + Math.max(1, command.timeoutMs) }); // timeoutMs 0: now or never
+      if (!this.#pending.has(key) && !this.#waiting.has(key) && !this.#ended.has(key)) {
+        const lane = command.lane === undefined ? 0 : this.#laneNames.indexOf(command.lane);
+        this.#pending.set(key, { arrival: ++this.#arrival, lane, priority: command.priority ?? 10, deadline: command.timeoutMs === undefined ? Infinity : this.#now + Math.max(1, command.timeoutMs) }); // timeoutMs 0: now or never
       }
     }
-    for (const e of effects) this.effect(e, command);
+    for (const e of effects) this.#effect(e, command);
     // What the acquire did not grant or end is now waiting.
-    for (const [key, w] of this.pending) this.waiting.set(key, w);
-    this.pending.clear();
+    for (const [key, w] of this.#pending) this.#waiting.set(key, w);
+    this.#pending.clear();
   }
 
-  private effect(e: Effect, command: Command): void {
+  #effect(e: Effect, command: Command): void {
     const key = "requestId" in e ? `${e.sessionId}/${e.requestId}` : "";
     switch (e.type) {
       case "granted": {
-        if (this.ended.has(key) && this.grants.some((g) => g.leaseId === e.leaseId)) return; // a repeat answers the original grant
-        expect(this.ended.has(key), `granted after it ended: ${key}`).toBe(false);
-        const w = this.waiting.get(key) ?? this.pending.get(key);
+        if (this.#ended.has(key) && this.#grants.some((g) => g.leaseId === e.leaseId)) return; // a repeat answers the original grant
+        expect(this.#ended.has(key), `granted after it ended: ${key}`).toBe(false);
+        const w = this.#waiting.get(key) ?? this.#pending.get(key);
         expect(w, `granted an unknown request ${key}`).toBeDefined();
         if (w === undefined) return;
         expect(e.grantedAt, `granted at/after its deadline: ${key}`).toBeLessThan(w.deadline);
-        for (const [other, o] of this.waiting) {
+        for (const [other, o] of this.#waiting) {
           if (other !== key && o.lane === w.lane && o.arrival < w.arrival && o.priority >= w.priority) {
             throw new Error(`${key} (priority ${w.priority}) overtook ${other} (priority ${o.priority}) in lane ${w.lane}`);
           }
         }
-        this.waiting.delete(key);
-        this.pending.delete(key);
-        this.ended.add(key);
-        this.grant(e.grantedAt, e.load, w.lane, e.leaseId);
+        this.#waiting.delete(key);
+        this.#pending.delete(key);
+        this.#ended.add(key);
+        this.#grant(e.grantedAt, e.load, w.lane, e.leaseId);
         return;
       }
       case "rejected":
       case "timedOut":
       case "cancelled":
         // Without a session nothing is remembered: the same id may come back as a new request.
-        if ((this.waiting.delete(key) || this.pending.delete(key)) && e.code !== "RQ_UNKNOWN_SESSION") this.ended.add(key);
+        if ((this.#waiting.delete(key) || this.#pending.delete(key)) && e.code !== "RQ_UNKNOWN_SESSION") this.#ended.add(key);
         return;
       case "queued":
         return;
       case "sessionEnded":
-        for (const id of e.droppedRequests) this.waiting.delete(`${e.sessionId}/${id}`);
-        for (const id of e.releasedLeases) this.release(id);
-        for (const key2 of [...this.waiting.keys()]) expect(key2.startsWith(`${e.sessionId}/`), `waiter ${key2} survived its session`).toBe(false);
+        for (const id of e.droppedRequests) this.#waiting.delete(`${e.sessionId}/${id}`);
+        for (const id of e.releasedLeases) this.#release(id);
+        for (const key2 of [...this.#waiting.keys()]) expect(key2.startsWith(`${e.sessionId}/`), `waiter ${key2} survived its session`).toBe(false);
         // The session is forgotten: a reopened session may reuse its request ids for new requests.
-        for (const key2 of [...this.ended]) if (key2.startsWith(`${e.sessionId}/`)) this.ended.delete(key2);
+        for (const key2 of [...this.#ended]) if (key2.startsWith(`${e.sessionId}/`)) this.#ended.delete(key2);
         return;
       case "released":
-        if (e.reason === "released") this.release(e.leaseId);
+        if (e.reason === "released") this.#release(e.leaseId);
         return;
       case "settled": {
-        const g = this.grants.find((x) => x.leaseId === e.leaseId);
+        const g = this.#grants.find((x) => x.leaseId === e.leaseId);
         if (g === undefined || command.type !== "settle") throw new Error("settled an unknown lease");
-        this.config.limits.forEach((lim, i) => {
+        this.#config.limits.forEach((lim, i) => {
           const diff = cost(lim, e.load) - cost(lim, g.load);
           if (lim.kind !== "concurrency" && lim.window === "bucket" && diff !== 0) {
-            this.bucketEvents[i]?.push({ at: this.now, units: diff });
-            if (g.lane >= 0) this.laneBucketEvents[i]?.[g.lane]?.push({ at: this.now, units: diff });
+            this.#bucketEvents[i]?.push({ at: this.#now, units: diff });
+            if (g.lane >= 0) this.#laneBucketEvents[i]?.[g.lane]?.push({ at: this.#now, units: diff });
           }
         });
         g.load = e.load;
@@ -297,36 +299,36 @@ class Checker {
     }
   }
 
-  private release(leaseId: number): void {
-    const g = this.grants.find((x) => x.leaseId === leaseId);
+  #release(leaseId: number): void {
+    const g = this.#grants.find((x) => x.leaseId === leaseId);
     if (g) g.released = true;
   }
 
-  private grant(at: number, load: LoadVector, lane: number, leaseId: number): void {
-    this.grants.push({ at, load, released: false, lane, leaseId });
-    const strict = this.config.lanePolicy === "strict" && this.laneNames.length > 0;
-    const totalWeight = this.config.lanes.reduce((s, l) => s + l.weight, 0);
-    this.config.limits.forEach((lim, i) => {
+  #grant(at: number, load: LoadVector, lane: number, leaseId: number): void {
+    this.#grants.push({ at, load, released: false, lane, leaseId });
+    const strict = this.#config.lanePolicy === "strict" && this.#laneNames.length > 0;
+    const totalWeight = this.#config.lanes.reduce((s, l) => s + l.weight, 0);
+    this.#config.limits.forEach((lim, i) => {
       if (lim.kind !== "concurrency" && lim.window === "bucket") {
-        this.bucketEvents[i]?.push({ at, units: cost(lim, load) });
-        if (lane >= 0) this.laneBucketEvents[i]?.[lane]?.push({ at, units: cost(lim, load) });
+        this.#bucketEvents[i]?.push({ at, units: cost(lim, load) });
+        if (lane >= 0) this.#laneBucketEvents[i]?.[lane]?.push({ at, units: cost(lim, load) });
       }
-      const reservedOthers = Object.entries(lim.reserved).reduce((s, [name, units]) => s + (name === this.laneNames[lane] ? 0 : units), 0);
+      const reservedOthers = Object.entries(lim.reserved).reduce((s, [name, units]) => s + (name === this.#laneNames[lane] ? 0 : units), 0);
       const cap = lim.limit - reservedOthers;
-      expect(this.used(lim, i, at, this.grants), `limit #${i} ${JSON.stringify(lim)} exceeded at ${at}`).toBeLessThanOrEqual(cap * scale(lim));
+      expect(this.#used(lim, i, at, this.#grants), `limit #${i} ${JSON.stringify(lim)} exceeded at ${at}`).toBeLessThanOrEqual(cap * scale(lim));
       if (strict) {
-        const share = Math.floor((lim.limit * (this.config.lanes[lane]?.weight ?? 0)) / totalWeight);
-        const laneGrants = this.grants.filter((g) => g.lane === lane);
-        expect(this.used(lim, i, at, laneGrants, lane), `lane ${lane} exceeded its share of limit #${i} at ${at}`).toBeLessThanOrEqual(share * scale(lim));
+        const share = Math.floor((lim.limit * (this.#config.lanes[lane]?.weight ?? 0)) / totalWeight);
+        const laneGrants = this.#grants.filter((g) => g.lane === lane);
+        expect(this.#used(lim, i, at, laneGrants, lane), `lane ${lane} exceeded its share of limit #${i} at ${at}`).toBeLessThanOrEqual(share * scale(lim));
       }
     });
   }
 
   /** Usage scaled so buckets compare exactly (their debt is in 1/windowMs units). */
-  private used(lim: LimitConfig, i: number, at: number, grants: typeof this.grants, lane?: number): number {
+  #used(lim: LimitConfig, i: number, at: number, grants: CheckerGrant[], lane?: number): number {
     if (lim.kind !== "concurrency" && lim.window === "bucket") {
-      const events = lane === undefined ? this.bucketEvents[i] : this.laneBucketEvents[i]?.[lane];
-      const share = lane === undefined ? lim.limit : Math.floor((lim.limit * (this.config.lanes[lane]?.weight ?? 0)) / this.config.lanes.reduce((s, l) => s + l.weight, 0));
+      const events = lane === undefined ? this.#bucketEvents[i] : this.#laneBucketEvents[i]?.[lane];
+      const share = lane === undefined ? lim.limit : Math.floor((lim.limit * (this.#config.lanes[lane]?.weight ?? 0)) / this.#config.lanes.reduce((s, l) => s + l.weight, 0));
       return bucketDebtScaled(share, lim.windowMs, at, events ?? []);
     }
     return usage(lim, at, grants, []);
@@ -347,57 +349,57 @@ function scale(lim: LimitConfig): number {
  * from the start, as if the bucket in force had always been there.
  */
 class ProviderChecker {
-  private config: ResourceConfig | null;
-  private readonly grants: { at: number; load: LoadVector; released: boolean; leaseId: number }[] = [];
-  private readonly events: { at: number; count: number; load: LoadVector }[] = [];
+  #config: ResourceConfig | null;
+  readonly #grants: { at: number; load: LoadVector; released: boolean; leaseId: number }[] = [];
+  readonly #events: { at: number; count: number; load: LoadVector }[] = [];
   checked = 0;
 
   constructor(input: unknown) {
     const v = validateResourceConfig(input);
     if (!v.ok) throw new Error("checker needs a valid config");
-    this.config = v.config;
+    this.#config = v.config;
   }
 
   step({ command, effects }: Step): void {
     if (command.type === "putResource") {
       const v = validateResourceConfig(command.config);
-      if (v.ok) this.config = v.config;
+      if (v.ok) this.#config = v.config;
     }
     for (const e of effects) {
       if (e.type === "granted") {
-        if (this.grants.some((g) => g.leaseId === e.leaseId)) continue; // a repeat answers the original grant
-        this.grants.push({ at: e.grantedAt, load: e.load, released: false, leaseId: e.leaseId });
-        this.events.push({ at: e.grantedAt, count: 1, load: e.load });
-        this.check(e.grantedAt, e.leaseId);
-      } else if (e.type === "released" && e.reason !== "notHeld") this.release(e.leaseId);
-      else if (e.type === "sessionEnded") for (const id of e.releasedLeases) this.release(id);
+        if (this.#grants.some((g) => g.leaseId === e.leaseId)) continue; // a repeat answers the original grant
+        this.#grants.push({ at: e.grantedAt, load: e.load, released: false, leaseId: e.leaseId });
+        this.#events.push({ at: e.grantedAt, count: 1, load: e.load });
+        this.#check(e.grantedAt, e.leaseId);
+      } else if (e.type === "released" && e.reason !== "notHeld") this.#release(e.leaseId);
+      else if (e.type === "sessionEnded") for (const id of e.releasedLeases) this.#release(id);
       else if (e.type === "settled") {
-        const g = this.grants.find((x) => x.leaseId === e.leaseId);
+        const g = this.#grants.find((x) => x.leaseId === e.leaseId);
         if (g === undefined) throw new Error("settled an unknown lease");
         const diff: Record<string, number> = {};
         for (const k of new Set([...Object.keys(e.load), ...Object.keys(g.load)])) diff[k] = (e.load[k] ?? 0) - (g.load[k] ?? 0);
-        this.events.push({ at: command.at, count: 0, load: diff });
+        this.#events.push({ at: command.at, count: 0, load: diff });
         g.load = e.load;
       }
     }
-    if (command.type === "deleteResource" && effects.some((e) => e.type === "resourceDeleted")) this.config = null;
+    if (command.type === "deleteResource" && effects.some((e) => e.type === "resourceDeleted")) this.#config = null;
   }
 
-  private release(leaseId: number): void {
-    const g = this.grants.find((x) => x.leaseId === leaseId);
+  #release(leaseId: number): void {
+    const g = this.#grants.find((x) => x.leaseId === leaseId);
     if (g) g.released = true;
   }
 
-  private check(at: number, leaseId: number): void {
-    if (this.config === null) throw new Error(`lease ${leaseId} granted on a deleted resource`);
+  #check(at: number, leaseId: number): void {
+    if (this.#config === null) throw new Error(`lease ${leaseId} granted on a deleted resource`);
     this.checked++;
-    this.config.limits.forEach((lim, i) => {
+    this.#config.limits.forEach((lim, i) => {
       const where = `limit #${i} ${JSON.stringify(lim)} exceeded by lease ${leaseId} at ${at}`;
       if (lim.kind !== "concurrency" && lim.window === "bucket") {
-        const units = this.events.map((e) => ({ at: e.at, units: lim.kind === "rate" ? e.count : (e.load[lim.dimension] ?? 0) }));
+        const units = this.#events.map((e) => ({ at: e.at, units: lim.kind === "rate" ? e.count : (e.load[lim.dimension] ?? 0) }));
         expect(bucketDebtScaled(lim.limit, lim.windowMs, at, units), where).toBeLessThanOrEqual(lim.limit * lim.windowMs);
       } else {
-        expect(usage(lim, at, this.grants, []), where).toBeLessThanOrEqual(lim.limit);
+        expect(usage(lim, at, this.#grants, []), where).toBeLessThanOrEqual(lim.limit);
       }
     });
   }

@@ -1,7 +1,7 @@
 /**
  * The live state of one resource: its limits (with their windows), its lanes
  * (each a waiting line) and the leases it has granted. The scheduling rules
- * live in limiter.ts; this file holds the data and the per-limit arithmetic.
+ * live in admission.ts; this file holds the data and the per-limit arithmetic.
  */
 import type { History } from "./history.js";
 import type { LaneQueue, Queued } from "./lane-queue.js";

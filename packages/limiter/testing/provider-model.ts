@@ -17,9 +17,9 @@
 export type ProviderAlgorithm = "sliding" | "fixed" | "bucket";
 
 export class ProviderWindow {
-  private readonly admitted: { at: number; amount: number }[] = [];
-  private debtScaled = 0;
-  private lastAt = 0;
+  readonly #admitted: { at: number; amount: number }[] = [];
+  #debtScaled = 0;
+  #lastAt = 0;
   /** Requests refused so far (the 429s). */
   refused = 0;
 
@@ -31,23 +31,23 @@ export class ProviderWindow {
 
   /** Counts a request of `amount` units arriving at `at`; false is a 429. */
   arrive(at: number, amount: number): boolean {
-    if (at < this.lastAt) throw new Error(`provider model: arrival at ${at} before ${this.lastAt}`);
+    if (at < this.#lastAt) throw new Error(`provider model: arrival at ${at} before ${this.#lastAt}`);
     let ok: boolean;
     if (this.algorithm === "bucket") {
-      this.debtScaled = Math.max(0, this.debtScaled - (at - this.lastAt) * this.limit);
-      ok = this.debtScaled + amount * this.windowMs <= this.limit * this.windowMs;
-      if (ok) this.debtScaled += amount * this.windowMs;
+      this.#debtScaled = Math.max(0, this.#debtScaled - (at - this.#lastAt) * this.limit);
+      ok = this.#debtScaled + amount * this.windowMs <= this.limit * this.windowMs;
+      if (ok) this.#debtScaled += amount * this.windowMs;
     } else {
       const inWindow =
         this.algorithm === "sliding"
           ? (t: number): boolean => t > at - this.windowMs
           : (t: number): boolean => Math.floor(t / this.windowMs) === Math.floor(at / this.windowMs);
       let used = 0;
-      for (const r of this.admitted) if (inWindow(r.at)) used += r.amount;
+      for (const r of this.#admitted) if (inWindow(r.at)) used += r.amount;
       ok = used + amount <= this.limit;
-      if (ok) this.admitted.push({ at, amount });
+      if (ok) this.#admitted.push({ at, amount });
     }
-    this.lastAt = at;
+    this.#lastAt = at;
     if (!ok) this.refused++;
     return ok;
   }

@@ -15,51 +15,54 @@ import type { Window } from "./window.js";
  * O(1) memory.
  */
 export class FixedWindow implements Window {
-  private index = 0;
-  private used = 0;
+  #index = 0;
+  #used = 0;
   /** Units charged in this bucket's last D ms: what the next bucket starts with. */
-  private carry = 0;
+  #carry = 0;
+  readonly #marginMs: number;
 
   constructor(
     readonly windowMs: number,
-    private readonly marginMs: number,
-  ) {}
+    marginMs: number,
+  ) {
+    this.#marginMs = marginMs;
+  }
 
 
   capacity(cap: number): number {
     return cap;
   }
 
-  private roll(at: number): void {
+  #roll(at: number): void {
     const index = Math.floor(at / this.windowMs);
-    if (index === this.index) return;
-    this.used = index === this.index + 1 ? this.carry : 0;
-    this.carry = 0;
-    this.index = index;
+    if (index === this.#index) return;
+    this.#used = index === this.#index + 1 ? this.#carry : 0;
+    this.#carry = 0;
+    this.#index = index;
   }
 
   /** Whether a grant at `at` in the current bucket also reaches the next one. */
-  private inTail(at: number): boolean {
-    return at >= (this.index + 1) * this.windowMs - this.marginMs;
+  #inTail(at: number): boolean {
+    return at >= (this.#index + 1) * this.windowMs - this.#marginMs;
   }
 
   fits(at: number, amount: number, cap: number): boolean {
-    this.roll(at);
+    this.#roll(at);
     // carry <= used, so a grant that fits here also fits the next bucket.
-    return this.used + amount <= cap;
+    return this.#used + amount <= cap;
   }
 
   fitAt(at: number, amount: number, cap: number): number {
-    this.roll(at);
+    this.#roll(at);
     if (amount > cap) return Infinity;
-    if (this.used + amount <= cap) return at;
-    return this.carry + amount <= cap ? (this.index + 1) * this.windowMs : (this.index + 2) * this.windowMs;
+    if (this.#used + amount <= cap) return at;
+    return this.#carry + amount <= cap ? (this.#index + 1) * this.windowMs : (this.#index + 2) * this.windowMs;
   }
 
   charge(at: number, amount: number): void {
-    this.roll(at);
-    this.used += amount;
-    if (this.inTail(at)) this.carry += amount;
+    this.#roll(at);
+    this.#used += amount;
+    if (this.#inTail(at)) this.#carry += amount;
   }
 
   chargeExtra(at: number, amount: number): void {
@@ -67,37 +70,37 @@ export class FixedWindow implements Window {
   }
 
   adjust(at: number, _seq: number, grantedAt: number, diff: number): void {
-    this.roll(at);
+    this.#roll(at);
     // Clamped: a window created by a config change after the grant never counted it.
     const bucket = Math.floor(grantedAt / this.windowMs);
-    if (bucket === this.index) {
-      this.used = Math.max(0, this.used + diff);
-      if (this.inTail(grantedAt)) this.carry = Math.max(0, this.carry + diff);
-    } else if (bucket === this.index - 1 && grantedAt >= this.index * this.windowMs - this.marginMs) {
-      this.used = Math.max(0, this.used + diff); // carried into this bucket
+    if (bucket === this.#index) {
+      this.#used = Math.max(0, this.#used + diff);
+      if (this.#inTail(grantedAt)) this.#carry = Math.max(0, this.#carry + diff);
+    } else if (bucket === this.#index - 1 && grantedAt >= this.#index * this.windowMs - this.#marginMs) {
+      this.#used = Math.max(0, this.#used + diff); // carried into this bucket
     }
   }
 
   wouldOverflow(diff: number): boolean {
-    return this.used + diff > Number.MAX_SAFE_INTEGER;
+    return this.#used + diff > Number.MAX_SAFE_INTEGER;
   }
 
   usedAt(at: number): number {
     const index = Math.floor(at / this.windowMs);
-    return index === this.index ? this.used : index === this.index + 1 ? this.carry : 0;
+    return index === this.#index ? this.#used : index === this.#index + 1 ? this.#carry : 0;
   }
 
   encode(w: Writer): void {
-    w.uint(this.index);
-    w.uint(this.used);
-    w.uint(this.carry);
+    w.uint(this.#index);
+    w.uint(this.#used);
+    w.uint(this.#carry);
   }
 
   static decode(r: Reader, windowMs: number, marginMs: number): FixedWindow {
     const win = new FixedWindow(windowMs, marginMs);
-    win.index = r.uint();
-    win.used = r.uint();
-    win.carry = r.uint();
+    win.#index = r.uint();
+    win.#used = r.uint();
+    win.#carry = r.uint();
     return win;
   }
 }

@@ -16,27 +16,27 @@ import type { Window } from "./window.js";
  * which grows with time). At 100,000 grants in one window that is ~2.4 MB.
  */
 export class SlidingWindow implements Window {
-  private ats: number[] = [];
-  private amounts: number[] = [];
-  private seqs: number[] = [];
-  private head = 0;
-  private sum = 0;
+  #ats: number[] = [];
+  #amounts: number[] = [];
+  #seqs: number[] = [];
+  #head = 0;
+  #sum = 0;
   /**
    * fitAt's last answer. Expiry alone never changes it (entries that left the
    * window do not count at any later time), so only a charge or a settle
    * invalidates it: a blocked head costs one walk per change, not per pump.
    */
-  private changes = 0;
-  private cached = { changes: -1, amount: 0, cap: 0, fitAt: 0 };
+  #changes = 0;
+  #cached = { changes: -1, amount: 0, cap: 0, fitAt: 0 };
 
   /** windowMs + D: how long a grant stays counted. */
-  private readonly spanMs: number;
+  readonly #spanMs: number;
 
   constructor(
     readonly windowMs: number,
     marginMs: number,
   ) {
-    this.spanMs = windowMs + marginMs;
+    this.#spanMs = windowMs + marginMs;
   }
 
 
@@ -45,44 +45,44 @@ export class SlidingWindow implements Window {
   }
 
   /** Drops the grants that have left the window at `at`. */
-  private expire(at: number): void {
-    const cutoff = at - this.spanMs;
-    const ats = this.ats;
-    let head = this.head;
+  #expire(at: number): void {
+    const cutoff = at - this.#spanMs;
+    const ats = this.#ats;
+    let head = this.#head;
     while (head < ats.length && (ats[head] as number) <= cutoff) {
-      this.sum -= this.amounts[head] as number;
+      this.#sum -= this.#amounts[head] as number;
       head++;
     }
-    this.head = head;
+    this.#head = head;
     // Compact only when the dead prefix is large and at least half the array:
     // keeps expiry O(1) amortized without reallocating on every call.
     if (head >= 4096 && head * 2 >= ats.length) {
-      this.ats = ats.slice(head);
-      this.amounts = this.amounts.slice(head);
-      this.seqs = this.seqs.slice(head);
-      this.head = 0;
+      this.#ats = ats.slice(head);
+      this.#amounts = this.#amounts.slice(head);
+      this.#seqs = this.#seqs.slice(head);
+      this.#head = 0;
     }
-    if (this.head === this.ats.length && this.sum !== 0) throw new Error("sliding window: empty log with non-zero sum");
+    if (this.#head === this.#ats.length && this.#sum !== 0) throw new Error("sliding window: empty log with non-zero sum");
   }
 
   fits(at: number, amount: number, cap: number): boolean {
-    this.expire(at);
-    return this.sum + amount <= cap;
+    this.#expire(at);
+    return this.#sum + amount <= cap;
   }
 
   fitAt(at: number, amount: number, cap: number): number {
-    this.expire(at);
+    this.#expire(at);
     if (amount > cap) return Infinity;
-    let sum = this.sum;
+    let sum = this.#sum;
     if (sum + amount <= cap) return at;
-    const c = this.cached;
-    if (c.changes === this.changes && c.amount === amount && c.cap === cap) return c.fitAt;
+    const c = this.#cached;
+    if (c.changes === this.#changes && c.amount === amount && c.cap === cap) return c.fitAt;
     // Walk from the oldest grant until enough has left: O(grants that must leave).
-    for (let i = this.head; i < this.ats.length; i++) {
-      sum -= this.amounts[i] as number;
+    for (let i = this.#head; i < this.#ats.length; i++) {
+      sum -= this.#amounts[i] as number;
       if (sum + amount <= cap) {
-        this.cached = { changes: this.changes, amount, cap, fitAt: (this.ats[i] as number) + this.spanMs };
-        return this.cached.fitAt;
+        this.#cached = { changes: this.#changes, amount, cap, fitAt: (this.#ats[i] as number) + this.#spanMs };
+        return this.#cached.fitAt;
       }
     }
     throw new Error("sliding window: amount <= cap but never fits");
@@ -90,60 +90,60 @@ export class SlidingWindow implements Window {
 
   charge(at: number, amount: number, seq: number): void {
     // Seqs only grow (equal ones allowed: a charge for no grant of its own repeats the last); lookups take the first.
-    if (this.seqs.length > this.head && seq < (this.seqs[this.seqs.length - 1] as number)) throw new Error("sliding window: seq went back");
-    this.ats.push(at);
-    this.amounts.push(amount);
-    this.seqs.push(seq);
-    this.sum += amount;
-    this.changes++;
+    if (this.#seqs.length > this.#head && seq < (this.#seqs[this.#seqs.length - 1] as number)) throw new Error("sliding window: seq went back");
+    this.#ats.push(at);
+    this.#amounts.push(amount);
+    this.#seqs.push(seq);
+    this.#sum += amount;
+    this.#changes++;
   }
 
   /** Charges `amount` at `at` for no grant of its own (a settle's increase on a grant this log does not hold). */
   chargeExtra(at: number, amount: number): void {
-    this.charge(at, amount, this.seqs.length > this.head ? (this.seqs[this.seqs.length - 1] as number) : 0);
+    this.charge(at, amount, this.#seqs.length > this.#head ? (this.#seqs[this.#seqs.length - 1] as number) : 0);
   }
 
   /** The entry of grant `seq` made at `grantedAt`, or -1 (the first entry with that seq: extras come after it). */
-  private indexOf(seq: number, grantedAt: number): number {
-    let lo = this.head;
-    let hi = this.seqs.length;
+  #indexOf(seq: number, grantedAt: number): number {
+    let lo = this.#head;
+    let hi = this.#seqs.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.seqs[mid] as number) < seq) lo = mid + 1;
+      if ((this.#seqs[mid] as number) < seq) lo = mid + 1;
       else hi = mid;
     }
-    return lo < this.seqs.length && this.seqs[lo] === seq && this.ats[lo] === grantedAt ? lo : -1;
+    return lo < this.#seqs.length && this.#seqs[lo] === seq && this.#ats[lo] === grantedAt ? lo : -1;
   }
 
   adjust(at: number, seq: number, grantedAt: number, diff: number): void {
-    this.expire(at);
-    const i = this.indexOf(seq, grantedAt);
+    this.#expire(at);
+    const i = this.#indexOf(seq, grantedAt);
     if (i < 0) return;
-    const next = (this.amounts[i] as number) + diff;
+    const next = (this.#amounts[i] as number) + diff;
     if (next < 0) throw new Error("sliding window: settle below zero");
-    this.amounts[i] = next;
-    this.sum += diff;
-    this.changes++;
+    this.#amounts[i] = next;
+    this.#sum += diff;
+    this.#changes++;
   }
 
   wouldOverflow(diff: number): boolean {
-    return this.sum + diff > Number.MAX_SAFE_INTEGER;
+    return this.#sum + diff > Number.MAX_SAFE_INTEGER;
   }
 
   usedAt(at: number): number {
-    const cutoff = at - this.spanMs;
-    let sum = this.sum;
-    for (let i = this.head; i < this.ats.length && (this.ats[i] as number) <= cutoff; i++) sum -= this.amounts[i] as number;
+    const cutoff = at - this.#spanMs;
+    let sum = this.#sum;
+    for (let i = this.#head; i < this.#ats.length && (this.#ats[i] as number) <= cutoff; i++) sum -= this.#amounts[i] as number;
     return sum;
   }
 
   encode(w: Writer): void {
-    const n = this.ats.length - this.head;
+    const n = this.#ats.length - this.#head;
     w.uint(n);
-    for (let i = this.head; i < this.ats.length; i++) {
-      w.uint(this.ats[i] as number);
-      w.uint(this.amounts[i] as number);
-      w.uint(this.seqs[i] as number);
+    for (let i = this.#head; i < this.#ats.length; i++) {
+      w.uint(this.#ats[i] as number);
+      w.uint(this.#amounts[i] as number);
+      w.uint(this.#seqs[i] as number);
     }
   }
 
